@@ -1,0 +1,90 @@
+import type { Limits } from './limits.js';
+import type { Priority } from './priority.js';
+import type { Status } from './status.js';
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** How the memory limit was enforced for this run; the result states it so users know what they got. */
+export type MemoryEnforcement = 'cgroup' | 'rlimit' | 'kubernetes' | 'none';
+
+/** Why an evaluation ended the way it did (null when it simply exited 0). */
+export type Reason =
+  | 'exit_code'
+  | 'signal'
+  | 'oom'
+  | 'timeout'
+  | 'cancelled'
+  | 'lost_on_restart'
+  | 'image_pull'
+  | 'config_error'
+  | 'unschedulable'
+  | 'infrastructure'
+  | 'sandbox_error';
+
+export interface Timings {
+  readonly submittedAt: string;
+  readonly dispatchedAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly storedAt: string | null;
+}
+
+export interface Result {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly reason: Reason | null;
+  /** Human-readable detail for `error` and unusual endings. */
+  readonly message: string | null;
+  readonly durationMs: number | null;
+  readonly cpuTimeMs: number | null;
+  readonly peakMemoryBytes: number | null;
+  readonly memoryEnforcement: MemoryEnforcement | null;
+  readonly stdoutTruncated: boolean;
+  readonly stderrTruncated: boolean;
+}
+
+export interface Evaluation {
+  readonly id: string;
+  readonly status: Status;
+  readonly language: string;
+  readonly code: string;
+  readonly stdin: string;
+  readonly priority: Priority;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly limits: Limits;
+  /** Runtime backend that ran (or will run) it, e.g. `bwrap` or `kubernetes`. */
+  readonly runtime: string;
+  readonly createdAt: string;
+  readonly timings: Timings;
+  readonly result: Result | null;
+}
+
+/** What a user asks for; defaults are filled in by the service. */
+export interface Submission {
+  readonly language: string;
+  readonly code: string;
+  readonly stdin?: string;
+  readonly timeoutSeconds?: number;
+  readonly memoryMb?: number;
+  readonly priority?: Priority;
+  readonly labels?: Record<string, string>;
+}
+
+/** One recorded status change; `seq` is global and increasing, the id of the SSE event. */
+export interface Transition {
+  readonly seq: number;
+  readonly evaluationId: string;
+  readonly from: Status | null;
+  readonly to: Status;
+  readonly at: string;
+  readonly reason: Reason | null;
+}
+
+export interface LogChunk {
+  readonly evaluationId: string;
+  /** Per-evaluation sequence number, increasing from 1. */
+  readonly seq: number;
+  readonly stream: OutputStream;
+  readonly data: Buffer;
+  readonly at: string;
+}

@@ -1,0 +1,28 @@
+import type { MemoryEnforcement, Reason } from './evaluation.js';
+
+/** What a runtime reports when a program has ended. Runtimes describe facts; the state machine decides. */
+export type RunOutcome = ExitedOutcome | PlatformErrorOutcome;
+
+export interface ExitedOutcome {
+  readonly kind: 'exited';
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  readonly oomKilled: boolean;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly cpuTimeMs: number | null;
+  readonly peakMemoryBytes: number | null;
+  readonly memoryEnforcement: MemoryEnforcement;
+}
+
+/** The platform could not run the program at all; never used for the program's own faults. */
+export interface PlatformErrorOutcome {
+  readonly kind: 'error';
+  readonly reason: Extract<
+    Reason,
+    'image_pull' | 'config_error' | 'unschedulable' | 'infrastructure' | 'sandbox_error' | 'lost_on_restart'
+  >;
+  readonly message: string;
+  readonly at: Date;
+}

@@ -1,0 +1,46 @@
+import type { Limits, OutputStream, Priority, RunOutcome } from '../core/index.js';
+
+/** Everything a runtime needs to run one evaluation. */
+export interface RunRequest {
+  readonly evaluationId: string;
+  readonly language: string;
+  readonly code: string;
+  readonly stdin: string;
+  readonly limits: Limits;
+  readonly priority: Priority;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * How a runtime reports what happens to a run. Calls may repeat or arrive late (a watch relists, a process
+ * exits while being cancelled): the state machine behind the observer ignores what changes nothing.
+ * `output` may be called after `finished` only never: a runtime delivers all output before `finished`.
+ */
+export interface RunObserver {
+  started(at: Date): void;
+  output(stream: OutputStream, data: Buffer): void;
+  finished(outcome: RunOutcome): void;
+}
+
+/**
+ * A sandbox backend. Narrow on purpose: start, cancel, adopt after a restart, close. Backend-only features
+ * (e.g. rendering Kubernetes manifests) live outside this interface.
+ */
+export interface Runtime {
+  /** Name recorded on each evaluation, e.g. `bwrap`, `gvisor`, `none`, `kubernetes`. */
+  readonly name: string;
+  /**
+   * Launches the run and resolves once it is launched (not when it ends); the observer hears the rest.
+   * Rejects only when the platform cannot launch it at all.
+   */
+  start(request: RunRequest, observer: RunObserver): Promise<void>;
+  /** Stops the run and every process it made. Idempotent; unknown ids are ignored. */
+  cancel(evaluationId: string): Promise<void>;
+  /**
+   * After a Crucible restart: re-attach to a run that was in flight. `lost` means the runtime cannot find it
+   * (a local sandbox dies with the server); the service then ends the evaluation as `error`/`lost_on_restart`.
+   */
+  adopt(request: RunRequest, observer: RunObserver): Promise<'adopted' | 'lost'>;
+  /** Stops watchers and kills what is still running. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Sandboxed evaluations use real cgroups and processes: two cores cannot run many files at once.
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});
