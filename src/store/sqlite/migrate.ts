@@ -1,0 +1,34 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { LATEST_VERSION, MIGRATIONS } from './migrations/index.js';
+import { Transactor } from './transaction.js';
+
+/**
+ * Brings the schema to `LATEST_VERSION` in one IMMEDIATE transaction: either every pending migration applies
+ * or none does, and two processes starting together cannot both apply the same step (the second waits on the
+ * write lock, then sees the new version and does nothing).
+ *
+ * @throws Error when the database was written by a newer Crucible; running old code on it could corrupt it.
+ */
+export function migrateDatabase(db: DatabaseSync): void {
+  new Transactor(db).run(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    )`);
+    const row = db.prepare('SELECT MAX(version) AS version FROM schema_version').get();
+    const current = typeof row?.version === 'number' ? row.version : 0;
+    if (current > LATEST_VERSION) {
+      throw new Error(
+        `Database schema version ${current} is newer than this Crucible build supports (${LATEST_VERSION}). ` +
+          'Upgrade Crucible, or point it at a database created by this version.',
+      );
+    }
+    const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, new Date().toISOString());
+    }
+  });
+}

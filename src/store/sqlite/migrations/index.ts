@@ -1,0 +1,12 @@
+import { migration001 } from './001_init.js';
+import type { Migration } from './migration.js';
+
+export type { Migration } from './migration.js';
+
+/**
+ * Every migration, in order. TS constants rather than `.sql` files because `tsc` does not copy assets into
+ * `dist`, and the build must carry its schema.
+ */
+export const MIGRATIONS: readonly Migration[] = [migration001];
+
+export const LATEST_VERSION = MIGRATIONS.length;

@@ -1,0 +1,202 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { Evaluation, LogChunk, Status, Transition } from '../../core/index.js';
+import type { EvaluationStore, ListPage, ListQuery, LogRead, TransitionWrite } from '../store.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { migrateDatabase } from './migrate.js';
+import { toEvaluationRow, toLogChunk, toTransition, type Row } from './rows.js';
+import { listQuery, SQL } from './sql.js';
+import { StatementCache } from './statements.js';
+import { Transactor } from './transaction.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or `:memory:` for a private in-memory database (tests). */
+  readonly path: string;
+  /** How long a write waits for another process's lock before failing; default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+}
+
+/** SQLite's "UNIQUE constraint failed" extended error code. */
+const SQLITE_CONSTRAINT_UNIQUE = 2067;
+
+/**
+ * Opens (creating if needed) a SQLite database. Call `migrate()` before anything else.
+ *
+ * @example
+ * const store = createSqliteStore({ path: '.crucible/crucible.db' });
+ * await store.migrate();
+ */
+export function createSqliteStore(options: SqliteStoreOptions): EvaluationStore {
+  if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+  const db = new DatabaseSync(options.path, {
+    timeout: options.busyTimeoutMs ?? 5000,
+    enableForeignKeyConstraints: true,
+  });
+  // WAL lets readers (API, SSE) run while the scheduler writes. synchronous=NORMAL skips the fsync per
+  // commit: a power loss may drop the last transactions but never corrupts the file, and it is what keeps a
+  // transition write far below a millisecond. An in-memory database silently stays in `memory` mode.
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
+  return new SqliteStore(db);
+}
+
+/** The methods are async only to fit the interface; each runs synchronously to completion, one at a time. */
+class SqliteStore implements EvaluationStore {
+  private readonly statements: StatementCache;
+  private readonly transactor: Transactor;
+
+  constructor(private readonly db: DatabaseSync) {
+    this.statements = new StatementCache(db);
+    this.transactor = new Transactor(db);
+  }
+
+  async migrate(): Promise<void> {
+    migrateDatabase(this.db);
+  }
+
+  async create(evaluation: Evaluation): Promise<Transition> {
+    if (evaluation.status !== 'queued') {
+      throw new Error(`create() takes a queued evaluation; ${evaluation.id} is ${evaluation.status}`);
+    }
+    const t = evaluation.timings;
+    try {
+      return this.transactor.run(() => {
+        const inserted = this.statements
+          .get(SQL.insertEvaluation)
+          .get(
+            evaluation.id,
+            evaluation.status,
+            evaluation.language,
+            evaluation.code,
+            evaluation.stdin,
+            evaluation.priority,
+            JSON.stringify(evaluation.labels),
+            JSON.stringify(evaluation.limits),
+            evaluation.runtime,
+            evaluation.createdAt,
+            t.submittedAt,
+            t.dispatchedAt,
+            t.startedAt,
+            t.finishedAt,
+            t.storedAt,
+            evaluation.result === null ? null : JSON.stringify(evaluation.result),
+          );
+        const rowOrder = Number(inserted?.['row_order']);
+        const insertLabel = this.statements.get(SQL.insertLabel);
+        for (const [key, value] of Object.entries(evaluation.labels)) insertLabel.run(key, value, rowOrder);
+        return this.insertTransition(evaluation.id, null, 'queued', evaluation.createdAt, null);
+      });
+    } catch (error) {
+      if (isSqliteError(error) && error.errcode === SQLITE_CONSTRAINT_UNIQUE) {
+        throw new Error(`evaluation ${evaluation.id} already exists`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<Evaluation | null> {
+    const row = this.statements.get(SQL.getById).get(id);
+    return row ? toEvaluationRow(row).evaluation : null;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    if (!Number.isInteger(query.limit) || query.limit < 1) {
+      throw new RangeError(`list() limit must be a positive integer, got ${query.limit}`);
+    }
+    const { sql, params } = listQuery({
+      status: query.status,
+      label: query.label,
+      before: query.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(query.cursor),
+      // One extra row tells whether a next page exists, so the last page says `nextCursor: null`.
+      limit: query.limit + 1,
+    });
+    const rows = this.statements.get(sql).all(...params).map(toEvaluationRow);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => r.evaluation),
+      nextCursor: rows.length > query.limit && last ? encodeCursor(last.rowOrder) : null,
+    };
+  }
+
+  async saveTransition(write: TransitionWrite): Promise<Transition | null> {
+    const e = write.evaluation;
+    if (e.status !== write.to) {
+      throw new Error(`saveTransition(): evaluation.status is ${e.status} but the transition goes to ${write.to}`);
+    }
+    return this.transactor.run(() => {
+      const changed = this.statements
+        .get(SQL.casUpdate)
+        .run(
+          write.to,
+          e.runtime,
+          e.timings.dispatchedAt,
+          e.timings.startedAt,
+          e.timings.finishedAt,
+          e.timings.storedAt,
+          e.result === null ? null : JSON.stringify(e.result),
+          e.id,
+          write.from,
+        );
+      // Lost the race (or no such evaluation): nothing written, and the empty transaction commits for free.
+      if (Number(changed.changes) === 0) return null;
+      return this.insertTransition(e.id, write.from, write.to, write.at, write.reason);
+    });
+  }
+
+  async transitionsAfter(afterSeq: number, limit: number): Promise<Transition[]> {
+    return this.statements.get(SQL.transitionsAfter).all(afterSeq, limit).map(toTransition);
+  }
+
+  async transitionsOf(evaluationId: string): Promise<Transition[]> {
+    return this.statements.get(SQL.transitionsOf).all(evaluationId).map(toTransition);
+  }
+
+  async appendLogs(chunks: readonly LogChunk[]): Promise<void> {
+    if (chunks.length === 0) return;
+    const insert = this.statements.get(SQL.insertLog);
+    this.transactor.run(() => {
+      for (const c of chunks) insert.run(c.evaluationId, c.seq, c.stream, c.data, c.at);
+    });
+  }
+
+  async readLogs(evaluationId: string, read: LogRead = {}): Promise<LogChunk[]> {
+    const afterSeq = read.afterSeq ?? 0;
+    // SQLite treats a negative LIMIT as "no limit".
+    const limit = read.limit ?? -1;
+    const rows: Row[] =
+      read.stream === undefined
+        ? this.statements.get(SQL.readLogs).all(evaluationId, afterSeq, limit)
+        : this.statements.get(SQL.readLogsOfStream).all(evaluationId, afterSeq, read.stream, limit);
+    return rows.map(toLogChunk);
+  }
+
+  async listByStatus(statuses: readonly Status[]): Promise<Evaluation[]> {
+    if (statuses.length === 0) return [];
+    // A JSON array bound as one parameter keeps a single prepared statement for any number of statuses.
+    const rows = this.statements.get(SQL.listByStatus).all(JSON.stringify(statuses));
+    return rows.map((row) => toEvaluationRow(row).evaluation);
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.isOpen) return;
+    this.statements.clear();
+    this.db.close();
+  }
+
+  private insertTransition(
+    evaluationId: string,
+    from: Status | null,
+    to: Status,
+    at: string,
+    reason: Transition['reason'],
+  ): Transition {
+    const row = this.statements.get(SQL.insertTransition).get(evaluationId, from, to, at, reason);
+    return { seq: Number(row?.['seq']), evaluationId, from, to, at, reason };
+  }
+}
+
+function isSqliteError(error: unknown): error is Error & { errcode: number } {
+  return error instanceof Error && typeof (error as { errcode?: unknown }).errcode === 'number';
+}
