@@ -13,7 +13,11 @@ export function decodeCursor(cursor: string): number {
   const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
   const rowOrder = /^[1-9][0-9]{0,15}$/.test(decoded) ? Number(decoded) : NaN;
   if (!Number.isSafeInteger(rowOrder)) {
-    throw new CrucibleError('invalid_request', 'cursor is not valid; pass the nextCursor of a previous page', 'cursor');
+    throw new CrucibleError(
+      'invalid_request',
+      'cursor is not valid; pass the nextCursor of a previous page',
+      'cursor',
+    );
   }
   return rowOrder;
 }

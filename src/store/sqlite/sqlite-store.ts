@@ -111,7 +111,10 @@ class SqliteStore implements EvaluationStore {
       // One extra row tells whether a next page exists, so the last page says `nextCursor: null`.
       limit: query.limit + 1,
     });
-    const rows = this.statements.get(sql).all(...params).map(toEvaluationRow);
+    const rows = this.statements
+      .get(sql)
+      .all(...params)
+      .map(toEvaluationRow);
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
@@ -123,7 +126,9 @@ class SqliteStore implements EvaluationStore {
   async saveTransition(write: TransitionWrite): Promise<Transition | null> {
     const e = write.evaluation;
     if (e.status !== write.to) {
-      throw new Error(`saveTransition(): evaluation.status is ${e.status} but the transition goes to ${write.to}`);
+      throw new Error(
+        `saveTransition(): evaluation.status is ${e.status} but the transition goes to ${write.to}`,
+      );
     }
     return this.transactor.run(() => {
       const changed = this.statements

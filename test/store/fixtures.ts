@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_LIMITS, type Evaluation, type LogChunk, type OutputStream } from '../../src/core/index.js';
+import type { TransitionWrite } from '../../src/store/store.js';
+
+/** A queued evaluation with a unique id; tests override what they assert on. */
+export function queuedEvaluation(overrides: Partial<Evaluation> = {}): Evaluation {
+  const now = new Date().toISOString();
+  return {
+    id: `ev_${randomUUID()}`,
+    status: 'queued',
+    language: 'python',
+    code: 'print("hi")',
+    stdin: '',
+    priority: 'normal',
+    labels: {},
+    limits: DEFAULT_LIMITS,
+    runtime: 'bwrap',
+    createdAt: now,
+    timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
+    result: null,
+    ...overrides,
+  };
+}
+
+/** The write that moves `evaluation` from its current status to `to`. */
+export function moveTo(
+  evaluation: Evaluation,
+  to: Evaluation['status'],
+  patch: Partial<Evaluation> = {},
+): TransitionWrite {
+  return {
+    evaluation: { ...evaluation, ...patch, status: to },
+    from: evaluation.status,
+    to,
+    at: new Date().toISOString(),
+    reason: patch.result?.reason ?? null,
+  };
+}
+
+export function chunk(
+  evaluationId: string,
+  seq: number,
+  stream: OutputStream,
+  data: string | Buffer,
+): LogChunk {
+  return {
+    evaluationId,
+    seq,
+    stream,
+    data: typeof data === 'string' ? Buffer.from(data) : data,
+    at: new Date().toISOString(),
+  };
+}

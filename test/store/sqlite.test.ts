@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createSqliteStore } from '../../src/store/sqlite/index.js';
+import { LATEST_VERSION } from '../../src/store/sqlite/migrations/index.js';
+import type { EvaluationStore } from '../../src/store/store.js';
+import { describeStoreConformance } from './conformance.js';
+import { queuedEvaluation } from './fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'crucible-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
+const paths = new WeakMap<EvaluationStore, string>();
+
+function fileStore(path = join(dir, `store-${++fileCount}.db`)): EvaluationStore {
+  const store = createSqliteStore({ path });
+  paths.set(store, path);
+  return store;
+}
+
+describeStoreConformance('sqlite (file)', async () => fileStore(), {
+  reopen: async (closed) => fileStore(paths.get(closed)),
+});
+
+describeStoreConformance('sqlite (:memory:)', async () => createSqliteStore({ path: ':memory:' }));
+
+describe('SQLite store specifics', () => {
+  it('refuses a database whose schema is newer than the code', async () => {
+    const path = join(dir, 'newer.db');
+    const store = createSqliteStore({ path });
+    await store.migrate();
+    await store.close();
+
+    const raw = new DatabaseSync(path);
+    raw
+      .prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)')
+      .run(LATEST_VERSION + 1, 'from the future', new Date().toISOString());
+    raw.close();
+
+    const reopened = createSqliteStore({ path });
+    await expect(reopened.migrate()).rejects.toThrow(
+      `Database schema version ${LATEST_VERSION + 1} is newer than this Crucible build supports`,
+    );
+    await reopened.close();
+  });
+
+  it('applies the migrations to a fresh database in one step and records their versions', async () => {
+    const path = join(dir, 'versions.db');
+    const store = createSqliteStore({ path });
+    await store.migrate();
+    await store.close();
+    const raw = new DatabaseSync(path);
+    const versions = raw.prepare('SELECT version FROM schema_version ORDER BY version').all();
+    const journal = raw.prepare('PRAGMA journal_mode').get();
+    raw.close();
+    expect(versions.map((r) => r['version'])).toEqual(
+      Array.from({ length: LATEST_VERSION }, (_, i) => i + 1),
+    );
+    expect(journal?.['journal_mode']).toBe('wal');
+  });
+
+  it('rolls back a create whose labels fail, leaving no half-written evaluation', async () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    await store.migrate();
+    const evaluation = queuedEvaluation();
+    await store.create(evaluation);
+    // A duplicate id fails on the evaluations insert; nothing of the second attempt may remain.
+    await expect(store.create({ ...evaluation, labels: { a: 'b' } })).rejects.toThrow(/already exists/);
+    expect(await store.list({ label: { key: 'a', value: 'b' }, limit: 5 })).toEqual({
+      items: [],
+      nextCursor: null,
+    });
+    expect(await store.transitionsOf(evaluation.id)).toHaveLength(1);
+    await store.close();
+  });
+});
