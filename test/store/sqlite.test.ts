@@ -7,7 +7,7 @@ import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import { LATEST_VERSION } from '../../src/store/sqlite/migrations/index.js';
 import type { EvaluationStore } from '../../src/store/store.js';
 import { describeStoreConformance } from './conformance.js';
-import { queuedEvaluation } from './fixtures.js';
+import { moveTo, queuedEvaluation } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crucible-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -62,7 +62,7 @@ describe('SQLite store specifics', () => {
     expect(journal?.['journal_mode']).toBe('wal');
   });
 
-  it('rolls back a create whose labels fail, leaving no half-written evaluation', async () => {
+  it('leaves nothing of a failed create behind', async () => {
     const store = createSqliteStore({ path: ':memory:' });
     await store.migrate();
     const evaluation = queuedEvaluation();
@@ -75,5 +75,21 @@ describe('SQLite store specifics', () => {
     });
     expect(await store.transitionsOf(evaluation.id)).toHaveLength(1);
     await store.close();
+  });
+
+  it('compare-and-set holds across two connections to the same file', async () => {
+    const path = join(dir, 'two-connections.db');
+    const first = createSqliteStore({ path });
+    await first.migrate();
+    const second = createSqliteStore({ path });
+    await second.migrate();
+    const evaluation = queuedEvaluation();
+    await first.create(evaluation);
+
+    expect(await second.saveTransition(moveTo(evaluation, 'cancelled'))).not.toBeNull();
+    expect(await first.saveTransition(moveTo(evaluation, 'starting'))).toBeNull();
+    expect((await first.get(evaluation.id))?.status).toBe('cancelled');
+    await first.close();
+    await second.close();
   });
 });
