@@ -1,0 +1,72 @@
+import type { ResolvedProgram } from './interpreters.js';
+
+export interface BwrapArgsInput {
+  readonly program: ResolvedProgram;
+  /** argv after argv[0]. */
+  readonly args: readonly string[];
+  /** Files delivered through inherited fds with --ro-bind-data: nothing is written on the host. */
+  readonly dataFiles: readonly { readonly fd: number; readonly path: string }[];
+  readonly tmpSizeBytes: number;
+}
+
+export const SANDBOX_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+  LANG: 'C.UTF-8',
+};
+
+/** Synthetic /etc entries so tools that look up their own user work; the host's /etc is never shown. */
+export const SANDBOX_ETC_FILES: readonly { readonly path: string; readonly content: string }[] = [
+  { path: '/etc/passwd', content: 'nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n' },
+  { path: '/etc/group', content: 'nogroup:x:65534:\n' },
+  { path: '/etc/hosts', content: '127.0.0.1 localhost\n::1 localhost\n' },
+];
+
+/**
+ * The bwrap command line, a pure function so it can be reviewed and unit-tested. bwrap runs unprivileged
+ * (setpriv already dropped to 65534), so it builds a user namespace mapping only 65534, and nested user
+ * namespaces are disabled. Only /usr (plus the merged-usr symlinks) is shown, read-only; /tmp is a tmpfs
+ * capped with --size (available since bwrap 0.8.0); /usr/local/bin is replaced so host tools there stay
+ * hidden and Node can be mounted as one file.
+ *
+ * @example
+ * buildBwrapArgs({ program: resolveProgram('python3'), args: ['-u', '/code/main.py'],
+ *   dataFiles: [{ fd: 3, path: '/code/main.py' }], tmpSizeBytes: 64 << 20 });
+ */
+export function buildBwrapArgs(input: BwrapArgsInput): string[] {
+  const args = [
+    '--unshare-all',
+    // --unshare-all only *tries* a user namespace; we require it so --disable-userns can be applied.
+    '--unshare-user',
+    '--disable-userns',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop', 'ALL',
+    '--hostname', 'sandbox',
+    '--ro-bind', '/usr', '/usr',
+    '--symlink', 'usr/bin', '/bin',
+    '--symlink', 'usr/lib', '/lib',
+    '--symlink', 'usr/lib64', '/lib64',
+    '--symlink', 'usr/sbin', '/sbin',
+    '--ro-bind-try', '/etc/ld.so.cache', '/etc/ld.so.cache',
+    '--tmpfs', '/usr/local/bin',
+  ];
+  if (input.program.extraBind) {
+    args.push('--ro-bind', input.program.extraBind.source, input.program.extraBind.dest);
+  }
+  args.push(
+    '--remount-ro', '/usr/local/bin',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--perms', '1777',
+    '--size', String(input.tmpSizeBytes),
+    '--tmpfs', '/tmp',
+  );
+  for (const file of input.dataFiles) {
+    args.push('--perms', '0444', '--ro-bind-data', String(file.fd), file.path);
+  }
+  args.push('--clearenv');
+  for (const [name, value] of Object.entries(SANDBOX_ENV)) args.push('--setenv', name, value);
+  args.push('--chdir', '/tmp', '--', input.program.sandboxPath, ...input.args);
+  return args;
+}

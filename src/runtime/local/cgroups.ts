@@ -1,0 +1,177 @@
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Per-run cgroup v1 directories. Every run gets one child in the memory, pids and cpuacct hierarchies, named
+ * `<server pid>-<run number>` under a `crucible` parent, so a restarted server can tell a crashed server's
+ * leftovers (owner pid dead) from the live runs of another server on the same host.
+ */
+const ROOT = '/sys/fs/cgroup';
+const PARENT = 'crucible';
+const CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
+type Controller = (typeof CONTROLLERS)[number];
+
+export interface CgroupStats {
+  readonly cpuTimeMs: number | null;
+  readonly peakMemoryBytes: number | null;
+  readonly oomKilled: boolean;
+}
+
+export interface CgroupLimits {
+  readonly memoryBytes: number;
+  readonly maxTasks: number;
+}
+
+/** Probes once whether we can create run cgroups; returns the reason when we cannot. */
+export async function probeCgroups(): Promise<string | null> {
+  try {
+    for (const c of CONTROLLERS) {
+      await access(join(ROOT, c, 'cgroup.procs'), constants.W_OK);
+      await mkdir(join(ROOT, c, PARENT), { recursive: true });
+    }
+    // The memory parent must not cap runs on its own; hierarchy makes the children's limits count.
+    return null;
+  } catch (error) {
+    return `cgroup v1 controllers (${CONTROLLERS.join(', ')}) are not writable under ${ROOT}: ${String(error)}`;
+  }
+}
+
+let runCounter = 0;
+
+export class RunCgroups {
+  readonly name: string;
+
+  private constructor(name: string) {
+    this.name = name;
+  }
+
+  /** Creates the run's cgroups with their limits; memsw is set too so swap cannot bypass the memory limit. */
+  static async create(limits: CgroupLimits): Promise<RunCgroups> {
+    const cg = new RunCgroups(`${process.pid}-${++runCounter}`);
+    await Promise.all(CONTROLLERS.map((c) => mkdir(cg.dir(c))));
+    try {
+      const bytes = String(limits.memoryBytes);
+      // memsw must stay >= limit_in_bytes, so the plain limit is written first.
+      await writeFile(join(cg.dir('memory'), 'memory.limit_in_bytes'), bytes);
+      await Promise.all([
+        writeIfPresent(join(cg.dir('memory'), 'memory.memsw.limit_in_bytes'), bytes),
+        writeFile(join(cg.dir('pids'), 'pids.max'), String(limits.maxTasks)),
+      ]);
+    } catch (error) {
+      await cg.remove();
+      throw error;
+    }
+    return cg;
+  }
+
+  /** The `cgroup.procs` files a wrapper writes its pid into before exec'ing the untrusted program. */
+  get procsFiles(): string[] {
+    return CONTROLLERS.map((c) => join(this.dir(c), 'cgroup.procs'));
+  }
+
+  /** SIGKILLs every process of the run, repeating until none is left (v1 has no cgroup.kill). */
+  async killAll(): Promise<void> {
+    await killCgroup(this.dir('pids'));
+  }
+
+  async stats(): Promise<CgroupStats> {
+    const [usage, peak, oom] = await Promise.all([
+      readOptional(join(this.dir('cpuacct'), 'cpuacct.usage')),
+      readOptional(join(this.dir('memory'), 'memory.max_usage_in_bytes')),
+      readOptional(join(this.dir('memory'), 'memory.oom_control')),
+    ]);
+    const oomKills = oom ? Number(/oom_kill (\d+)/.exec(oom)?.[1] ?? '0') : 0;
+    return {
+      cpuTimeMs: usage === null ? null : Math.round(Number(usage) / 1e6),
+      peakMemoryBytes: peak === null ? null : Number(peak),
+      oomKilled: oomKills > 0,
+    };
+  }
+
+  async remove(): Promise<void> {
+    await Promise.all(CONTROLLERS.map((c) => removeCgroup(this.dir(c))));
+  }
+
+  private dir(controller: Controller): string {
+    return join(ROOT, controller, PARENT, this.name);
+  }
+}
+
+/** Kills and removes run cgroups whose owning server process is gone (a crashed previous server). */
+export async function removeStaleCgroups(): Promise<number> {
+  let removed = 0;
+  for (const c of CONTROLLERS) {
+    const parent = join(ROOT, c, PARENT);
+    const entries = await readdir(parent, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      if (!entry.isDirectory() || isOwnerAlive(entry.name)) continue;
+      await killCgroup(join(parent, entry.name));
+      await removeCgroup(join(parent, entry.name));
+      removed++;
+    }
+  }
+  return removed;
+}
+
+function isOwnerAlive(name: string): boolean {
+  const pid = Number(name.split('-')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function killCgroup(dir: string): Promise<void> {
+  // A fork bomb can add processes while we kill; pids.max bounds it and the PID namespace dies with its init,
+  // so a few rounds always empty it.
+  for (let round = 0; round < 100; round++) {
+    const procs = await readOptional(join(dir, 'cgroup.procs'));
+    const pids = (procs ?? '').split('\n').filter((line) => line !== '').map(Number);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone (ESRCH) between reading the list and killing it.
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, round < 10 ? 1 : 10));
+  }
+}
+
+async function removeCgroup(dir: string): Promise<void> {
+  // rmdir fails with EBUSY for a moment after the last task died while the kernel releases it.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt === 49) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+async function writeIfPresent(path: string, value: string): Promise<void> {
+  try {
+    await writeFile(path, value);
+  } catch (error) {
+    // memsw files only exist when the kernel accounts swap (swapaccount=1); without them there is no bypass.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { MemoryEnforcement, OutputStream } from '../../core/index.js';
+import type { CgroupStats, RunCgroups } from './cgroups.js';
+import type { SandboxExit, SandboxHandle } from './sandbox-types.js';
+import { translateWrappedExit } from './signals.js';
+
+/** Everything an isolation backend decides; this file only runs it and watches it. */
+export interface LaunchPlan {
+  /** The argv to exec once the wrapper joined the cgroups (or directly when there are none). */
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /** Written to fds 3, 4, ... and closed (bwrap --ro-bind-data reads them until EOF). */
+  readonly extraInputs: readonly (string | Buffer)[];
+  readonly cgroups: RunCgroups | null;
+  readonly memoryEnforcement: MemoryEnforcement;
+  readonly timeoutMs: number;
+  /** The program runs under an init reporting death by signal N as 128+N (bwrap, runsc). */
+  readonly wrappedExit: boolean;
+  /** Extra stop step for backends whose processes are not all ours to signal (runsc kill). */
+  readonly stop?: () => Promise<void>;
+  /** Runs after every process is dead and the stats were read. */
+  readonly cleanup?: () => Promise<void>;
+}
+
+/**
+ * Joins the cgroups from inside the wrapper, then execs: the program starts already confined, with no window
+ * in which it could fork outside its cgroup. Values are positional parameters, never part of the script.
+ */
+const JOIN_AND_EXEC =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
+const NO_STATS: CgroupStats = { cpuTimeMs: null, peakMemoryBytes: null, oomKilled: false };
+
+/**
+ * Spawns a plan and returns its handle once the wrapper process exists. Output is forwarded chunk by chunk
+ * and never buffered here.
+ */
+export async function runPlan(
+  plan: LaunchPlan,
+  stdin: string | Buffer,
+  onOutput: (stream: OutputStream, data: Buffer) => void,
+  warn: (message: string) => void,
+): Promise<SandboxHandle> {
+  const [command, ...args] = plan.cgroups
+    ? ['/bin/sh', '-c', JOIN_AND_EXEC, 'crucible-wrap', String(plan.cgroups.procsFiles.length),
+       ...plan.cgroups.procsFiles, ...plan.argv]
+    : plan.argv;
+  if (command === undefined) throw new Error('empty argv');
+
+  const startedAt = new Date();
+  const child = spawn(command, args, {
+    env: plan.env,
+    cwd: plan.cwd ?? '/',
+    // Own process group, so the fallback without cgroups can still signal the whole tree.
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe', ...plan.extraInputs.map(() => 'pipe' as const)],
+  });
+  const closed = once(child, 'close');
+  closed.catch(() => undefined);
+  try {
+    await once(child, 'spawn');
+  } catch (error) {
+    await plan.cgroups?.remove();
+    await plan.cleanup?.();
+    throw error;
+  }
+
+  child.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
+  child.stderr.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
+  feed(child.stdin, stdin);
+  plan.extraInputs.forEach((content, i) => feed(child.stdio[3 + i] as Writable, content));
+
+  let timedOut = false;
+  let killed = false;
+  const killAll = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        // Before the wrapper joined its cgroups, the process group is the only handle on it.
+        process.kill(-(child.pid ?? 0), 'SIGKILL');
+      } catch {
+        // ESRCH: the group is already gone.
+      }
+    }
+    await plan.stop?.();
+    await plan.cgroups?.killAll();
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void killAll();
+  }, plan.timeoutMs);
+
+  const exited = (async (): Promise<SandboxExit> => {
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    const finishedAt = new Date();
+    clearTimeout(timer);
+    // Daemons the program left behind (setsid, double fork) would keep our pipes open: kill them first.
+    await killAll();
+    await closed.catch(() => undefined);
+    const stats = plan.cgroups ? await plan.cgroups.stats() : NO_STATS;
+    // The run itself is over and measured; a cleanup failure is the operator's problem, not the run's.
+    await plan.cgroups?.remove().catch((e: unknown) => warn(`cannot remove cgroups: ${String(e)}`));
+    await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean up run: ${String(e)}`));
+    const status = plan.wrappedExit ? translateWrappedExit(code, signal) : { exitCode: code, signal };
+    return {
+      ...status,
+      timedOut,
+      oomKilled: stats.oomKilled,
+      killed,
+      startedAt,
+      finishedAt,
+      cpuTimeMs: stats.cpuTimeMs,
+      peakMemoryBytes: stats.peakMemoryBytes,
+      memoryEnforcement: plan.memoryEnforcement,
+    };
+  })();
+
+  return {
+    startedAt,
+    exited,
+    async kill(): Promise<void> {
+      killed = true;
+      await killAll();
+      await exited;
+    },
+  };
+}
+
+function feed(stream: Writable, content: string | Buffer): void {
+  // EPIPE/ECONNRESET: the program may exit or close stdin without reading it all; that is its right, and the
+  // exit status tells the rest. Nothing else can fail on a pipe to our own child.
+  stream.on('error', () => undefined);
+  stream.end(content);
+}

@@ -1,0 +1,53 @@
+import type { Limits, MemoryEnforcement, OutputStream } from '../../core/index.js';
+
+/** How strongly a local run is isolated from the host. */
+export type Isolation = 'bwrap' | 'gvisor' | 'none';
+
+/** A read-only file placed in the sandbox; `path` is absolute inside the sandbox, e.g. `/code/main.py`. */
+export interface SandboxFile {
+  readonly path: string;
+  readonly content: string | Buffer;
+}
+
+export interface SandboxSpec {
+  /** argv[0] is a bare interpreter name (`python3`, `node`, `bash`) or an absolute path. */
+  readonly argv: readonly string[];
+  readonly files: readonly SandboxFile[];
+  readonly stdin: string | Buffer;
+  readonly limits: Limits;
+}
+
+export interface SandboxExit {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  readonly oomKilled: boolean;
+  /** `kill()` was called. */
+  readonly killed: boolean;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly cpuTimeMs: number | null;
+  readonly peakMemoryBytes: number | null;
+  readonly memoryEnforcement: MemoryEnforcement;
+}
+
+export interface SandboxHandle {
+  readonly startedAt: Date;
+  /** Resolves once all output went through `onOutput` and every process of the run is dead. Never rejects. */
+  readonly exited: Promise<SandboxExit>;
+  kill(): Promise<void>;
+}
+
+export interface Sandbox {
+  readonly isolation: Isolation;
+  launch(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void): Promise<SandboxHandle>;
+  /** Kills everything still running. */
+  close(): Promise<void>;
+}
+
+export interface SandboxOptions {
+  readonly isolation: Isolation;
+  /** A directory the server owns; runtime state (gVisor bundles, `none` run dirs) lives below it. */
+  readonly stateDir: string;
+  readonly warn?: (message: string) => void;
+}

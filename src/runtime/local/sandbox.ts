@@ -1,0 +1,87 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OutputStream } from '../../core/index.js';
+import { bwrapPlan } from './bwrap.js';
+import { RunCgroups, removeStaleCgroups } from './cgroups.js';
+import { gvisorBackend, type GvisorBackend } from './gvisor.js';
+import { probeHost } from './host-probe.js';
+import { nonePlan } from './none.js';
+import { runPlan, type LaunchPlan } from './process-run.js';
+import type { Sandbox, SandboxHandle, SandboxOptions, SandboxSpec } from './sandbox-types.js';
+
+export type {
+  Isolation,
+  Sandbox,
+  SandboxExit,
+  SandboxFile,
+  SandboxHandle,
+  SandboxOptions,
+  SandboxSpec,
+} from './sandbox-types.js';
+
+/** Tasks bwrap itself adds to the pids cgroup (its monitor and the PID-namespace init). */
+const BWRAP_TASKS = 2;
+
+/**
+ * Probes the host once, removes what a crashed previous server left (its cgroups and their processes,
+ * gVisor containers), and returns a sandbox that launches runs with the chosen isolation.
+ *
+ * @example
+ * const sandbox = await createSandbox({ isolation: 'bwrap', stateDir: '/var/lib/crucible' });
+ * const run = await sandbox.launch(
+ *   { argv: ['python3', '-u', '/code/main.py'], files: [{ path: '/code/main.py', content: 'print(1)' }],
+ *     stdin: '', limits: DEFAULT_LIMITS },
+ *   (stream, data) => process[stream].write(data));
+ * const exit = await run.exited;
+ */
+export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message));
+  const host = await probeHost(options.isolation);
+  await mkdir(options.stateDir, { recursive: true });
+  const useCgroups = host.cgroupProblem === null;
+  if (useCgroups) {
+    const stale = await removeStaleCgroups();
+    if (stale > 0) warn(`removed ${stale} cgroups left by a previous Crucible server`);
+  } else if (options.isolation !== 'gvisor') {
+    warn(`${host.cgroupProblem}; falling back to rlimits (RLIMIT_AS for memory, RLIMIT_NPROC for processes)`);
+  }
+  if (options.isolation === 'none') {
+    warn('isolation "none": programs run on the host with NO isolation (only uid 65534 and limits); development only');
+  }
+  const gvisor: GvisorBackend | null =
+    options.isolation === 'gvisor' ? await gvisorBackend(join(options.stateDir, 'gvisor'), warn) : null;
+
+  const running = new Set<SandboxHandle>();
+  let runNumber = 0;
+
+  async function plan(spec: SandboxSpec): Promise<LaunchPlan> {
+    if (gvisor) return gvisor.plan(spec);
+    const extraTasks = options.isolation === 'bwrap' ? BWRAP_TASKS : 0;
+    const cgroups = useCgroups
+      ? await RunCgroups.create({
+          memoryBytes: spec.limits.memoryMb * 1024 * 1024,
+          maxTasks: spec.limits.maxProcesses + extraTasks,
+        })
+      : null;
+    try {
+      if (options.isolation === 'bwrap') return bwrapPlan(spec, cgroups);
+      return await nonePlan(spec, cgroups, join(options.stateDir, 'runs', `${process.pid}-${++runNumber}`));
+    } catch (error) {
+      await cgroups?.remove();
+      throw error;
+    }
+  }
+
+  return {
+    isolation: options.isolation,
+    async launch(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void) {
+      const handle = await runPlan(await plan(spec), spec.stdin, onOutput, warn);
+      running.add(handle);
+      void handle.exited.then(() => running.delete(handle));
+      return handle;
+    },
+    async close() {
+      await Promise.all([...running].map((h) => h.kill()));
+    },
+  };
+}
