@@ -1,10 +1,157 @@
+import { execFile } from 'node:child_process';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { SANDBOX_ENV, SANDBOX_ETC_FILES } from './bwrap-args.js';
+import { RunCgroups } from './cgroups.js';
+import { resolveProgram } from './interpreters.js';
 import type { LaunchPlan } from './process-run.js';
 import type { SandboxSpec } from './sandbox-types.js';
+
+const run = promisify(execFile);
+const RUNSC = '/usr/bin/runsc';
+/** The run's cgroup holds gVisor's own sentry and gofer, so the program gets the limit plus this much. */
+const SENTRY_OVERHEAD_MB = 64;
+/** Host tasks of the sentry and gofer (Go threads); the program's processes live inside the sentry. */
+const SENTRY_TASKS = 256;
 
 export interface GvisorBackend {
   plan(spec: SandboxSpec): Promise<LaunchPlan>;
 }
 
-export async function gvisorBackend(_dir: string, _warn: (message: string) => void): Promise<GvisorBackend> {
-  throw new Error('not yet');
+/**
+ * gVisor through `runsc run` with a generated OCI bundle rather than `runsc do`: `do` shows the host's whole
+ * filesystem and runs as root, while a bundle gives a read-only minimal root (only /usr bound), a sized
+ * tmpfs /tmp, uid 65534 without capabilities, rlimits, and `--network=none`. runsc's own cgroup handling is
+ * off (`--ignore-cgroups`); instead the wrapper puts the whole sandbox (sentry, gofer, program) in our run
+ * cgroups, so the memory limit really holds (sentry included) and killing the cgroup kills everything.
+ * The code is written to a per-run bundle directory under the state dir and bound read-only.
+ */
+export async function gvisorBackend(dir: string, warn: (message: string) => void): Promise<GvisorBackend> {
+  const rootfs = join(dir, 'rootfs');
+  const state = join(dir, 'state');
+  const bundles = join(dir, 'bundles');
+  await prepareRootfs(rootfs);
+  await mkdir(state, { recursive: true });
+  await removeStaleContainers(state, bundles, warn);
+  let runNumber = 0;
+
+  return {
+    async plan(spec: SandboxSpec): Promise<LaunchPlan> {
+      const [name, ...rest] = spec.argv;
+      if (name === undefined) throw new Error('argv must not be empty');
+      const id = `crucible-${process.pid}-${++runNumber}`;
+      const bundle = join(bundles, id);
+      const mounts: OciMount[] = [];
+      for (const [i, file] of [...SANDBOX_ETC_FILES, ...spec.files].entries()) {
+        const hostPath = join(bundle, 'files', String(i));
+        await mkdir(dirname(hostPath), { recursive: true });
+        await writeFile(hostPath, file.content, { mode: 0o444 });
+        mounts.push({ destination: file.path, type: 'bind', source: hostPath, options: ['bind', 'ro'] });
+      }
+      const program = resolveProgram(name);
+      if (program.extraBind) {
+        mounts.push({ destination: program.extraBind.dest, type: 'bind', source: program.extraBind.source,
+          options: ['bind', 'ro'] });
+      }
+      const config = ociConfig(spec, rootfs, [program.sandboxPath, ...rest], mounts);
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+      const cgroups = await RunCgroups.create({
+        memoryBytes: (spec.limits.memoryMb + SENTRY_OVERHEAD_MB) * 1024 * 1024,
+        maxTasks: spec.limits.maxProcesses + SENTRY_TASKS,
+      });
+      return {
+        argv: [RUNSC, '--root', state, '--network=none', '--ignore-cgroups', 'run', '--bundle', bundle, id],
+        env: { PATH: SANDBOX_ENV.PATH ?? '/usr/bin:/bin' },
+        extraInputs: [],
+        cgroups,
+        memoryEnforcement: 'cgroup',
+        timeoutMs: spec.limits.timeoutSeconds * 1000,
+        wrappedExit: true,
+        stop: async () => {
+          await run(RUNSC, ['--root', state, 'kill', id, 'KILL']).catch(() => undefined);
+        },
+        cleanup: async () => {
+          await run(RUNSC, ['--root', state, 'delete', '--force', id]).catch(() => undefined);
+          await rm(bundle, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+interface OciMount {
+  readonly destination: string;
+  readonly type: string;
+  readonly source: string;
+  readonly options?: readonly string[];
+}
+
+/** The OCI runtime config of one run; a pure function of the spec. */
+export function ociConfig(spec: SandboxSpec, rootfs: string, args: readonly string[], files: OciMount[]): object {
+  const nproc = spec.limits.maxProcesses;
+  return {
+    ociVersion: '1.0.0',
+    process: {
+      terminal: false,
+      user: { uid: 65534, gid: 65534 },
+      args,
+      env: Object.entries(SANDBOX_ENV).map(([k, v]) => `${k}=${v}`),
+      cwd: '/tmp',
+      noNewPrivileges: true,
+      capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
+      rlimits: [
+        { type: 'RLIMIT_NPROC', hard: nproc, soft: nproc },
+        { type: 'RLIMIT_CORE', hard: 0, soft: 0 },
+      ],
+    },
+    root: { path: rootfs, readonly: true },
+    hostname: 'sandbox',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/usr', type: 'bind', source: '/usr', options: ['rbind', 'ro'] },
+      { destination: '/usr/local/bin', type: 'tmpfs', source: 'tmpfs', options: ['mode=755', 'size=1m'] },
+      {
+        destination: '/tmp',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.limits.tmpSizeMb}m`],
+      },
+      ...files,
+    ],
+    linux: {
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })),
+    },
+  };
+}
+
+async function prepareRootfs(rootfs: string): Promise<void> {
+  for (const d of ['usr', 'proc', 'dev', 'tmp', 'code', 'etc']) await mkdir(join(rootfs, d), { recursive: true });
+  for (const [link, target] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) {
+    await symlink(target!, join(rootfs, link!)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+  }
+}
+
+/** Deletes containers (and bundles) of servers that are no longer running. */
+async function removeStaleContainers(state: string, bundles: string, warn: (message: string) => void): Promise<void> {
+  const { stdout } = await run(RUNSC, ['--root', state, 'list', '-quiet']);
+  for (const id of stdout.split('\n').filter((line) => line.startsWith('crucible-'))) {
+    const owner = Number(id.split('-')[1]);
+    if (owner === process.pid || isAlive(owner)) continue;
+    await run(RUNSC, ['--root', state, 'delete', '--force', id]).catch((e: unknown) =>
+      warn(`cannot delete stale gVisor container ${id}: ${String(e)}`),
+    );
+    await rm(join(bundles, id), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

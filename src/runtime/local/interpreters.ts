@@ -9,7 +9,8 @@ export interface ResolvedProgram {
 }
 
 /** Node is bind-mounted here as a single read-only file; /usr/local/bin is a fresh tmpfs in the sandbox. */
-export const SANDBOX_NODE_PATH = '/usr/local/bin/node';
+// Outside every host bind mount: bwrap creates a bind target, and under /usr that would be the host's /usr.
+export const SANDBOX_NODE_PATH = '/opt/crucible/bin/node';
 
 const SEARCH_DIRS = ['/usr/bin', '/bin', '/usr/sbin'];
 const cache = new Map<string, ResolvedProgram>();

@@ -26,11 +26,18 @@ export interface LaunchPlan {
 }
 
 /**
- * Joins the cgroups from inside the wrapper, then execs: the program starts already confined, with no window
- * in which it could fork outside its cgroup. Values are positional parameters, never part of the script.
+ * The wrapper between us and the sandbox. It (1) closes every inherited fd above the ones we pass on purpose:
+ * libuv only closes its own fds, and a stray fd the server inherited (a pipe from its parent) would otherwise
+ * reach the untrusted program; (2) joins the run's cgroups, then execs, so the program starts already confined
+ * with no window to fork outside them. bash rather than dash because dash cannot name fds above 9. Values are
+ * positional parameters, never part of the script.
  */
-const JOIN_AND_EXEC =
-  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+const WRAPPER = [
+  'keep=$1; n=$2; shift 2',
+  'for f in /proc/$$/fd/*; do fd=${f##*/}; if [ "$fd" -gt "$keep" ]; then exec {fd}>&-; fi; done',
+  'while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done',
+  'exec "$@"',
+].join('\n');
 
 const NO_STATS: CgroupStats = { cpuTimeMs: null, peakMemoryBytes: null, oomKilled: false };
 
@@ -44,14 +51,13 @@ export async function runPlan(
   onOutput: (stream: OutputStream, data: Buffer) => void,
   warn: (message: string) => void,
 ): Promise<SandboxHandle> {
-  const [command, ...args] = plan.cgroups
-    ? ['/bin/sh', '-c', JOIN_AND_EXEC, 'crucible-wrap', String(plan.cgroups.procsFiles.length),
-       ...plan.cgroups.procsFiles, ...plan.argv]
-    : plan.argv;
-  if (command === undefined) throw new Error('empty argv');
+  const procsFiles = plan.cgroups?.procsFiles ?? [];
+  const lastFd = 2 + plan.extraInputs.length;
+  const args = ['-c', WRAPPER, 'crucible-wrap', String(lastFd), String(procsFiles.length), ...procsFiles];
 
   const startedAt = new Date();
-  const child = spawn(command, args, {
+  // --norc: bash sources ~/.bashrc when its stdin is a socket (the rshd heuristic), and ours is a socketpair.
+  const child = spawn('/usr/bin/bash', ['--norc', '--noprofile', ...args, ...plan.argv], {
     env: plan.env,
     cwd: plan.cwd ?? '/',
     // Own process group, so the fallback without cgroups can still signal the whole tree.

@@ -1,0 +1,76 @@
+import { findLanguage } from '../../core/index.js';
+import type { Runtime, RunObserver, RunRequest } from '../runtime.js';
+import type { Sandbox, SandboxHandle, SandboxSpec } from './sandbox-types.js';
+
+/** Maps a run request to a sandbox spec: the code goes to `/code/<fileName>`, read-only. */
+export function sandboxSpecFor(request: RunRequest): SandboxSpec {
+  const language = findLanguage(request.language);
+  if (!language) throw new Error(`unknown language: ${request.language}`);
+  const sourcePath = `/code/${language.fileName}`;
+  return {
+    argv: [language.interpreter, ...language.args(sourcePath)],
+    files: [{ path: sourcePath, content: request.code }],
+    stdin: request.stdin,
+    limits: request.limits,
+  };
+}
+
+/**
+ * The local runtime: each run is one sandboxed process tree on this host. Local sandboxes die with the
+ * server, so `adopt` always answers `lost`.
+ *
+ * @example
+ * const runtime = createLocalRuntime(await createSandbox({ isolation: 'bwrap', stateDir }));
+ * await runtime.start(request, observer);
+ */
+export function createLocalRuntime(sandbox: Sandbox): Runtime {
+  const running = new Map<string, SandboxHandle>();
+
+  return {
+    name: sandbox.isolation,
+
+    async start(request: RunRequest, observer: RunObserver): Promise<void> {
+      let handle: SandboxHandle;
+      try {
+        handle = await sandbox.launch(sandboxSpecFor(request), (stream, data) => observer.output(stream, data));
+      } catch (error) {
+        observer.finished({
+          kind: 'error',
+          reason: 'sandbox_error',
+          message: `cannot launch the sandbox: ${error instanceof Error ? error.message : String(error)}`,
+          at: new Date(),
+        });
+        return;
+      }
+      running.set(request.evaluationId, handle);
+      observer.started(handle.startedAt);
+      void handle.exited.then((exit) => {
+        running.delete(request.evaluationId);
+        observer.finished({
+          kind: 'exited',
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          timedOut: exit.timedOut,
+          oomKilled: exit.oomKilled,
+          startedAt: exit.startedAt,
+          finishedAt: exit.finishedAt,
+          cpuTimeMs: exit.cpuTimeMs,
+          peakMemoryBytes: exit.peakMemoryBytes,
+          memoryEnforcement: exit.memoryEnforcement,
+        });
+      });
+    },
+
+    async cancel(evaluationId: string): Promise<void> {
+      await running.get(evaluationId)?.kill();
+    },
+
+    async adopt(): Promise<'adopted' | 'lost'> {
+      return 'lost';
+    },
+
+    async close(): Promise<void> {
+      await sandbox.close();
+    },
+  };
+}
