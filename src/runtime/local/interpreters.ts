@@ -8,8 +8,10 @@ export interface ResolvedProgram {
   readonly extraBind: { readonly source: string; readonly dest: string } | null;
 }
 
-/** Node is bind-mounted here as a single read-only file; /usr/local/bin is a fresh tmpfs in the sandbox. */
-// Outside every host bind mount: bwrap creates a bind target, and under /usr that would be the host's /usr.
+/**
+ * Node is bind-mounted here as a single read-only file. The path must lie outside every host bind mount:
+ * bwrap creates a missing bind target, and under the shared /usr it would create it on the host's /usr.
+ */
 export const SANDBOX_NODE_PATH = '/opt/crucible/bin/node';
 
 const SEARCH_DIRS = ['/usr/bin', '/bin', '/usr/sbin'];

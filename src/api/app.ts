@@ -1,0 +1,102 @@
+import fastifySwagger from '@fastify/swagger';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
+import type { LimitBounds } from '../core/index.js';
+import type { EvaluationService } from '../service/index.js';
+import { handleError } from './errors.js';
+import { parseJsonBody } from './json-body.js';
+import { eventRoutes } from './routes/events.js';
+import { evaluationRoutes } from './routes/evaluations.js';
+import { systemRoutes } from './routes/system.js';
+import { StreamLimiter } from './streaming.js';
+
+export interface ApiOptions {
+  readonly service: EvaluationService;
+  readonly bounds: LimitBounds;
+  readonly metrics: Registry;
+  readonly isReady: () => boolean;
+  readonly rateLimitPerMinute: number;
+  readonly streams: StreamLimiter;
+  readonly logger?: boolean;
+}
+
+/** Largest request body accepted: the code and stdin bounds plus room for the JSON around them. */
+function bodyLimit(bounds: LimitBounds): number {
+  return Math.ceil((bounds.maxCodeBytes + bounds.maxStdinBytes) * 1.1) + 64 * 1024;
+}
+
+/**
+ * Builds the HTTP API. Thin by design: routes validate and call the service, never a backend.
+ *
+ * @example
+ * const app = await buildApi({ service, bounds, metrics, isReady: () => true, rateLimitPerMinute: 0, streams });
+ * await app.listen({ port: 8080 });
+ */
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ? { level: 'info' } : false,
+    bodyLimit: bodyLimit(options.bounds),
+    // A client that stops sending mid-request must not hold a connection forever.
+    requestTimeout: 60_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({
+      error: { code: 'not_found', message: `no route ${request.method} ${request.url}`, field: null },
+    });
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  if (options.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: options.rateLimitPerMinute,
+      timeWindow: 60_000,
+      allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429,
+        error: {
+          code: 'rate_limited',
+          message: `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`,
+          field: null,
+        },
+      }),
+    });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Crucible',
+        description: 'Run untrusted code in isolated sandboxes and report what happened.',
+        version: '1',
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  const { service, bounds, streams } = options;
+  await app.register(evaluationRoutes, { service, bounds, streams });
+  await app.register(eventRoutes, { service, streams });
+  await app.register(systemRoutes, { service, metrics: options.metrics, isReady: options.isReady });
+  return app;
+}

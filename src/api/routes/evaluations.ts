@@ -1,0 +1,148 @@
+import { isUtf8 } from 'node:buffer';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { LimitBounds, LogChunk } from '../../core/index.js';
+import { followLogs, type EvaluationService } from '../../service/index.js';
+import {
+  ErrorSchema,
+  EvaluationSchema,
+  IdParamsSchema,
+  ListQuerySchema,
+  LogsQuerySchema,
+  WaitQuerySchema,
+  submissionSchema,
+} from '../schemas.js';
+import { streamFrames, type StreamLimiter } from '../streaming.js';
+import { toView } from '../views.js';
+
+export interface EvaluationRoutesOptions {
+  readonly service: EvaluationService;
+  readonly bounds: LimitBounds;
+  readonly streams: StreamLimiter;
+}
+
+const errors = { 400: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
+
+export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = async (app, options) => {
+  const { service, streams } = options;
+
+  app.post(
+    '/v1/evaluations',
+    {
+      schema: {
+        summary: 'Submit code for evaluation',
+        body: submissionSchema(options.bounds),
+        response: { 202: EvaluationSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const evaluation = await service.submit(request.body);
+      return reply.status(202).header('location', `/v1/evaluations/${evaluation.id}`).send(toView(evaluation));
+    },
+  );
+
+  app.get(
+    '/v1/evaluations/:id',
+    {
+      schema: {
+        summary: 'Get an evaluation; ?wait=N holds the request up to N seconds until it is terminal',
+        params: IdParamsSchema,
+        querystring: WaitQuerySchema,
+        response: { 200: EvaluationSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const waitSeconds = request.query.wait ?? 0;
+      const evaluation = waitSeconds > 0 ? await service.wait(id, waitSeconds * 1000) : await service.get(id);
+      const { stdout, stderr } = await service.withOutput(evaluation);
+      return toView(evaluation, { stdout, stderr });
+    },
+  );
+
+  app.get(
+    '/v1/evaluations',
+    {
+      schema: {
+        summary: 'List evaluations, newest first',
+        querystring: ListQuerySchema,
+        response: {
+          200: z.object({ items: z.array(EvaluationSchema), nextCursor: z.string().nullable() }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { status, label, limit, cursor } = request.query;
+      const [key = '', value = ''] = label?.split('=') ?? [];
+      const page = await service.list({
+        limit,
+        ...(status ? { status } : {}),
+        ...(label ? { label: { key, value } } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
+      return { items: page.items.map((e) => toView(e)), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.delete(
+    '/v1/evaluations/:id',
+    {
+      schema: {
+        summary: 'Cancel an evaluation (idempotent; a terminal evaluation is left as it is)',
+        params: IdParamsSchema,
+        response: { 200: EvaluationSchema, ...errors },
+      },
+    },
+    async (request) => toView(await service.cancel(request.params.id)),
+  );
+
+  app.get(
+    '/v1/evaluations/:id/logs',
+    {
+      schema: {
+        summary:
+          'Log chunks as NDJSON (or SSE with Accept: text/event-stream); follow=true streams until terminal',
+        params: IdParamsSchema,
+        querystring: LogsQuerySchema,
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await service.get(id);
+      const { follow, stream, after } = request.query;
+      const sse = (request.headers.accept ?? '').includes('text/event-stream');
+      const release = streams.acquire(request.ip);
+      await streamFrames(
+        request,
+        reply,
+        release,
+        async function* (signal) {
+          const chunks = followLogs(service.store, service.bus, id, {
+            follow,
+            signal,
+            ...(stream === 'all' ? {} : { stream }),
+            ...(after === undefined ? {} : { afterSeq: after }),
+          });
+          for await (const chunk of chunks) {
+            const line = JSON.stringify(logLine(chunk));
+            yield sse ? `id: ${chunk.seq}\nevent: log\ndata: ${line}\n\n` : `${line}\n`;
+          }
+          if (sse) yield 'event: end\ndata: {}\n\n';
+        },
+        sse
+          ? { contentType: 'text/event-stream; charset=utf-8', heartbeat: ':\n\n' }
+          : { contentType: 'application/x-ndjson; charset=utf-8' },
+      );
+    },
+  );
+};
+
+/** `data` when the chunk is text on its own; `base64` when it is not (a split character or binary output). */
+function logLine(chunk: LogChunk) {
+  const base = { seq: chunk.seq, stream: chunk.stream, at: chunk.at };
+  return isUtf8(chunk.data)
+    ? { ...base, data: chunk.data.toString('utf8') }
+    : { ...base, base64: chunk.data.toString('base64') };
+}

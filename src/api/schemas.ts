@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { LANGUAGE_IDS, PRIORITIES, STATUSES, type LimitBounds } from '../core/index.js';
+
+/** Kubernetes-compatible label syntax, since labels become Job labels on the Kubernetes backend. */
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
+export const MAX_LABELS = 16;
+
+const wellFormed = (s: string) => s.isWellFormed();
+
+/**
+ * The one source of truth for a submission: validation, the TypeScript type and the OpenAPI document all come
+ * from this schema. Bounds are configurable, so the schema is built from them.
+ */
+export function submissionSchema(bounds: LimitBounds) {
+  return z.strictObject({
+    language: z.enum(LANGUAGE_IDS, {
+      error: () => `unknown language; supported: ${LANGUAGE_IDS.join(', ')}`,
+    }),
+    code: z
+      .string({ error: 'code must be a string' })
+      .refine((s) => Buffer.byteLength(s, 'utf8') <= bounds.maxCodeBytes, {
+        message: `code is larger than ${bounds.maxCodeBytes} bytes`,
+      })
+      .refine((s) => !s.includes('\0'), { message: 'code must not contain NUL bytes' })
+      .refine(wellFormed, { message: 'code must be valid UTF-8 (no lone surrogates)' }),
+    stdin: z
+      .string({ error: 'stdin must be a string' })
+      .refine((s) => Buffer.byteLength(s, 'utf8') <= bounds.maxStdinBytes, {
+        message: `stdin is larger than ${bounds.maxStdinBytes} bytes`,
+      })
+      .refine(wellFormed, { message: 'stdin must be valid UTF-8 (no lone surrogates)' })
+      .optional(),
+    timeoutSeconds: z
+      .number({ error: 'timeoutSeconds must be a number' })
+      .int({ error: 'timeoutSeconds must be a whole number' })
+      .min(bounds.minTimeoutSeconds, {
+        error: `timeoutSeconds must be between ${bounds.minTimeoutSeconds} and ${bounds.maxTimeoutSeconds}`,
+      })
+      .max(bounds.maxTimeoutSeconds, {
+        error: `timeoutSeconds must be between ${bounds.minTimeoutSeconds} and ${bounds.maxTimeoutSeconds}`,
+      })
+      .optional(),
+    memoryMb: z
+      .number({ error: 'memoryMb must be a number' })
+      .int({ error: 'memoryMb must be a whole number' })
+      .min(bounds.minMemoryMb, {
+        error: `memoryMb must be between ${bounds.minMemoryMb} and ${bounds.maxMemoryMb}`,
+      })
+      .max(bounds.maxMemoryMb, {
+        error: `memoryMb must be between ${bounds.minMemoryMb} and ${bounds.maxMemoryMb}`,
+      })
+      .optional(),
+    priority: z.enum(PRIORITIES, { error: 'priority must be one of low, normal, high' }).optional(),
+    labels: z
+      .record(
+        z.string().regex(LABEL_KEY, {
+          error: 'label keys are 1-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
+        }),
+        z.string({ error: 'label values must be strings' }).regex(LABEL_VALUE, {
+          error: 'label values are 0-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
+        }),
+        { error: 'labels must be an object of string values' },
+      )
+      .refine((labels) => Object.keys(labels).length <= MAX_LABELS, {
+        message: `at most ${MAX_LABELS} labels`,
+      })
+      .optional(),
+  });
+}
+
+export type SubmissionBody = z.infer<ReturnType<typeof submissionSchema>>;
+
+export const TimingsSchema = z.object({
+  submittedAt: z.string(),
+  dispatchedAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  storedAt: z.string().nullable(),
+});
+
+export const ResultSchema = z.object({
+  exitCode: z.number().nullable(),
+  signal: z.string().nullable(),
+  reason: z.string().nullable(),
+  message: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  durationMs: z.number().nullable(),
+  cpuTimeMs: z.number().nullable(),
+  peakMemoryBytes: z.number().nullable(),
+  memoryEnforcement: z.string().nullable(),
+});
+
+export const EvaluationSchema = z.object({
+  id: z.string(),
+  status: z.enum(STATUSES),
+  language: z.string(),
+  priority: z.enum(PRIORITIES),
+  labels: z.record(z.string(), z.string()),
+  runtime: z.string(),
+  limits: z.object({
+    timeoutSeconds: z.number(),
+    memoryMb: z.number(),
+    maxProcesses: z.number(),
+    maxOutputBytes: z.number(),
+    tmpSizeMb: z.number(),
+  }),
+  createdAt: z.string(),
+  result: ResultSchema.nullable(),
+  timings: TimingsSchema,
+});
+
+export const ErrorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().nullable() }),
+});
+
+export const IdParamsSchema = z.strictObject({ id: z.string().min(1).max(200) });
+
+export const WaitQuerySchema = z.strictObject({
+  wait: z.coerce
+    .number({ error: 'wait must be a number of seconds' })
+    .min(0, { error: 'wait must be between 0 and 300 seconds' })
+    .max(300, { error: 'wait must be between 0 and 300 seconds' })
+    .optional(),
+});
+
+export const ListQuerySchema = z.strictObject({
+  status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
+  label: z
+    .string()
+    .regex(/^[^=]+=[^=]*$/, { error: 'label filter is key=value' })
+    .optional(),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1, { error: 'limit must be between 1 and 500' })
+    .max(500, { error: 'limit must be between 1 and 500' })
+    .default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const LogsQuerySchema = z.strictObject({
+  follow: z
+    .enum(['true', 'false', '1', '0'], { error: 'follow must be true or false' })
+    .optional()
+    .transform((v) => v === 'true' || v === '1'),
+  stream: z.enum(['stdout', 'stderr', 'all'], { error: 'stream must be stdout, stderr or all' }).default('all'),
+  after: z.coerce.number().int().min(0).optional(),
+});
+
+export const QueueSchema = z.object({
+  queued: z.object({ high: z.number(), normal: z.number(), low: z.number() }),
+  running: z.number(),
+  capacity: z.number(),
+});

@@ -1,0 +1,89 @@
+import { once } from 'node:events';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CrucibleError } from '../core/index.js';
+
+/** Bounds the number of open streaming responses, in all and per client address. */
+export class StreamLimiter {
+  readonly #max: number;
+  readonly #maxPerClient: number;
+  readonly #perClient = new Map<string, number>();
+  #open = 0;
+
+  constructor(max: number, maxPerClient: number) {
+    this.#max = max;
+    this.#maxPerClient = maxPerClient;
+  }
+
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Takes a slot or throws `too_many_streams`; the returned function gives it back (once). */
+  acquire(client: string): () => void {
+    const mine = this.#perClient.get(client) ?? 0;
+    if (this.#open >= this.#max || mine >= this.#maxPerClient) {
+      throw new CrucibleError('too_many_streams', 'too many open streams; close one and retry', null);
+    }
+    this.#open++;
+    this.#perClient.set(client, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#open--;
+      const left = (this.#perClient.get(client) ?? 1) - 1;
+      if (left === 0) this.#perClient.delete(client);
+      else this.#perClient.set(client, left);
+    };
+  }
+}
+
+export interface StreamOptions {
+  readonly contentType: string;
+  /** Sent every so often while idle so proxies keep the connection open; SSE only. */
+  readonly heartbeat?: string;
+  readonly heartbeatMs?: number;
+}
+
+/**
+ * Writes an async sequence of text frames to the response, honouring backpressure: while the client does not
+ * read, the producer is not pulled, so the server buffers one frame, not the whole history.
+ */
+export async function streamFrames(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  release: () => void,
+  produce: (signal: AbortSignal) => AsyncIterable<string>,
+  options: StreamOptions,
+): Promise<void> {
+  const abort = new AbortController();
+  const res = reply.raw;
+  reply.hijack();
+  res.writeHead(200, {
+    'content-type': options.contentType,
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+  const onClose = () => abort.abort();
+  request.raw.on('close', onClose);
+  res.on('close', onClose);
+  const heartbeat =
+    options.heartbeat === undefined
+      ? undefined
+      : setInterval(() => res.write(options.heartbeat ?? ''), options.heartbeatMs ?? 15_000);
+  try {
+    for await (const frame of produce(abort.signal)) {
+      if (abort.signal.aborted) break;
+      if (!res.write(frame)) await Promise.race([once(res, 'drain'), once(abort.signal, 'abort')]);
+    }
+  } catch (error) {
+    request.log.warn({ err: error }, 'stream ended early');
+  } finally {
+    clearInterval(heartbeat);
+    request.raw.off('close', onClose);
+    release();
+    res.end();
+  }
+}

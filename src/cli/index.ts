@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { ApiError, UnreachableError } from './client.js';
+import { registerEvaluationCommands } from './commands/evaluations.js';
+import { registerServe } from './commands/serve.js';
+
+/** Builds the `crucible` command line; kept apart from `main` so tests can parse without exiting. */
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('crucible')
+    .description('Run untrusted code in isolated sandboxes and report what happened.')
+    .option('--url <url>', 'server to talk to (env CRUCIBLE_URL, default http://127.0.0.1:8080)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerServe(program);
+  registerEvaluationCommands(program);
+  const { registerBench } = await import('./commands/bench.js');
+  registerBench(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = await buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 125;
+      return;
+    }
+    const message =
+      error instanceof ApiError
+        ? `${error.message}${error.field ? ` (field: ${error.field})` : ''} [${error.code}]`
+        : error instanceof UnreachableError
+          ? error.message
+          : error instanceof Error
+            ? error.message
+            : String(error);
+    process.stderr.write(`crucible: ${message}\n`);
+    process.exitCode = 125;
+  }
+}

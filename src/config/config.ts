@@ -1,0 +1,80 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * The server's whole configuration, validated once at the entry. Services receive plain values from here and
+ * never read the environment themselves.
+ */
+export const ServerConfigSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: intFrom(0, 65535).default(8080),
+  dataDir: z.string().min(1).default('.crucible'),
+  /** `sqlite:<path>` (default: `<dataDir>/crucible.db`) or `postgres://…`. */
+  store: z.string().min(1).optional(),
+  backend: z.enum(['local', 'kubernetes']).default('local'),
+  sandbox: z.enum(['bwrap', 'gvisor', 'none']).default('bwrap'),
+  concurrency: intFrom(1, 1024).default(Math.max(1, os.availableParallelism())),
+  /** Each this many seconds of waiting lifts a queued evaluation one priority level, so `low` never starves. */
+  agingSeconds: z.coerce.number().positive().max(86_400).default(30),
+  limits: z
+    .object({
+      timeoutSeconds: intFrom(1, 86_400).default(DEFAULT_LIMITS.timeoutSeconds),
+      memoryMb: intFrom(16, 1_048_576).default(DEFAULT_LIMITS.memoryMb),
+      maxProcesses: intFrom(1, 100_000).default(DEFAULT_LIMITS.maxProcesses),
+      maxOutputBytes: intFrom(1, 1 << 30).default(DEFAULT_LIMITS.maxOutputBytes),
+      tmpSizeMb: intFrom(1, 1_048_576).default(DEFAULT_LIMITS.tmpSizeMb),
+    })
+    .prefault({}),
+  bounds: z
+    .object({
+      maxCodeBytes: intFrom(1, 64 << 20).default(DEFAULT_BOUNDS.maxCodeBytes),
+      maxStdinBytes: intFrom(0, 64 << 20).default(DEFAULT_BOUNDS.maxStdinBytes),
+      minTimeoutSeconds: intFrom(1, 86_400).default(DEFAULT_BOUNDS.minTimeoutSeconds),
+      maxTimeoutSeconds: intFrom(1, 86_400).default(DEFAULT_BOUNDS.maxTimeoutSeconds),
+      minMemoryMb: intFrom(1, 1_048_576).default(DEFAULT_BOUNDS.minMemoryMb),
+      maxMemoryMb: intFrom(1, 1_048_576).default(DEFAULT_BOUNDS.maxMemoryMb),
+    })
+    .prefault({}),
+  api: z
+    .object({
+      /** Requests per client IP per minute; 0 disables the limit. */
+      rateLimitPerMinute: intFrom(0, 10_000_000).default(6000),
+      maxStreams: intFrom(1, 100_000).default(1000),
+      maxStreamsPerClient: intFrom(1, 100_000).default(100),
+    })
+    .prefault({}),
+  kubernetes: z
+    .object({
+      kubeconfig: z.string().optional(),
+      namespace: z.string().default('crucible-evals'),
+      runtimeClassName: z.string().optional(),
+    })
+    .prefault({}),
+});
+
+export type ServerConfig = z.output<typeof ServerConfigSchema>;
+export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
+
+/** Environment variables the server understands; flags win over them. */
+export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
+  return {
+    host: env.CRUCIBLE_HOST,
+    port: env.CRUCIBLE_PORT,
+    dataDir: env.CRUCIBLE_DATA_DIR,
+    store: env.CRUCIBLE_STORE,
+    backend: env.CRUCIBLE_BACKEND as ServerConfigInput['backend'],
+    sandbox: env.CRUCIBLE_SANDBOX as ServerConfigInput['sandbox'],
+    concurrency: env.CRUCIBLE_CONCURRENCY,
+    agingSeconds: env.CRUCIBLE_AGING_SECONDS,
+    api: { rateLimitPerMinute: env.CRUCIBLE_RATE_LIMIT_PER_MINUTE },
+    kubernetes: { kubeconfig: env.KUBECONFIG, namespace: env.CRUCIBLE_K8S_NAMESPACE },
+  } as ServerConfigInput;
+}
+
+export function storeUrl(config: ServerConfig): string {
+  return config.store ?? `sqlite:${path.resolve(config.dataDir, 'crucible.db')}`;
+}

@@ -1,0 +1,91 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isTerminal, type Evaluation } from '../core/index.js';
+import type { EventBus } from '../events/index.js';
+import type { QueueStats } from '../scheduler/index.js';
+
+const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/** The stages the seeds asked to time, each a difference of two stored timestamps. */
+const STAGES = [
+  ['queue_wait', 'submittedAt', 'dispatchedAt'],
+  ['start', 'dispatchedAt', 'startedAt'],
+  ['run', 'startedAt', 'finishedAt'],
+  ['store', 'finishedAt', 'storedAt'],
+  ['end_to_end', 'submittedAt', 'storedAt'],
+] as const;
+
+/**
+ * Prometheus metrics fed by the event bus: counters of transitions, histograms of every lifecycle stage, and
+ * gauges of the queue read when scraped.
+ */
+export function createMetrics(bus: EventBus, queueStats: () => QueueStats, openStreams: () => number): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'crucible_process_' });
+  const transitions = new Counter({
+    name: 'crucible_transitions_total',
+    help: 'Status transitions recorded, by target status',
+    labelNames: ['to'] as const,
+    registers: [registry],
+  });
+  const finished = new Counter({
+    name: 'crucible_evaluations_finished_total',
+    help: 'Evaluations that reached a terminal status, by status, reason and language',
+    labelNames: ['status', 'reason', 'language'] as const,
+    registers: [registry],
+  });
+  const stages = new Histogram({
+    name: 'crucible_stage_duration_seconds',
+    help: 'Time spent in each lifecycle stage (queue_wait, start, run, store, end_to_end)',
+    labelNames: ['stage', 'runtime'] as const,
+    buckets: STAGE_BUCKETS,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'crucible_queue_depth',
+    help: 'Queued evaluations by priority',
+    labelNames: ['priority'] as const,
+    registers: [registry],
+    collect() {
+      for (const [priority, count] of Object.entries(queueStats().queued)) this.set({ priority }, count);
+    },
+  });
+  new Gauge({
+    name: 'crucible_running',
+    help: 'Evaluations starting or running',
+    registers: [registry],
+    collect() {
+      this.set(queueStats().running);
+    },
+  });
+  new Gauge({
+    name: 'crucible_open_streams',
+    help: 'Open SSE and log-follow connections',
+    registers: [registry],
+    collect() {
+      this.set(openStreams());
+    },
+  });
+
+  bus.onTransition(({ transition, evaluation }) => {
+    transitions.inc({ to: transition.to });
+    if (!isTerminal(transition.to)) return;
+    finished.inc({
+      status: transition.to,
+      reason: evaluation.result?.reason ?? '',
+      language: evaluation.language,
+    });
+    observeStages(evaluation);
+  });
+
+  function observeStages(evaluation: Evaluation): void {
+    for (const [stage, from, to] of STAGES) {
+      const start = evaluation.timings[from];
+      const end = evaluation.timings[to];
+      if (!start || !end) continue;
+      const seconds = (Date.parse(end) - Date.parse(start)) / 1000;
+      if (seconds >= 0) stages.observe({ stage, runtime: evaluation.runtime }, seconds);
+    }
+  }
+
+  return registry;
+}

@@ -1,0 +1,2 @@
+export * from './priority-queue.js';
+export * from './scheduler.js';

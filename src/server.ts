@@ -1,0 +1,88 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { StreamLimiter, buildApi } from './api/index.js';
+import { storeUrl, type ServerConfig } from './config/index.js';
+import { EventBus } from './events/index.js';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics/index.js';
+import type { Runtime } from './runtime/runtime.js';
+import { EvaluationService, type Logger } from './service/index.js';
+import { createStore } from './store/index.js';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly service: EvaluationService;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: the one place that picks the store and runtime implementations and wires them
+ * together. Optional backends (Kubernetes) are imported only when chosen.
+ */
+export async function startServer(config: ServerConfig, log: Logger = createLogger()): Promise<RunningServer> {
+  const dataDir = path.resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const store = await createStore(storeUrl(config));
+  await store.migrate();
+  const runtime = await createRuntime(config, dataDir, log);
+  const bus = new EventBus();
+  const service = new EvaluationService({
+    store,
+    runtime,
+    bus,
+    concurrency: config.concurrency,
+    agingMs: config.agingSeconds * 1000,
+    defaultLimits: config.limits,
+    log,
+  });
+  const streams = new StreamLimiter(config.api.maxStreams, config.api.maxStreamsPerClient);
+  const metrics = createMetrics(bus, () => service.queueStats(), () => streams.open);
+  let ready = false;
+  const app = await buildApi({
+    service,
+    bounds: config.bounds,
+    metrics,
+    isReady: () => ready,
+    rateLimitPerMinute: config.api.rateLimitPerMinute,
+    streams,
+  });
+  await service.start();
+  ready = true;
+  const address = await app.listen({ host: config.host, port: config.port });
+  log.info(`listening on ${address} (runtime ${runtime.name}, store ${storeUrl(config)}, ${config.concurrency} slots)`);
+  let closing: Promise<void> | undefined;
+  return {
+    url: address,
+    service,
+    app,
+    close: () =>
+      (closing ??= (async () => {
+        await app.close();
+        await service.stop();
+        await store.close();
+      })()),
+  };
+}
+
+async function createRuntime(config: ServerConfig, dataDir: string, log: Logger): Promise<Runtime> {
+  if (config.backend === 'kubernetes') {
+    const { createKubernetesRuntime } = await import('./runtime/kubernetes/index.js');
+    return createKubernetesRuntime({
+      namespace: config.kubernetes.namespace,
+      ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
+      ...(config.kubernetes.runtimeClassName ? { runtimeClassName: config.kubernetes.runtimeClassName } : {}),
+    });
+  }
+  const { createSandbox, createLocalRuntime } = await import('./runtime/local/index.js');
+  if (config.sandbox === 'none') {
+    log.warn('!!! sandbox "none": evaluations run WITHOUT isolation. For development only. !!!');
+  }
+  const sandbox = await createSandbox({
+    isolation: config.sandbox,
+    stateDir: path.join(dataDir, 'sandbox'),
+    warn: (message) => log.warn(message),
+  });
+  return createLocalRuntime(sandbox);
+}

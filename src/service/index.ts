@@ -1,0 +1,2 @@
+export * from './evaluation-service.js';
+export * from './streams.js';

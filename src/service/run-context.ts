@@ -1,0 +1,64 @@
+import type { LogChunk, OutputStream } from '../core/index.js';
+import type { OutputFlags } from '../core/index.js';
+
+/**
+ * Per-run bookkeeping between a runtime's observer calls and the store: the output cap, log sequence numbers
+ * and a serial task chain, so a run's events are persisted in the order the runtime reported them.
+ */
+export class RunContext {
+  readonly evaluationId: string;
+  readonly #maxOutputBytes: number;
+  readonly #kept: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
+  readonly #truncated: Record<OutputStream, boolean> = { stdout: false, stderr: false };
+  #logSeq: number;
+  #pending: LogChunk[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  cancelRequested = false;
+
+  constructor(evaluationId: string, maxOutputBytes: number, lastLogSeq = 0) {
+    this.evaluationId = evaluationId;
+    this.#maxOutputBytes = maxOutputBytes;
+    this.#logSeq = lastLogSeq;
+  }
+
+  get outputFlags(): OutputFlags {
+    return { stdoutTruncated: this.#truncated.stdout, stderrTruncated: this.#truncated.stderr };
+  }
+
+  /**
+   * Keeps the prefix of each stream up to the cap and flags the rest as truncated. Returns true when a chunk
+   * was queued and a flush is needed.
+   */
+  acceptOutput(stream: OutputStream, data: Buffer, at: Date): boolean {
+    const room = this.#maxOutputBytes - this.#kept[stream];
+    if (data.length > room) this.#truncated[stream] = true;
+    const kept = data.length > room ? data.subarray(0, Math.max(0, room)) : data;
+    if (kept.length === 0) return false;
+    this.#kept[stream] += kept.length;
+    this.#pending.push({
+      evaluationId: this.evaluationId,
+      seq: ++this.#logSeq,
+      stream,
+      // Copy: a runtime may reuse its read buffer after the call returns.
+      data: Buffer.from(kept),
+      at: at.toISOString(),
+    });
+    return this.#pending.length === 1;
+  }
+
+  takePending(): LogChunk[] {
+    const chunks = this.#pending;
+    this.#pending = [];
+    return chunks;
+  }
+
+  /** Runs tasks one after another; a failing task is reported and does not stop later ones. */
+  enqueue(task: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
+    this.#chain = this.#chain.then(task).catch(onError);
+    return this.#chain;
+  }
+
+  idle(): Promise<void> {
+    return this.#chain;
+  }
+}

@@ -1,0 +1,128 @@
+import { isTerminal, type LogChunk, type OutputStream, type Transition } from '../core/index.js';
+import type { EventBus } from '../events/index.js';
+import type { EvaluationStore } from '../store/store.js';
+
+/** A follower that falls this far behind is dropped; it can resume from its last id. */
+const MAX_BACKLOG = 10_000;
+
+export class SlowConsumerError extends Error {
+  constructor() {
+    super('client fell too far behind; reconnect with Last-Event-ID to resume');
+  }
+}
+
+/**
+ * A queue filled by bus listeners and drained by an async generator. Subscribing before reading the store
+ * and skipping what the store already returned is what makes resume gap-free and duplicate-free.
+ */
+class Inbox<T> {
+  readonly items: T[] = [];
+  #wake: (() => void) | null = null;
+  closed = false;
+  overflowed = false;
+
+  push(item: T): void {
+    if (this.items.length >= MAX_BACKLOG) this.overflowed = true;
+    else this.items.push(item);
+    this.notify();
+  }
+
+  notify(): void {
+    this.#wake?.();
+    this.#wake = null;
+  }
+
+  next(signal: AbortSignal | undefined): Promise<void> {
+    if (this.items.length > 0 || this.closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+}
+
+/** Every transition with `seq > afterSeq`: first from the store, then live, in order, without gaps. */
+export async function* followTransitions(
+  store: EvaluationStore,
+  bus: EventBus,
+  afterSeq: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Transition> {
+  const inbox = new Inbox<Transition>();
+  const unsubscribe = bus.onTransition(({ transition }) => inbox.push(transition));
+  let last = afterSeq;
+  try {
+    for (;;) {
+      const page = await store.transitionsAfter(last, 1000);
+      for (const transition of page) {
+        last = transition.seq;
+        yield transition;
+      }
+      if (page.length < 1000) break;
+    }
+    while (!signal?.aborted) {
+      await inbox.next(signal);
+      if (inbox.overflowed) throw new SlowConsumerError();
+      for (let t = inbox.items.shift(); t; t = inbox.items.shift()) {
+        if (t.seq <= last) continue;
+        last = t.seq;
+        yield t;
+      }
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+export interface LogFollowOptions {
+  readonly stream?: OutputStream;
+  readonly afterSeq?: number;
+  readonly follow: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * An evaluation's log chunks, oldest first. With `follow`, keeps going until the evaluation is terminal: the
+ * service stores every chunk before it publishes the terminal transition, so nothing is missed at the end.
+ */
+export async function* followLogs(
+  store: EvaluationStore,
+  bus: EventBus,
+  evaluationId: string,
+  options: LogFollowOptions,
+): AsyncGenerator<LogChunk> {
+  const inbox = new Inbox<LogChunk>();
+  const offLog = bus.onLog((chunk) => {
+    if (chunk.evaluationId === evaluationId) inbox.push(chunk);
+  });
+  const offTransition = bus.onTransition(({ transition }) => {
+    if (transition.evaluationId === evaluationId && isTerminal(transition.to)) {
+      inbox.closed = true;
+      inbox.notify();
+    }
+  });
+  const wanted = (chunk: LogChunk) => !options.stream || chunk.stream === options.stream;
+  let last = options.afterSeq ?? 0;
+  try {
+    const evaluation = await store.get(evaluationId);
+    const alreadyTerminal = !evaluation || isTerminal(evaluation.status);
+    for (const chunk of await store.readLogs(evaluationId, { afterSeq: last })) {
+      last = chunk.seq;
+      if (wanted(chunk)) yield chunk;
+    }
+    if (!options.follow || alreadyTerminal) return;
+    while (!options.signal?.aborted) {
+      await inbox.next(options.signal);
+      if (inbox.overflowed) throw new SlowConsumerError();
+      for (let c = inbox.items.shift(); c; c = inbox.items.shift()) {
+        if (c.seq <= last) continue;
+        last = c.seq;
+        if (wanted(c)) yield c;
+      }
+      if (inbox.closed) return;
+    }
+  } finally {
+    offLog();
+    offTransition();
+  }
+}
