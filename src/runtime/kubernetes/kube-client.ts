@@ -1,0 +1,230 @@
+import type { V1ConfigMap, V1Job, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
+import { Readable } from 'node:stream';
+
+/**
+ * The only file that constructs the Kubernetes client. Everything else talks to the cluster through the
+ * narrow `KubeApi` below, so tests and the poll/watch monitors take an injected API and no driver types leak.
+ * Typed calls go through `@kubernetes/client-node`; the two streaming calls (watch and log follow) are done
+ * here with the client's own auth and TLS dispatcher, because the library's `Watch`/`Log` hide status codes
+ * and `Retry-After`, which the reflector needs.
+ */
+
+/** Every failed call becomes this: the HTTP status (0 when the connection failed) and what to wait. */
+export class KubeError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly retryAfterMs: number | null = null,
+    readonly reason: string | null = null,
+  ) {
+    super(message);
+    this.name = 'KubeError';
+  }
+}
+
+export interface ObjectList<T> {
+  readonly items: T[];
+  readonly resourceVersion: string;
+}
+
+export interface ListQuery {
+  readonly labelSelector: string;
+  readonly resourceVersion?: string;
+  readonly limit?: number;
+  readonly continueToken?: string;
+}
+
+export interface WatchQuery {
+  readonly labelSelector: string;
+  readonly resourceVersion: string;
+  readonly timeoutSeconds: number;
+}
+
+export interface LogQuery {
+  readonly pod: string;
+  readonly container: string;
+  readonly follow: boolean;
+  readonly sinceTime?: string;
+}
+
+export type WatchedKind = 'jobs' | 'pods';
+
+export interface KubeApi {
+  readonly namespace: string;
+  createConfigMap(configMap: V1ConfigMap): Promise<'created' | 'exists'>;
+  createJob(job: V1Job): Promise<'created' | 'exists'>;
+  deleteJob(name: string): Promise<void>;
+  deleteConfigMaps(labelSelector: string): Promise<void>;
+  ensureNetworkPolicy(policy: V1NetworkPolicy): Promise<void>;
+  listJobs(query: ListQuery): Promise<ObjectList<V1Job> & { continueToken?: string }>;
+  listPods(query: ListQuery): Promise<ObjectList<V1Pod> & { continueToken?: string }>;
+  /** Opens a watch; resolves once the response is 200, rejects with `KubeError` otherwise. */
+  watch(kind: WatchedKind, query: WatchQuery, signal: AbortSignal): Promise<Readable>;
+  /** Opens a log read; rejects with `KubeError` (400 waiting, 404 gone, …). */
+  log(query: LogQuery, signal: AbortSignal): Promise<Readable>;
+}
+
+function retryAfter(headers: Record<string, string> | Headers | undefined): number | null {
+  const raw = headers instanceof Headers ? headers.get('retry-after') : headers?.['retry-after'];
+  if (!raw) return null;
+  const seconds = Number(raw);
+  return Number.isFinite(seconds) ? seconds * 1000 : null;
+}
+
+function statusReason(body: unknown): string | null {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body) as unknown;
+    } catch {
+      return null;
+    }
+  }
+  if (parsed && typeof parsed === 'object' && 'reason' in parsed && typeof parsed.reason === 'string') {
+    return parsed.reason;
+  }
+  return null;
+}
+
+/** The one mapper from client failures to `KubeError`. */
+export function toKubeError(error: unknown): KubeError {
+  if (error instanceof KubeError) return error;
+  if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'number') {
+    const headers = 'headers' in error ? (error.headers as Record<string, string>) : undefined;
+    const body = 'body' in error ? error.body : undefined;
+    return new KubeError(`Kubernetes API answered ${error.code}`, error.code, retryAfter(headers), statusReason(body));
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new KubeError(`Kubernetes API unreachable: ${message}`, 0);
+}
+
+/**
+ * Builds the API from a kubeconfig path, else `KUBECONFIG`/`~/.kube/config`, else the in-cluster service
+ * account. The client library is loaded lazily so installations without Kubernetes never load it.
+ */
+export async function createKubeApi(options: { namespace: string; kubeconfigPath?: string }): Promise<KubeApi> {
+  const k8s = await import('@kubernetes/client-node');
+  const { fetch } = await import('undici');
+  const config = new k8s.KubeConfig();
+  if (options.kubeconfigPath) config.loadFromFile(options.kubeconfigPath);
+  else config.loadFromDefault();
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new KubeError('The kubeconfig names no current cluster.', 0);
+  const core = config.makeApiClient(k8s.CoreV1Api);
+  const batch = config.makeApiClient(k8s.BatchV1Api);
+  const networking = config.makeApiClient(k8s.NetworkingV1Api);
+  const namespace = options.namespace;
+
+  async function call<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toKubeError(error);
+    }
+  }
+  async function create(run: () => Promise<unknown>): Promise<'created' | 'exists'> {
+    try {
+      await call(run);
+      return 'created';
+    } catch (error) {
+      if (error instanceof KubeError && error.code === 409) return 'exists';
+      throw error;
+    }
+  }
+  async function stream(path: string, params: Record<string, string>, signal: AbortSignal): Promise<Readable> {
+    const url = new URL(cluster!.server.replace(/\/$/, '') + path);
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+    const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+    await config.applySecurityAuthentication(ctx);
+    let response;
+    try {
+      response = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal });
+    } catch (error) {
+      throw toKubeError(error);
+    }
+    if (response.status !== 200 || !response.body) {
+      const text = await response.text().catch(() => '');
+      throw new KubeError(
+        `Kubernetes API answered ${response.status} for ${path}`,
+        response.status,
+        retryAfter(response.headers as unknown as Headers),
+        statusReason(text),
+      );
+    }
+    return Readable.fromWeb(response.body);
+  }
+
+  return {
+    namespace,
+    createConfigMap: (body) => create(() => core.createNamespacedConfigMap({ namespace, body })),
+    createJob: (body) => create(() => batch.createNamespacedJob({ namespace, body })),
+    async deleteJob(name) {
+      try {
+        await call(() => batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }));
+      } catch (error) {
+        if (!(error instanceof KubeError && error.code === 404)) throw error;
+      }
+    },
+    async deleteConfigMaps(labelSelector) {
+      await call(() => core.deleteCollectionNamespacedConfigMap({ namespace, labelSelector }));
+    },
+    async ensureNetworkPolicy(body) {
+      await create(() => networking.createNamespacedNetworkPolicy({ namespace, body }));
+    },
+    async listJobs(query) {
+      const list = await call(() =>
+        batch.listNamespacedJob({
+          namespace,
+          labelSelector: query.labelSelector,
+          resourceVersion: query.resourceVersion,
+          limit: query.limit,
+          _continue: query.continueToken,
+        }),
+      );
+      return {
+        items: list.items,
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+        continueToken: list.metadata?._continue,
+      };
+    },
+    async listPods(query) {
+      const list = await call(() =>
+        core.listNamespacedPod({
+          namespace,
+          labelSelector: query.labelSelector,
+          resourceVersion: query.resourceVersion,
+          limit: query.limit,
+          _continue: query.continueToken,
+        }),
+      );
+      return {
+        items: list.items,
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+        continueToken: list.metadata?._continue,
+      };
+    },
+    watch(kind, query, signal) {
+      const path = kind === 'jobs' ? `/apis/batch/v1/namespaces/${namespace}/jobs` : `/api/v1/namespaces/${namespace}/pods`;
+      return stream(
+        path,
+        {
+          watch: 'true',
+          labelSelector: query.labelSelector,
+          resourceVersion: query.resourceVersion,
+          allowWatchBookmarks: 'true',
+          timeoutSeconds: String(query.timeoutSeconds),
+        },
+        signal,
+      );
+    },
+    log(query, signal) {
+      const params: Record<string, string> = {
+        container: query.container,
+        follow: String(query.follow),
+        timestamps: 'true',
+      };
+      if (query.sinceTime) params['sinceTime'] = query.sinceTime;
+      return stream(`/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(query.pod)}/log`, params, signal);
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import type { OutputStream } from '../../core/index.js';
+import { FrameDecoder, type RunnerExit } from './frames.js';
+import { toKubeError, type KubeApi } from './kube-client.js';
+import { MAIN_CONTAINER } from './names.js';
+
+export interface LogResult {
+  /** True when the runner's exit frame was read with no frame missing: the output is provably complete. */
+  readonly complete: boolean;
+  readonly exit: RunnerExit | null;
+}
+
+export interface LogCollectorOptions {
+  readonly retryMs: number;
+  readonly graceMs: number;
+  readonly warn: (message: string) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Follows one pod's log into the observer from the moment the container can be read, and survives
+ * reconnects: each new read resumes at the last timestamp and the decoder drops frames it already delivered.
+ * The runner's exit frame is the last one it writes, so once it is read the output is complete; otherwise,
+ * after the container terminated, one more read without `follow` picks up whatever the follow missed.
+ */
+export class LogCollector {
+  private readonly decoder: FrameDecoder;
+  private readonly controller = new AbortController();
+  private running: Promise<void> | null = null;
+  private terminated = false;
+  private podGone = false;
+  private finalReadDone = false;
+
+  constructor(
+    private readonly api: KubeApi,
+    private readonly pod: string,
+    deliver: (stream: OutputStream, data: Buffer) => void,
+    private readonly options: LogCollectorOptions,
+  ) {
+    this.decoder = new FrameDecoder((o) => deliver(o.stream, o.data));
+  }
+
+  get exit(): RunnerExit | null {
+    return this.decoder.exit;
+  }
+
+  /** Starts following (once). */
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /**
+   * The container terminated: resolves when the output is complete, the pod is gone, or the grace period
+   * ran out (a half-open log stream must not hold the result back forever).
+   */
+  async finish(): Promise<LogResult> {
+    this.terminated = true;
+    this.start();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.graceMs);
+    });
+    await Promise.race([this.running, grace]);
+    clearTimeout(timer);
+    this.controller.abort();
+    const complete = this.decoder.exit !== null && !this.decoder.incomplete;
+    if (!complete) {
+      this.options.warn(`logs of pod ${this.pod} may be incomplete (${this.podGone ? 'pod deleted' : 'no exit frame'})`);
+    }
+    return { complete, exit: this.decoder.exit };
+  }
+
+  stop(): void {
+    this.controller.abort();
+  }
+
+  private done(): boolean {
+    return this.controller.signal.aborted || this.podGone || this.decoder.exit !== null || this.finalReadDone;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.done()) {
+      const follow = !this.terminated;
+      try {
+        const body = await this.api.log(
+          {
+            pod: this.pod,
+            container: MAIN_CONTAINER,
+            follow,
+            ...(this.decoder.lastTimestamp ? { sinceTime: this.decoder.lastTimestamp } : {}),
+          },
+          this.controller.signal,
+        );
+        this.decoder.resetConnection();
+        for await (const chunk of body as AsyncIterable<Buffer>) this.decoder.push(chunk);
+        failures = 0;
+        if (!follow) this.finalReadDone = true;
+        // A follow that ends means the container ended (or the connection dropped): the next round reads
+        // without follow once the monitor has said so, and follows again otherwise.
+        if (follow && !this.done()) await sleep(this.options.retryMs);
+      } catch (caught) {
+        if (this.controller.signal.aborted) return;
+        const error = toKubeError(caught);
+        if (error.code === 404) {
+          this.podGone = true;
+          return;
+        }
+        // 400 "waiting to start" and 204 (not scheduled) are expected before the container runs.
+        if (error.code !== 400 && error.code !== 204) {
+          failures += 1;
+          this.options.warn(`log of pod ${this.pod}: ${error.message}`);
+        }
+        await sleep(Math.min(5000, this.options.retryMs * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+}

@@ -1,0 +1,205 @@
+import type { V1ConfigMap, V1Job, V1NetworkPolicy, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { CrucibleError, findLanguage } from '../../core/index.js';
+import type { RunRequest } from '../runtime.js';
+import {
+  EVALUATION_ANNOTATION,
+  EVALUATION_LABEL,
+  MAIN_CONTAINER,
+  MANAGED_LABEL,
+  MANAGED_VALUE,
+  PRIORITY_LABEL,
+  USER_LABEL,
+  costLabelKey,
+  evaluationLabel,
+  jobName,
+  labelValue,
+  payloadName,
+} from './names.js';
+import type { KubernetesOptions } from './options.js';
+import { PAYLOAD_MOUNT, packPayload } from './payload.js';
+
+export const RUNNER_BIN_DIR = '/crucible/bin';
+export const RUNNER_PATH = `${RUNNER_BIN_DIR}/crucible-runner`;
+export const WORKDIR = '/tmp/crucible';
+export const STDIN_FILE = 'stdin';
+export const NETWORK_POLICY_NAME = 'crucible-default-deny';
+
+/** The options the manifests depend on (a subset, so the CLI can render without a full runtime config). */
+export type ManifestOptions = Pick<
+  KubernetesOptions,
+  | 'namespace'
+  | 'images'
+  | 'runnerImage'
+  | 'runtimeClassName'
+  | 'tmpSizeMb'
+  | 'jobTtlSeconds'
+  | 'cpuRequest'
+  | 'cpuLimit'
+  | 'deadlineAllowanceSeconds'
+>;
+
+export interface EvaluationManifests {
+  readonly configMaps: V1ConfigMap[];
+  readonly job: V1Job;
+}
+
+/** Labels shared by every object of one evaluation: the watch and the cleanup select on them. */
+export function evaluationLabels(request: RunRequest): Record<string, string> {
+  const labels: Record<string, string> = {
+    [MANAGED_LABEL]: MANAGED_VALUE,
+    [EVALUATION_LABEL]: evaluationLabel(request.evaluationId),
+    [PRIORITY_LABEL]: request.priority,
+  };
+  // RunRequest carries no user; the service passes it as the `user` submission label.
+  const user = request.labels['user'];
+  if (user) labels[USER_LABEL] = labelValue(user);
+  for (const [name, value] of Object.entries(request.labels)) {
+    const key = costLabelKey(name);
+    if (key) labels[key] = labelValue(value);
+  }
+  return labels;
+}
+
+/**
+ * Builds the ConfigMaps and the Job of one evaluation. Pure: same request, same objects, no I/O.
+ *
+ * @example
+ * const { configMaps, job } = buildEvaluationManifests(request, parseKubernetesOptions({ namespace: 'evals' }));
+ */
+export function buildEvaluationManifests(request: RunRequest, options: ManifestOptions): EvaluationManifests {
+  const language = findLanguage(request.language);
+  if (!language) {
+    throw new CrucibleError('unknown_language', `Unknown language "${request.language}".`, 'language');
+  }
+  const labels = evaluationLabels(request);
+  const annotations = { [EVALUATION_ANNOTATION]: request.evaluationId };
+  const name = jobName(request.evaluationId);
+  const parts = packPayload([
+    { name: language.fileName, content: request.code },
+    { name: STDIN_FILE, content: request.stdin },
+  ]);
+  const configMaps: V1ConfigMap[] = parts.map((data, index) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: payloadName(request.evaluationId, index), namespace: options.namespace, labels, annotations },
+    immutable: true,
+    data: { ...data },
+  }));
+
+  const payloadVolumes: V1Volume[] = configMaps.map((cm, index) => ({
+    name: `payload-${index}`,
+    configMap: { name: cm.metadata?.name ?? '' },
+  }));
+  const payloadMounts: V1VolumeMount[] = payloadVolumes.map((v, index) => ({
+    name: v.name,
+    mountPath: `${PAYLOAD_MOUNT}/${index}`,
+    readOnly: true,
+  }));
+  const tmpMb = Math.min(request.limits.tmpSizeMb, options.tmpSizeMb);
+  const memory = `${request.limits.memoryMb}Mi`;
+  const containerSecurity = {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  const command = [
+    RUNNER_PATH,
+    '--payload',
+    PAYLOAD_MOUNT,
+    '--workdir',
+    WORKDIR,
+    '--stdin',
+    STDIN_FILE,
+    '--timeout-ms',
+    String(request.limits.timeoutSeconds * 1000),
+    '--max-output',
+    String(request.limits.maxOutputBytes),
+    '--',
+    language.interpreter,
+    ...language.args(`${WORKDIR}/${language.fileName}`),
+  ];
+
+  const podSpec: V1PodSpec = {
+    restartPolicy: 'Never',
+    terminationGracePeriodSeconds: 1,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    ...(options.runtimeClassName ? { runtimeClassName: options.runtimeClassName } : {}),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65534,
+      runAsGroup: 65534,
+      fsGroup: 65534,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    initContainers: [
+      {
+        name: 'runner-setup',
+        image: options.runnerImage,
+        command: ['/crucible-runner', 'install', RUNNER_BIN_DIR],
+        securityContext: containerSecurity,
+        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '16Mi' } },
+        volumeMounts: [{ name: 'runner-bin', mountPath: RUNNER_BIN_DIR }],
+      },
+    ],
+    containers: [
+      {
+        name: MAIN_CONTAINER,
+        image: options.images[language.id] ?? language.image,
+        command,
+        securityContext: containerSecurity,
+        resources: {
+          requests: { cpu: options.cpuRequest, memory },
+          limits: { cpu: options.cpuLimit, memory },
+        },
+        volumeMounts: [
+          { name: 'runner-bin', mountPath: RUNNER_BIN_DIR, readOnly: true },
+          { name: 'tmp', mountPath: '/tmp' },
+          ...payloadMounts,
+        ],
+      },
+    ],
+    volumes: [
+      { name: 'runner-bin', emptyDir: { sizeLimit: '64Mi' } },
+      { name: 'tmp', emptyDir: { sizeLimit: `${tmpMb}Mi` } },
+      ...payloadVolumes,
+    ],
+  };
+
+  const job: V1Job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: options.namespace, labels, annotations },
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: request.limits.timeoutSeconds + options.deadlineAllowanceSeconds,
+      ttlSecondsAfterFinished: options.jobTtlSeconds,
+      template: { metadata: { labels, annotations }, spec: podSpec },
+    },
+  };
+  return { configMaps, job };
+}
+
+/** The namespace-wide objects: a NetworkPolicy that denies all ingress and egress of every pod. */
+export function buildNamespaceManifests(options: Pick<ManifestOptions, 'namespace'>): V1NetworkPolicy[] {
+  return [
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {
+        name: NETWORK_POLICY_NAME,
+        namespace: options.namespace,
+        labels: { [MANAGED_LABEL]: MANAGED_VALUE },
+      },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    },
+  ];
+}
+
+/** Every object Crucible creates for one evaluation, in creation order. Pure; used by `crucible kube render`. */
+export function renderEvaluationManifests(request: RunRequest, options: ManifestOptions): object[] {
+  const { configMaps, job } = buildEvaluationManifests(request, options);
+  return [...buildNamespaceManifests(options), ...configMaps, job];
+}

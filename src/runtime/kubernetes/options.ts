@@ -1,0 +1,64 @@
+import { z } from 'zod';
+
+/**
+ * Options of the Kubernetes runtime: plain data, validated once at the composition root. Nothing here reads
+ * the environment; `kubeconfigPath` (or `KUBECONFIG`, or the in-cluster service account) is resolved by
+ * `kube-client.ts` only.
+ */
+export const kubernetesRuntimeOptionsSchema = z.object({
+  /** Namespace where evaluation Jobs run; it gets a default-deny NetworkPolicy. */
+  namespace: z.string().min(1).default('crucible-evaluations'),
+  kubeconfigPath: z.string().min(1).optional(),
+  /** Image per language id; languages not listed use the default image of the language table. */
+  images: z.record(z.string(), z.string().min(1)).default({}),
+  /**
+   * Image holding the static `crucible-runner` binary at `/crucible-runner`; an init container copies it
+   * into the pod (Argo's emissary pattern) so the runner works in any language image.
+   */
+  runnerImage: z.string().min(1).default('ghcr.io/crucible/runner:0.1.0'),
+  /** RuntimeClass (e.g. `gvisor`) for evaluation pods; none when unset. */
+  runtimeClassName: z.string().min(1).optional(),
+  /** Upper bound of the `/tmp` emptyDir; the evaluation's own `tmpSizeMb` applies when smaller. */
+  tmpSizeMb: z.number().int().positive().default(64),
+  /** Safety net only: Crucible deletes each Job itself once its result and logs are stored. */
+  jobTtlSeconds: z.number().int().positive().default(3600),
+  /** Added to the time limit for `activeDeadlineSeconds`: covers scheduling and start; the runner enforces the exact limit on the program. */
+  deadlineAllowanceSeconds: z.number().int().nonnegative().default(10),
+  cpuRequest: z.string().default('100m'),
+  cpuLimit: z.string().default('1'),
+  /** Seconds a pod may stay unschedulable before the evaluation ends as `error`/`unschedulable`. */
+  unschedulableGraceSeconds: z.number().nonnegative().default(30),
+  /** Seconds a pod may stay Pending for any reason before the evaluation ends as `error`. */
+  pendingTimeoutSeconds: z.number().positive().default(300),
+  /** Seconds to wait for the last log lines after the container terminated. */
+  logGraceSeconds: z.number().positive().default(10),
+  monitor: z.enum(['watch', 'poll']).default('watch'),
+  /** Poll monitor only (kept for comparison): interval between lists. */
+  pollIntervalMs: z.number().int().positive().default(10_000),
+  /** Watch requests ask the server to end after a random time in this range (client-go: 5–10 min). */
+  watchTimeoutSecondsMin: z.number().int().positive().default(300),
+  watchTimeoutSecondsMax: z.number().int().positive().default(600),
+  /** Restart a watch that delivered nothing (not even a bookmark) for this long: catches half-open sockets. */
+  watchIdleTimeoutMs: z.number().int().positive().default(90_000),
+  backoffInitialMs: z.number().int().positive().default(800),
+  backoffMaxMs: z.number().int().positive().default(30_000),
+  /** A connection healthy this long resets the backoff (client-go: 2 min). */
+  backoffResetMs: z.number().int().positive().default(120_000),
+  /** Retry interval of a log follow that the server refused because the container is not running yet. */
+  logRetryMs: z.number().int().positive().default(100),
+});
+
+export type KubernetesRuntimeOptionsInput = z.input<typeof kubernetesRuntimeOptionsSchema>;
+export type KubernetesOptions = z.output<typeof kubernetesRuntimeOptionsSchema>;
+
+/** What `createKubernetesRuntime` takes: the plain options plus injectable non-data collaborators. */
+export interface KubernetesRuntimeOptions extends KubernetesRuntimeOptionsInput {
+  /** Clock for timestamps of our own decisions (watchdogs); defaults to `new Date()`. */
+  readonly clock?: () => Date;
+  /** Where non-fatal problems go (reconnects, lost log lines); defaults to nothing. */
+  readonly warn?: (message: string) => void;
+}
+
+export function parseKubernetesOptions(input: KubernetesRuntimeOptionsInput = {}): KubernetesOptions {
+  return kubernetesRuntimeOptionsSchema.parse(input);
+}

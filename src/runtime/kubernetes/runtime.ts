@@ -1,0 +1,247 @@
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { RunOutcome } from '../../core/index.js';
+import type { RunObserver, RunRequest, Runtime } from '../runtime.js';
+import type { KubeApi } from './kube-client.js';
+import { toKubeError } from './kube-client.js';
+import { LogCollector } from './log-collector.js';
+import { buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
+import { createPollMonitor, createWatchMonitor, type ClusterMonitor } from './monitor.js';
+import { EVALUATION_LABEL, evaluationLabel, jobName } from './names.js';
+import type { KubernetesOptions } from './options.js';
+import { assess, viewJob, viewPod, type Assessment } from './status.js';
+
+interface Tracked {
+  readonly request: RunRequest;
+  readonly observer: RunObserver;
+  readonly label: string;
+  readonly since: number;
+  job?: V1Job;
+  pod?: V1Pod;
+  jobDeleted: boolean;
+  podDeleted: boolean;
+  started: boolean;
+  ending: boolean;
+  collector?: LogCollector;
+  stuckSince?: number;
+  watchdog?: NodeJS.Timeout;
+}
+
+export interface RuntimeDeps {
+  readonly api: KubeApi;
+  readonly options: KubernetesOptions;
+  readonly clock: () => Date;
+  readonly warn: (message: string) => void;
+}
+
+/**
+ * The Kubernetes runtime: one Job per evaluation, a monitor feeding Job/Pod changes into `status.ts`, a log
+ * collector per pod. The Job is deleted only after `finished` returned, and `finished` is called only after
+ * every log byte was delivered: the observer persists synchronously, so a deleted Job never loses a result.
+ */
+export class KubernetesRuntime implements Runtime {
+  readonly name = 'kubernetes';
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly monitor: ClusterMonitor;
+  private policyEnsured: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly deps: RuntimeDeps) {
+    const listener = {
+      job: (job: V1Job, deleted: boolean) => this.onObject(job.metadata?.labels, (t) => {
+        t.job = job;
+        t.jobDeleted = deleted;
+      }),
+      pod: (pod: V1Pod, deleted: boolean) => this.onObject(pod.metadata?.labels, (t) => {
+        t.pod = pod;
+        t.podDeleted = deleted;
+      }),
+    };
+    const create = deps.options.monitor === 'watch' ? createWatchMonitor : createPollMonitor;
+    this.monitor = create(deps.api, deps.options, listener, deps.warn);
+  }
+
+  /** Monitor counters (relists, reconnects, events) for metrics. */
+  stats(): Record<string, unknown> {
+    return this.monitor.stats();
+  }
+
+  async start(request: RunRequest, observer: RunObserver): Promise<void> {
+    const { configMaps, job } = buildEvaluationManifests(request, this.deps.options);
+    await this.ready();
+    const tracked = this.track(request, observer);
+    try {
+      for (const configMap of configMaps) await this.deps.api.createConfigMap(configMap);
+      // 'exists' means an earlier attempt created it (a crash between create and record): adopt, never rerun.
+      await this.deps.api.createJob(job);
+    } catch (error) {
+      this.untrack(tracked);
+      await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${tracked.label}`).catch(() => undefined);
+      throw toKubeError(error);
+    }
+    this.refresh(tracked);
+  }
+
+  async cancel(evaluationId: string): Promise<void> {
+    const tracked = this.tracked.get(evaluationLabel(evaluationId));
+    if (tracked) {
+      this.untrack(tracked);
+      tracked.collector?.stop();
+    }
+    await this.cleanup(evaluationId);
+  }
+
+  async adopt(request: RunRequest, observer: RunObserver): Promise<'adopted' | 'lost'> {
+    await this.ready();
+    const label = evaluationLabel(request.evaluationId);
+    const job = this.monitor.jobs().find((j) => j.metadata?.labels?.[EVALUATION_LABEL] === label);
+    if (!job) return 'lost';
+    const tracked = this.track(request, observer);
+    tracked.job = job;
+    tracked.pod = this.monitor.pods().find((p) => p.metadata?.labels?.[EVALUATION_LABEL] === label);
+    this.refresh(tracked);
+    return 'adopted';
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const tracked of this.tracked.values()) {
+      clearTimeout(tracked.watchdog);
+      tracked.collector?.stop();
+    }
+    this.tracked.clear();
+    await this.monitor.stop();
+  }
+
+  private ready(): Promise<void> {
+    this.policyEnsured ??= this.deps.api
+      .ensureNetworkPolicy(buildNamespaceManifests(this.deps.options)[0]!)
+      .catch((error: unknown) => {
+        this.policyEnsured = null;
+        throw toKubeError(error);
+      });
+    return Promise.all([this.policyEnsured, this.monitor.start()]).then(() => undefined);
+  }
+
+  private track(request: RunRequest, observer: RunObserver): Tracked {
+    const tracked: Tracked = {
+      request,
+      observer,
+      label: evaluationLabel(request.evaluationId),
+      since: this.deps.clock().getTime(),
+      jobDeleted: false,
+      podDeleted: false,
+      started: false,
+      ending: false,
+    };
+    this.tracked.set(tracked.label, tracked);
+    this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
+    return tracked;
+  }
+
+  private untrack(tracked: Tracked): void {
+    clearTimeout(tracked.watchdog);
+    if (this.tracked.get(tracked.label) === tracked) this.tracked.delete(tracked.label);
+  }
+
+  private armWatchdog(tracked: Tracked, ms: number): void {
+    clearTimeout(tracked.watchdog);
+    tracked.watchdog = setTimeout(() => this.refresh(tracked), ms);
+    tracked.watchdog.unref();
+  }
+
+  private onObject(labels: Record<string, string> | undefined, update: (t: Tracked) => void): void {
+    const label = labels?.[EVALUATION_LABEL];
+    const tracked = label ? this.tracked.get(label) : undefined;
+    if (!tracked) return;
+    update(tracked);
+    this.refresh(tracked);
+  }
+
+  private current(tracked: Tracked): Assessment {
+    return assess({
+      job: tracked.jobDeleted ? { kind: 'absent' } : tracked.job ? viewJob(tracked.job) : { kind: 'active' },
+      pod: viewPod(tracked.pod),
+      runnerExit: tracked.collector?.exit ?? null,
+      podDeleted: tracked.podDeleted,
+      now: this.deps.clock(),
+    });
+  }
+
+  /** Re-evaluates one evaluation after any change; idempotent. */
+  private refresh(tracked: Tracked): void {
+    if (tracked.ending || this.closed || this.tracked.get(tracked.label) !== tracked) return;
+    const pod = tracked.pod;
+    if (!tracked.collector && pod?.metadata?.name && pod.spec?.nodeName && !tracked.podDeleted) {
+      tracked.collector = new LogCollector(this.deps.api, pod.metadata.name, (s, d) => tracked.observer.output(s, d), {
+        retryMs: this.deps.options.logRetryMs,
+        graceMs: this.deps.options.logGraceSeconds * 1000,
+        warn: this.deps.warn,
+      });
+      tracked.collector.start();
+    }
+    const now = this.deps.clock().getTime();
+    const next = this.current(tracked);
+    switch (next.kind) {
+      case 'wait':
+        tracked.stuckSince = undefined;
+        if (!tracked.started && now - tracked.since >= this.deps.options.pendingTimeoutSeconds * 1000) {
+          const seconds = this.deps.options.pendingTimeoutSeconds;
+          this.end(tracked, {
+            kind: 'error',
+            reason: 'infrastructure',
+            message: `The pod did not start within ${seconds} s.`,
+            at: new Date(now),
+          });
+        }
+        return;
+      case 'started':
+        tracked.stuckSince = undefined;
+        clearTimeout(tracked.watchdog);
+        if (!tracked.started) {
+          tracked.started = true;
+          tracked.observer.started(next.at);
+        }
+        return;
+      case 'stuck': {
+        tracked.stuckSince ??= now;
+        const grace = next.reason === 'unschedulable' ? this.deps.options.unschedulableGraceSeconds * 1000 : 0;
+        const left = tracked.stuckSince + grace - now;
+        if (left > 0) return this.armWatchdog(tracked, left);
+        this.end(tracked, { kind: 'error', reason: next.reason, message: next.message, at: new Date(now) });
+        return;
+      }
+      case 'ended':
+        this.end(tracked, next.outcome);
+        return;
+    }
+  }
+
+  /** Waits for the complete logs, reports the outcome, then deletes the Job. */
+  private end(tracked: Tracked, first: RunOutcome): void {
+    tracked.ending = true;
+    clearTimeout(tracked.watchdog);
+    void (async () => {
+      let outcome = first;
+      if (tracked.collector) {
+        await tracked.collector.finish();
+        // The runner's exit frame (now read) is exact about the exit code, signal and its own timeout.
+        const again = this.current(tracked);
+        if (again.kind === 'ended' && outcome.kind === 'exited') outcome = again.outcome;
+      }
+      if (this.tracked.get(tracked.label) !== tracked || this.closed) return;
+      this.untrack(tracked);
+      tracked.observer.finished(outcome);
+      await this.cleanup(tracked.request.evaluationId);
+    })().catch((error: unknown) => this.deps.warn(`ending ${tracked.request.evaluationId}: ${String(error)}`));
+  }
+
+  private async cleanup(evaluationId: string): Promise<void> {
+    try {
+      await this.deps.api.deleteJob(jobName(evaluationId));
+      await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${evaluationLabel(evaluationId)}`);
+    } catch (error) {
+      // The Job's ttlSecondsAfterFinished is the safety net when this delete fails.
+      this.deps.warn(`cleanup of ${evaluationId} failed: ${toKubeError(error).message}`);
+    }
+  }
+}
