@@ -61,10 +61,17 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     '--perms', '1777',
     '--size', String(input.tmpSizeBytes),
     '--tmpfs', '/tmp',
+    // POSIX shared memory (Python multiprocessing) needs a writable /dev/shm; it gets the same cap as /tmp.
+    '--perms', '1777',
+    '--size', String(input.tmpSizeBytes),
+    '--tmpfs', '/dev/shm',
+    '--remount-ro', '/dev',
   );
   for (const file of input.dataFiles) {
     args.push('--perms', '0444', '--ro-bind-data', String(file.fd), file.path);
   }
+  // Unprivileged bwrap's root tmpfs belongs to the sandbox user: left writable it would be an uncapped /tmp.
+  args.push('--remount-ro', '/');
   args.push('--clearenv');
   for (const [name, value] of Object.entries(SANDBOX_ENV)) args.push('--setenv', name, value);
   args.push('--chdir', '/tmp', '--', input.program.sandboxPath, ...input.args);
