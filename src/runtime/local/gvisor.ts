@@ -117,6 +117,12 @@ export function ociConfig(spec: SandboxSpec, rootfs: string, args: readonly stri
         source: 'tmpfs',
         options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.limits.tmpSizeMb}m`],
       },
+      {
+        destination: '/dev/shm',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.limits.tmpSizeMb}m`],
+      },
       ...files,
     ],
     linux: {
