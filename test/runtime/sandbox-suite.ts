@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Isolation, type Sandbox } from '../../src/runtime/local/sandbox.js';
@@ -48,6 +48,7 @@ export function sandboxSuite(isolation: Isolation): void {
     afterAll(async () => {
       await sandbox?.close();
       server?.close();
+      rmSync(`/tmp/crucible-test-${process.pid}`, { recursive: true, force: true });
     });
 
     test('keeps stdout and stderr apart and reports the exit code, cpu time and peak memory', async () => {

@@ -106,9 +106,12 @@ export async function runPlan(
     await killAll();
     await closed.catch(() => undefined);
     const stats = plan.cgroups ? await plan.cgroups.stats() : NO_STATS;
-    // The run itself is over and measured; a cleanup failure is the operator's problem, not the run's.
-    await plan.cgroups?.remove().catch((e: unknown) => warn(`cannot remove cgroups: ${String(e)}`));
-    await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean up run: ${String(e)}`));
+    // Every process is dead and measured: removing the (empty) cgroups and the run's files is bookkeeping that
+    // need not delay the result, so it runs after `exited` resolves. A failure is the operator's problem.
+    void (async () => {
+      await plan.cgroups?.remove().catch((e: unknown) => warn(`cannot remove cgroups: ${String(e)}`));
+      await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean up run: ${String(e)}`));
+    })();
     const status = plan.wrappedExit ? translateWrappedExit(code, signal) : { exitCode: code, signal };
     return {
       ...status,
