@@ -48,6 +48,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
+    // Streams (SSE, log follow) never end on their own: closing the server must cut them.
+    forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -156,3 +156,12 @@ export const QueueSchema = z.object({
   running: z.number(),
   capacity: z.number(),
 });
+
+export const TransitionSchema = z.object({
+  seq: z.number(),
+  evaluationId: z.string(),
+  from: z.enum(STATUSES).nullable(),
+  to: z.enum(STATUSES),
+  at: z.string(),
+  reason: z.string().nullable(),
+});

@@ -9,6 +9,7 @@ import {
   IdParamsSchema,
   ListQuerySchema,
   LogsQuerySchema,
+  TransitionSchema,
   WaitQuerySchema,
   submissionSchema,
 } from '../schemas.js';
@@ -82,6 +83,21 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         ...(cursor ? { cursor } : {}),
       });
       return { items: page.items.map((e) => toView(e)), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/v1/evaluations/:id/transitions',
+    {
+      schema: {
+        summary: 'Every recorded status change of an evaluation, oldest first',
+        params: IdParamsSchema,
+        response: { 200: z.object({ items: z.array(TransitionSchema) }), ...errors },
+      },
+    },
+    async (request) => {
+      await service.get(request.params.id);
+      return { items: await service.store.transitionsOf(request.params.id) };
     },
   );
 

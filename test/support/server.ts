@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../src/cli/client.js';
+
+export const BIN = fileURLToPath(new URL('../../bin/crucible.js', import.meta.url));
+
+export interface TestServer {
+  readonly url: string;
+  readonly client: ApiClient;
+  readonly dataDir: string;
+  readonly process: ChildProcess;
+  /** Everything the server wrote to stderr so far. */
+  log(): string;
+  /** SIGTERM and wait. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a crash would, and wait. */
+  crash(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  readonly dataDir?: string;
+  readonly args?: readonly string[];
+  readonly env?: Record<string, string>;
+}
+
+/** Starts the real server process (`bin/crucible.js serve`) on a free port with its own data directory. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'crucible-test-')));
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--rate-limit', '0', ...(options.args ?? [])],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } },
+  );
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (data: Buffer) => {
+      stderr += data.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${stderr}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url,
+    client: new ApiClient(url),
+    dataDir,
+    process: child,
+    log: () => stderr,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    crash: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function removeDataDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
