@@ -137,7 +137,7 @@ export class Reflector<T extends KubeObject> {
   private async relist(): Promise<void> {
     const seen = new Map<string, T>();
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const page = await this.source.list({ labelSelector: this.labelSelector, limit: 500, continueToken });
       this.stats.lists += 1;

@@ -77,6 +77,13 @@ function emit(tag, data, budget) {
 }
 
 function main() {
+  // `crucible-runner install DIR`: the init container copies the runner into the pod's shared volume.
+  if (process.argv[2] === 'install') {
+    const target = process.argv[3] ?? '/crucible/bin';
+    mkdirSync(target, { recursive: true });
+    writeFileSync(join(target, 'crucible-runner'), readFileSync(process.argv[1]), { mode: 0o755 });
+    return;
+  }
   const { options, command } = parseArgs(process.argv.slice(2));
   try {
     if (options.payload) assemblePayload(options.payload, options.workdir);
@@ -86,7 +93,7 @@ function main() {
     process.exitCode = 127;
     return;
   }
-  const child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.workdir || undefined });
+  const child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const budgets = { o: { max: options.maxOutput, used: 0 }, e: { max: options.maxOutput, used: 0 } };
   let timedOut = false;
   let spawnError = null;

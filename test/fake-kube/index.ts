@@ -1,0 +1,121 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { LANGUAGES } from '../../src/core/index.js';
+import { FakeControllers } from './controllers.js';
+import { FakeKubelet } from './kubelet.js';
+import { loadSandbox, type Sandbox } from './sandbox.js';
+import { FakeApiServer } from './server.js';
+import { ObjectStore, StoreError, type KObject, type Resource } from './store.js';
+
+export const RUNNER_IMAGE = 'ghcr.io/crucible/runner:0.1.0';
+
+export interface FakeCluster {
+  readonly url: string;
+  readonly kubeconfigPath: string;
+  readonly store: ObjectStore;
+  readonly server: FakeApiServer;
+  readonly kubelet: FakeKubelet;
+  readonly controllers: FakeControllers;
+  readonly isolation: string;
+  /** API server restart: refuse connections for `downMs`, then answer 429 + Retry-After, with history reset. */
+  restart(options?: { downMs?: number; throttled?: number; retryAfterSeconds?: number }): Promise<void>;
+  close(): Promise<void>;
+}
+
+function hostPath(command: string): string {
+  try {
+    if (command === 'python3') {
+      return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+    }
+    return execFileSync('bash', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || command;
+  } catch {
+    return command;
+  }
+}
+
+let sharedSandbox: Promise<Sandbox> | null = null;
+
+/**
+ * Starts the fake cluster on 127.0.0.1:0 and writes a kubeconfig pointing at it. The backend under test gets
+ * only the kubeconfig path: it cannot tell this from a real API server.
+ *
+ * @example
+ * const cluster = await startFakeCluster();
+ * const runtime = await createKubernetesRuntime({ kubeconfigPath: cluster.kubeconfigPath });
+ */
+export async function startFakeCluster(options: { images?: Record<string, string> } = {}): Promise<FakeCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'fake-kube-'));
+  sharedSandbox ??= loadSandbox(join(tmpdir(), 'fake-kube-sandbox-state'));
+  const sandbox = await sharedSandbox;
+  const store = new ObjectStore();
+  const controllers = new FakeControllers(store);
+  const images: Record<string, string> = options.images ?? Object.fromEntries(LANGUAGES.map((l) => [l.image, l.interpreter]));
+  const interpreters = Object.fromEntries([...new Set(Object.values(images))].map((c) => [c, hostPath(c)]));
+  const kubelet = new FakeKubelet(store, sandbox, { images, runnerImages: [RUNNER_IMAGE], interpreters });
+  const admission = {
+    validate(resource: Resource, object: KObject): void {
+      try {
+        if (resource === 'jobs') new Job(object as never).validate();
+        if (resource === 'configmaps') new ConfigMap(object as never).validate();
+        if (resource === 'networkpolicies') new NetworkPolicy(object as never).validate();
+      } catch (error) {
+        throw new StoreError(422, 'Invalid', `${resource} is invalid: ${String(error)}`);
+      }
+      if (resource === 'configmaps' && Buffer.byteLength(JSON.stringify(object['data'] ?? {})) > 1024 * 1024) {
+        throw new StoreError(422, 'Invalid', 'ConfigMap "data" must have at most 1048576 bytes');
+      }
+    },
+    deleted(resource: Resource, object: KObject, policy: string | null): void {
+      if (resource === 'jobs') controllers.jobDeleted(object, policy);
+    },
+  };
+  const server = new FakeApiServer(store, { open: kubelet.openLog.bind(kubelet) }, admission);
+  controllers.start();
+  kubelet.start();
+  await server.listen();
+  const kubeconfigPath = join(dir, 'kubeconfig.yaml');
+  const writeKubeconfig = (): Promise<void> =>
+    writeFile(
+      kubeconfigPath,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        // Plain HTTP: the client refuses it unless TLS verification is explicitly skipped.
+        clusters: [{ name: 'fake', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'fake', user: { token: 'fake-token' } }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: 'crucible-test' } }],
+        'current-context': 'fake',
+      }),
+    );
+  await writeKubeconfig();
+  return {
+    get url() {
+      return server.url;
+    },
+    kubeconfigPath,
+    store,
+    server,
+    kubelet,
+    controllers,
+    isolation: sandbox.isolation,
+    async restart({ downMs = 300, throttled = 2, retryAfterSeconds = 1 } = {}) {
+      const port = server.port;
+      await server.stop();
+      await new Promise((r) => setTimeout(r, downMs));
+      store.compact();
+      server.faults.throttle = { count: throttled, retryAfterSeconds };
+      await server.listen(port);
+    },
+    async close() {
+      await server.stop();
+      controllers.stop();
+      await kubelet.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ContainerLog } from './container-log.js';
+import type { Sandbox, SandboxFile, SandboxHandle } from './sandbox.js';
+import { StoreError, type KObject, type ObjectStore } from './store.js';
+
+const RUNNER_SOURCE = readFileSync(
+  fileURLToPath(new URL('../../src/runtime/kubernetes/runner/crucible-runner.mjs', import.meta.url)),
+);
+const RUNNER_FILE = 'crucible/bin/crucible-runner.mjs';
+
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  volumeMounts?: { name: string; mountPath: string }[];
+  resources?: { limits?: Record<string, string> };
+}
+interface Volume {
+  name: string;
+  configMap?: { name: string };
+  emptyDir?: Record<string, unknown>;
+}
+
+export interface KubeletFaults {
+  /** Images that cannot be pulled (ErrImagePull, then ImagePullBackOff forever). */
+  brokenImages: Set<string>;
+  /** Pods whose main container the kernel OOM-kills shortly after start. */
+  oomKill: (pod: KObject) => boolean;
+  /** Pods whose container cannot be created (CreateContainerConfigError forever). */
+  configError: (pod: KObject) => boolean;
+  /** Pods deleted right after their container terminates (before a final log read can happen). */
+  deleteAfterTermination: (pod: KObject) => boolean;
+  /** The kubelet reports Running only after this delay (real: ~1 s sync); shorter runs jump to terminated. */
+  runningReportDelayMs: number;
+}
+
+export interface KubeletOptions {
+  /** Image → the host interpreter it stands for (the sandbox has no images, it runs host interpreters). */
+  readonly images: Readonly<Record<string, string>>;
+  /** Images that hold the crucible-runner binary at /crucible-runner. */
+  readonly runnerImages: readonly string[];
+  /** Bare interpreter names → host paths. */
+  readonly interpreters: Readonly<Record<string, string>>;
+}
+
+interface PodState {
+  readonly log: ContainerLog;
+  handle?: SandboxHandle;
+  done: boolean;
+}
+
+type Status = Record<string, unknown>;
+
+/**
+ * The fake node: takes pods bound to it through ContainerCreating → running → terminated, really running the
+ * main container's command in the local sandbox and keeping its combined log as a kubelet does.
+ */
+export class FakeKubelet {
+  readonly faults: KubeletFaults = {
+    brokenImages: new Set(),
+    oomKill: () => false,
+    configError: () => false,
+    deleteAfterTermination: () => false,
+    runningReportDelayMs: 0,
+  };
+  private readonly pods = new Map<string, PodState>();
+  private stopped = false;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly sandbox: Sandbox,
+    private readonly options: KubeletOptions,
+  ) {}
+
+  start(): void {
+    this.store.subscribe((event) => {
+      if (event.resource !== 'pods' || this.stopped) return;
+      const pod = event.object;
+      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      if (event.type === 'DELETED') {
+        void this.pods.get(key)?.handle?.kill();
+        this.pods.delete(key);
+        return;
+      }
+      if (!pod.spec?.['nodeName']) return;
+      const state = this.pods.get(key);
+      if (!state) {
+        const fresh: PodState = { log: new ContainerLog(), done: false };
+        this.pods.set(key, fresh);
+        void this.run(pod, fresh).catch(() => undefined);
+      } else if (pod.metadata.deletionTimestamp && !state.done) {
+        if (state.handle) void state.handle.kill();
+        else {
+          // Deleted before its container ever started: nothing to kill, the pod simply fails.
+          state.done = true;
+          this.patchStatus(pod, (s) => {
+            s['phase'] = 'Failed';
+          });
+        }
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.pods.values()].map((p) => p.handle?.kill()));
+  }
+
+  private patchStatus(pod: KObject, patch: (status: Status) => void): void {
+    this.store.update('pods', pod.metadata.namespace ?? '', pod.metadata.name, (o) => {
+      o.status ??= {};
+      patch(o.status);
+    });
+  }
+
+  private async run(pod: KObject, state: PodState): Promise<void> {
+    const spec = pod.spec as { containers: Container[]; initContainers?: Container[]; volumes?: Volume[] };
+    const main = spec.containers[0]!;
+    const init = spec.initContainers ?? [];
+    const waiting = (name: string, image: string, reason: string, message = ''): Status => ({
+      name,
+      image,
+      ready: false,
+      restartCount: 0,
+      state: { waiting: { reason, ...(message ? { message } : {}) } },
+    });
+    this.patchStatus(pod, (s) => {
+      s['phase'] = 'Pending';
+      s['initContainerStatuses'] = init.map((c) => waiting(c.name, c.image, 'PodInitializing'));
+      s['containerStatuses'] = [waiting(main.name, main.image, init.length ? 'PodInitializing' : 'ContainerCreating')];
+    });
+    await new Promise((r) => setImmediate(r));
+    for (const container of [...init, main]) {
+      const known = container.image in this.options.images || this.options.runnerImages.includes(container.image);
+      if (this.faults.brokenImages.has(container.image) || !known) {
+        const key = container === main ? 'containerStatuses' : 'initContainerStatuses';
+        const msg = `rpc error: code = NotFound desc = failed to pull and unpack image "${container.image}"`;
+        this.patchStatus(pod, (s) => {
+          s[key] = [waiting(container.name, container.image, 'ErrImagePull', msg)];
+        });
+        await new Promise((r) => setTimeout(r, 100));
+        this.patchStatus(pod, (s) => {
+          s[key] = [waiting(container.name, container.image, 'ImagePullBackOff', `Back-off pulling image "${container.image}"`)];
+        });
+        return;
+      }
+    }
+    // The init container of the runner image "installs" the runner into its emptyDir volume.
+    const runnerVolumes = new Set(init.flatMap((c) => (this.options.runnerImages.includes(c.image) ? (c.volumeMounts ?? []).map((m) => m.name) : [])));
+    const now = new Date().toISOString();
+    this.patchStatus(pod, (s) => {
+      s['initContainerStatuses'] = init.map((c) => ({
+        name: c.name,
+        image: c.image,
+        ready: false,
+        restartCount: 0,
+        state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } },
+      }));
+      s['containerStatuses'] = [waiting(main.name, main.image, 'ContainerCreating')];
+    });
+    if (this.faults.configError(pod)) {
+      this.patchStatus(pod, (s) => {
+        s['containerStatuses'] = [waiting(main.name, main.image, 'CreateContainerConfigError', 'secret "missing" not found')];
+      });
+      return;
+    }
+    const files: SandboxFile[] = [];
+    const mounts: [string, string][] = [];
+    for (const mount of main.volumeMounts ?? []) {
+      const relative = mount.mountPath.replace(/^\/+/, '');
+      mounts.push([mount.mountPath, relative]);
+      const volume = spec.volumes?.find((v) => v.name === mount.name);
+      if (volume?.configMap) {
+        const cm = this.store.get('configmaps', pod.metadata.namespace ?? '', volume.configMap.name);
+        if (!cm) return; // FailedMount: stays ContainerCreating, as a real kubelet would.
+        for (const [key, value] of Object.entries((cm['data'] ?? {}) as Record<string, string>)) {
+          files.push({ path: `${relative}/${key}`, content: value });
+        }
+      }
+      if (runnerVolumes.has(mount.name)) files.push({ path: RUNNER_FILE, content: RUNNER_SOURCE });
+    }
+    mounts.sort((a, b) => b[0].length - a[0].length);
+    const command = [...(main.command ?? []), ...(main.args ?? [])];
+    const argv = command.flatMap((arg, index) => {
+      if (index === 0 && arg.endsWith('/crucible-runner')) return [process.execPath, RUNNER_FILE];
+      if (index > 0 && command[index - 1] === '--') return [this.options.interpreters[arg] ?? arg];
+      // Paths in or above a mount point live under the sandbox's working directory.
+      const inMount = mounts.some(([path]) => arg === path || arg.startsWith(`${path}/`) || path.startsWith(`${arg}/`));
+      return [inMount ? arg.replace(/^\/+/, '') : arg];
+    });
+    const memoryMb = Math.max(512, Number.parseInt(main.resources?.limits?.['memory'] ?? '256', 10));
+    const handle = await this.sandbox.launch(
+      {
+        argv,
+        files,
+        stdin: '',
+        limits: { timeoutSeconds: 3600, memoryMb, maxProcesses: 64, maxOutputBytes: 64 << 20, tmpSizeMb: 64 },
+      },
+      (_stream, data) => state.log.append(data),
+    );
+    state.handle = handle;
+    if (this.stopped) void handle.kill();
+    const startedAt = handle.startedAt.toISOString();
+    const oom = this.faults.oomKill(pod);
+    if (oom) setTimeout(() => void handle.kill(), 50);
+    const report = (): void => {
+      if (state.done) return;
+      this.patchStatus(pod, (s) => {
+        s['phase'] = 'Running';
+        s['containerStatuses'] = [
+          { name: main.name, image: main.image, ready: true, restartCount: 0, started: true, state: { running: { startedAt } } },
+        ];
+      });
+    };
+    if (this.faults.runningReportDelayMs > 0) setTimeout(report, this.faults.runningReportDelayMs);
+    else report();
+    const exit = await handle.exited;
+    state.done = true;
+    state.log.close();
+    const signals: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 };
+    const exitCode = oom || exit.oomKilled ? 137 : (exit.exitCode ?? 128 + (signals[exit.signal ?? ''] ?? 9));
+    const reason = oom || exit.oomKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
+    this.patchStatus(pod, (s) => {
+      s['phase'] = exitCode === 0 ? 'Succeeded' : 'Failed';
+      s['containerStatuses'] = [
+        {
+          name: main.name,
+          image: main.image,
+          ready: false,
+          restartCount: 0,
+          started: false,
+          state: { terminated: { exitCode, reason, startedAt, finishedAt: exit.finishedAt.toISOString() } },
+        },
+      ];
+    });
+    if (this.faults.deleteAfterTermination(pod)) this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
+  }
+
+  /** The log endpoint, with the real status codes: 404 gone, 204 unscheduled, 400 waiting. */
+  openLog(
+    namespace: string,
+    name: string,
+    container: string,
+    options: { follow: boolean; timestamps: boolean; sinceTime: string | null },
+    write: (chunk: string | Buffer) => void,
+    end: () => void,
+  ): () => void {
+    const pod = this.store.get('pods', namespace, name);
+    if (!pod) throw new StoreError(404, 'NotFound', `pods "${name}" not found`);
+    if (!pod.spec?.['nodeName']) throw new StoreError(204, 'NoContent', '');
+    const statuses = ((pod.status?.['containerStatuses'] ?? []) as { name: string; state?: Record<string, { reason?: string }> }[]);
+    const status = statuses.find((s) => s.name === container);
+    if (!status) throw new StoreError(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
+    const state = this.pods.get(`${namespace}/${name}`);
+    // The real kubelet reads logs from the container runtime, so a started container is readable even
+    // before its Running status reached the API server.
+    if (!state?.handle) {
+      const reason = status.state?.['waiting']?.reason ?? 'ContainerCreating';
+      throw new StoreError(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${reason}`);
+    }
+    return state.log.serve(options, write, end);
+  }
+}

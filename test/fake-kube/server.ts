@@ -1,0 +1,329 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { matchesFields, matchesLabels } from './selectors.js';
+import { ObjectStore, StoreError, type KObject, type Resource, type StoredEvent } from './store.js';
+
+/** What the kubelet part of the fake serves for `GET …/pods/{name}/log`. */
+export interface LogSource {
+  /** Throws StoreError(400/404/204-like) when the log cannot be read yet or any more. */
+  open(
+    namespace: string,
+    pod: string,
+    container: string,
+    options: { follow: boolean; timestamps: boolean; sinceTime: string | null },
+    write: (chunk: string | Buffer) => void,
+    end: () => void,
+  ): () => void;
+}
+
+export interface Admission {
+  /** Throws StoreError(422) when the object would be rejected. */
+  validate(resource: Resource, object: KObject): void;
+  /** Called after a delete request succeeded, with its propagation policy (cascade is the cluster's job). */
+  deleted(resource: Resource, object: KObject, propagationPolicy: string | null): void;
+}
+
+/** Fault switches of the HTTP layer. */
+export interface ServerFaults {
+  /** Next N list requests answer this status. */
+  failLists: { count: number; status: number };
+  /** Next N requests of any kind answer 429 with this Retry-After. */
+  throttle: { count: number; retryAfterSeconds: number };
+  /** Expired resourceVersions answer HTTP 410 instead of a 200 stream with an ERROR event. */
+  expiredAsHttp: boolean;
+  /** Bookmark interval of watches that ask for them (real servers: about a minute). */
+  bookmarkIntervalMs: number;
+}
+
+interface OpenWatch {
+  readonly res: ServerResponse;
+  blackholed: boolean;
+  close(): void;
+}
+
+const ROUTES: { pattern: RegExp; resource: Resource }[] = [
+  { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?(\/log)?$/, resource: 'pods' },
+  { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?()$/, resource: 'configmaps' },
+  { pattern: /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?()$/, resource: 'jobs' },
+  {
+    pattern: /^\/apis\/networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/networkpolicies(?:\/([^/]+))?()$/,
+    resource: 'networkpolicies',
+  },
+];
+
+const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
+  pods: { kind: 'Pod', apiVersion: 'v1' },
+  configmaps: { kind: 'ConfigMap', apiVersion: 'v1' },
+  jobs: { kind: 'Job', apiVersion: 'batch/v1' },
+  networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1' },
+};
+
+function status(res: ServerResponse, code: number, reason: string, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(code, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The HTTP face of the fake API server: real HTTP/1.1, JSON, chunked watch streams (one `{"type","object"}`
+ * line per event, flushed), lists with limit/continue, Status bodies, and the fault switches.
+ */
+export class FakeApiServer {
+  readonly faults: ServerFaults = {
+    failLists: { count: 0, status: 500 },
+    throttle: { count: 0, retryAfterSeconds: 1 },
+    expiredAsHttp: false,
+    bookmarkIntervalMs: 1000,
+  };
+  readonly requests = { lists: 0, watches: 0, logs: 0, total: 0 };
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private readonly watches = new Set<OpenWatch>();
+  port = 0;
+
+  constructor(
+    readonly store: ObjectStore,
+    private readonly logs: LogSource,
+    private readonly admission: Admission,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async listen(port = 0): Promise<void> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => status(res, 500, 'InternalError', String(error)));
+    });
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const address = server.address();
+    this.port = typeof address === 'object' && address ? address.port : port;
+    this.server = server;
+  }
+
+  /** Stops listening and resets every open connection (connections are refused until `listen` again). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const watch of this.watches) watch.close();
+    for (const socket of this.sockets) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Resets every open watch connection. */
+  dropWatches(): void {
+    for (const watch of [...this.watches]) {
+      watch.res.socket?.destroy();
+      watch.close();
+    }
+  }
+
+  /** Keeps the sockets of open watches but never writes to them again: a half-open connection. */
+  halfOpenWatches(): void {
+    for (const watch of this.watches) watch.blackholed = true;
+  }
+
+  /** Sends `ERROR 410 Expired` on every open watch and forgets the history. */
+  expireWatches(): void {
+    this.store.compact();
+    for (const watch of [...this.watches]) {
+      if (watch.blackholed) continue;
+      watch.res.write(JSON.stringify({ type: 'ERROR', object: this.expiredStatus(0) }) + '\n');
+      watch.close();
+    }
+  }
+
+  private expiredStatus(rv: number): Record<string, unknown> {
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `too old resource version: ${rv} (${this.store.compactedRv})`,
+      reason: 'Expired',
+      code: 410,
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests.total += 1;
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (this.faults.throttle.count > 0) {
+      this.faults.throttle.count -= 1;
+      const retry = String(this.faults.throttle.retryAfterSeconds);
+      return status(res, 429, 'TooManyRequests', 'the server is restarting, try again', { 'retry-after': retry });
+    }
+    const route = ROUTES.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).find((x) => x.m);
+    if (!route?.m) return status(res, 404, 'NotFound', `no route for ${url.pathname}`);
+    const resource = route.r.resource;
+    const namespace = decodeURIComponent(route.m[1] ?? '');
+    const name = route.m[2] ? decodeURIComponent(route.m[2]) : null;
+    const q = url.searchParams;
+    try {
+      if (route.m[3] && name) return this.log(namespace, name, q, req, res);
+      switch (req.method) {
+        case 'GET':
+          if (name) {
+            const found = this.store.get(resource, namespace, name);
+            return found ? json(res, 200, found) : status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+          }
+          if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(resource, namespace, q, res);
+          return this.list(resource, namespace, q, res);
+        case 'POST': {
+          const object = JSON.parse(await readBody(req)) as KObject;
+          this.admission.validate(resource, object);
+          return json(res, 201, this.store.create(resource, namespace, { ...KINDS[resource], ...object }));
+        }
+        case 'DELETE': {
+          const raw = await readBody(req);
+          const body = raw ? (JSON.parse(raw) as { propagationPolicy?: string }) : {};
+          const policy = q.get('propagationPolicy') ?? body.propagationPolicy ?? null;
+          const targets = name
+            ? [this.store.get(resource, namespace, name)]
+            : this.store.list(resource, namespace).filter((o) => matchesLabels(q.get('labelSelector'), o));
+          if (name && !targets[0]) return status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+          for (const target of targets) {
+            if (!target) continue;
+            const gone = this.store.delete(resource, namespace, target.metadata.name);
+            if (gone) this.admission.deleted(resource, gone, policy);
+          }
+          return json(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
+        }
+        default:
+          return status(res, 405, 'MethodNotAllowed', `${req.method} not supported`);
+      }
+    } catch (error) {
+      if (error instanceof StoreError) return status(res, error.code, error.reason, error.message);
+      throw error;
+    }
+  }
+
+  private list(resource: Resource, namespace: string, q: URLSearchParams, res: ServerResponse): void {
+    this.requests.lists += 1;
+    if (this.faults.failLists.count > 0) {
+      this.faults.failLists.count -= 1;
+      return status(res, this.faults.failLists.status, 'InternalError', 'etcdserver: request timed out');
+    }
+    const all = this.store
+      .list(resource, namespace)
+      .filter((o) => matchesLabels(q.get('labelSelector'), o) && matchesFields(q.get('fieldSelector'), o))
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const token = q.get('continue');
+    let offset = 0;
+    let listRv = this.store.rv;
+    if (token) {
+      const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { rv: number; offset: number };
+      if (decoded.rv < this.store.compactedRv) return status(res, 410, 'Expired', 'continue token expired');
+      [offset, listRv] = [decoded.offset, decoded.rv];
+    }
+    const limit = Number(q.get('limit') ?? 0);
+    const items = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
+    const next = limit > 0 && offset + limit < all.length ? offset + limit : null;
+    const metadata: Record<string, string> = { resourceVersion: String(listRv) };
+    if (next !== null) metadata['continue'] = Buffer.from(JSON.stringify({ rv: listRv, offset: next })).toString('base64');
+    json(res, 200, { kind: `${KINDS[resource].kind}List`, apiVersion: KINDS[resource].apiVersion, metadata, items });
+  }
+
+  private watch(resource: Resource, namespace: string, q: URLSearchParams, res: ServerResponse): void {
+    this.requests.watches += 1;
+    const selector = q.get('labelSelector');
+    const fields = q.get('fieldSelector');
+    const rvParam = q.get('resourceVersion') ?? '';
+    const matches = (e: StoredEvent): boolean =>
+      e.resource === resource &&
+      e.object.metadata.namespace === namespace &&
+      matchesLabels(selector, e.object) &&
+      matchesFields(fields, e.object);
+    let replay: StoredEvent[] = [];
+    if (rvParam === '' || rvParam === '0') {
+      replay = this.store
+        .list(resource, namespace)
+        .map((object) => ({ rv: this.store.rv, resource, type: 'ADDED' as const, object }))
+        .filter(matches);
+    } else {
+      const history = this.store.since(Number(rvParam));
+      if (history === null) {
+        if (this.faults.expiredAsHttp) return status(res, 410, 'Expired', `too old resource version: ${rvParam}`);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ type: 'ERROR', object: this.expiredStatus(Number(rvParam)) }) + '\n');
+        return;
+      }
+      replay = history.filter(matches);
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const send = (type: string, object: unknown): void => {
+      if (!watch.blackholed) res.write(JSON.stringify({ type, object }) + '\n');
+    };
+    let unsubscribe: () => void = () => undefined;
+    const timers: NodeJS.Timeout[] = [];
+    const watch: OpenWatch = {
+      res,
+      blackholed: false,
+      close: () => {
+        unsubscribe();
+        timers.forEach(clearTimeout);
+        this.watches.delete(watch);
+        if (!res.writableEnded) res.end();
+      },
+    };
+    this.watches.add(watch);
+    for (const event of replay) send(event.type, event.object);
+    unsubscribe = this.store.subscribe((event) => {
+      if (matches(event)) send(event.type, event.object);
+    });
+    if (q.get('allowWatchBookmarks') === 'true') {
+      const bookmark = (): void => {
+        send('BOOKMARK', { ...KINDS[resource], metadata: { resourceVersion: String(this.store.rv) } });
+        timers[0] = setTimeout(bookmark, this.faults.bookmarkIntervalMs);
+      };
+      timers[0] = setTimeout(bookmark, this.faults.bookmarkIntervalMs);
+    }
+    const timeout = Number(q.get('timeoutSeconds') ?? 0);
+    if (timeout > 0) timers[1] = setTimeout(() => watch.close(), timeout * 1000);
+    res.on('close', () => watch.close());
+  }
+
+  private log(namespace: string, pod: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
+    this.requests.logs += 1;
+    const options = {
+      follow: q.get('follow') === 'true',
+      timestamps: q.get('timestamps') === 'true',
+      sinceTime: q.get('sinceTime'),
+    };
+    let started = false;
+    const cancel = this.logs.open(
+      namespace,
+      pod,
+      q.get('container') ?? '',
+      options,
+      (chunk) => {
+        if (!started) {
+          started = true;
+          res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+        }
+        res.write(chunk);
+      },
+      () => {
+        if (!started) res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end();
+      },
+    );
+    req.on('close', cancel);
+  }
+}

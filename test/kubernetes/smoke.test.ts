@@ -1,0 +1,16 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { request, setup, type Env } from './harness.js';
+
+let env: Env;
+beforeAll(async () => {
+  env = await setup();
+});
+afterAll(async () => env.close());
+
+it('runs print(1)', async () => {
+  const t = await env.run(request('print(1)'));
+  await t.until();
+  expect(env.warnings).toEqual([]);
+  expect(t.evaluation.status).toBe('succeeded');
+  expect(t.out).toBe('1\n');
+});
