@@ -89,7 +89,10 @@ export class Tracked implements RunObserver {
 
 let counter = 0;
 
-export function request(code: string, overrides: Partial<RunRequest> & { limits?: Partial<Limits> } = {}): RunRequest {
+export function request(
+  code: string,
+  overrides: Omit<Partial<RunRequest>, 'limits'> & { limits?: Partial<Limits> } = {},
+): RunRequest {
   counter += 1;
   return {
     evaluationId: overrides.evaluationId ?? `ev-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 6)}`,

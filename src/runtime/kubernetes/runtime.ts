@@ -23,6 +23,7 @@ interface Tracked {
   ending: boolean;
   collector?: LogCollector;
   stuckSince?: number;
+  jobEndedAt?: number;
   watchdog?: NodeJS.Timeout;
 }
 
@@ -158,12 +159,22 @@ export class KubernetesRuntime implements Runtime {
   }
 
   private current(tracked: Tracked): Assessment {
+    const now = this.deps.clock().getTime();
+    const job = tracked.jobDeleted ? { kind: 'absent' as const } : tracked.job ? viewJob(tracked.job) : { kind: 'active' as const };
+    const graceMs = this.deps.options.logGraceSeconds * 1000;
+    if (job.kind === 'active') tracked.jobEndedAt = undefined;
+    else if (tracked.jobEndedAt === undefined) {
+      tracked.jobEndedAt = now;
+      // If the pod's final status never arrives, decide from the Job once the grace period is over.
+      this.armWatchdog(tracked, graceMs);
+    }
     return assess({
-      job: tracked.jobDeleted ? { kind: 'absent' } : tracked.job ? viewJob(tracked.job) : { kind: 'active' },
+      job,
       pod: viewPod(tracked.pod),
       runnerExit: tracked.collector?.exit ?? null,
       podDeleted: tracked.podDeleted,
-      now: this.deps.clock(),
+      jobSettled: tracked.jobEndedAt !== undefined && now - tracked.jobEndedAt >= graceMs,
+      now: new Date(now),
     });
   }
 
@@ -196,7 +207,7 @@ export class KubernetesRuntime implements Runtime {
         return;
       case 'started':
         tracked.stuckSince = undefined;
-        clearTimeout(tracked.watchdog);
+        if (tracked.jobEndedAt === undefined) clearTimeout(tracked.watchdog);
         if (!tracked.started) {
           tracked.started = true;
           tracked.observer.started(next.at);

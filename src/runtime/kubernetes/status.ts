@@ -120,6 +120,8 @@ export interface AssessInput {
   readonly runnerExit: RunnerExit | null;
   /** The pod was seen deleted (not by us) before it terminated. */
   readonly podDeleted: boolean;
+  /** The Job ended long enough ago that a missing pod status will not come any more. */
+  readonly jobSettled: boolean;
   readonly now: Date;
 }
 
@@ -160,14 +162,20 @@ export function assess(input: AssessInput): Assessment {
     case 'disrupted':
       return platformError('infrastructure', `The pod was disrupted: ${pod.message}`, now);
     case 'running':
-      if (job.kind === 'failed' || job.kind === 'absent' || input.podDeleted) return endedWithoutPod(input);
+      // Job and Pod come on separate watches: a Job that ended is followed by its pod's final status, so
+      // conclude from the Job alone only when the pod is gone, the deadline killed it, or the wait ran out.
+      if (job.kind === 'absent' || input.podDeleted || deadline || (input.jobSettled && job.kind !== 'active')) {
+        return endedWithoutPod(input);
+      }
       return { kind: 'started', at: pod.startedAt };
     case 'stuck':
       if (job.kind === 'failed') return endedWithoutPod(input, pod);
       return { kind: 'stuck', reason: pod.reason, message: pod.message };
     case 'pending':
     case 'absent':
-      if (job.kind === 'failed' || job.kind === 'succeeded' || input.podDeleted) return endedWithoutPod(input);
+      if (job.kind === 'absent' || input.podDeleted || deadline || (input.jobSettled && job.kind !== 'active')) {
+        return endedWithoutPod(input);
+      }
       return { kind: 'wait' };
   }
 }
