@@ -32,7 +32,9 @@ if (missing.length > 0) {
     run(['apt-get', 'update', '-qq']);
     run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]);
   } else {
-    log(`missing Debian packages: ${missing.join(', ')}. Install them (apt-get install ${missing.join(' ')}).`);
+    log(
+      `missing Debian packages: ${missing.join(', ')}. Install them (apt-get install ${missing.join(' ')}).`,
+    );
   }
 }
 

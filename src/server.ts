@@ -21,7 +21,10 @@ export interface RunningServer {
  * The composition root: the one place that picks the store and runtime implementations and wires them
  * together. Optional backends (Kubernetes) are imported only when chosen.
  */
-export async function startServer(config: ServerConfig, log: Logger = createLogger()): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  log: Logger = createLogger(),
+): Promise<RunningServer> {
   const dataDir = path.resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const store = await createStore(storeUrl(config));
@@ -38,7 +41,11 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     log,
   });
   const streams = new StreamLimiter(config.api.maxStreams, config.api.maxStreamsPerClient);
-  const metrics = createMetrics(bus, () => service.queueStats(), () => streams.open);
+  const metrics = createMetrics(
+    bus,
+    () => service.queueStats(),
+    () => streams.open,
+  );
   let ready = false;
   const app = await buildApi({
     service,
@@ -51,7 +58,9 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   await service.start();
   ready = true;
   const address = await app.listen({ host: config.host, port: config.port });
-  log.info(`listening on ${address} (runtime ${runtime.name}, store ${storeUrl(config)}, ${config.concurrency} slots)`);
+  log.info(
+    `listening on ${address} (runtime ${runtime.name}, store ${storeUrl(config)}, ${config.concurrency} slots)`,
+  );
   let closing: Promise<void> | undefined;
   return {
     url: address,

@@ -15,7 +15,7 @@ import { parseJsonBody } from './json-body.js';
 import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { systemRoutes } from './routes/system.js';
-import { StreamLimiter } from './streaming.js';
+import type { StreamLimiter } from './streaming.js';
 
 export interface ApiOptions {
   readonly service: EvaluationService;

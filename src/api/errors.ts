@@ -26,7 +26,8 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
     const unknownKey =
       first?.keyword === 'unrecognized_keys' && Array.isArray(keys) ? String(keys[0]) : undefined;
     const field = [...path, ...(unknownKey ? [unknownKey] : [])].join('.') || error.validationContext || null;
-    const message = unknownKey !== undefined ? `unknown field "${unknownKey}"` : (first?.message ?? 'invalid');
+    const message =
+      unknownKey !== undefined ? `unknown field "${unknownKey}"` : (first?.message ?? 'invalid');
     return { status: 400, body: bodyOf('invalid_request', `${field ?? 'request'}: ${message}`, field) };
   }
   const fastifyError = error as Partial<FastifyError>;

@@ -15,11 +15,18 @@ export function parseJsonBody(body: Buffer): unknown {
     throw new CrucibleError('invalid_json', `JSON is nested deeper than ${MAX_JSON_DEPTH} levels`, 'body');
   }
   try {
-    return secureJson.parse(body.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' });
+    return secureJson.parse(body.toString('utf8'), null, {
+      protoAction: 'error',
+      constructorAction: 'error',
+    });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     if (/prototype/i.test(detail)) {
-      throw new CrucibleError('invalid_json', 'JSON keys "__proto__" and "constructor.prototype" are refused', 'body');
+      throw new CrucibleError(
+        'invalid_json',
+        'JSON keys "__proto__" and "constructor.prototype" are refused',
+        'body',
+      );
     }
     throw new CrucibleError('invalid_json', `malformed JSON: ${detail}`, 'body');
   }

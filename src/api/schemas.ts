@@ -58,7 +58,8 @@ export function submissionSchema(bounds: LimitBounds) {
           error: 'label keys are 1-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
         }),
         z.string({ error: 'label values must be strings' }).regex(LABEL_VALUE, {
-          error: 'label values are 0-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
+          error:
+            'label values are 0-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
         }),
         { error: 'labels must be an object of string values' },
       )
@@ -147,7 +148,9 @@ export const LogsQuerySchema = z.strictObject({
     .enum(['true', 'false', '1', '0'], { error: 'follow must be true or false' })
     .optional()
     .transform((v) => v === 'true' || v === '1'),
-  stream: z.enum(['stdout', 'stderr', 'all'], { error: 'stream must be stdout, stderr or all' }).default('all'),
+  stream: z
+    .enum(['stdout', 'stderr', 'all'], { error: 'stream must be stdout, stderr or all' })
+    .default('all'),
   after: z.coerce.number().int().min(0).optional(),
 });
 

@@ -6,7 +6,10 @@ import type { EvaluationSchema } from './schemas.js';
 export type EvaluationView = z.infer<typeof EvaluationSchema>;
 
 /** The public shape of an evaluation (the contract's fields and ours); output only when it was read. */
-export function toView(evaluation: Evaluation, output?: Omit<EvaluationWithOutput, 'evaluation'>): EvaluationView {
+export function toView(
+  evaluation: Evaluation,
+  output?: Omit<EvaluationWithOutput, 'evaluation'>,
+): EvaluationView {
   return {
     id: evaluation.id,
     status: evaluation.status,

@@ -53,7 +53,9 @@ export async function benchLocal(options: LocalBenchOptions): Promise<LocalBench
       const final = await client.get(submitted.id, 30);
       const elapsed = performance.now() - t0;
       if (final.status !== 'succeeded' || final.result?.stdout !== '1\n') {
-        throw new Error(`benchmark evaluation ${final.id} ended ${final.status}: ${JSON.stringify(final.result)}`);
+        throw new Error(
+          `benchmark evaluation ${final.id} ended ${final.status}: ${JSON.stringify(final.result)}`,
+        );
       }
       if (i < 5) continue;
       samples.push(elapsed);

@@ -117,5 +117,7 @@ export class ApiClient {
 }
 
 export function decodeLogLine(line: LogLine): Buffer {
-  return line.base64 !== undefined ? Buffer.from(line.base64, 'base64') : Buffer.from(line.data ?? '', 'utf8');
+  return line.base64 !== undefined
+    ? Buffer.from(line.base64, 'base64')
+    : Buffer.from(line.data ?? '', 'utf8');
 }

@@ -31,7 +31,11 @@ export interface AppliedTransition {
  * const next = applyEvent(evaluation, { type: 'started', at: new Date() }, new Date());
  * if (next) await store.saveTransition(next);
  */
-export function applyEvent(evaluation: Evaluation, event: LifecycleEvent, now: Date): AppliedTransition | null {
+export function applyEvent(
+  evaluation: Evaluation,
+  event: LifecycleEvent,
+  now: Date,
+): AppliedTransition | null {
   const from = evaluation.status;
   if (isTerminal(from)) return null;
   const target = targetOf(event);
@@ -146,7 +150,9 @@ function stampTimings(timings: Timings, event: LifecycleEvent, now: Date): Timin
     case 'finished': {
       const outcome = event.outcome;
       const startedAt =
-        outcome.kind === 'exited' ? (timings.startedAt ?? outcome.startedAt.toISOString()) : timings.startedAt;
+        outcome.kind === 'exited'
+          ? (timings.startedAt ?? outcome.startedAt.toISOString())
+          : timings.startedAt;
       return {
         ...timings,
         startedAt,

@@ -221,7 +221,12 @@ export class EvaluationService {
       const run = this.#newRun(dispatched, 0);
       const observer = this.#observerFor(run);
       await this.#runtime.start(runRequestOf(dispatched), observer).catch((error: unknown) => {
-        observer.finished({ kind: 'error', reason: 'sandbox_error', message: messageOf(error), at: this.#now() });
+        observer.finished({
+          kind: 'error',
+          reason: 'sandbox_error',
+          message: messageOf(error),
+          at: this.#now(),
+        });
       });
       // A cancel that arrived while the runtime was launching found nothing to kill yet.
       if (run.cancelRequested) await this.#runtime.cancel(entry.id);
@@ -247,7 +252,8 @@ export class EvaluationService {
       for (const chunk of chunks) this.bus.publishLog(chunk);
     };
     return {
-      started: (at) => void run.enqueue(async () => void (await this.#apply(id, { type: 'started', at })), onError),
+      started: (at) =>
+        void run.enqueue(async () => void (await this.#apply(id, { type: 'started', at })), onError),
       output: (stream, data) => {
         if (run.acceptOutput(stream, data, this.#now())) void run.enqueue(flush, onError);
       },

@@ -43,7 +43,9 @@ describe('running code over HTTP in the real sandbox', () => {
     expect(response.headers.get('location')).toBe(`/v1/evaluations/${body.id}`);
     const e = await server.client.get(body.id, 30);
     const t = e.timings;
-    const order = [t.submittedAt, t.dispatchedAt, t.startedAt, t.finishedAt, t.storedAt].map((s) => Date.parse(s!));
+    const order = [t.submittedAt, t.dispatchedAt, t.startedAt, t.finishedAt, t.storedAt].map((s) =>
+      Date.parse(s!),
+    );
     expect(order.every((v, i) => i === 0 || v >= order[i - 1]!)).toBe(true);
   });
 
@@ -60,7 +62,11 @@ describe('running code over HTTP in the real sandbox', () => {
   });
 
   it('ends a program that runs too long as timed_out', async () => {
-    const e = await runToEnd({ language: 'python', code: 'import time\nprint("begin", flush=True)\ntime.sleep(30)', timeoutSeconds: 1 });
+    const e = await runToEnd({
+      language: 'python',
+      code: 'import time\nprint("begin", flush=True)\ntime.sleep(30)',
+      timeoutSeconds: 1,
+    });
     expect(e.status).toBe('timed_out');
     expect(e.result?.reason).toBe('timeout');
     expect(e.result?.stdout).toBe('begin\n');
@@ -69,7 +75,11 @@ describe('running code over HTTP in the real sandbox', () => {
   });
 
   it('feeds stdin to the program', async () => {
-    const e = await runToEnd({ language: 'python', code: 'import sys\nprint(sys.stdin.read().upper(), end="")', stdin: 'hello\nworld\n' });
+    const e = await runToEnd({
+      language: 'python',
+      code: 'import sys\nprint(sys.stdin.read().upper(), end="")',
+      stdin: 'hello\nworld\n',
+    });
     expect(e.result?.stdout).toBe('HELLO\nWORLD\n');
   });
 
@@ -84,7 +94,10 @@ describe('running code over HTTP in the real sandbox', () => {
   });
 
   it('truncates output at the cap and says so', async () => {
-    const e = await runToEnd({ language: 'python', code: 'import sys\nsys.stdout.write("x" * (3 * 1024 * 1024))' });
+    const e = await runToEnd({
+      language: 'python',
+      code: 'import sys\nsys.stdout.write("x" * (3 * 1024 * 1024))',
+    });
     expect(e.status).toBe('succeeded');
     expect(e.result?.stdoutTruncated).toBe(true);
     expect(e.result?.stdout.length).toBe(1024 * 1024);
@@ -136,7 +149,9 @@ describe('running code over HTTP in the real sandbox', () => {
   });
 
   it('serves the OpenAPI document, queue figures and Prometheus metrics', async () => {
-    const openapi = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    const openapi = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/evaluations', '/v1/events']));
     const queue = await (await fetch(`${server.url}/v1/queue`)).json();
     expect(queue).toMatchObject({ capacity: 2, queued: { high: 0, normal: 0, low: 0 } });

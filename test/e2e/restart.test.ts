@@ -29,7 +29,9 @@ describe('restart recovery', () => {
     }
     const done = await first.client.submit({ language: 'bash', code: 'echo quick' });
     const queued = await Promise.all(
-      [1, 2, 3].map(async (i) => (await first.client.submit({ language: 'bash', code: `echo queued-${i}` })).id),
+      [1, 2, 3].map(
+        async (i) => (await first.client.submit({ language: 'bash', code: `echo queued-${i}` })).id,
+      ),
     );
     expect(sandboxProcessesMatching(marker).length).toBeGreaterThan(0);
     await first.crash();

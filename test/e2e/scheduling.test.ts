@@ -51,7 +51,10 @@ describe('scheduler', () => {
     server = await startTestServer({ args: ['--concurrency', '2'] });
     const s = server;
     const ids = await Promise.all(
-      Array.from({ length: 6 }, async () => (await s.client.submit({ language: 'bash', code: 'sleep 0.2' })).id),
+      Array.from(
+        { length: 6 },
+        async () => (await s.client.submit({ language: 'bash', code: 'sleep 0.2' })).id,
+      ),
     );
     const finals: EvaluationView[] = await Promise.all(ids.map((id) => s.client.get(id, 30)));
     expect(finals.every((e) => e.status === 'succeeded')).toBe(true);

@@ -42,7 +42,9 @@ describe('event stream and logs', () => {
     const first = await server.client.submit({ language: 'bash', code: 'true' });
     await server.client.get(first.id, 30);
     // Read part of the history, then disconnect.
-    const partial = await collect({}, (events) => events.some((e) => e.evaluationId === first.id && e.to === 'running'));
+    const partial = await collect({}, (events) =>
+      events.some((e) => e.evaluationId === first.id && e.to === 'running'),
+    );
     const lastSeen = partial.at(-1)!.seq;
     // More happens while disconnected.
     const later = await Promise.all(
@@ -68,7 +70,7 @@ describe('event stream and logs', () => {
   it('delivers live transitions to a connected client', async () => {
     const abort = new AbortController();
     const events: TransitionData[] = [];
-    let warmup: string | undefined;
+    const seen: { warmup?: string } = {};
     let connected!: () => void;
     const open = new Promise<void>((resolve) => (connected = resolve));
     const reading = (async () => {
@@ -78,12 +80,12 @@ describe('event stream and logs', () => {
         const data = JSON.parse(event.data) as TransitionData;
         events.push(data);
         // The only other evaluation this test submits is the one it waits for (the suite runs serially).
-        if (warmup && data.evaluationId !== warmup && data.to === 'succeeded') break;
+        if (seen.warmup && data.evaluationId !== seen.warmup && data.to === 'succeeded') break;
       }
     })();
     // Make sure history exists so the stream has something to send before the submission.
-    warmup = (await server.client.submit({ language: 'bash', code: 'true' })).id;
-    await server.client.get(warmup, 30);
+    seen.warmup = (await server.client.submit({ language: 'bash', code: 'true' })).id;
+    await server.client.get(seen.warmup, 30);
     await open;
     const e = await server.client.submit({ language: 'bash', code: 'true' });
     await reading;

@@ -38,7 +38,10 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
     },
     async (request, reply) => {
       const evaluation = await service.submit(request.body);
-      return reply.status(202).header('location', `/v1/evaluations/${evaluation.id}`).send(toView(evaluation));
+      return reply
+        .status(202)
+        .header('location', `/v1/evaluations/${evaluation.id}`)
+        .send(toView(evaluation));
     },
   );
 

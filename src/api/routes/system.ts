@@ -31,13 +31,16 @@ export const systemRoutes: FastifyPluginAsyncZod<SystemRoutesOptions> = async (a
 
   app.get(
     '/v1/queue',
-    { schema: { summary: 'Queued counts by priority, running count, capacity', response: { 200: QueueSchema } } },
+    {
+      schema: {
+        summary: 'Queued counts by priority, running count, capacity',
+        response: { 200: QueueSchema },
+      },
+    },
     async () => service.queueStats(),
   );
 
-  app.get(
-    '/openapi.json',
-    { schema: { hide: true, response: { 200: z.unknown() } } },
-    async () => app.swagger(),
+  app.get('/openapi.json', { schema: { hide: true, response: { 200: z.unknown() } } }, async () =>
+    app.swagger(),
   );
 };

@@ -39,7 +39,10 @@ export function registerEvaluationCommands(program: Command): void {
     .command('run')
     .description('submit a file, stream its output live, and exit with the program’s exit code')
     .argument('<file>', 'source file to run')
-    .option('-l, --language <language>', `one of ${LANGUAGE_IDS.join(', ')} (default: from the file extension)`)
+    .option(
+      '-l, --language <language>',
+      `one of ${LANGUAGE_IDS.join(', ')} (default: from the file extension)`,
+    )
     .option('-t, --timeout <seconds>', 'wall-time limit')
     .option('-m, --memory <mb>', 'memory limit in MiB')
     .option('--priority <priority>', 'low | normal | high')
@@ -139,7 +142,9 @@ export function registerEvaluationCommands(program: Command): void {
     .option('--json', 'print the evaluation as JSON')
     .action(async (id: string, flags: { json?: boolean }, command: Command) => {
       const evaluation = await clientOf(command).cancel(id);
-      process.stdout.write(flags.json ? `${JSON.stringify(evaluation, null, 2)}\n` : `${describe(evaluation)}\n`);
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(evaluation, null, 2)}\n` : `${describe(evaluation)}\n`,
+      );
     });
 
   program
@@ -167,9 +172,13 @@ export function registerEvaluationCommands(program: Command): void {
         e.language,
         e.priority,
         e.createdAt,
-        e.result?.durationMs === null || e.result?.durationMs === undefined ? '-' : `${e.result.durationMs}ms`,
+        e.result?.durationMs === null || e.result?.durationMs === undefined
+          ? '-'
+          : `${e.result.durationMs}ms`,
       ]);
-      process.stdout.write(`${table([['ID', 'STATUS', 'LANGUAGE', 'PRIORITY', 'CREATED', 'DURATION'], ...rows])}\n`);
+      process.stdout.write(
+        `${table([['ID', 'STATUS', 'LANGUAGE', 'PRIORITY', 'CREATED', 'DURATION'], ...rows])}\n`,
+      );
       if (page.nextCursor) process.stdout.write(`more: crucible ls --cursor ${page.nextCursor}\n`);
     });
 }
@@ -183,5 +192,3 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
-
-

@@ -28,7 +28,10 @@ export function registerServe(program: Command): void {
     .option('--namespace <ns>', 'namespace for evaluation Jobs (env CRUCIBLE_K8S_NAMESPACE)')
     .option('--concurrency <n>', 'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores)')
     .option('--data-dir <dir>', 'where the embedded store and sandbox state live (env CRUCIBLE_DATA_DIR)')
-    .option('--rate-limit <n>', 'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)')
+    .option(
+      '--rate-limit <n>',
+      'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  npx crucible serve\n  npx crucible serve --port 9000 --sandbox gvisor\n' +
