@@ -73,7 +73,10 @@ export class FakeControllers {
 
   private jobAdded(job: KObject): void {
     const namespace = job.metadata.namespace ?? '';
-    const spec = job.spec as { template: { metadata?: KObject['metadata']; spec: Record<string, unknown> }; activeDeadlineSeconds?: number };
+    const spec = job.spec as {
+      template: { metadata?: KObject['metadata']; spec: Record<string, unknown> };
+      activeDeadlineSeconds?: number;
+    };
     this.store.update('jobs', namespace, job.metadata.name, (j) => {
       j.status = { startTime: now(), active: 1, ready: 0, terminating: 0, uncountedTerminatedPods: {} };
     });
@@ -93,7 +96,15 @@ export class FakeControllers {
         labels,
         annotations: spec.template.metadata?.annotations ?? {},
         finalizers: [TRACKING_FINALIZER],
-        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, uid: job.metadata.uid ?? '', controller: true }],
+        ownerReferences: [
+          {
+            apiVersion: 'batch/v1',
+            kind: 'Job',
+            name: job.metadata.name,
+            uid: job.metadata.uid ?? '',
+            controller: true,
+          },
+        ],
       },
       spec: JSON.parse(JSON.stringify(spec.template.spec)) as Record<string, unknown>,
       status: { phase: 'Pending', qosClass: 'Guaranteed' },
@@ -108,10 +119,19 @@ export class FakeControllers {
   }
 
   private terminal(job: KObject): boolean {
-    return this.conditions(job).some((c) => ['Complete', 'Failed', 'FailureTarget', 'SuccessCriteriaMet'].includes(c.type));
+    return this.conditions(job).some((c) =>
+      ['Complete', 'Failed', 'FailureTarget', 'SuccessCriteriaMet'].includes(c.type),
+    );
   }
 
-  private addCondition(namespace: string, name: string, type: string, reason: string, message: string, extra: Record<string, unknown> = {}): void {
+  private addCondition(
+    namespace: string,
+    name: string,
+    type: string,
+    reason: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ): void {
     this.store.update('jobs', namespace, name, (j) => {
       j.status ??= {};
       const time = now();
@@ -126,9 +146,16 @@ export class FakeControllers {
   private deadline(namespace: string, name: string): void {
     const job = this.store.get('jobs', namespace, name);
     if (!job || this.terminal(job)) return;
-    this.addCondition(namespace, name, 'FailureTarget', 'DeadlineExceeded', 'Job was active longer than specified deadline');
+    this.addCondition(
+      namespace,
+      name,
+      'FailureTarget',
+      'DeadlineExceeded',
+      'Job was active longer than specified deadline',
+    );
     for (const pod of this.store.list('pods', namespace)) {
-      if (pod.metadata.ownerReferences?.some((o) => o.uid === job.metadata.uid)) this.store.delete('pods', namespace, pod.metadata.name);
+      if (pod.metadata.ownerReferences?.some((o) => o.uid === job.metadata.uid))
+        this.store.delete('pods', namespace, pod.metadata.name);
     }
   }
 
@@ -169,21 +196,54 @@ export class FakeControllers {
     if (job && job.metadata.uid === owner?.uid) {
       const target = this.conditions(job).find((c) => c.type === 'FailureTarget');
       if (target) {
-        this.addCondition(namespace, job.metadata.name, 'Failed', target.reason ?? 'Failed', target.message ?? '', { active: 0, failed: 1 });
+        this.addCondition(
+          namespace,
+          job.metadata.name,
+          'Failed',
+          target.reason ?? 'Failed',
+          target.message ?? '',
+          { active: 0, failed: 1 },
+        );
       } else if (!this.terminal(job)) {
         if (phase === 'Succeeded') {
-          this.addCondition(namespace, job.metadata.name, 'SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods');
-          this.addCondition(namespace, job.metadata.name, 'Complete', 'CompletionsReached', 'Reached expected number of succeeded pods', {
-            active: 0,
-            succeeded: 1,
-            completionTime: now(),
-          });
+          this.addCondition(
+            namespace,
+            job.metadata.name,
+            'SuccessCriteriaMet',
+            'CompletionsReached',
+            'Reached expected number of succeeded pods',
+          );
+          this.addCondition(
+            namespace,
+            job.metadata.name,
+            'Complete',
+            'CompletionsReached',
+            'Reached expected number of succeeded pods',
+            {
+              active: 0,
+              succeeded: 1,
+              completionTime: now(),
+            },
+          );
         } else {
-          this.addCondition(namespace, job.metadata.name, 'FailureTarget', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit');
-          this.addCondition(namespace, job.metadata.name, 'Failed', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit', {
-            active: 0,
-            failed: 1,
-          });
+          this.addCondition(
+            namespace,
+            job.metadata.name,
+            'FailureTarget',
+            'BackoffLimitExceeded',
+            'Job has reached the specified backoff limit',
+          );
+          this.addCondition(
+            namespace,
+            job.metadata.name,
+            'Failed',
+            'BackoffLimitExceeded',
+            'Job has reached the specified backoff limit',
+            {
+              active: 0,
+              failed: 1,
+            },
+          );
         }
         const ttl = (job.spec as { ttlSecondsAfterFinished?: number }).ttlSecondsAfterFinished;
         if (ttl !== undefined) {

@@ -30,7 +30,9 @@ export interface FakeCluster {
 function hostPath(command: string): string {
   try {
     if (command === 'python3') {
-      return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+      return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+        encoding: 'utf8',
+      }).trim();
     }
     return execFileSync('bash', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || command;
   } catch {
@@ -48,13 +50,16 @@ let sharedSandbox: Promise<Sandbox> | null = null;
  * const cluster = await startFakeCluster();
  * const runtime = await createKubernetesRuntime({ kubeconfigPath: cluster.kubeconfigPath });
  */
-export async function startFakeCluster(options: { images?: Record<string, string> } = {}): Promise<FakeCluster> {
+export async function startFakeCluster(
+  options: { images?: Record<string, string> } = {},
+): Promise<FakeCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'fake-kube-'));
   sharedSandbox ??= loadSandbox(join(tmpdir(), 'fake-kube-sandbox-state'));
   const sandbox = await sharedSandbox;
   const store = new ObjectStore();
   const controllers = new FakeControllers(store);
-  const images: Record<string, string> = options.images ?? Object.fromEntries(LANGUAGES.map((l) => [l.image, l.interpreter]));
+  const images: Record<string, string> =
+    options.images ?? Object.fromEntries(LANGUAGES.map((l) => [l.image, l.interpreter]));
   const interpreters = Object.fromEntries([...new Set(Object.values(images))].map((c) => [c, hostPath(c)]));
   const kubelet = new FakeKubelet(store, sandbox, { images, runnerImages: [RUNNER_IMAGE], interpreters });
   const admission = {
@@ -66,7 +71,10 @@ export async function startFakeCluster(options: { images?: Record<string, string
       } catch (error) {
         throw new StoreError(422, 'Invalid', `${resource} is invalid: ${String(error)}`);
       }
-      if (resource === 'configmaps' && Buffer.byteLength(JSON.stringify(object['data'] ?? {})) > 1024 * 1024) {
+      if (
+        resource === 'configmaps' &&
+        Buffer.byteLength(JSON.stringify(object['data'] ?? {})) > 1024 * 1024
+      ) {
         throw new StoreError(422, 'Invalid', 'ConfigMap "data" must have at most 1048576 bytes');
       }
     },

@@ -129,11 +129,14 @@ export class FakeKubelet {
     this.patchStatus(pod, (s) => {
       s['phase'] = 'Pending';
       s['initContainerStatuses'] = init.map((c) => waiting(c.name, c.image, 'PodInitializing'));
-      s['containerStatuses'] = [waiting(main.name, main.image, init.length ? 'PodInitializing' : 'ContainerCreating')];
+      s['containerStatuses'] = [
+        waiting(main.name, main.image, init.length ? 'PodInitializing' : 'ContainerCreating'),
+      ];
     });
     await new Promise((r) => setImmediate(r));
     for (const container of [...init, main]) {
-      const known = container.image in this.options.images || this.options.runnerImages.includes(container.image);
+      const known =
+        container.image in this.options.images || this.options.runnerImages.includes(container.image);
       if (this.faults.brokenImages.has(container.image) || !known) {
         const key = container === main ? 'containerStatuses' : 'initContainerStatuses';
         const msg = `rpc error: code = NotFound desc = failed to pull and unpack image "${container.image}"`;
@@ -142,13 +145,24 @@ export class FakeKubelet {
         });
         await new Promise((r) => setTimeout(r, 100));
         this.patchStatus(pod, (s) => {
-          s[key] = [waiting(container.name, container.image, 'ImagePullBackOff', `Back-off pulling image "${container.image}"`)];
+          s[key] = [
+            waiting(
+              container.name,
+              container.image,
+              'ImagePullBackOff',
+              `Back-off pulling image "${container.image}"`,
+            ),
+          ];
         });
         return;
       }
     }
     // The init container of the runner image "installs" the runner into its emptyDir volume.
-    const runnerVolumes = new Set(init.flatMap((c) => (this.options.runnerImages.includes(c.image) ? (c.volumeMounts ?? []).map((m) => m.name) : [])));
+    const runnerVolumes = new Set(
+      init.flatMap((c) =>
+        this.options.runnerImages.includes(c.image) ? (c.volumeMounts ?? []).map((m) => m.name) : [],
+      ),
+    );
     const now = new Date().toISOString();
     this.patchStatus(pod, (s) => {
       s['initContainerStatuses'] = init.map((c) => ({
@@ -162,7 +176,9 @@ export class FakeKubelet {
     });
     if (this.faults.configError(pod)) {
       this.patchStatus(pod, (s) => {
-        s['containerStatuses'] = [waiting(main.name, main.image, 'CreateContainerConfigError', 'secret "missing" not found')];
+        s['containerStatuses'] = [
+          waiting(main.name, main.image, 'CreateContainerConfigError', 'secret "missing" not found'),
+        ];
       });
       return;
     }
@@ -187,7 +203,9 @@ export class FakeKubelet {
       if (index === 0 && arg.endsWith('/crucible-runner')) return [process.execPath, RUNNER_FILE];
       if (index > 0 && command[index - 1] === '--') return [this.options.interpreters[arg] ?? arg];
       // Paths in or above a mount point live under the sandbox's working directory.
-      const inMount = mounts.some(([path]) => arg === path || arg.startsWith(`${path}/`) || path.startsWith(`${arg}/`));
+      const inMount = mounts.some(
+        ([path]) => arg === path || arg.startsWith(`${path}/`) || path.startsWith(`${arg}/`),
+      );
       return [inMount ? arg.replace(/^\/+/, '') : arg];
     });
     const memoryMb = Math.max(512, Number.parseInt(main.resources?.limits?.['memory'] ?? '256', 10));
@@ -210,7 +228,14 @@ export class FakeKubelet {
       this.patchStatus(pod, (s) => {
         s['phase'] = 'Running';
         s['containerStatuses'] = [
-          { name: main.name, image: main.image, ready: true, restartCount: 0, started: true, state: { running: { startedAt } } },
+          {
+            name: main.name,
+            image: main.image,
+            ready: true,
+            restartCount: 0,
+            started: true,
+            state: { running: { startedAt } },
+          },
         ];
       });
     };
@@ -235,7 +260,8 @@ export class FakeKubelet {
         },
       ];
     });
-    if (this.faults.deleteAfterTermination(pod)) this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
+    if (this.faults.deleteAfterTermination(pod))
+      this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
   }
 
   /** The log endpoint, with the real status codes: 404 gone, 204 unscheduled, 400 waiting. */
@@ -250,15 +276,23 @@ export class FakeKubelet {
     const pod = this.store.get('pods', namespace, name);
     if (!pod) throw new StoreError(404, 'NotFound', `pods "${name}" not found`);
     if (!pod.spec?.['nodeName']) throw new StoreError(204, 'NoContent', '');
-    const statuses = ((pod.status?.['containerStatuses'] ?? []) as { name: string; state?: Record<string, { reason?: string }> }[]);
+    const statuses = (pod.status?.['containerStatuses'] ?? []) as {
+      name: string;
+      state?: Record<string, { reason?: string }>;
+    }[];
     const status = statuses.find((s) => s.name === container);
-    if (!status) throw new StoreError(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
+    if (!status)
+      throw new StoreError(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
     const state = this.pods.get(`${namespace}/${name}`);
     // The real kubelet reads logs from the container runtime, so a started container is readable even
     // before its Running status reached the API server.
     if (!state?.handle) {
       const reason = status.state?.['waiting']?.reason ?? 'ContainerCreating';
-      throw new StoreError(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${reason}`);
+      throw new StoreError(
+        400,
+        'BadRequest',
+        `container "${container}" in pod "${name}" is waiting to start: ${reason}`,
+      );
     }
     return state.log.serve(options, write, end);
   }

@@ -34,7 +34,10 @@ export interface SandboxHandle {
 }
 export interface Sandbox {
   readonly isolation: string;
-  launch(spec: SandboxSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<SandboxHandle>;
+  launch(
+    spec: SandboxSpec,
+    onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+  ): Promise<SandboxHandle>;
   close(): Promise<void>;
 }
 
@@ -69,7 +72,15 @@ export function createPlainSandbox(): Sandbox {
         const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
           dirs.delete(dir);
           void rm(dir, { recursive: true, force: true });
-          resolve({ exitCode: code, signal, timedOut: false, oomKilled: false, killed, startedAt, finishedAt: new Date() });
+          resolve({
+            exitCode: code,
+            signal,
+            timedOut: false,
+            oomKilled: false,
+            killed,
+            startedAt,
+            finishedAt: new Date(),
+          });
         };
         child.on('close', finish);
         child.on('error', () => finish(127, null));
@@ -95,7 +106,11 @@ export function createPlainSandbox(): Sandbox {
 }
 
 interface SandboxModule {
-  createSandbox(options: { isolation: 'bwrap'; stateDir: string; warn?: (m: string) => void }): Promise<Sandbox>;
+  createSandbox(options: {
+    isolation: 'bwrap';
+    stateDir: string;
+    warn?: (m: string) => void;
+  }): Promise<Sandbox>;
 }
 
 /**
@@ -113,7 +128,13 @@ export async function loadSandbox(stateDir: string): Promise<Sandbox> {
         argv: ['node', 'probe/check.mjs'],
         files: [{ path: 'probe/check.mjs', content: "process.stdout.write('ok')" }],
         stdin: '',
-        limits: { timeoutSeconds: 10, memoryMb: 512, maxProcesses: 64, maxOutputBytes: 1 << 20, tmpSizeMb: 16 },
+        limits: {
+          timeoutSeconds: 10,
+          memoryMb: 512,
+          maxProcesses: 64,
+          maxOutputBytes: 1 << 20,
+          tmpSizeMb: 16,
+        },
       },
       (_s, d) => chunks.push(d),
     );

@@ -25,7 +25,10 @@ export function matchesFields(selector: string | null, object: KObject): boolean
     const value = path
       .trim()
       .split('.')
-      .reduce<unknown>((o, key) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[key] : undefined), object);
+      .reduce<unknown>(
+        (o, key) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[key] : undefined),
+        object,
+      );
     return negate ? value !== expected : String(value ?? '') === expected;
   });
 }

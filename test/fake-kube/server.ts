@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { matchesFields, matchesLabels } from './selectors.js';
-import { ObjectStore, StoreError, type KObject, type Resource, type StoredEvent } from './store.js';
+import { StoreError, type KObject, type ObjectStore, type Resource, type StoredEvent } from './store.js';
 
 /** What the kubelet part of the fake serves for `GET …/pods/{name}/log`. */
 export interface LogSource {
@@ -58,10 +58,26 @@ const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
   networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1' },
 };
 
-function status(res: ServerResponse, code: number, reason: string, message: string, headers: Record<string, string> = {}): void {
+function status(
+  res: ServerResponse,
+  code: number,
+  reason: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) return void res.destroy();
   res.writeHead(code, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+  res.end(
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    }),
+  );
 }
 
 function json(res: ServerResponse, code: number, body: unknown): void {
@@ -166,7 +182,9 @@ export class FakeApiServer {
     if (this.faults.throttle.count > 0) {
       this.faults.throttle.count -= 1;
       const retry = String(this.faults.throttle.retryAfterSeconds);
-      return status(res, 429, 'TooManyRequests', 'the server is restarting, try again', { 'retry-after': retry });
+      return status(res, 429, 'TooManyRequests', 'the server is restarting, try again', {
+        'retry-after': retry,
+      });
     }
     const route = ROUTES.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).find((x) => x.m);
     if (!route?.m) return status(res, 404, 'NotFound', `no route for ${url.pathname}`);
@@ -180,9 +198,12 @@ export class FakeApiServer {
         case 'GET':
           if (name) {
             const found = this.store.get(resource, namespace, name);
-            return found ? json(res, 200, found) : status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+            return found
+              ? json(res, 200, found)
+              : status(res, 404, 'NotFound', `${resource} "${name}" not found`);
           }
-          if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(resource, namespace, q, res);
+          if (q.get('watch') === 'true' || q.get('watch') === '1')
+            return this.watch(resource, namespace, q, res);
           return this.list(resource, namespace, q, res);
         case 'POST': {
           const object = JSON.parse(await readBody(req)) as KObject;
@@ -227,7 +248,10 @@ export class FakeApiServer {
     let offset = 0;
     let listRv = this.store.rv;
     if (token) {
-      const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { rv: number; offset: number };
+      const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as {
+        rv: number;
+        offset: number;
+      };
       if (decoded.rv < this.store.compactedRv) return status(res, 410, 'Expired', 'continue token expired');
       [offset, listRv] = [decoded.offset, decoded.rv];
     }
@@ -235,8 +259,14 @@ export class FakeApiServer {
     const items = limit > 0 ? all.slice(offset, offset + limit) : all.slice(offset);
     const next = limit > 0 && offset + limit < all.length ? offset + limit : null;
     const metadata: Record<string, string> = { resourceVersion: String(listRv) };
-    if (next !== null) metadata['continue'] = Buffer.from(JSON.stringify({ rv: listRv, offset: next })).toString('base64');
-    json(res, 200, { kind: `${KINDS[resource].kind}List`, apiVersion: KINDS[resource].apiVersion, metadata, items });
+    if (next !== null)
+      metadata['continue'] = Buffer.from(JSON.stringify({ rv: listRv, offset: next })).toString('base64');
+    json(res, 200, {
+      kind: `${KINDS[resource].kind}List`,
+      apiVersion: KINDS[resource].apiVersion,
+      metadata,
+      items,
+    });
   }
 
   private watch(resource: Resource, namespace: string, q: URLSearchParams, res: ServerResponse): void {
@@ -249,7 +279,7 @@ export class FakeApiServer {
       e.object.metadata.namespace === namespace &&
       matchesLabels(selector, e.object) &&
       matchesFields(fields, e.object);
-    let replay: StoredEvent[] = [];
+    let replay: StoredEvent[];
     if (rvParam === '' || rvParam === '0') {
       replay = this.store
         .list(resource, namespace)
@@ -258,7 +288,8 @@ export class FakeApiServer {
     } else {
       const history = this.store.since(Number(rvParam));
       if (history === null) {
-        if (this.faults.expiredAsHttp) return status(res, 410, 'Expired', `too old resource version: ${rvParam}`);
+        if (this.faults.expiredAsHttp)
+          return status(res, 410, 'Expired', `too old resource version: ${rvParam}`);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ type: 'ERROR', object: this.expiredStatus(Number(rvParam)) }) + '\n');
         return;
@@ -299,7 +330,13 @@ export class FakeApiServer {
     res.on('close', () => watch.close());
   }
 
-  private log(namespace: string, pod: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
+  private log(
+    namespace: string,
+    pod: string,
+    q: URLSearchParams,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
     this.requests.logs += 1;
     const options = {
       follow: q.get('follow') === 'true',

@@ -114,7 +114,12 @@ export class ObjectStore {
   }
 
   /** Applies `mutate` to a copy and stores it with a new resourceVersion; undefined when gone. */
-  update(resource: Resource, namespace: string, name: string, mutate: (o: KObject) => void): KObject | undefined {
+  update(
+    resource: Resource,
+    namespace: string,
+    name: string,
+    mutate: (o: KObject) => void,
+  ): KObject | undefined {
     const key = `${namespace}/${name}`;
     const current = this.table(resource).get(key);
     if (!current) return undefined;

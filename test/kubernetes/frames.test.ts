@@ -15,7 +15,8 @@ function decode(chunks: string[]): { out: DecodedOutput[]; decoder: FrameDecoder
 describe('runner frames', () => {
   it('keeps arbitrary bytes, partial lines and stream order exact', () => {
     const binary = Buffer.from([0, 10, 13, 255, 254, 10]);
-    const log = frame(1, 'o', 'no newline') + frame(2, 'e', binary) + frame(3, 'o', ' tail') + `${ts(4)} x 4 3 - 0\n`;
+    const log =
+      frame(1, 'o', 'no newline') + frame(2, 'e', binary) + frame(3, 'o', ' tail') + `${ts(4)} x 4 3 - 0\n`;
     // Split at every byte boundary as a network could.
     const { out, decoder } = decode(log.split(''));
     expect(out.map((o) => [o.stream, o.data.toString('hex')])).toEqual([

@@ -8,7 +8,10 @@ import {
   type LifecycleEvent,
   type Status,
 } from '../../src/core/index.js';
-import { createKubernetesRuntime, type KubernetesRuntimeOptions } from '../../src/runtime/kubernetes/index.js';
+import {
+  createKubernetesRuntime,
+  type KubernetesRuntimeOptions,
+} from '../../src/runtime/kubernetes/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../../src/runtime/runtime.js';
 import { startFakeCluster, type FakeCluster } from '../fake-kube/index.js';
 
@@ -72,7 +75,8 @@ export class Tracked implements RunObserver {
     this.apply({ type: 'started', at });
   }
   output(stream: 'stdout' | 'stderr', data: Buffer): void {
-    if (isTerminal(this.evaluation.status)) throw new Error(`output after finished for ${this.request.evaluationId}`);
+    if (isTerminal(this.evaluation.status))
+      throw new Error(`output after finished for ${this.request.evaluationId}`);
     (stream === 'stdout' ? this.stdout : this.stderr).push(data);
   }
   finished(outcome: Parameters<RunObserver['finished']>[0]): void {
@@ -95,7 +99,8 @@ export function request(
 ): RunRequest {
   counter += 1;
   return {
-    evaluationId: overrides.evaluationId ?? `ev-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 6)}`,
+    evaluationId:
+      overrides.evaluationId ?? `ev-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 6)}`,
     language: overrides.language ?? 'python',
     code,
     stdin: overrides.stdin ?? '',
@@ -115,6 +120,8 @@ export interface Env {
 
 export async function setup(options: KubernetesRuntimeOptions = {}): Promise<Env> {
   const cluster = await startFakeCluster();
+  // Bookmarks more often than the runtime's idle timeout, so only a half-open watch looks silent.
+  cluster.server.faults.bookmarkIntervalMs = 150;
   const warnings: string[] = [];
   const runtime = await createKubernetesRuntime({
     ...FAST,

@@ -44,7 +44,10 @@ describe('evaluation manifests', () => {
       'cost.crucible.dev/team': 'ml',
     });
     expect(Object.keys(job.metadata!.labels!).some((k) => k.includes('bad'))).toBe(false);
-    expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 7 + options.deadlineAllowanceSeconds });
+    expect(job.spec).toMatchObject({
+      backoffLimit: 0,
+      activeDeadlineSeconds: 7 + options.deadlineAllowanceSeconds,
+    });
     expect(pod).toMatchObject({
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 1,
@@ -60,9 +63,15 @@ describe('evaluation manifests', () => {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
-    expect(main.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '128Mi' } });
+    expect(main.resources).toEqual({
+      requests: { cpu: '100m', memory: '128Mi' },
+      limits: { cpu: '1', memory: '128Mi' },
+    });
     expect(main.image).toBe('python:3.12-slim');
-    expect(pod.volumes!.find((v) => v.name === 'tmp')).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } });
+    expect(pod.volumes!.find((v) => v.name === 'tmp')).toEqual({
+      name: 'tmp',
+      emptyDir: { sizeLimit: '32Mi' },
+    });
     expect(main.command!.slice(-3)).toEqual(['python3', '-u', '/tmp/crucible/main.py']);
   });
 
@@ -74,7 +83,9 @@ describe('evaluation manifests', () => {
   });
 
   it('rejects unknown languages', () => {
-    expect(() => buildEvaluationManifests(request('x', { language: 'cobol' }), options)).toThrow(/Unknown language/);
+    expect(() => buildEvaluationManifests(request('x', { language: 'cobol' }), options)).toThrow(
+      /Unknown language/,
+    );
   });
 
   it('keeps names unique and valid whatever the evaluation id', () => {
@@ -82,7 +93,8 @@ describe('evaluation manifests', () => {
     const names = ids.map(jobName);
     expect(new Set(names).size).toBe(ids.length);
     for (const name of names) expect(name).toMatch(/^[a-z0-9]([-a-z0-9]{0,56}[a-z0-9])?$/);
-    for (const id of ids) expect(labelValue(id)).toMatch(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/);
+    for (const id of ids)
+      expect(labelValue(id)).toMatch(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/);
   });
 
   it('splits 512 KiB of code and 1 MiB of stdin across ConfigMaps under the API limit', () => {

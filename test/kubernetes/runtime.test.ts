@@ -13,20 +13,24 @@ describe('kubernetes runtime on the fake API server', () => {
       'import sys',
       "sys.stdout.write('out1\\n'); sys.stdout.flush()",
       "sys.stderr.write('err1 partial'); sys.stderr.flush()",
-      "sys.stdout.buffer.write(bytes([0, 255, 10, 13])); sys.stdout.flush()",
+      'sys.stdout.buffer.write(bytes([0, 255, 10, 13])); sys.stdout.flush()',
       "sys.stderr.write(' line\\n'); sys.stderr.flush()",
       "sys.stdout.write('no newline at end')",
     ].join('\n');
     const t = await env.run(request(code));
     await t.until();
     expect(t.evaluation.status).toBe('succeeded');
-    expect(Buffer.concat(t.stdout)).toEqual(Buffer.concat([Buffer.from('out1\n'), Buffer.from([0, 255, 10, 13]), Buffer.from('no newline at end')]));
+    expect(Buffer.concat(t.stdout)).toEqual(
+      Buffer.concat([Buffer.from('out1\n'), Buffer.from([0, 255, 10, 13]), Buffer.from('no newline at end')]),
+    );
     expect(t.err).toBe('err1 partial line\n');
     expect(t.calls).toEqual(['started', 'finished']);
   });
 
   it('feeds stdin and reports the exit code', async () => {
-    const t = await env.run(request('import sys\nprint(sys.stdin.read().upper())\nsys.exit(3)', { stdin: 'hello' }));
+    const t = await env.run(
+      request('import sys\nprint(sys.stdin.read().upper())\nsys.exit(3)', { stdin: 'hello' }),
+    );
     await t.until();
     expect(t.evaluation.status).toBe('failed');
     expect(t.evaluation.result).toMatchObject({ exitCode: 3, reason: 'exit_code' });
@@ -42,7 +46,9 @@ describe('kubernetes runtime on the fake API server', () => {
   });
 
   it('reports a signal death', async () => {
-    const t = await env.run(request('import os, signal\nprint("bye", flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)'));
+    const t = await env.run(
+      request('import os, signal\nprint("bye", flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)'),
+    );
     await t.until();
     expect(t.evaluation.status).toBe('failed');
     expect(t.evaluation.result).toMatchObject({ reason: 'signal', signal: 'SIGSEGV' });
@@ -68,7 +74,11 @@ describe('kubernetes runtime on the fake API server', () => {
     const t = await env.run(request('import time\nprint("going", flush=True)\ntime.sleep(30)'));
     await t.until((s) => s === 'running');
     await env.runtime.cancel(t.request.evaluationId);
-    t.apply({ type: 'cancelled', at: new Date(), output: { stdoutTruncated: false, stderrTruncated: false } });
+    t.apply({
+      type: 'cancelled',
+      at: new Date(),
+      output: { stdoutTruncated: false, stderrTruncated: false },
+    });
     expect(await jobsGone(env.cluster)).toBe(true);
     expect(t.evaluation.status).toBe('cancelled');
     await env.runtime.cancel(t.request.evaluationId); // idempotent
@@ -91,7 +101,10 @@ describe('kubernetes runtime on the fake API server', () => {
     );
     await Promise.all(runs.map((t) => t.until()));
     runs.forEach((t, i) => {
-      expect([t.evaluation.status, t.evaluation.result?.message]).toEqual([i % 3 === 0 ? 'succeeded' : 'failed', null]);
+      expect([t.evaluation.status, t.evaluation.result?.message]).toEqual([
+        i % 3 === 0 ? 'succeeded' : 'failed',
+        null,
+      ]);
       expect(t.out).toBe(`${i}\n`);
       expect(t.err).toBe(`e${i}`);
       expect(t.evaluation.result?.exitCode).toBe(i % 3);

@@ -92,7 +92,12 @@ export function toKubeError(error: unknown): KubeError {
   if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'number') {
     const headers = 'headers' in error ? (error.headers as Record<string, string>) : undefined;
     const body = 'body' in error ? error.body : undefined;
-    return new KubeError(`Kubernetes API answered ${error.code}`, error.code, retryAfter(headers), statusReason(body));
+    return new KubeError(
+      `Kubernetes API answered ${error.code}`,
+      error.code,
+      retryAfter(headers),
+      statusReason(body),
+    );
   }
   const message = error instanceof Error ? error.message : String(error);
   return new KubeError(`Kubernetes API unreachable: ${message}`, 0);
@@ -102,7 +107,10 @@ export function toKubeError(error: unknown): KubeError {
  * Builds the API from a kubeconfig path, else `KUBECONFIG`/`~/.kube/config`, else the in-cluster service
  * account. The client library is loaded lazily so installations without Kubernetes never load it.
  */
-export async function createKubeApi(options: { namespace: string; kubeconfigPath?: string }): Promise<KubeApi> {
+export async function createKubeApi(options: {
+  namespace: string;
+  kubeconfigPath?: string;
+}): Promise<KubeApi> {
   const k8s = await import('@kubernetes/client-node');
   const { fetch } = await import('undici');
   const config = new k8s.KubeConfig();
@@ -131,7 +139,11 @@ export async function createKubeApi(options: { namespace: string; kubeconfigPath
       throw error;
     }
   }
-  async function stream(path: string, params: Record<string, string>, signal: AbortSignal): Promise<Readable> {
+  async function stream(
+    path: string,
+    params: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Readable> {
     const url = new URL(cluster!.server.replace(/\/$/, '') + path);
     for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
     const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
@@ -204,7 +216,10 @@ export async function createKubeApi(options: { namespace: string; kubeconfigPath
       };
     },
     watch(kind, query, signal) {
-      const path = kind === 'jobs' ? `/apis/batch/v1/namespaces/${namespace}/jobs` : `/api/v1/namespaces/${namespace}/pods`;
+      const path =
+        kind === 'jobs'
+          ? `/apis/batch/v1/namespaces/${namespace}/jobs`
+          : `/api/v1/namespaces/${namespace}/pods`;
       return stream(
         path,
         {
@@ -224,7 +239,11 @@ export async function createKubeApi(options: { namespace: string; kubeconfigPath
         timestamps: 'true',
       };
       if (query.sinceTime) params['sinceTime'] = query.sinceTime;
-      return stream(`/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(query.pod)}/log`, params, signal);
+      return stream(
+        `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(query.pod)}/log`,
+        params,
+        signal,
+      );
     },
   };
 }

@@ -65,7 +65,9 @@ export class LogCollector {
     this.controller.abort();
     const complete = this.decoder.exit !== null && !this.decoder.incomplete;
     if (!complete) {
-      this.options.warn(`logs of pod ${this.pod} may be incomplete (${this.podGone ? 'pod deleted' : 'no exit frame'})`);
+      this.options.warn(
+        `logs of pod ${this.pod} may be incomplete (${this.podGone ? 'pod deleted' : 'no exit frame'})`,
+      );
     }
     return { complete, exit: this.decoder.exit };
   }

@@ -1,4 +1,11 @@
-import type { V1ConfigMap, V1Job, V1NetworkPolicy, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1Job,
+  V1NetworkPolicy,
+  V1PodSpec,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import { CrucibleError, findLanguage } from '../../core/index.js';
 import type { RunRequest } from '../runtime.js';
 import {
@@ -81,7 +88,12 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   const configMaps: V1ConfigMap[] = parts.map((data, index) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: payloadName(request.evaluationId, index), namespace: options.namespace, labels, annotations },
+    metadata: {
+      name: payloadName(request.evaluationId, index),
+      namespace: options.namespace,
+      labels,
+      annotations,
+    },
     immutable: true,
     data: { ...data },
   }));

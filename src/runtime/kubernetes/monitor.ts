@@ -76,7 +76,11 @@ export function createPollMonitor(
   let first: Promise<void> | null = null;
   let polls = 0;
 
-  function diff<T extends KubeObject>(cache: Map<string, T>, items: T[], emit: (o: T, deleted: boolean) => void): void {
+  function diff<T extends KubeObject>(
+    cache: Map<string, T>,
+    items: T[],
+    emit: (o: T, deleted: boolean) => void,
+  ): void {
     const seen = new Set<string>();
     for (const item of items) {
       const uid = item.metadata?.uid;

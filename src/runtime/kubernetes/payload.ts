@@ -47,7 +47,8 @@ export function packPayload(files: readonly PayloadFile[], budget = CONFIGMAP_BU
   let current: Record<string, string> = {};
   let used = 0;
   for (const file of files) {
-    const chunks = Buffer.byteLength(file.content, 'utf8') <= budget ? [file.content] : splitUtf8(file.content, budget);
+    const chunks =
+      Buffer.byteLength(file.content, 'utf8') <= budget ? [file.content] : splitUtf8(file.content, budget);
     chunks.forEach((chunk, index) => {
       const key = chunkKey(file.name, index);
       const size = Buffer.byteLength(chunk, 'utf8') + key.length;

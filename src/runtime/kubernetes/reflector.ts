@@ -218,7 +218,10 @@ export class Reflector<T extends KubeObject> {
     switch (event.type) {
       case 'ERROR':
         if (object.code === 410 || object.reason === 'Expired' || object.reason === 'Gone') return true;
-        throw new KubeError(`${this.name} watch error: ${object.message ?? object.reason ?? 'unknown'}`, object.code ?? 500);
+        throw new KubeError(
+          `${this.name} watch error: ${object.message ?? object.reason ?? 'unknown'}`,
+          object.code ?? 500,
+        );
       case 'BOOKMARK':
         this.stats.bookmarks += 1;
         this.resourceVersion = object.metadata?.resourceVersion ?? this.resourceVersion;

@@ -48,14 +48,16 @@ export class KubernetesRuntime implements Runtime {
 
   constructor(private readonly deps: RuntimeDeps) {
     const listener = {
-      job: (job: V1Job, deleted: boolean) => this.onObject(job.metadata?.labels, (t) => {
-        t.job = job;
-        t.jobDeleted = deleted;
-      }),
-      pod: (pod: V1Pod, deleted: boolean) => this.onObject(pod.metadata?.labels, (t) => {
-        t.pod = pod;
-        t.podDeleted = deleted;
-      }),
+      job: (job: V1Job, deleted: boolean) =>
+        this.onObject(job.metadata?.labels, (t) => {
+          t.job = job;
+          t.jobDeleted = deleted;
+        }),
+      pod: (pod: V1Pod, deleted: boolean) =>
+        this.onObject(pod.metadata?.labels, (t) => {
+          t.pod = pod;
+          t.podDeleted = deleted;
+        }),
     };
     const create = deps.options.monitor === 'watch' ? createWatchMonitor : createPollMonitor;
     this.monitor = create(deps.api, deps.options, listener, deps.warn);
@@ -160,7 +162,11 @@ export class KubernetesRuntime implements Runtime {
 
   private current(tracked: Tracked): Assessment {
     const now = this.deps.clock().getTime();
-    const job = tracked.jobDeleted ? { kind: 'absent' as const } : tracked.job ? viewJob(tracked.job) : { kind: 'active' as const };
+    const job = tracked.jobDeleted
+      ? { kind: 'absent' as const }
+      : tracked.job
+        ? viewJob(tracked.job)
+        : { kind: 'active' as const };
     const graceMs = this.deps.options.logGraceSeconds * 1000;
     if (job.kind === 'active') tracked.jobEndedAt = undefined;
     else if (tracked.jobEndedAt === undefined) {
@@ -183,11 +189,16 @@ export class KubernetesRuntime implements Runtime {
     if (tracked.ending || this.closed || this.tracked.get(tracked.label) !== tracked) return;
     const pod = tracked.pod;
     if (!tracked.collector && pod?.metadata?.name && pod.spec?.nodeName && !tracked.podDeleted) {
-      tracked.collector = new LogCollector(this.deps.api, pod.metadata.name, (s, d) => tracked.observer.output(s, d), {
-        retryMs: this.deps.options.logRetryMs,
-        graceMs: this.deps.options.logGraceSeconds * 1000,
-        warn: this.deps.warn,
-      });
+      tracked.collector = new LogCollector(
+        this.deps.api,
+        pod.metadata.name,
+        (s, d) => tracked.observer.output(s, d),
+        {
+          retryMs: this.deps.options.logRetryMs,
+          graceMs: this.deps.options.logGraceSeconds * 1000,
+          warn: this.deps.warn,
+        },
+      );
       tracked.collector.start();
     }
     const now = this.deps.clock().getTime();
@@ -215,7 +226,8 @@ export class KubernetesRuntime implements Runtime {
         return;
       case 'stuck': {
         tracked.stuckSince ??= now;
-        const grace = next.reason === 'unschedulable' ? this.deps.options.unschedulableGraceSeconds * 1000 : 0;
+        const grace =
+          next.reason === 'unschedulable' ? this.deps.options.unschedulableGraceSeconds * 1000 : 0;
         const left = tracked.stuckSince + grace - now;
         if (left > 0) return this.armWatchdog(tracked, left);
         this.end(tracked, { kind: 'error', reason: next.reason, message: next.message, at: new Date(now) });
@@ -233,7 +245,10 @@ export class KubernetesRuntime implements Runtime {
     clearTimeout(tracked.watchdog);
     void (async () => {
       let outcome = first;
-      if (tracked.collector) {
+      const ran = tracked.started || viewPod(tracked.pod).kind === 'terminated' || outcome.kind === 'exited';
+      // A container that never started has no log to wait for (image pull, config error, unschedulable).
+      if (!ran) tracked.collector?.stop();
+      else if (tracked.collector) {
         await tracked.collector.finish();
         // The runner's exit frame (now read) is exact about the exit code, signal and its own timeout.
         const again = this.current(tracked);
@@ -243,7 +258,9 @@ export class KubernetesRuntime implements Runtime {
       this.untrack(tracked);
       tracked.observer.finished(outcome);
       await this.cleanup(tracked.request.evaluationId);
-    })().catch((error: unknown) => this.deps.warn(`ending ${tracked.request.evaluationId}: ${String(error)}`));
+    })().catch((error: unknown) =>
+      this.deps.warn(`ending ${tracked.request.evaluationId}: ${String(error)}`),
+    );
   }
 
   private async cleanup(evaluationId: string): Promise<void> {

@@ -37,7 +37,12 @@ export type JobView =
   | { readonly kind: 'succeeded'; readonly at: Date | null }
   | { readonly kind: 'failed'; readonly reason: string; readonly message: string; readonly at: Date | null };
 
-const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+const IMAGE_PULL_REASONS = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+]);
 const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
 
 function condition(job: V1Job, type: string): V1JobCondition | undefined {
@@ -68,7 +73,8 @@ function waitingStuck(statuses: V1ContainerStatus[] | undefined): PodView | null
     if (IMAGE_PULL_REASONS.has(reason)) {
       return { kind: 'stuck', reason: 'image_pull', message: `${reason}: ${status.image}: ${message}` };
     }
-    if (CONFIG_REASONS.has(reason)) return { kind: 'stuck', reason: 'config_error', message: `${reason}: ${message}` };
+    if (CONFIG_REASONS.has(reason))
+      return { kind: 'stuck', reason: 'config_error', message: `${reason}: ${message}` };
   }
   return null;
 }
@@ -76,11 +82,16 @@ function waitingStuck(statuses: V1ContainerStatus[] | undefined): PodView | null
 export function viewPod(pod: V1Pod | undefined): PodView {
   if (!pod) return { kind: 'absent' };
   const main = pod.status?.containerStatuses?.find((c) => c.name === MAIN_CONTAINER);
-  const disruption = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+  const disruption = pod.status?.conditions?.find(
+    (c) => c.type === 'DisruptionTarget' && c.status === 'True',
+  );
   const terminated = main?.state?.terminated;
   if (terminated) {
     if (terminated.reason === 'ContainerStatusUnknown' || disruption) {
-      return { kind: 'disrupted', message: disruption?.message ?? terminated.message ?? terminated.reason ?? '' };
+      return {
+        kind: 'disrupted',
+        message: disruption?.message ?? terminated.message ?? terminated.reason ?? '',
+      };
     }
     return {
       kind: 'terminated',
@@ -90,13 +101,15 @@ export function viewPod(pod: V1Pod | undefined): PodView {
       finishedAt: toDate(terminated.finishedAt),
     };
   }
-  if (disruption) return { kind: 'disrupted', message: disruption.message ?? disruption.reason ?? 'disrupted' };
+  if (disruption)
+    return { kind: 'disrupted', message: disruption.message ?? disruption.reason ?? 'disrupted' };
   if (pod.status?.phase === 'Failed') {
     return { kind: 'disrupted', message: `${pod.status.reason ?? 'Failed'}: ${pod.status.message ?? ''}` };
   }
   const running = main?.state?.running;
   if (running) return { kind: 'running', startedAt: toDate(running.startedAt) ?? new Date(0) };
-  const stuck = waitingStuck(pod.status?.initContainerStatuses) ?? waitingStuck(pod.status?.containerStatuses);
+  const stuck =
+    waitingStuck(pod.status?.initContainerStatuses) ?? waitingStuck(pod.status?.containerStatuses);
   if (stuck) return stuck;
   const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
@@ -164,7 +177,12 @@ export function assess(input: AssessInput): Assessment {
     case 'running':
       // Job and Pod come on separate watches: a Job that ended is followed by its pod's final status, so
       // conclude from the Job alone only when the pod is gone, the deadline killed it, or the wait ran out.
-      if (job.kind === 'absent' || input.podDeleted || deadline || (input.jobSettled && job.kind !== 'active')) {
+      if (
+        job.kind === 'absent' ||
+        input.podDeleted ||
+        deadline ||
+        (input.jobSettled && job.kind !== 'active')
+      ) {
         return endedWithoutPod(input);
       }
       return { kind: 'started', at: pod.startedAt };
@@ -173,7 +191,12 @@ export function assess(input: AssessInput): Assessment {
       return { kind: 'stuck', reason: pod.reason, message: pod.message };
     case 'pending':
     case 'absent':
-      if (job.kind === 'absent' || input.podDeleted || deadline || (input.jobSettled && job.kind !== 'active')) {
+      if (
+        job.kind === 'absent' ||
+        input.podDeleted ||
+        deadline ||
+        (input.jobSettled && job.kind !== 'active')
+      ) {
         return endedWithoutPod(input);
       }
       return { kind: 'wait' };
@@ -223,7 +246,11 @@ function endedWithoutPod(input: AssessInput, stuck?: { reason: StuckReason; mess
           },
         };
       }
-      return platformError('infrastructure', `The Job failed before the program ended: ${job.reason} ${job.message}`, now);
+      return platformError(
+        'infrastructure',
+        `The Job failed before the program ended: ${job.reason} ${job.message}`,
+        now,
+      );
     case 'absent':
     case 'active':
       return platformError('infrastructure', 'The pod was deleted before the program ended.', now);

@@ -88,7 +88,10 @@ function main() {
   try {
     if (options.payload) assemblePayload(options.payload, options.workdir);
   } catch (error) {
-    emit('e', Buffer.from(`crucible-runner: cannot assemble payload: ${error.message}\n`), { max: 0, used: 0 });
+    emit('e', Buffer.from(`crucible-runner: cannot assemble payload: ${error.message}\n`), {
+      max: 0,
+      used: 0,
+    });
     frame('x # 127 - 0\n');
     process.exitCode = 127;
     return;
@@ -97,7 +100,13 @@ function main() {
   const budgets = { o: { max: options.maxOutput, used: 0 }, e: { max: options.maxOutput, used: 0 } };
   let timedOut = false;
   let spawnError = null;
-  const timer = options.timeoutMs > 0 ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, options.timeoutMs) : null;
+  const timer =
+    options.timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, options.timeoutMs)
+      : null;
   const forward = (signal) => () => child.kill(signal);
   process.on('SIGTERM', forward('SIGTERM'));
   process.on('SIGINT', forward('SIGINT'));
@@ -111,13 +120,20 @@ function main() {
   });
   const stdinPath = join(options.workdir, options.stdin);
   try {
-    createReadStream(stdinPath).on('error', () => child.stdin.end()).pipe(child.stdin);
+    createReadStream(stdinPath)
+      .on('error', () => child.stdin.end())
+      .pipe(child.stdin);
   } catch {
     child.stdin.end();
   }
   child.on('close', (code, signal) => {
     if (timer) clearTimeout(timer);
-    if (spawnError) emit('e', Buffer.from(`crucible-runner: cannot start ${command[0]}: ${spawnError.message}\n`), budgets.e);
+    if (spawnError)
+      emit(
+        'e',
+        Buffer.from(`crucible-runner: cannot start ${command[0]}: ${spawnError.message}\n`),
+        budgets.e,
+      );
     const exitCode = spawnError ? 127 : code;
     frame(`x # ${exitCode ?? '-'} ${signal ?? '-'} ${timedOut ? 1 : 0}\n`);
     process.exitCode = exitCode ?? 128 + (signal === 'SIGKILL' ? 9 : 15);
