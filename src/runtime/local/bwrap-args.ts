@@ -10,7 +10,7 @@ export interface BwrapArgsInput {
 }
 
 export const SANDBOX_ENV: Readonly<Record<string, string>> = {
-  PATH: '/usr/local/bin:/usr/bin:/bin',
+  PATH: '/opt/crucible/bin:/usr/bin:/bin',
   HOME: '/tmp',
   LANG: 'C.UTF-8',
 };
@@ -25,15 +25,16 @@ export const SANDBOX_ETC_FILES: readonly { readonly path: string; readonly conte
 /**
  * The bwrap command line, a pure function so it can be reviewed and unit-tested. bwrap runs unprivileged
  * (setpriv already dropped to 65534), so it builds a user namespace mapping only 65534, and nested user
- * namespaces are disabled. Only /usr (plus the merged-usr symlinks) is shown, read-only; /tmp is a tmpfs
- * capped with --size (available since bwrap 0.8.0); /usr/local/bin is replaced so host tools there stay
- * hidden and Node can be mounted as one file.
+ * namespaces are disabled. Only /usr (plus the merged-usr symlinks) is shown, read-only; /tmp and /dev/shm are
+ * tmpfs capped with --size; /usr/local/bin is replaced so host tools there stay hidden.
  *
  * @example
  * buildBwrapArgs({ program: resolveProgram('python3'), args: ['-u', '/code/main.py'],
  *   dataFiles: [{ fd: 3, path: '/code/main.py' }], tmpSizeBytes: 64 << 20 });
  */
 export function buildBwrapArgs(input: BwrapArgsInput): string[] {
+  const tmpSize = String(input.tmpSizeBytes);
+  // prettier-ignore
   const args = [
     '--unshare-all',
     // --unshare-all only *tries* a user namespace; we require it so --disable-userns can be applied.
@@ -50,23 +51,21 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     '--symlink', 'usr/sbin', '/sbin',
     '--ro-bind-try', '/etc/ld.so.cache', '/etc/ld.so.cache',
     '--tmpfs', '/usr/local/bin',
-  ];
-  if (input.program.extraBind) {
-    args.push('--ro-bind', input.program.extraBind.source, input.program.extraBind.dest);
-  }
-  args.push(
     '--remount-ro', '/usr/local/bin',
     '--proc', '/proc',
     '--dev', '/dev',
-    '--perms', '1777',
-    '--size', String(input.tmpSizeBytes),
-    '--tmpfs', '/tmp',
+    '--perms', '1777', '--size', tmpSize, '--tmpfs', '/tmp',
     // POSIX shared memory (Python multiprocessing) needs a writable /dev/shm; it gets the same cap as /tmp.
-    '--perms', '1777',
-    '--size', String(input.tmpSizeBytes),
-    '--tmpfs', '/dev/shm',
+    '--perms', '1777', '--size', tmpSize, '--tmpfs', '/dev/shm',
     '--remount-ro', '/dev',
-  );
+  ];
+  // The bind target lies outside the shared /usr: bwrap creates a missing target, and under a host bind
+  // mount it would create it on the host.
+  if (input.program.extraBind) {
+    args.push('--ro-bind', input.program.extraBind.source, input.program.extraBind.dest);
+  }
+  // Data files come last but one: bwrap reads each fd to its end while building the root, so a pre-spawned
+  // sandbox whose last file (the code) arrives later waits here with everything else already set up.
   for (const file of input.dataFiles) {
     args.push('--perms', '0444', '--ro-bind-data', String(file.fd), file.path);
   }

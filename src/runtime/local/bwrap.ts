@@ -6,7 +6,7 @@ import { prlimitPrefix, SETPRIV_NOBODY } from './rlimits.js';
 import type { SandboxSpec } from './sandbox-types.js';
 
 /**
- * bwrap plan: `sh` (joins the cgroups) → setpriv (drops to 65534) → bwrap (namespaces, mounts) → program.
+ * bwrap plan: `bash` (joins the cgroups) → setpriv (drops to 65534) → bwrap (namespaces, mounts) → program.
  * The code and the synthetic /etc reach the sandbox through inherited fds, so no host file the program
  * could later influence is ever written.
  */
@@ -21,12 +21,60 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
     tmpSizeBytes: spec.limits.tmpSizeMb * 1024 * 1024,
   });
   return {
-    argv: [...SETPRIV_NOBODY, ...(cgroups ? [] : prlimitPrefix(spec.limits, true)), '/usr/bin/bwrap', ...bwrapArgs],
+    argv: [
+      ...SETPRIV_NOBODY,
+      ...(cgroups ? [] : prlimitPrefix(spec.limits, true)),
+      '/usr/bin/bwrap',
+      ...bwrapArgs,
+    ],
     env: SANDBOX_ENV,
     extraInputs: files.map((f) => f.content),
     cgroups,
     memoryEnforcement: cgroups ? 'cgroup' : 'rlimit',
     timeoutMs: spec.limits.timeoutSeconds * 1000,
+    wrappedExit: true,
+  };
+}
+
+/** What a pre-spawned sandbox is made for: everything of a spec but the code, stdin and adjustable limits. */
+export interface WarmTemplate {
+  readonly argv: readonly string[];
+  /** Where the code goes inside the sandbox. */
+  readonly codePath: string;
+  readonly tmpSizeMb: number;
+}
+
+/** Only specs with exactly one file (the code) can use a pre-spawned sandbox. */
+export function warmTemplateOf(spec: SandboxSpec): WarmTemplate | null {
+  const [file, ...others] = spec.files;
+  if (!file || others.length > 0) return null;
+  return { argv: spec.argv, codePath: file.path, tmpSizeMb: spec.limits.tmpSizeMb };
+}
+
+/**
+ * The bwrap plan of a pre-spawned sandbox: the same as a cold one, except that the code's fd is fed only when
+ * an evaluation claims it. bwrap reads --ro-bind-data fds in order while it builds the root, so it stops at the
+ * code with the namespaces, mounts and privileges already done, and the program then is the same fresh
+ * interpreter, with the same read-only code file, as a cold start gives.
+ */
+export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): LaunchPlan {
+  const [name, ...rest] = template.argv;
+  if (name === undefined) throw new Error('argv must not be empty');
+  const paths = [...SANDBOX_ETC_FILES.map((f) => f.path), template.codePath];
+  const bwrapArgs = buildBwrapArgs({
+    program: resolveProgram(name),
+    args: rest,
+    dataFiles: paths.map((path, i) => ({ fd: 3 + i, path })),
+    tmpSizeBytes: template.tmpSizeMb * 1024 * 1024,
+  });
+  return {
+    argv: [...SETPRIV_NOBODY, '/usr/bin/bwrap', ...bwrapArgs],
+    env: SANDBOX_ENV,
+    extraInputs: [...SANDBOX_ETC_FILES.map((f) => f.content), null],
+    cgroups,
+    memoryEnforcement: 'cgroup',
+    // Replaced by the evaluation's own limit when the sandbox is claimed.
+    timeoutMs: 0,
     wrappedExit: true,
   };
 }

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { access, mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -65,6 +66,29 @@ export class RunCgroups {
     return cg;
   }
 
+  /**
+   * Changes the limits of a pre-spawned run just before its program starts. Synchronous on purpose: cgroupfs
+   * writes return at once, and this is on the launch path. memsw must stay >= limit_in_bytes at every step.
+   */
+  setLimits(from: CgroupLimits, to: CgroupLimits): void {
+    const memory = (file: string, bytes: number) => {
+      try {
+        writeFileSync(join(this.dir('memory'), file), String(bytes));
+      } catch (error) {
+        if (file === 'memory.limit_in_bytes' || (error as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw error;
+      }
+    };
+    if (to.memoryBytes !== from.memoryBytes) {
+      const order =
+        to.memoryBytes < from.memoryBytes
+          ? ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes']
+          : ['memory.memsw.limit_in_bytes', 'memory.limit_in_bytes'];
+      for (const file of order) memory(file, to.memoryBytes);
+    }
+    if (to.maxTasks !== from.maxTasks) writeFileSync(join(this.dir('pids'), 'pids.max'), String(to.maxTasks));
+  }
+
   /** The `cgroup.procs` files a wrapper writes its pid into before exec'ing the untrusted program. */
   get procsFiles(): string[] {
     return CONTROLLERS.map((c) => join(this.dir(c), 'cgroup.procs'));
@@ -75,12 +99,13 @@ export class RunCgroups {
     await killCgroup(this.dir('pids'));
   }
 
-  async stats(): Promise<CgroupStats> {
-    const [usage, peak, oom] = await Promise.all([
-      readOptional(join(this.dir('cpuacct'), 'cpuacct.usage')),
-      readOptional(join(this.dir('memory'), 'memory.max_usage_in_bytes')),
-      readOptional(join(this.dir('memory'), 'memory.oom_control')),
-    ]);
+  /** Synchronous: three tiny cgroupfs reads on the result's critical path, cheaper than thread-pool hops. */
+  stats(): CgroupStats {
+    const [usage, peak, oom] = [
+      readOptionalSync(join(this.dir('cpuacct'), 'cpuacct.usage')),
+      readOptionalSync(join(this.dir('memory'), 'memory.max_usage_in_bytes')),
+      readOptionalSync(join(this.dir('memory'), 'memory.oom_control')),
+    ];
     const oomKills = oom ? Number(/oom_kill (\d+)/.exec(oom)?.[1] ?? '0') : 0;
     return {
       cpuTimeMs: usage === null ? null : Math.round(Number(usage) / 1e6),
@@ -128,10 +153,14 @@ function isOwnerAlive(name: string): boolean {
 
 async function killCgroup(dir: string): Promise<void> {
   // A fork bomb can add processes while we kill; pids.max bounds it and the PID namespace dies with its init,
-  // so a few rounds always empty it.
+  // so a few rounds always empty it. Reads are synchronous: usually the cgroup is already empty and this is
+  // on the result's critical path.
   for (let round = 0; round < 100; round++) {
-    const procs = await readOptional(join(dir, 'cgroup.procs'));
-    const pids = (procs ?? '').split('\n').filter((line) => line !== '').map(Number);
+    const procs = readOptionalSync(join(dir, 'cgroup.procs'));
+    const pids = (procs ?? '')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map(Number);
     if (pids.length === 0) return;
     for (const pid of pids) {
       try {
@@ -168,9 +197,9 @@ async function writeIfPresent(path: string, value: string): Promise<void> {
   }
 }
 
-async function readOptional(path: string): Promise<string | null> {
+function readOptionalSync(path: string): string | null {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }

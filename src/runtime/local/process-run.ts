@@ -12,8 +12,11 @@ export interface LaunchPlan {
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly cwd?: string;
-  /** Written to fds 3, 4, ... and closed (bwrap --ro-bind-data reads them until EOF). */
-  readonly extraInputs: readonly (string | Buffer)[];
+  /**
+   * Written to fds 3, 4, ... and closed (bwrap --ro-bind-data reads them until EOF). `null` marks an input
+   * given only when the run starts (the code of a pre-spawned sandbox).
+   */
+  readonly extraInputs: readonly (string | Buffer | null)[];
   readonly cgroups: RunCgroups | null;
   readonly memoryEnforcement: MemoryEnforcement;
   readonly timeoutMs: number;
@@ -41,21 +44,34 @@ const WRAPPER = [
 
 const NO_STATS: CgroupStats = { cpuTimeMs: null, peakMemoryBytes: null, oomKilled: false };
 
+export interface RunIo {
+  readonly stdin: string | Buffer;
+  /** Contents for the plan's deferred inputs (`null` entries of `extraInputs`), in order. */
+  readonly lateInputs: readonly (string | Buffer)[];
+  readonly onOutput: (stream: OutputStream, data: Buffer) => void;
+  readonly timeoutMs: number;
+}
+
 /**
- * Spawns a plan and returns its handle once the wrapper process exists. Output is forwarded chunk by chunk
- * and never buffered here.
+ * A spawned sandbox whose program has not been given its input yet. The cold path starts it at once; the warm
+ * pool spawns it ahead of time and starts it when an evaluation claims it, which takes namespace and mount
+ * set-up off the evaluation's critical path.
  */
-export async function runPlan(
-  plan: LaunchPlan,
-  stdin: string | Buffer,
-  onOutput: (stream: OutputStream, data: Buffer) => void,
-  warn: (message: string) => void,
-): Promise<SandboxHandle> {
+export interface PreparedRun {
+  /** False once the process has died (a pooled sandbox must then be thrown away, not started). */
+  readonly alive: boolean;
+  /** Feeds the inputs, starts the clock and returns the handle. Call once. */
+  start(io: RunIo): SandboxHandle;
+  /** Kills a run that was never started and releases its resources. */
+  discard(): Promise<void>;
+}
+
+/** Spawns a plan and resolves once the wrapper process exists; output is forwarded only after `start`. */
+export async function prepareRun(plan: LaunchPlan, warn: (message: string) => void): Promise<PreparedRun> {
   const procsFiles = plan.cgroups?.procsFiles ?? [];
   const lastFd = 2 + plan.extraInputs.length;
   const args = ['-c', WRAPPER, 'crucible-wrap', String(lastFd), String(procsFiles.length), ...procsFiles];
 
-  const startedAt = new Date();
   // --norc: bash sources ~/.bashrc when its stdin is a socket (the rshd heuristic), and ours is a socketpair.
   const child = spawn('/usr/bin/bash', ['--norc', '--noprofile', ...args, ...plan.argv], {
     env: plan.env,
@@ -66,6 +82,8 @@ export async function runPlan(
   });
   const closed = once(child, 'close');
   closed.catch(() => undefined);
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  exit.catch(() => undefined);
   try {
     await once(child, 'spawn');
   } catch (error) {
@@ -73,14 +91,16 @@ export async function runPlan(
     await plan.cleanup?.();
     throw error;
   }
-
-  child.stdout.on('data', (chunk: Buffer) => onOutput('stdout', chunk));
-  child.stderr.on('data', (chunk: Buffer) => onOutput('stderr', chunk));
-  feed(child.stdin, stdin);
-  plan.extraInputs.forEach((content, i) => feed(child.stdio[3 + i] as Writable, content));
+  const lateFds: Writable[] = [];
+  plan.extraInputs.forEach((content, i) => {
+    const fd = child.stdio[3 + i] as Writable;
+    if (content === null) lateFds.push(fd);
+    else feed(fd, content);
+  });
 
   let timedOut = false;
   let killed = false;
+  let started = false;
   const killAll = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       try {
@@ -93,48 +113,85 @@ export async function runPlan(
     await plan.stop?.();
     await plan.cgroups?.killAll();
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void killAll();
-  }, plan.timeoutMs);
-
-  const exited = (async (): Promise<SandboxExit> => {
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    const finishedAt = new Date();
-    clearTimeout(timer);
-    // Daemons the program left behind (setsid, double fork) would keep our pipes open: kill them first.
-    await killAll();
-    await closed.catch(() => undefined);
-    const stats = plan.cgroups ? await plan.cgroups.stats() : NO_STATS;
-    // Every process is dead and measured: removing the (empty) cgroups and the run's files is bookkeeping that
-    // need not delay the result, so it runs after `exited` resolves. A failure is the operator's problem.
+  const releaseResources = () =>
     void (async () => {
       await plan.cgroups?.remove().catch((e: unknown) => warn(`cannot remove cgroups: ${String(e)}`));
       await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean up run: ${String(e)}`));
     })();
-    const status = plan.wrappedExit ? translateWrappedExit(code, signal) : { exitCode: code, signal };
-    return {
-      ...status,
-      timedOut,
-      oomKilled: stats.oomKilled,
-      killed,
-      startedAt,
-      finishedAt,
-      cpuTimeMs: stats.cpuTimeMs,
-      peakMemoryBytes: stats.peakMemoryBytes,
-      memoryEnforcement: plan.memoryEnforcement,
-    };
-  })();
 
   return {
-    startedAt,
-    exited,
-    async kill(): Promise<void> {
-      killed = true;
+    get alive() {
+      return child.exitCode === null && child.signalCode === null;
+    },
+
+    async discard(): Promise<void> {
+      if (started) return;
+      started = true;
       await killAll();
-      await exited;
+      await closed.catch(() => undefined);
+      releaseResources();
+    },
+
+    start(io: RunIo): SandboxHandle {
+      if (started) throw new Error('a prepared run starts once');
+      started = true;
+      const startedAt = new Date();
+      child.stdout.on('data', (chunk: Buffer) => io.onOutput('stdout', chunk));
+      child.stderr.on('data', (chunk: Buffer) => io.onOutput('stderr', chunk));
+      feed(child.stdin, io.stdin);
+      lateFds.forEach((fd, i) => feed(fd, io.lateInputs[i] ?? ''));
+      const timer = setTimeout(() => {
+        timedOut = true;
+        void killAll();
+      }, io.timeoutMs);
+
+      const exited = (async (): Promise<SandboxExit> => {
+        const [code, signal] = await exit;
+        const finishedAt = new Date();
+        clearTimeout(timer);
+        // Daemons the program left behind (setsid, double fork) would keep our pipes open: kill them first.
+        await killAll();
+        await closed.catch(() => undefined);
+        const stats = plan.cgroups ? plan.cgroups.stats() : NO_STATS;
+        // Every process is dead and measured: removing the (empty) cgroups and the run's files is bookkeeping
+        // that need not delay the result, so it runs after `exited` resolves.
+        releaseResources();
+        const status = plan.wrappedExit ? translateWrappedExit(code, signal) : { exitCode: code, signal };
+        return {
+          ...status,
+          timedOut,
+          oomKilled: stats.oomKilled,
+          killed,
+          startedAt,
+          finishedAt,
+          cpuTimeMs: stats.cpuTimeMs,
+          peakMemoryBytes: stats.peakMemoryBytes,
+          memoryEnforcement: plan.memoryEnforcement,
+        };
+      })();
+
+      return {
+        startedAt,
+        exited,
+        async kill(): Promise<void> {
+          killed = true;
+          await killAll();
+          await exited;
+        },
+      };
     },
   };
+}
+
+/** Spawns a plan and starts it at once (the cold path). */
+export async function runPlan(
+  plan: LaunchPlan,
+  stdin: string | Buffer,
+  onOutput: (stream: OutputStream, data: Buffer) => void,
+  warn: (message: string) => void,
+): Promise<SandboxHandle> {
+  const prepared = await prepareRun(plan, warn);
+  return prepared.start({ stdin, lateInputs: [], onOutput, timeoutMs: plan.timeoutMs });
 }
 
 function feed(stream: Writable, content: string | Buffer): void {

@@ -50,4 +50,6 @@ export interface SandboxOptions {
   /** A directory the server owns; runtime state (gVisor bundles, `none` run dirs) lives below it. */
   readonly stateDir: string;
   readonly warn?: (message: string) => void;
+  /** Pre-spawned bwrap sandboxes kept ready per kind of run (default 2; 0 turns the warm pool off). */
+  readonly warmPoolSize?: number;
 }

@@ -8,6 +8,7 @@ import { probeHost } from './host-probe.js';
 import { nonePlan } from './none.js';
 import { runPlan, type LaunchPlan } from './process-run.js';
 import type { Sandbox, SandboxHandle, SandboxOptions, SandboxSpec } from './sandbox-types.js';
+import { WarmPool } from './warm-pool.js';
 
 export type {
   Isolation,
@@ -46,12 +47,23 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     warn(`${host.cgroupProblem}; falling back to rlimits (RLIMIT_AS for memory, RLIMIT_NPROC for processes)`);
   }
   if (options.isolation === 'none') {
-    warn('isolation "none": programs run on the host with NO isolation (only uid 65534 and limits); development only');
+    warn(
+      'isolation "none": programs run on the host with NO isolation (only uid 65534 and limits); development only',
+    );
   }
   const gvisor: GvisorBackend | null =
     options.isolation === 'gvisor' ? await gvisorBackend(join(options.stateDir, 'gvisor'), warn) : null;
 
   const running = new Set<SandboxHandle>();
+  // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
+  const pool =
+    options.isolation === 'bwrap' && useCgroups && (options.warmPoolSize ?? 2) > 0
+      ? new WarmPool({
+          perTemplate: options.warmPoolSize ?? 2,
+          extraTasks: BWRAP_TASKS,
+          warn,
+        })
+      : null;
   let runNumber = 0;
 
   async function plan(spec: SandboxSpec): Promise<LaunchPlan> {
@@ -75,12 +87,14 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   return {
     isolation: options.isolation,
     async launch(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void) {
-      const handle = await runPlan(await plan(spec), spec.stdin, onOutput, warn);
+      const handle =
+        pool?.launch(spec, onOutput) ?? (await runPlan(await plan(spec), spec.stdin, onOutput, warn));
       running.add(handle);
       void handle.exited.then(() => running.delete(handle));
       return handle;
     },
     async close() {
+      await pool?.close();
       await Promise.all([...running].map((h) => h.kill()));
     },
   };

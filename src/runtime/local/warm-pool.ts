@@ -1,0 +1,106 @@
+import type { OutputStream } from '../../core/index.js';
+import { bwrapWarmPlan, warmTemplateOf, type WarmTemplate } from './bwrap.js';
+import { RunCgroups, type CgroupLimits } from './cgroups.js';
+import { prepareRun, type PreparedRun } from './process-run.js';
+import type { SandboxHandle, SandboxSpec } from './sandbox-types.js';
+
+interface WarmSandbox {
+  readonly prepared: PreparedRun;
+  readonly cgroups: RunCgroups;
+  readonly limits: CgroupLimits;
+}
+
+export interface WarmPoolOptions {
+  /** Idle sandboxes kept ready per kind of run (interpreter, code path, /tmp size). */
+  readonly perTemplate: number;
+  /** Tasks bwrap itself adds to the pids cgroup. */
+  readonly extraTasks: number;
+  readonly warn: (message: string) => void;
+}
+
+/**
+ * Pre-spawned bwrap sandboxes, fully set up (namespaces, mounts, cgroups, dropped privileges) and waiting at
+ * the gate for their code. Claiming one skips the sandbox set-up on the evaluation's critical path. Each
+ * sandbox serves exactly one evaluation and is never reused; a claim triggers a refill in the background.
+ * A kind of run is learned from its first (cold) evaluation.
+ */
+export class WarmPool {
+  readonly #options: WarmPoolOptions;
+  readonly #idle = new Map<string, WarmSandbox[]>();
+  readonly #filling = new Set<string>();
+  #closed = false;
+
+  constructor(options: WarmPoolOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Starts the spec in a pre-spawned sandbox if one fits, else returns null (and learns the kind of run so
+   * the next one is warm).
+   */
+  launch(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void): SandboxHandle | null {
+    const template = warmTemplateOf(spec);
+    if (!template || this.#closed) return null;
+    const key = JSON.stringify(template);
+    const idle = this.#idle.get(key) ?? [];
+    this.#idle.set(key, idle);
+    let sandbox = idle.shift();
+    while (sandbox && !sandbox.prepared.alive) {
+      void sandbox.prepared.discard();
+      sandbox = idle.shift();
+    }
+    if (!sandbox) {
+      this.#refill(key, template);
+      return null;
+    }
+    sandbox.cgroups.setLimits(sandbox.limits, this.#limitsOf(spec));
+    const handle = sandbox.prepared.start({
+      stdin: spec.stdin,
+      lateInputs: spec.files.map((f) => f.content),
+      onOutput,
+      timeoutMs: spec.limits.timeoutSeconds * 1000,
+    });
+    // Refill once this run is over, not while it runs: building a sandbox costs CPU the run may need, and
+    // the pool keeps more than one ready so a steady stream of evaluations still finds one.
+    void handle.exited.then(() => this.#refill(key, template));
+    return handle;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#idle.values()].flat();
+    this.#idle.clear();
+    await Promise.all(all.map((s) => s.prepared.discard()));
+  }
+
+  #limitsOf(spec: SandboxSpec): CgroupLimits {
+    return {
+      memoryBytes: spec.limits.memoryMb * 1024 * 1024,
+      maxTasks: spec.limits.maxProcesses + this.#options.extraTasks,
+    };
+  }
+
+  #refill(key: string, template: WarmTemplate): void {
+    if (this.#filling.has(key)) return;
+    this.#filling.add(key);
+    void (async () => {
+      try {
+        while (!this.#closed && (this.#idle.get(key)?.length ?? 0) < this.#options.perTemplate) {
+          // Spawned with generous limits; the claiming evaluation's own limits are set before its code runs.
+          const limits: CgroupLimits = {
+            memoryBytes: 1024 * 1024 * 1024,
+            maxTasks: 64 + this.#options.extraTasks,
+          };
+          const cgroups = await RunCgroups.create(limits);
+          const prepared = await prepareRun(bwrapWarmPlan(template, cgroups), this.#options.warn);
+          if (this.#closed) await prepared.discard();
+          else this.#idle.get(key)?.push({ prepared, cgroups, limits });
+        }
+      } catch (error) {
+        this.#options.warn(`cannot pre-spawn a sandbox: ${String(error)}`);
+      } finally {
+        this.#filling.delete(key);
+      }
+    })();
+  }
+}
