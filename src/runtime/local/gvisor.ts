@@ -14,6 +14,19 @@ const RUNSC = '/usr/bin/runsc';
 const SENTRY_OVERHEAD_MB = 64;
 /** Host tasks of the sentry and gofer (Go threads); the program's processes live inside the sentry. */
 const SENTRY_TASKS = 256;
+/**
+ * Host tasks the sentry needs per process of the program (the ptrace platform keeps a stub process and
+ * threads for each; about 7 measured). The program's own process limit is RLIMIT_NPROC inside the sentry;
+ * the host pids limit only has to stay above what that allows, or the sentry itself dies (exit 2) instead
+ * of the program seeing EAGAIN.
+ */
+const HOST_TASKS_PER_PROCESS = 10;
+/**
+ * `runsc run` is our child: with PDEATHSIG it dies when the server dies (kill -9 included), and the sandbox,
+ * started `--attached`, dies with it. Without it a crashed server's sandboxes ran on, unbounded by any
+ * timeout, until the next server start removed them.
+ */
+const DIE_WITH_PARENT = ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'];
 
 export interface GvisorBackend {
   plan(spec: SandboxSpec): Promise<LaunchPlan>;
@@ -58,10 +71,21 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
       const cgroups = await RunCgroups.create({
         memoryBytes: (spec.limits.memoryMb + SENTRY_OVERHEAD_MB) * 1024 * 1024,
-        maxTasks: spec.limits.maxProcesses + SENTRY_TASKS,
+        maxTasks: spec.limits.maxProcesses * HOST_TASKS_PER_PROCESS + SENTRY_TASKS,
       });
       return {
-        argv: [RUNSC, '--root', state, '--network=none', '--ignore-cgroups', 'run', '--bundle', bundle, id],
+        argv: [
+          ...DIE_WITH_PARENT,
+          RUNSC,
+          '--root',
+          state,
+          '--network=none',
+          '--ignore-cgroups',
+          'run',
+          '--bundle',
+          bundle,
+          id,
+        ],
         env: { PATH: SANDBOX_ENV.PATH ?? '/usr/bin:/bin' },
         extraInputs: [],
         cgroups,

@@ -1,0 +1,3 @@
+import { containmentSuite } from './containment.js';
+
+containmentSuite('bwrap');

@@ -1,0 +1,450 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
+import { REPO_ROOT, evaluate, hostProcesses, probe, rawRequest, vmRssKb, walkNoFollow } from './support.js';
+
+type Isolation = 'bwrap' | 'gvisor';
+
+/** Host-side processes of the server's gVisor sandboxes (sentry, gofer, `runsc run`), not its cleanup calls. */
+function gvisorSandboxProcesses(dataDir: string): { pid: number; cmdline: string }[] {
+  return hostProcesses(path.join(dataDir, 'sandbox', 'gvisor')).filter(
+    (p) => !/ (delete|kill|list) /.test(p.cmdline),
+  );
+}
+
+/**
+ * Hostile programs against a real server with the given sandbox; one test per point of the threat model.
+ * Each program reports what it managed as one JSON line, so a failure shows exactly which probe got through.
+ */
+export function containmentSuite(isolation: Isolation): void {
+  describe(`containment under ${isolation}`, () => {
+    let server: TestServer;
+    let listener: Server;
+    let abstractListener: Server;
+    const secret = `canary-${randomBytes(8).toString('hex')}`;
+    const abstractName = `crucible-security-${randomBytes(6).toString('hex')}`;
+    let hostDir = '';
+    let canary = '';
+
+    beforeAll(async () => {
+      hostDir = await mkdtemp(path.join(os.tmpdir(), 'crucible-security-host-'));
+      canary = path.join(hostDir, 'canary');
+      await writeFile(canary, 'host canary\n');
+      await chmod(canary, 0o644);
+      server = await startTestServer({
+        args: ['--concurrency', '2', '--sandbox', isolation],
+        env: { CRUCIBLE_SECURITY_CANARY: secret },
+      });
+      // A host service on the loopback and one on an abstract unix socket: neither may be reachable.
+      listener = createServer((socket) => socket.end(`${secret}\n`));
+      await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+      abstractListener = createServer((socket) => socket.end(`${secret}\n`));
+      await new Promise<void>((resolve) => abstractListener.listen(`\0${abstractName}`, resolve));
+    });
+
+    afterAll(async () => {
+      listener?.close();
+      abstractListener?.close();
+      await server?.stop();
+      if (server) await removeDataDir(server.dataDir);
+      if (hostDir) await rm(hostDir, { recursive: true, force: true });
+    });
+
+    const serverPort = () => Number(new URL(server.url).port);
+
+    test('host files and the server environment are invisible', async () => {
+      const paths = [
+        server.dataDir,
+        path.join(server.dataDir, 'crucible.db'),
+        hostDir,
+        canary,
+        REPO_ROOT,
+        path.join(REPO_ROOT, 'package.json'),
+        '/root',
+        '/home',
+        os.homedir(),
+        '/etc/shadow',
+        '/etc/hostname',
+        '/var',
+        // The host's cgroup tree (gVisor shows an empty emulated /sys/fs/cgroup, never the host's).
+        '/sys/fs/cgroup/pids/crucible',
+        '/sys/fs/cgroup/memory/crucible',
+      ];
+      const r = await probe<{ visible: string[]; leaks: string[]; env: string[] }>(
+        server,
+        `import json, os
+paths = ${JSON.stringify(paths)}
+visible = []
+for p in paths:
+    try:
+        os.stat(p)
+        visible.append(p)
+    except OSError:
+        pass
+leaks = []
+secret = ${JSON.stringify(secret)}
+if any(secret in v for v in os.environ.values()):
+    leaks.append("environ")
+for pid in [d for d in os.listdir("/proc") if d.isdigit()]:
+    for f in ("environ", "cmdline"):
+        try:
+            if secret.encode() in open(f"/proc/{pid}/{f}", "rb").read():
+                leaks.append(f"/proc/{pid}/{f}")
+        except OSError:
+            pass
+print(json.dumps({"visible": visible, "leaks": leaks, "env": sorted(set(os.environ) - {"PWD", "SHLVL", "_"})}))`,
+      );
+      expect(r.visible).toEqual([]);
+      expect(r.leaks).toEqual([]);
+      expect(r.env).toEqual(['HOME', 'LANG', 'PATH']);
+    });
+
+    test('no network: host loopback, abstract sockets, private ranges and DNS all fail at once', async () => {
+      // The private-range probes only run when the sandbox has no route at all, so no packet can leave.
+      const r = await probe<{
+        routes: string[];
+        interfaces: string[];
+        results: Record<string, { errno: string; ms: number }>;
+      }>(
+        server,
+        `import errno, json, os, socket, time
+routes = [l for l in open("/proc/net/route").read().splitlines()[1:] if l.strip()]
+interfaces = sorted(name for _, name in socket.if_nameindex())
+results = {}
+def attempt(label, fn):
+    t = time.monotonic()
+    try:
+        fn()
+        results[label] = {"errno": "CONNECTED", "ms": 0}
+    except OSError as e:
+        name = errno.errorcode.get(e.errno, str(e.errno)) if isinstance(e.errno, int) and e.errno > 0 else type(e).__name__
+        results[label] = {"errno": name, "ms": round((time.monotonic() - t) * 1000)}
+def tcp(host, port):
+    return lambda: socket.create_connection((host, port), timeout=3).recv(100)
+attempt("api", tcp("127.0.0.1", ${serverPort()}))
+attempt("host-service", tcp("127.0.0.1", ${(listener.address() as { port: number }).port}))
+def abstract():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.connect("\\0${abstractName}")
+attempt("abstract-unix", abstract)
+if not routes and interfaces == ["lo"]:
+    for host in ("10.0.0.1", "172.16.0.1", "192.168.0.1", "169.254.169.254"):
+        attempt(host, tcp(host, 80))
+    attempt("dns", lambda: socket.getaddrinfo("example.com", 80))
+print(json.dumps({"routes": routes, "interfaces": interfaces, "results": results}))`,
+      );
+      expect(r.routes).toEqual([]);
+      expect(r.interfaces).toEqual(['lo']);
+      for (const label of ['api', 'host-service', 'abstract-unix']) {
+        expect(r.results[label]?.errno, label).toMatch(/^(ECONNREFUSED|ENOENT)$/);
+      }
+      for (const label of ['10.0.0.1', '172.16.0.1', '192.168.0.1', '169.254.169.254']) {
+        expect(r.results[label]?.errno, label).toMatch(/^(ENETUNREACH|EHOSTUNREACH)$/);
+      }
+      expect(r.results.dns?.errno).toBe('gaierror');
+      for (const [label, result] of Object.entries(r.results)) expect(result.ms, label).toBeLessThan(1000);
+    });
+
+    test('writes outside /tmp fail; no capabilities; no privilege to regain', async () => {
+      const r = await probe<{ wrote: string[]; tmp: boolean; caps: string[]; privileged: string[] }>(
+        server,
+        `import ctypes, json, os, socket
+wrote = []
+for p in ["/code/main.py", "/code/new", "/usr/bin/new", "/usr/local/bin/new", "/new", "/etc/passwd", "/etc/new",
+          "/dev/new", "/proc/sys/kernel/hostname", "/opt/new", "/bin/new"]:
+    try:
+        with open(p, "a") as f:
+            f.write("x")
+        wrote.append(p)
+    except OSError:
+        pass
+for d in ["/newdir", "/code/newdir", "/usr/newdir"]:
+    try:
+        os.mkdir(d)
+        wrote.append(d)
+    except OSError:
+        pass
+open("/tmp/ok", "w").write("ok")
+caps = [l for l in open("/proc/self/status").read().splitlines()
+        if l.startswith("Cap") and l.split()[1].strip("0") != ""]
+privileged = []
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(label, fn):
+    try:
+        if fn() is False:
+            return
+        privileged.append(label)
+    except OSError:
+        pass
+attempt("setuid0", lambda: os.setuid(0))
+attempt("chroot", lambda: os.chroot("/tmp"))
+attempt("chown", lambda: os.chown("/tmp/ok", 0, 0))
+attempt("raw-socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+attempt("mknod", lambda: os.mknod("/tmp/mem", 0o600 | 0o020000, os.makedev(1, 1)))
+attempt("read-mem", lambda: len(open("/tmp/mem", "rb").read(16)) > 0)
+attempt("unshare-user", lambda: libc.unshare(0x10000000) == 0)
+attempt("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0)
+print(json.dumps({"wrote": wrote, "tmp": open("/tmp/ok").read() == "ok", "caps": caps, "privileged": privileged}))`,
+      );
+      expect(r.wrote).toEqual([]);
+      expect(r.tmp).toBe(true);
+      expect(r.caps).toEqual([]);
+      // gVisor lets a program create device nodes and user namespaces, but both live in the sentry's own
+      // emulated kernel: the node opens no host device, the namespace holds no host capability.
+      const allowed = isolation === 'gvisor' ? ['mknod', 'unshare-user'] : [];
+      expect(r.privileged.filter((p) => !allowed.includes(p))).toEqual([]);
+    });
+
+    test('other processes are invisible (PID namespace)', async () => {
+      const r = await probe<{ pids: string[]; foreign: string[] }>(
+        server,
+        `import json, os
+pids = sorted(d for d in os.listdir("/proc") if d.isdigit())
+foreign = []
+for pid in pids:
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
+    except OSError:
+        continue
+    if "crucible" in cmd or "vitest" in cmd or "node" in cmd:
+        foreign.append(cmd)
+print(json.dumps({"pids": pids, "foreign": foreign}))`,
+      );
+      expect(r.foreign).toEqual([]);
+      // bwrap's init, the program; gVisor shows the program alone.
+      expect(r.pids.length).toBeLessThanOrEqual(3);
+      expect(r.pids.every((p) => Number(p) < 10)).toBe(true);
+    });
+
+    test('a fork bomb is stopped by the process limit while the host stays responsive', async () => {
+      const submitted = await server.client.submit({
+        language: 'python',
+        timeoutSeconds: 10,
+        code: `import os, time
+n = 0
+try:
+    while n < 100000:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+    print("unbounded", n, flush=True)
+except OSError as e:
+    print("stopped", n, e.errno, flush=True)
+os._exit(0)`,
+      });
+      let worst = 0;
+      for (let i = 0; i < 500; i++) {
+        const t = Date.now();
+        const health = await rawRequest(`${server.url}/healthz`);
+        expect(health.status).toBe(200);
+        worst = Math.max(worst, Date.now() - t);
+        const e = await server.client.get(submitted.id);
+        if (['succeeded', 'failed', 'timed_out', 'error', 'cancelled'].includes(e.status)) break;
+      }
+      const done = await server.client.get(submitted.id, 30);
+      expect(done.status).toBe('succeeded');
+      const [word, count] = (done.result?.stdout ?? '').trim().split(' ');
+      expect(word).toBe('stopped');
+      expect(Number(count)).toBeLessThan(64);
+      expect(worst).toBeLessThan(2000);
+      const after = await evaluate(server, { language: 'bash', code: 'echo alive' });
+      expect(after.result?.stdout).toBe('alive\n');
+    });
+
+    test('a memory bomb ends as failed with reason oom, and the host keeps answering', async () => {
+      const rssBefore = vmRssKb(server.process.pid!);
+      const submitted = await server.client.submit({
+        language: 'python',
+        memoryMb: 64,
+        timeoutSeconds: 20,
+        code: 'chunks = []\nfor i in range(256):\n    chunks.append(bytearray(16 << 20))\nprint("survived")',
+      });
+      let worst = 0;
+      for (let i = 0; i < 500; i++) {
+        const t = Date.now();
+        expect((await rawRequest(`${server.url}/healthz`)).status).toBe(200);
+        worst = Math.max(worst, Date.now() - t);
+        const e = await server.client.get(submitted.id);
+        if (!['queued', 'starting', 'running'].includes(e.status)) break;
+      }
+      const done = await server.client.get(submitted.id, 30);
+      expect(done.status).toBe('failed');
+      expect(done.result?.reason).toBe('oom');
+      expect(done.result?.stdout).toBe('');
+      expect(worst).toBeLessThan(2000);
+      expect(vmRssKb(server.process.pid!) - rssBefore).toBeLessThan(64 * 1024);
+    });
+
+    test('filling /tmp and /dev/shm stops at the cap', async () => {
+      const r = await probe<Record<string, { written: number; errno: string }>>(
+        server,
+        `import errno, json
+out = {}
+for path in ("/tmp/fill", "/dev/shm/fill"):
+    written, err = 0, "none"
+    block = b"x" * (1 << 20)
+    try:
+        with open(path, "wb", buffering=0) as f:
+            for _ in range(1024):
+                written += f.write(block)
+    except OSError as e:
+        err = errno.errorcode.get(e.errno, str(e.errno))
+    out[path] = {"written": written, "errno": err}
+    import os
+    os.remove(path)
+print(json.dumps(out))`,
+        { memoryMb: 512 },
+      );
+      // The default tmpSizeMb is 64.
+      for (const p of ['/tmp/fill', '/dev/shm/fill']) {
+        expect(r[p]?.errno, p).toBe('ENOSPC');
+        expect(r[p]?.written, p).toBeLessThanOrEqual(64 << 20);
+        expect(r[p]?.written, p).toBeGreaterThan(32 << 20);
+      }
+    });
+
+    test('an output flood is truncated at the cap while server memory stays bounded', async () => {
+      const pid = server.process.pid!;
+      // 128 MiB on each stream per run, far beyond the 1 MiB cap.
+      const flood = {
+        language: 'python',
+        timeoutSeconds: 30,
+        code: 'import os\nblock = b"x" * (1 << 20)\nfor _ in range(128):\n    os.write(1, block)\n    os.write(2, block)',
+      };
+      const start = vmRssKb(pid);
+      const first = await evaluate(server, flood);
+      // The first flood warms the heap; after it, more floods must not make the server grow: memory does
+      // not depend on how much a program writes.
+      const warm = vmRssKb(pid);
+      const rss: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const done = await evaluate(server, flood);
+        expect(done.status).toBe('succeeded');
+        expect(done.result?.stdoutTruncated).toBe(true);
+        expect(done.result?.stderrTruncated).toBe(true);
+        expect(done.result?.stdout.length).toBe(done.limits.maxOutputBytes);
+        expect(done.result?.stderr.length).toBe(done.limits.maxOutputBytes);
+        rss.push(vmRssKb(pid));
+      }
+      expect(first.result?.stdoutTruncated).toBe(true);
+      // 768 MiB were written in all; the server kept a few MiB of it.
+      expect(warm - start).toBeLessThan(128 * 1024);
+      expect(Math.max(...rss) - warm).toBeLessThan(48 * 1024);
+    });
+
+    test('detached processes (setsid, double fork, nohup) die with the evaluation', async () => {
+      const marker = `${process.pid}${randomBytes(3).readUIntBE(0, 3)}`;
+      const done = await evaluate(server, {
+        language: 'bash',
+        code: [
+          `setsid sleep 1000.${marker} </dev/null >/dev/null 2>&1 &`,
+          `( ( sleep 1001.${marker} </dev/null >/dev/null 2>&1 & ) & )`,
+          `nohup sleep 1002.${marker} </dev/null >/dev/null 2>&1 &`,
+          `python3 -c 'import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1003)\n' &`,
+          'sleep 0.2; echo spawned',
+        ].join('\n'),
+      });
+      expect(done.result?.stdout).toBe('spawned\n');
+      // The evaluation is terminal only once every process of the run is dead: no waiting needed.
+      expect(hostProcesses(`.${marker}`)).toEqual([]);
+      if (isolation === 'gvisor') expect(gvisorSandboxProcesses(server.dataDir)).toEqual([]);
+      else expect(hostProcesses('sleep 1003')).toEqual([]);
+    });
+
+    test('the program cannot signal or kill the server', async () => {
+      const serverPid = server.process.pid!;
+      const r = await probe<Record<string, string>>(
+        server,
+        `import errno, json, os, signal
+out = {}
+# Under gVisor the program is PID 1 itself; under bwrap PID 1 is bwrap's init, which ignores the signal.
+targets = [("server", ${serverPid}, signal.SIGKILL), ("parent", os.getppid(), 0)]
+if os.getpid() != 1:
+    targets.append(("init", 1, signal.SIGKILL))
+for label, pid, sig in targets:
+    try:
+        os.kill(pid, sig)
+        out[label] = "delivered"
+    except OSError as e:
+        out[label] = errno.errorcode.get(e.errno, str(e.errno))
+print(json.dumps(out), flush=True)
+try:
+    os.kill(-1, signal.SIGKILL)
+except OSError:
+    pass`,
+      );
+      // Inside the PID namespace the server's pid names nothing, or something else entirely.
+      expect(r.server).toMatch(/^(ESRCH|EPERM)$/);
+      expect(server.process.exitCode).toBeNull();
+      expect(server.process.signalCode).toBeNull();
+      expect((await rawRequest(`${server.url}/healthz`)).status).toBe(200);
+      const after = await evaluate(server, { language: 'bash', code: 'echo alive' });
+      expect(after.result?.stdout).toBe('alive\n');
+    });
+
+    test('nothing persists from one evaluation to the next', async () => {
+      const first = await evaluate(server, {
+        language: 'bash',
+        code: [
+          'echo one > /tmp/persist',
+          'echo one > /dev/shm/persist',
+          'mkdir -p /tmp/.hidden && echo one > /tmp/.hidden/x',
+          'echo written',
+        ].join('\n'),
+      });
+      expect(first.result?.stdout).toBe('written\n');
+      const r = await probe<{ found: string[]; tmp: string[]; shm: string[] }>(
+        server,
+        `import json, os
+found = [p for p in ("/tmp/persist", "/dev/shm/persist", "/tmp/.hidden") if os.path.exists(p)]
+print(json.dumps({"found": found, "tmp": os.listdir("/tmp"), "shm": os.listdir("/dev/shm")}))`,
+      );
+      expect(r).toEqual({ found: [], tmp: [], shm: [] });
+    });
+
+    test('no host-side file operation follows a path or symlink the program controls', async () => {
+      const before = await stat(canary);
+      // The program plants links to a host file everywhere it can write, under names a careless host-side
+      // worker would use for inputs and outputs, and tries to replace its own code file.
+      const done = await evaluate(server, {
+        language: 'bash',
+        code: [
+          'set +e',
+          `for d in /tmp /dev/shm; do for n in stdout stderr output result main.py code files 0 1 2; do`,
+          `  ln -sf ${canary} "$d/$n" 2>/dev/null; done; done`,
+          `ln -sf ${canary} /code/main.sh 2>/dev/null && echo replaced-code`,
+          `ln -sf ${canary} /code/link 2>/dev/null && echo linked-code`,
+          `ln -sf ${hostDir} /tmp/dir 2>/dev/null`,
+          'echo planted',
+        ].join('\n'),
+      });
+      expect(done.result?.stdout).toBe('planted\n');
+      // Let the server finish the run's cleanup (cgroups, bundles) before looking.
+      await evaluate(server, { language: 'bash', code: 'true' });
+      const after = await stat(canary);
+      expect(await readFile(canary, 'utf8')).toBe('host canary\n');
+      expect({ mode: after.mode, uid: after.uid, gid: after.gid, mtime: after.mtimeMs }).toEqual({
+        mode: before.mode,
+        uid: before.uid,
+        gid: before.gid,
+        mtime: before.mtimeMs,
+      });
+      // The program never had a host-visible writable place: nothing in the data directory belongs to the
+      // sandbox user, and the only links are the server's own (gVisor's rootfs merged-usr links).
+      const entries = await walkNoFollow(server.dataDir);
+      expect(entries.filter((e) => e.uid === 65534)).toEqual([]);
+      const links = entries.filter((e) => e.symlink).map((e) => path.relative(server.dataDir, e.path));
+      const expected =
+        isolation === 'gvisor'
+          ? ['bin', 'lib', 'lib64', 'sbin'].map((l) => `sandbox/gvisor/rootfs/${l}`)
+          : [];
+      expect(links.sort()).toEqual(expected.sort());
+    });
+  });
+}
