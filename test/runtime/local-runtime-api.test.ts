@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DEFAULT_LIMITS, type OutputStream, type RunOutcome } from '../../src/core/index.js';
+import { DEFAULT_LIMITS, type RunOutcome } from '../../src/core/index.js';
 import { createLocalRuntime, createSandbox } from '../../src/runtime/local/index.js';
 import type { Runtime, RunObserver, RunRequest } from '../../src/runtime/runtime.js';
 
@@ -16,12 +16,13 @@ function request(language: string, code: string, overrides: Partial<RunRequest> 
   };
 }
 
-
 describe('local runtime', () => {
   let runtime: Runtime;
 
   beforeAll(async () => {
-    runtime = createLocalRuntime(await createSandbox({ isolation: 'bwrap', stateDir: `/tmp/crucible-rt-${process.pid}` }));
+    runtime = createLocalRuntime(
+      await createSandbox({ isolation: 'bwrap', stateDir: `/tmp/crucible-rt-${process.pid}` }),
+    );
   });
   afterAll(() => runtime?.close());
 
@@ -77,4 +78,3 @@ describe('local runtime', () => {
     expect(await runtime.adopt(req, o.obs)).toBe('lost');
   });
 });
-
