@@ -50,6 +50,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Streams (SSE, log follow) never end on their own: closing the server must cut them.
     forceCloseConnections: true,
+    // Malformed URLs and over-long path parameters get our error shape too, not Fastify's default one.
+    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -12,6 +12,10 @@ const FASTIFY_CODES: Record<string, { code: CrucibleError['code']; field: string
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', field: 'body' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', field: 'body' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'invalid_request', field: 'content-length' },
+  // Router errors (through `frameworkErrors`): otherwise Fastify answers them in its own shape.
+  FST_ERR_BAD_URL: { code: 'invalid_request', field: 'url' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'invalid_request', field: 'url' },
+  FST_ERR_ASYNC_CONSTRAINT: { code: 'invalid_request', field: 'url' },
 };
 
 /** The one place an error becomes an HTTP answer. */
@@ -28,7 +32,8 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
     const field = [...path, ...(unknownKey ? [unknownKey] : [])].join('.') || error.validationContext || null;
     const message =
       unknownKey !== undefined ? `unknown field "${unknownKey}"` : (first?.message ?? 'invalid');
-    return { status: 400, body: bodyOf('invalid_request', `${field ?? 'request'}: ${message}`, field) };
+    const text = field && !message.startsWith(field) ? `${field}: ${message}` : message;
+    return { status: 400, body: bodyOf('invalid_request', text, field) };
   }
   const fastifyError = error as Partial<FastifyError>;
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;

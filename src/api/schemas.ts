@@ -5,6 +5,8 @@ import { LANGUAGE_IDS, PRIORITIES, STATUSES, type LimitBounds } from '../core/in
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/;
 export const MAX_LABELS = 16;
+const LABEL_KEY_MESSAGE =
+  'label keys are 1-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)';
 
 const wellFormed = (s: string) => s.isWellFormed();
 
@@ -54,14 +56,16 @@ export function submissionSchema(bounds: LimitBounds) {
     priority: z.enum(PRIORITIES, { error: 'priority must be one of low, normal, high' }).optional(),
     labels: z
       .record(
-        z.string().regex(LABEL_KEY, {
-          error: 'label keys are 1-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
-        }),
+        z.string().regex(LABEL_KEY, { error: LABEL_KEY_MESSAGE }),
         z.string({ error: 'label values must be strings' }).regex(LABEL_VALUE, {
           error:
             'label values are 0-63 characters: letters, digits, "-", "_", "." (alphanumeric at both ends)',
         }),
-        { error: 'labels must be an object of string values' },
+        {
+          // A bad key surfaces as the record's own issue (invalid_key): name the key rule, not the record's.
+          error: (issue) =>
+            issue.code === 'invalid_key' ? LABEL_KEY_MESSAGE : 'labels must be an object of string values',
+        },
       )
       .refine((labels) => Object.keys(labels).length <= MAX_LABELS, {
         message: `at most ${MAX_LABELS} labels`,
