@@ -8,7 +8,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
-import type { LimitBounds } from '../core/index.js';
+import { CrucibleError, type LimitBounds } from '../core/index.js';
 import type { EvaluationService } from '../service/index.js';
 import { handleError } from './errors.js';
 import { parseJsonBody } from './json-body.js';
@@ -76,14 +76,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       max: options.rateLimitPerMinute,
       timeWindow: 60_000,
       allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
-      errorResponseBuilder: (_request, context) => ({
-        statusCode: 429,
-        error: {
-          code: 'rate_limited',
-          message: `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`,
-          field: null,
-        },
-      }),
+      // The plugin throws what this returns, so it must be an error our handler maps (a plain object with a
+      // 429 statusCode came out as `invalid_request`).
+      errorResponseBuilder: (_request, context) =>
+        new CrucibleError(
+          'rate_limited',
+          `rate limit of ${context.max} requests per minute exceeded; retry in ${context.after}`,
+          null,
+        ),
     });
   }
 
