@@ -60,7 +60,11 @@ export async function startFakeCluster(
   const controllers = new FakeControllers(store);
   const images: Record<string, string> =
     options.images ?? Object.fromEntries(LANGUAGES.map((l) => [l.image, l.interpreter]));
-  const interpreters = Object.fromEntries([...new Set(Object.values(images))].map((c) => [c, hostPath(c)]));
+  // The real sandbox resolves bare interpreter names itself (its PATH); the fallback needs host paths.
+  const interpreters =
+    sandbox.isolation === 'none'
+      ? Object.fromEntries([...new Set(Object.values(images))].map((c) => [c, hostPath(c)]))
+      : {};
   const kubelet = new FakeKubelet(store, sandbox, { images, runnerImages: [RUNNER_IMAGE], interpreters });
   const admission = {
     validate(resource: Resource, object: KObject): void {

@@ -7,7 +7,7 @@ import { StoreError, type KObject, type ObjectStore } from './store.js';
 const RUNNER_SOURCE = readFileSync(
   fileURLToPath(new URL('../../src/runtime/kubernetes/runner/crucible-runner.mjs', import.meta.url)),
 );
-const RUNNER_FILE = 'crucible/bin/crucible-runner.mjs';
+const RUNNER_FILE = 'crucible-runner.mjs';
 
 interface Container {
   name: string;
@@ -41,7 +41,7 @@ export interface KubeletOptions {
   readonly images: Readonly<Record<string, string>>;
   /** Images that hold the crucible-runner binary at /crucible-runner. */
   readonly runnerImages: readonly string[];
-  /** Bare interpreter names → host paths. */
+  /** Bare interpreter names → host paths (only for the unisolated fallback, whose PATH is the host's). */
   readonly interpreters: Readonly<Record<string, string>>;
 }
 
@@ -182,31 +182,25 @@ export class FakeKubelet {
       });
       return;
     }
+    // Paths stay as the container sees them: the sandbox places files at absolute paths, like a container.
     const files: SandboxFile[] = [];
-    const mounts: [string, string][] = [];
     for (const mount of main.volumeMounts ?? []) {
-      const relative = mount.mountPath.replace(/^\/+/, '');
-      mounts.push([mount.mountPath, relative]);
       const volume = spec.volumes?.find((v) => v.name === mount.name);
       if (volume?.configMap) {
         const cm = this.store.get('configmaps', pod.metadata.namespace ?? '', volume.configMap.name);
         if (!cm) return; // FailedMount: stays ContainerCreating, as a real kubelet would.
         for (const [key, value] of Object.entries((cm['data'] ?? {}) as Record<string, string>)) {
-          files.push({ path: `${relative}/${key}`, content: value });
+          files.push({ path: `${mount.mountPath}/${key}`, content: value });
         }
       }
-      if (runnerVolumes.has(mount.name)) files.push({ path: RUNNER_FILE, content: RUNNER_SOURCE });
+      if (runnerVolumes.has(mount.name)) files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: RUNNER_SOURCE });
     }
-    mounts.sort((a, b) => b[0].length - a[0].length);
     const command = [...(main.command ?? []), ...(main.args ?? [])];
     const argv = command.flatMap((arg, index) => {
-      if (index === 0 && arg.endsWith('/crucible-runner')) return [process.execPath, RUNNER_FILE];
+      // The runner "binary" is the reference implementation, run by the sandbox's node.
+      if (index === 0 && arg.endsWith('/crucible-runner')) return ['node', `${arg.slice(0, -'/crucible-runner'.length)}/${RUNNER_FILE}`];
       if (index > 0 && command[index - 1] === '--') return [this.options.interpreters[arg] ?? arg];
-      // Paths in or above a mount point live under the sandbox's working directory.
-      const inMount = mounts.some(
-        ([path]) => arg === path || arg.startsWith(`${path}/`) || path.startsWith(`${arg}/`),
-      );
-      return [inMount ? arg.replace(/^\/+/, '') : arg];
+      return [arg];
     });
     const memoryMb = Math.max(512, Number.parseInt(main.resources?.limits?.['memory'] ?? '256', 10));
     const handle = await this.sandbox.launch(

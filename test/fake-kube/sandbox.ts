@@ -42,8 +42,9 @@ export interface Sandbox {
 }
 
 /**
- * Fallback used only while the real sandbox is missing or fails its smoke test: runs the command unisolated
- * in a temporary directory holding the files (paths relative to it, like the sandbox's working directory).
+ * Fallback used only when the real sandbox is missing or fails its smoke test: runs the command unisolated.
+ * Absolute paths (files, and argv entries under the same top directories or /tmp) are re-rooted in a
+ * private temporary directory so concurrent pods do not see each other's files.
  */
 export function createPlainSandbox(): Sandbox {
   const dirs = new Set<string>();
@@ -52,12 +53,16 @@ export function createPlainSandbox(): Sandbox {
     async launch(spec, onOutput) {
       const dir = await mkdtemp(join(tmpdir(), 'fake-kubelet-'));
       dirs.add(dir);
+      const roots = new Set(['tmp', ...spec.files.map((f) => f.path.split('/')[1] ?? '')]);
+      const reroot = (arg: string): string => (arg.startsWith('/') && roots.has(arg.split('/')[1] ?? '') ? join(dir, arg) : arg);
       for (const file of spec.files) {
         await mkdir(dirname(join(dir, file.path)), { recursive: true });
         await writeFile(join(dir, file.path), file.content);
       }
       const startedAt = new Date();
-      const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+      const argv = spec.argv.map(reroot);
+      if (argv[0] === 'node') argv[0] = process.execPath;
+      const child = spawn(argv[0]!, argv.slice(1), {
         cwd: dir,
         detached: true,
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -125,8 +130,8 @@ export async function loadSandbox(stateDir: string): Promise<Sandbox> {
     const chunks: Buffer[] = [];
     const handle = await sandbox.launch(
       {
-        argv: ['node', 'probe/check.mjs'],
-        files: [{ path: 'probe/check.mjs', content: "process.stdout.write('ok')" }],
+        argv: ['node', '/crucible/probe.mjs'],
+        files: [{ path: '/crucible/probe.mjs', content: "process.stdout.write('ok')" }],
         stdin: '',
         limits: {
           timeoutSeconds: 10,
