@@ -99,7 +99,8 @@ async function runMany(
           const c = commits.get(label)?.terminated;
           if (c !== undefined) lags.push(performance.now() - c);
           endToEnd.push(performance.now() - submitted);
-          if (outcome.kind !== 'exited' || outcome.exitCode !== 0) reject(new Error(`print(1) ended ${JSON.stringify(outcome)}`));
+          if (outcome.kind !== 'exited' || outcome.exitCode !== 0)
+            reject(new Error(`print(1) ended ${JSON.stringify(outcome)}`));
           else resolve();
         },
       };
@@ -125,7 +126,10 @@ export async function benchKubernetes(
     const poll = await runMany(cluster, 'poll', options.pollIterations ?? 6, 2);
     return {
       watchLagMs: percentiles(watch.lags),
-      printOneMs: { median: round(percentile(watch.endToEnd, 50)), p95: round(percentile(watch.endToEnd, 95)) },
+      printOneMs: {
+        median: round(percentile(watch.endToEnd, 50)),
+        p95: round(percentile(watch.endToEnd, 95)),
+      },
       pollLagMs: percentiles(poll.lags),
       samples: watch.lags.length,
     };

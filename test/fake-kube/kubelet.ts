@@ -193,12 +193,14 @@ export class FakeKubelet {
           files.push({ path: `${mount.mountPath}/${key}`, content: value });
         }
       }
-      if (runnerVolumes.has(mount.name)) files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: RUNNER_SOURCE });
+      if (runnerVolumes.has(mount.name))
+        files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: RUNNER_SOURCE });
     }
     const command = [...(main.command ?? []), ...(main.args ?? [])];
     const argv = command.flatMap((arg, index) => {
       // The runner "binary" is the reference implementation, run by the sandbox's node.
-      if (index === 0 && arg.endsWith('/crucible-runner')) return ['node', `${arg.slice(0, -'/crucible-runner'.length)}/${RUNNER_FILE}`];
+      if (index === 0 && arg.endsWith('/crucible-runner'))
+        return ['node', `${arg.slice(0, -'/crucible-runner'.length)}/${RUNNER_FILE}`];
       if (index > 0 && command[index - 1] === '--') return [this.options.interpreters[arg] ?? arg];
       return [arg];
     });

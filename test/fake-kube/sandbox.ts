@@ -54,7 +54,8 @@ export function createPlainSandbox(): Sandbox {
       const dir = await mkdtemp(join(tmpdir(), 'fake-kubelet-'));
       dirs.add(dir);
       const roots = new Set(['tmp', ...spec.files.map((f) => f.path.split('/')[1] ?? '')]);
-      const reroot = (arg: string): string => (arg.startsWith('/') && roots.has(arg.split('/')[1] ?? '') ? join(dir, arg) : arg);
+      const reroot = (arg: string): string =>
+        arg.startsWith('/') && roots.has(arg.split('/')[1] ?? '') ? join(dir, arg) : arg;
       for (const file of spec.files) {
         await mkdir(dirname(join(dir, file.path)), { recursive: true });
         await writeFile(join(dir, file.path), file.content);

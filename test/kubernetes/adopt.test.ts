@@ -12,12 +12,14 @@ beforeAll(async () => {
   cluster.server.faults.bookmarkIntervalMs = 150;
   cluster.store.subscribe((e) => {
     const label = e.object.metadata.labels?.['crucible.dev/evaluation'];
-    if (e.resource === 'pods' && e.type === 'ADDED' && label) podsCreated.set(label, (podsCreated.get(label) ?? 0) + 1);
+    if (e.resource === 'pods' && e.type === 'ADDED' && label)
+      podsCreated.set(label, (podsCreated.get(label) ?? 0) + 1);
   });
 });
 afterAll(async () => cluster.close());
 
-const runtime = (): Promise<Runtime> => createKubernetesRuntime({ ...FAST, kubeconfigPath: cluster.kubeconfigPath });
+const runtime = (): Promise<Runtime> =>
+  createKubernetesRuntime({ ...FAST, kubeconfigPath: cluster.kubeconfigPath });
 
 describe('restart of Crucible', () => {
   it('re-adopts running and finished Jobs: none lost, none run twice', async () => {
@@ -70,7 +72,12 @@ describe('restart of Crucible', () => {
 
 describe('poll monitor (baseline only)', () => {
   it('reaches the same terminal states, later', async () => {
-    const poll = await createKubernetesRuntime({ ...FAST, monitor: 'poll', pollIntervalMs: 100, kubeconfigPath: cluster.kubeconfigPath });
+    const poll = await createKubernetesRuntime({
+      ...FAST,
+      monitor: 'poll',
+      pollIntervalMs: 100,
+      kubeconfigPath: cluster.kubeconfigPath,
+    });
     try {
       const req = request('import sys\nprint("polled")\nsys.exit(2)');
       const t = new Tracked(req);

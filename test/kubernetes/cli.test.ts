@@ -21,13 +21,32 @@ it('kube render prints every object as YAML', async () => {
   const program = new Command().exitOverride();
   registerKubeCommands(program);
   await program.parseAsync(
-    ['kube', 'render', '--language', 'python', '--code-file', file, '--namespace', 'evals', '--runtime-class', 'gvisor', '--timeout', '5', '--memory', '64'],
+    [
+      'kube',
+      'render',
+      '--language',
+      'python',
+      '--code-file',
+      file,
+      '--namespace',
+      'evals',
+      '--runtime-class',
+      'gvisor',
+      '--timeout',
+      '5',
+      '--memory',
+      '64',
+    ],
     { from: 'user' },
   );
-  const docs = parseAllDocuments(chunks.join('')).map((d) => d.toJSON() as { kind: string; metadata: { namespace: string } });
+  const docs = parseAllDocuments(chunks.join('')).map(
+    (d) => d.toJSON() as { kind: string; metadata: { namespace: string } },
+  );
   expect(docs.map((d) => d.kind)).toEqual(['NetworkPolicy', 'ConfigMap', 'Job']);
   expect(docs.every((d) => d.metadata.namespace === 'evals')).toBe(true);
-  const job = docs[2] as unknown as { spec: { activeDeadlineSeconds: number; template: { spec: { runtimeClassName: string } } } };
+  const job = docs[2] as unknown as {
+    spec: { activeDeadlineSeconds: number; template: { spec: { runtimeClassName: string } } };
+  };
   new Job(job as never).validate();
   expect(job.spec.template.spec.runtimeClassName).toBe('gvisor');
   expect(job.spec.activeDeadlineSeconds).toBe(15);
