@@ -211,7 +211,8 @@ for pid in pids:
         cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
     except OSError:
         continue
-    if "crucible" in cmd or "vitest" in cmd or "node" in cmd:
+    # The sandbox's own init (bwrap) is visible and names its mounts; host processes must not be.
+    if "crucible.js" in cmd or "vitest" in cmd or "serve --port" in cmd or "setpriv" in cmd:
         foreign.append(cmd)
 print(json.dumps({"pids": pids, "foreign": foreign}))`,
       );

@@ -91,7 +91,8 @@ describe('crash recovery', () => {
     for (let i = 0; i < 10; i++) {
       queued.push((await first.client.submit({ language: 'bash', code: `echo queued-${i}` })).id);
     }
-    expect(hostProcesses(`.${marker}`).length).toBeGreaterThanOrEqual(4);
+    // Two sleeps per run (the exec'd one and the detached one, which may still be starting).
+    expect(await eventually(() => hostProcesses(`.${marker}`).length >= 4)).toBe(true);
 
     await first.crash();
     // bwrap dies with its parent and takes its PID namespace along: nothing waits for the next server.
