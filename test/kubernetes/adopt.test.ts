@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKubernetesRuntime } from '../../src/runtime/kubernetes/index.js';
+import { createKubernetesRuntime, type KubernetesRuntime } from '../../src/runtime/kubernetes/index.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { startFakeCluster, type FakeCluster } from '../fake-kube/index.js';
-import { FAST, jobsGone, request, Tracked } from './harness.js';
+import { eventually, FAST, jobsGone, request, Tracked } from './harness.js';
 
 let cluster: FakeCluster;
 const podsCreated = new Map<string, number>();
@@ -30,6 +30,7 @@ describe('restart of Crucible', () => {
     await before.start(slow, first[0]!);
     await before.start(quick, first[1]!);
     await Promise.all(first.map((t) => t.until((s) => s === 'running')));
+    await eventually(() => first.every((t) => t.out === 'first\n'));
     await before.close();
     // `quick` finishes while Crucible is down; its Job stays because its result was never stored.
     await new Promise((r) => setTimeout(r, 400));
@@ -37,14 +38,18 @@ describe('restart of Crucible', () => {
     const after = await runtime();
     try {
       const again = [new Tracked(slow), new Tracked(quick)];
-      expect(await after.adopt(slow, again[0]!)).toBe('adopted');
+      // `slow` resumes after the bytes the service already stored; `quick` gets its output from the start.
+      const stored = { stdout: Buffer.concat(first[0]!.stdout).length, stderr: 0 };
+      expect(stored.stdout).toBe('first\n'.length);
+      expect(await (after as KubernetesRuntime).adopt(slow, again[0]!, stored)).toBe('adopted');
       expect(await after.adopt(quick, again[1]!)).toBe('adopted');
       await Promise.all(again.map((t) => t.until()));
-      for (const t of again) {
-        // The pod's log is the source of truth: adoption re-delivers the output from its start.
-        expect([t.evaluation.status, t.out]).toEqual(['succeeded', 'first\nsecond\n']);
-        expect(podsCreated.get(t.request.evaluationId)).toBe(1);
-      }
+      expect([again[0]!.evaluation.status, first[0]!.out + again[0]!.out]).toEqual([
+        'succeeded',
+        'first\nsecond\n',
+      ]);
+      expect([again[1]!.evaluation.status, again[1]!.out]).toEqual(['succeeded', 'first\nsecond\n']);
+      for (const t of again) expect(podsCreated.get(t.request.evaluationId)).toBe(1);
       expect(await after.adopt(request('print(1)'), new Tracked(request('print(1)')))).toBe('lost');
       expect(await jobsGone(cluster)).toBe(true);
     } finally {
@@ -66,6 +71,34 @@ describe('restart of Crucible', () => {
       expect(podsCreated.get(req.evaluationId)).toBe(1);
     } finally {
       await b.close();
+    }
+  });
+});
+
+describe('Job deletion', () => {
+  it('waits for the whenPersisted hook before deleting the Job', async () => {
+    let persist: () => void = () => undefined;
+    const persisted = new Promise<void>((resolve) => (persist = resolve));
+    const rt = await createKubernetesRuntime({
+      ...FAST,
+      kubeconfigPath: cluster.kubeconfigPath,
+      whenPersisted: () => persisted,
+    });
+    try {
+      const req = request('print("stored")');
+      const t = new Tracked(req);
+      await rt.start(req, t);
+      await t.until();
+      await new Promise((r) => setTimeout(r, 200));
+      const mine = (): unknown[] =>
+        cluster.store
+          .list('jobs', 'crucible-test')
+          .filter((j) => j.metadata.labels?.['crucible.dev/evaluation'] === req.evaluationId);
+      expect(mine()).toHaveLength(1);
+      persist();
+      await eventually(() => mine().length === 0);
+    } finally {
+      await rt.close();
     }
   });
 });

@@ -156,3 +156,12 @@ export async function jobsGone(cluster: FakeCluster, timeoutMs = 5000): Promise<
   }
   return false;
 }
+
+/** Polls `condition` until it holds (for facts no event announces, like output that arrived). */
+export async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -70,6 +70,12 @@ describe('kubernetes runtime on the fake API server', () => {
     expect(t.out).toBe(expected);
   });
 
+  it('passes one byte over the output cap so the service can flag truncation, and drops the rest', async () => {
+    const t = await env.run(request('print("x" * 100000)', { limits: { maxOutputBytes: 10 } }));
+    await t.until();
+    expect([t.evaluation.status, t.out]).toEqual(['succeeded', 'x'.repeat(11)]);
+  });
+
   it('cancels by deleting the Job with Background propagation', async () => {
     const t = await env.run(request('import time\nprint("going", flush=True)\ntime.sleep(30)'));
     await t.until((s) => s === 'running');

@@ -5,6 +5,7 @@ import { KubernetesRuntime } from './runtime.js';
 
 export { renderEvaluationManifests, buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
 export type { ManifestOptions } from './manifests.js';
+export { KubernetesRuntime } from './runtime.js';
 export {
   kubernetesRuntimeOptionsSchema,
   parseKubernetesOptions,
@@ -20,7 +21,7 @@ export {
  * const runtime = await createKubernetesRuntime({ namespace: 'crucible-evaluations', runtimeClassName: 'gvisor' });
  */
 export async function createKubernetesRuntime(options: KubernetesRuntimeOptions = {}): Promise<Runtime> {
-  const { clock, warn, ...data } = options;
+  const { clock, warn, whenPersisted, ...data } = options;
   const parsed = parseKubernetesOptions(data);
   const api = await createKubeApi({ namespace: parsed.namespace, kubeconfigPath: parsed.kubeconfigPath });
   return new KubernetesRuntime({
@@ -28,5 +29,6 @@ export async function createKubernetesRuntime(options: KubernetesRuntimeOptions 
     options: parsed,
     clock: clock ?? (() => new Date()),
     warn: warn ?? (() => undefined),
+    ...(whenPersisted ? { whenPersisted } : {}),
   });
 }

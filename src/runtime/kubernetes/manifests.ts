@@ -127,7 +127,8 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     '--timeout-ms',
     String(request.limits.timeoutSeconds * 1000),
     '--max-output',
-    String(request.limits.maxOutputBytes),
+    // One byte over the cap: the service keeps the cap and flags a stream truncated only if it sees more.
+    String(request.limits.maxOutputBytes + 1),
     '--',
     language.interpreter,
     ...language.args(`${WORKDIR}/${language.fileName}`),

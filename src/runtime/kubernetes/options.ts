@@ -57,6 +57,11 @@ export interface KubernetesRuntimeOptions extends KubernetesRuntimeOptionsInput 
   readonly clock?: () => Date;
   /** Where non-fatal problems go (reconnects, lost log lines); defaults to nothing. */
   readonly warn?: (message: string) => void;
+  /**
+   * Resolves once the service stored an evaluation's result and logs. The Job is deleted only after it (and
+   * after `finished` returned); without it, after `finished` returned.
+   */
+  readonly whenPersisted?: (evaluationId: string) => Promise<void>;
 }
 
 export function parseKubernetesOptions(input: KubernetesRuntimeOptionsInput = {}): KubernetesOptions {

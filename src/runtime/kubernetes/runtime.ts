@@ -1,5 +1,5 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import type { RunOutcome } from '../../core/index.js';
+import type { OutputStream, RunOutcome } from '../../core/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../runtime.js';
 import type { KubeApi } from './kube-client.js';
 import { toKubeError } from './kube-client.js';
@@ -15,6 +15,8 @@ interface Tracked {
   readonly observer: RunObserver;
   readonly label: string;
   readonly since: number;
+  /** Bytes per stream already delivered before a restart; skipped when the log is re-read. */
+  readonly skip: Record<OutputStream, number>;
   job?: V1Job;
   pod?: V1Pod;
   jobDeleted: boolean;
@@ -32,12 +34,14 @@ export interface RuntimeDeps {
   readonly options: KubernetesOptions;
   readonly clock: () => Date;
   readonly warn: (message: string) => void;
+  readonly whenPersisted?: (evaluationId: string) => Promise<void>;
 }
 
 /**
  * The Kubernetes runtime: one Job per evaluation, a monitor feeding Job/Pod changes into `status.ts`, a log
  * collector per pod. The Job is deleted only after `finished` returned, and `finished` is called only after
- * every log byte was delivered: the observer persists synchronously, so a deleted Job never loses a result.
+ * every log byte was delivered; the Job is deleted after `finished` returned (awaiting a returned promise and
+ * the optional `whenPersisted` hook), so a deleted Job never loses a result.
  */
 export class KubernetesRuntime implements Runtime {
   readonly name = 'kubernetes';
@@ -93,12 +97,21 @@ export class KubernetesRuntime implements Runtime {
     await this.cleanup(evaluationId);
   }
 
-  async adopt(request: RunRequest, observer: RunObserver): Promise<'adopted' | 'lost'> {
+  /**
+   * Re-attaches to a Job after a restart. The pod log is re-read from its start; `delivered` (outside the
+   * `Runtime` interface, optional) says how many bytes per stream the service already stored, so exactly
+   * those are skipped and nothing is stored twice. Without it the whole output is delivered again.
+   */
+  async adopt(
+    request: RunRequest,
+    observer: RunObserver,
+    delivered?: Readonly<Record<OutputStream, number>>,
+  ): Promise<'adopted' | 'lost'> {
     await this.ready();
     const label = evaluationLabel(request.evaluationId);
     const job = this.monitor.jobs().find((j) => j.metadata?.labels?.[EVALUATION_LABEL] === label);
     if (!job) return 'lost';
-    const tracked = this.track(request, observer);
+    const tracked = this.track(request, observer, delivered);
     tracked.job = job;
     tracked.pod = this.monitor.pods().find((p) => p.metadata?.labels?.[EVALUATION_LABEL] === label);
     this.refresh(tracked);
@@ -125,10 +138,15 @@ export class KubernetesRuntime implements Runtime {
     return Promise.all([this.policyEnsured, this.monitor.start()]).then(() => undefined);
   }
 
-  private track(request: RunRequest, observer: RunObserver): Tracked {
+  private track(
+    request: RunRequest,
+    observer: RunObserver,
+    delivered?: Readonly<Record<OutputStream, number>>,
+  ): Tracked {
     const tracked: Tracked = {
       request,
       observer,
+      skip: { stdout: delivered?.stdout ?? 0, stderr: delivered?.stderr ?? 0 },
       label: evaluationLabel(request.evaluationId),
       since: this.deps.clock().getTime(),
       jobDeleted: false,
@@ -192,7 +210,11 @@ export class KubernetesRuntime implements Runtime {
       tracked.collector = new LogCollector(
         this.deps.api,
         pod.metadata.name,
-        (s, d) => tracked.observer.output(s, d),
+        (stream, data) => {
+          const skipped = Math.min(tracked.skip[stream], data.length);
+          tracked.skip[stream] -= skipped;
+          if (skipped < data.length) tracked.observer.output(stream, data.subarray(skipped));
+        },
         {
           retryMs: this.deps.options.logRetryMs,
           graceMs: this.deps.options.logGraceSeconds * 1000,
@@ -256,7 +278,10 @@ export class KubernetesRuntime implements Runtime {
       }
       if (this.tracked.get(tracked.label) !== tracked || this.closed) return;
       this.untrack(tracked);
-      tracked.observer.finished(outcome);
+      // `finished` is typed void, but an observer that persists asynchronously may return its promise.
+      const returned: unknown = tracked.observer.finished(outcome);
+      if (returned instanceof Promise) await returned;
+      if (this.deps.whenPersisted) await this.deps.whenPersisted(tracked.request.evaluationId);
       await this.cleanup(tracked.request.evaluationId);
     })().catch((error: unknown) =>
       this.deps.warn(`ending ${tracked.request.evaluationId}: ${String(error)}`),
