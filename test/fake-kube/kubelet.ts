@@ -260,6 +260,25 @@ export class FakeKubelet {
       this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
   }
 
+  /** Evicts a pod as the Eviction API would: a `DisruptionTarget` condition, then the container is killed. */
+  async evict(namespace: string, name: string): Promise<void> {
+    this.store.update('pods', namespace, name, (p) => {
+      p.status ??= {};
+      const conditions = (p.status['conditions'] ?? []) as unknown[];
+      p.status['conditions'] = [
+        ...conditions,
+        {
+          type: 'DisruptionTarget',
+          status: 'True',
+          reason: 'EvictionByEvictionAPI',
+          message: 'Eviction API: evicting',
+          lastTransitionTime: new Date().toISOString(),
+        },
+      ];
+    });
+    await this.pods.get(`${namespace}/${name}`)?.handle?.kill();
+  }
+
   /** The log endpoint, with the real status codes: 404 gone, 204 unscheduled, 400 waiting. */
   openLog(
     namespace: string,

@@ -33,6 +33,8 @@ export interface ServerFaults {
   expiredAsHttp: boolean;
   /** Bookmark interval of watches that ask for them (real servers: about a minute). */
   bookmarkIntervalMs: number;
+  /** How watch events map to HTTP chunks: one each, each split in two, or several merged into one. */
+  watchChunking: 'normal' | 'split' | 'merge';
 }
 
 interface OpenWatch {
@@ -101,6 +103,7 @@ export class FakeApiServer {
     throttle: { count: 0, retryAfterSeconds: 1 },
     expiredAsHttp: false,
     bookmarkIntervalMs: 1000,
+    watchChunking: 'normal',
   };
   readonly requests = { lists: 0, watches: 0, logs: 0, total: 0 };
   private server: Server | null = null;
@@ -298,8 +301,30 @@ export class FakeApiServer {
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
+    let merged = '';
     const send = (type: string, object: unknown): void => {
-      if (!watch.blackholed) res.write(JSON.stringify({ type, object }) + '\n');
+      if (watch.blackholed || res.writableEnded) return;
+      const line = JSON.stringify({ type, object }) + '\n';
+      switch (this.faults.watchChunking) {
+        case 'normal':
+          res.write(line);
+          return;
+        case 'split': {
+          const cut = Math.floor(line.length / 2);
+          res.write(line.slice(0, cut));
+          res.write(line.slice(cut));
+          return;
+        }
+        case 'merge':
+          if (!merged) {
+            setTimeout(() => {
+              if (!res.writableEnded && !watch.blackholed) res.write(merged);
+              merged = '';
+            }, 5);
+          }
+          merged += line;
+          return;
+      }
     };
     let unsubscribe: () => void = () => undefined;
     const timers: NodeJS.Timeout[] = [];

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jobsGone, request, setup, type Env, type Tracked } from './harness.js';
+import { eventually, jobsGone, request, setup, type Env, type Tracked } from './harness.js';
 
 /** Prints, waits long enough for a fault to be injected while it runs, prints again. */
 const TWO_PART = 'import time\nprint("first", flush=True)\ntime.sleep(0.8)\nprint("second")';
@@ -18,6 +18,7 @@ afterEach(() => {
   controllers.faults.schedulingDelayMs = 0;
   controllers.faults.unschedulable = false;
   server.faults.expiredAsHttp = false;
+  server.faults.watchChunking = 'normal';
 });
 
 async function expectTwoPart(t: Tracked): Promise<void> {
@@ -55,6 +56,16 @@ describe('watch faults', () => {
     env.cluster.store.compact();
     env.cluster.server.dropWatches();
     await expectTwoPart(t);
+  });
+
+  it('parses watch events split across chunks and merged into one', async () => {
+    for (const mode of ['split', 'merge'] as const) {
+      env.cluster.server.faults.watchChunking = mode;
+      env.cluster.server.dropWatches();
+      const t = await env.run(request(TWO_PART.replace('0.8', '0.2')));
+      await t.until();
+      expect([mode, t.evaluation.status, t.out]).toEqual([mode, 'succeeded', 'first\nsecond\n']);
+    }
   });
 
   it('rides out an API server restart (refused, then 429 with Retry-After, history reset)', async () => {
@@ -124,6 +135,23 @@ describe('pod faults', () => {
     const t = await env.run(t0);
     await t.until();
     expect([t.evaluation.status, t.out]).toEqual(['succeeded', 'kept\ntoo\n']);
+  });
+
+  it('turns an eviction into error/infrastructure, keeping the output so far', async () => {
+    const t = await env.run(request('import time\nprint("evict me", flush=True)\ntime.sleep(30)'));
+    await t.until((s) => s === 'running');
+    await eventually(() => t.out === 'evict me\n');
+    const pod = env.cluster.store
+      .list('pods', 'crucible-test')
+      .find((p) => p.metadata.labels?.['crucible.dev/evaluation'] === t.request.evaluationId);
+    await env.cluster.kubelet.evict('crucible-test', pod!.metadata.name);
+    await t.until();
+    expect([t.evaluation.status, t.evaluation.result?.reason, t.out]).toEqual([
+      'error',
+      'infrastructure',
+      'evict me\n',
+    ]);
+    expect(t.evaluation.result?.message).toMatch(/disrupted/);
   });
 
   it('handles sub-second pods never seen Running', async () => {
