@@ -7,6 +7,8 @@ export interface ControllerFaults {
   schedulingDelayMs: number;
   /** The scheduler finds no node: PodScheduled=False, reason Unschedulable. */
   unschedulable: boolean;
+  /** ResourceQuota `pods`: at most this many non-terminal pods in the namespace (null: no quota). */
+  podQuota: number | null;
 }
 
 interface Condition {
@@ -25,7 +27,8 @@ const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
  * TTL), the scheduler, and the garbage collector's cascade for deleted Jobs.
  */
 export class FakeControllers {
-  readonly faults: ControllerFaults = { schedulingDelayMs: 0, unschedulable: false };
+  readonly faults: ControllerFaults = { schedulingDelayMs: 0, unschedulable: false, podQuota: null };
+  quotaRejections = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private unsubscribe: (() => void) | null = null;
 
@@ -87,7 +90,7 @@ export class FakeControllers {
       'batch.kubernetes.io/controller-uid': job.metadata.uid ?? '',
       'controller-uid': job.metadata.uid ?? '',
     };
-    this.store.create('pods', namespace, {
+    const pod: KObject = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: {
@@ -108,10 +111,30 @@ export class FakeControllers {
       },
       spec: JSON.parse(JSON.stringify(spec.template.spec)) as Record<string, unknown>,
       status: { phase: 'Pending', qosClass: 'Guaranteed' },
-    });
+    };
+    this.createPod(namespace, job.metadata.name, job.metadata.uid ?? '', pod);
     if (spec.activeDeadlineSeconds) {
       this.later(spec.activeDeadlineSeconds * 1000, () => this.deadline(namespace, job.metadata.name));
     }
+  }
+
+  /**
+   * ResourceQuota admission: while the namespace is at its pod quota the create is refused (403 "exceeded
+   * quota") and the job controller tries again later, as the real one does with backoff.
+   */
+  private createPod(namespace: string, jobName: string, jobUid: string, pod: KObject): void {
+    const job = this.store.get('jobs', namespace, jobName);
+    if (!job || job.metadata.uid !== jobUid || this.terminal(job)) return;
+    const quota = this.faults.podQuota;
+    const inUse = this.store
+      .list('pods', namespace)
+      .filter((p) => p.status?.['phase'] !== 'Succeeded' && p.status?.['phase'] !== 'Failed').length;
+    if (quota !== null && inUse >= quota) {
+      this.quotaRejections += 1;
+      this.later(50, () => this.createPod(namespace, jobName, jobUid, pod));
+      return;
+    }
+    this.store.create('pods', namespace, pod);
   }
 
   private conditions(job: KObject): Condition[] {

@@ -17,6 +17,7 @@ afterEach(() => {
   kubelet.faults.runningReportDelayMs = 0;
   controllers.faults.schedulingDelayMs = 0;
   controllers.faults.unschedulable = false;
+  controllers.faults.podQuota = null;
   server.faults.expiredAsHttp = false;
   server.faults.watchChunking = 'normal';
 });
@@ -84,6 +85,17 @@ describe('pod faults', () => {
     const t = await env.run(request('print("late")'));
     await t.until();
     expect([t.evaluation.status, t.out]).toEqual(['succeeded', 'late\n']);
+  });
+
+  it('queues behind a ResourceQuota until pods free up', async () => {
+    env.cluster.controllers.faults.podQuota = 2;
+    const before = env.cluster.controllers.quotaRejections;
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => env.run(request(`import time\ntime.sleep(0.1)\nprint(${i})`))),
+    );
+    await Promise.all(runs.map((t) => t.until()));
+    runs.forEach((t, i) => expect([t.evaluation.status, t.out]).toEqual(['succeeded', `${i}\n`]));
+    expect(env.cluster.controllers.quotaRejections).toBeGreaterThan(before);
   });
 
   it('turns an unschedulable pod into error/unschedulable', async () => {
