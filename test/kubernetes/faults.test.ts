@@ -205,3 +205,15 @@ describe('faults needing their own cluster', () => {
     }
   });
 });
+
+describe('unreachable API server', () => {
+  it('start rejects in time instead of hanging when the API never answers', async () => {
+    const own = await setup({ readyTimeoutMs: 300 });
+    try {
+      await own.cluster.server.stop();
+      await expect(own.run(request('print(1)'))).rejects.toThrow(/did not answer|unreachable/);
+    } finally {
+      await own.close();
+    }
+  });
+});

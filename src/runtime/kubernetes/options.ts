@@ -44,6 +44,8 @@ export const kubernetesRuntimeOptionsSchema = z.object({
   backoffMaxMs: z.number().int().positive().default(30_000),
   /** A connection healthy this long resets the backoff (client-go: 2 min). */
   backoffResetMs: z.number().int().positive().default(120_000),
+  /** How long `start`/`adopt` wait for the first list and the NetworkPolicy before rejecting. */
+  readyTimeoutMs: z.number().int().positive().default(30_000),
   /** Retry interval of a log follow that the server refused because the container is not running yet. */
   logRetryMs: z.number().int().positive().default(100),
 });

@@ -2,7 +2,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { OutputStream, RunOutcome } from '../../core/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../runtime.js';
 import type { KubeApi } from './kube-client.js';
-import { toKubeError } from './kube-client.js';
+import { KubeError, toKubeError } from './kube-client.js';
 import { LogCollector } from './log-collector.js';
 import { buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
 import { createPollMonitor, createWatchMonitor, type ClusterMonitor } from './monitor.js';
@@ -135,7 +135,17 @@ export class KubernetesRuntime implements Runtime {
         this.policyEnsured = null;
         throw toKubeError(error);
       });
-    return Promise.all([this.policyEnsured, this.monitor.start()]).then(() => undefined);
+    // The monitor retries forever on its own; a caller must not wait forever for its first list.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new KubeError('The Kubernetes API did not answer the first list in time.', 0)),
+        this.deps.options.readyTimeoutMs,
+      );
+    });
+    return Promise.race([Promise.all([this.policyEnsured, this.monitor.start()]), limit])
+      .then(() => undefined)
+      .finally(() => clearTimeout(timer));
   }
 
   private track(
