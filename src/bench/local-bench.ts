@@ -32,12 +32,6 @@ const BIN = fileURLToPath(new URL('../../bin/crucible.js', import.meta.url));
 export async function benchLocal(options: LocalBenchOptions): Promise<LocalBenchResult> {
   const log = options.log ?? (() => undefined);
   const plain: number[] = [];
-  for (let i = 0; i < options.iterations + 5; i++) {
-    const ms = await timeProcess('/usr/bin/python3', ['-c', 'print(1)']);
-    if (i >= 5) plain.push(ms);
-  }
-  log(`plain python3 startup measured (${plain.length} runs)`);
-
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'crucible-bench-'));
   const server = await startServerProcess(dataDir, options.sandbox);
   try {
@@ -47,7 +41,10 @@ export async function benchLocal(options: LocalBenchOptions): Promise<LocalBench
       keyof LocalBenchResult['stages'],
       number[]
     >;
+    log(`server up at ${server.url}; ${options.iterations} measured runs after 5 warm-up runs`);
     for (let i = 0; i < options.iterations + 5; i++) {
+      // Interleaved with the HTTP runs, so both see the same machine load.
+      const plainMs = await timeProcess('/usr/bin/python3', ['-c', 'print(1)']);
       const t0 = performance.now();
       const submitted = await client.submit({ language: 'python', code: 'print(1)' });
       const final = await client.get(submitted.id, 30);
@@ -58,6 +55,7 @@ export async function benchLocal(options: LocalBenchOptions): Promise<LocalBench
         );
       }
       if (i < 5) continue;
+      plain.push(plainMs);
       samples.push(elapsed);
       const t = final.timings;
       const diff = (a: string | null, b: string | null) => (a && b ? Date.parse(b) - Date.parse(a) : NaN);
