@@ -18,7 +18,11 @@ const STAGES = [
  * Prometheus metrics fed by the event bus: counters of transitions, histograms of every lifecycle stage, and
  * gauges of the queue read when scraped.
  */
-export function createMetrics(bus: EventBus, queueStats: () => QueueStats, openStreams: () => number): Registry {
+export function createMetrics(
+  bus: EventBus,
+  queueStats: () => QueueStats,
+  openStreams: () => number,
+): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'crucible_process_' });
   const transitions = new Counter({

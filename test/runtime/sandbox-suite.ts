@@ -40,7 +40,11 @@ export function sandboxSuite(isolation: Isolation): void {
     const warnings: string[] = [];
 
     beforeAll(async () => {
-      sandbox = await createSandbox({ isolation, stateDir: `/tmp/crucible-test-${process.pid}`, warn: (m) => warnings.push(m) });
+      sandbox = await createSandbox({
+        isolation,
+        stateDir: `/tmp/crucible-test-${process.pid}`,
+        warn: (m) => warnings.push(m),
+      });
       server = createServer((socket) => socket.end('secret\n'));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       port = (server.address() as { port: number }).port;
@@ -52,10 +56,20 @@ export function sandboxSuite(isolation: Isolation): void {
     });
 
     test('keeps stdout and stderr apart and reports the exit code, cpu time and peak memory', async () => {
-      const r = await run(sandbox, 'python', 'import sys\nprint("out")\nprint("err", file=sys.stderr)\nsys.exit(3)');
+      const r = await run(
+        sandbox,
+        'python',
+        'import sys\nprint("out")\nprint("err", file=sys.stderr)\nsys.exit(3)',
+      );
       expect(r.stdout).toBe('out\n');
       expect(r.stderr).toBe('err\n');
-      expect(r.exit).toMatchObject({ exitCode: 3, signal: null, timedOut: false, oomKilled: false, killed: false });
+      expect(r.exit).toMatchObject({
+        exitCode: 3,
+        signal: null,
+        timedOut: false,
+        oomKilled: false,
+        killed: false,
+      });
       expect(r.exit.memoryEnforcement).toBe('cgroup');
       expect(r.exit.cpuTimeMs).toBeGreaterThan(0);
       expect(r.exit.peakMemoryBytes).toBeGreaterThan(1024 * 1024);
@@ -95,7 +109,9 @@ export function sandboxSuite(isolation: Isolation): void {
     });
 
     test('stops a memory bomb with the cgroup limit', async () => {
-      const r = await run(sandbox, 'python', 'x = b"a" * (400 << 20)\nprint("survived")', { limits: { memoryMb: 64 } });
+      const r = await run(sandbox, 'python', 'x = b"a" * (400 << 20)\nprint("survived")', {
+        limits: { memoryMb: 64 },
+      });
       expect(r.stdout).toBe('');
       expect(r.exit.oomKilled).toBe(true);
     });
@@ -122,7 +138,13 @@ export function sandboxSuite(isolation: Isolation): void {
           argv: ['bash', '/code/main.sh'],
           files: [{ path: '/code/main.sh', content: `echo ready\nexec sleep 77.${marker}` }],
           stdin: '',
-          limits: { timeoutSeconds: 20, memoryMb: 256, maxProcesses: 16, maxOutputBytes: 1 << 20, tmpSizeMb: 8 },
+          limits: {
+            timeoutSeconds: 20,
+            memoryMb: 256,
+            maxProcesses: 16,
+            maxOutputBytes: 1 << 20,
+            tmpSizeMb: 8,
+          },
         },
         (_stream, data) => resolveFirst(data.toString()),
       );
@@ -153,7 +175,11 @@ export function sandboxSuite(isolation: Isolation): void {
     });
 
     test('runs as uid 65534 without groups, in an empty environment', async () => {
-      const r = await run(sandbox, 'python', 'import os\nprint(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), sorted(set(os.environ) - {"PWD"}))');
+      const r = await run(
+        sandbox,
+        'python',
+        'import os\nprint(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), sorted(set(os.environ) - {"PWD"}))',
+      );
       expect(r.stdout).toBe("65534 65534 65534 [] ['HOME', 'LANG', 'PATH']\n");
     });
 
@@ -170,7 +196,9 @@ export function sandboxSuite(isolation: Isolation): void {
       const r = await run(
         sandbox,
         'python',
-        'import os\nprint([p for p in ["/root", "/work", "/home", "/etc/shadow", "/var", "/usr/local/bin/docker", "/tmp/crucible-test-' + process.pid + '"] if os.path.exists(p)])',
+        'import os\nprint([p for p in ["/root", "/work", "/home", "/etc/shadow", "/var", "/usr/local/bin/docker", "/tmp/crucible-test-' +
+          process.pid +
+          '"] if os.path.exists(p)])',
       );
       expect(r.stdout).toBe('[]\n');
     });
@@ -187,7 +215,11 @@ export function sandboxSuite(isolation: Isolation): void {
         { limits: { tmpSizeMb: 4 } },
       );
       expect(r.stdout).toBe('big refused\n');
-      const shm = await run(sandbox, 'python', 'import multiprocessing\nprint(multiprocessing.Lock() is not None)');
+      const shm = await run(
+        sandbox,
+        'python',
+        'import multiprocessing\nprint(multiprocessing.Lock() is not None)',
+      );
       expect(shm.stdout).toBe('True\n');
     });
   });

@@ -64,8 +64,12 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
       }
       const program = resolveProgram(name);
       if (program.extraBind) {
-        mounts.push({ destination: program.extraBind.dest, type: 'bind', source: program.extraBind.source,
-          options: ['bind', 'ro'] });
+        mounts.push({
+          destination: program.extraBind.dest,
+          type: 'bind',
+          source: program.extraBind.source,
+          options: ['bind', 'ro'],
+        });
       }
       const config = ociConfig(spec, rootfs, [program.sandboxPath, ...rest], mounts);
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
@@ -112,7 +116,12 @@ interface OciMount {
 }
 
 /** The OCI runtime config of one run; a pure function of the spec. */
-export function ociConfig(spec: SandboxSpec, rootfs: string, args: readonly string[], files: OciMount[]): object {
+export function ociConfig(
+  spec: SandboxSpec,
+  rootfs: string,
+  args: readonly string[],
+  files: OciMount[],
+): object {
   const nproc = spec.limits.maxProcesses;
   return {
     ociVersion: '1.0.0',
@@ -156,8 +165,14 @@ export function ociConfig(spec: SandboxSpec, rootfs: string, args: readonly stri
 }
 
 async function prepareRootfs(rootfs: string): Promise<void> {
-  for (const d of ['usr', 'proc', 'dev', 'tmp', 'code', 'etc']) await mkdir(join(rootfs, d), { recursive: true });
-  for (const [link, target] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) {
+  for (const d of ['usr', 'proc', 'dev', 'tmp', 'code', 'etc'])
+    await mkdir(join(rootfs, d), { recursive: true });
+  for (const [link, target] of [
+    ['bin', 'usr/bin'],
+    ['lib', 'usr/lib'],
+    ['lib64', 'usr/lib64'],
+    ['sbin', 'usr/sbin'],
+  ]) {
     await symlink(target!, join(rootfs, link!)).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error;
     });
@@ -165,7 +180,11 @@ async function prepareRootfs(rootfs: string): Promise<void> {
 }
 
 /** Deletes containers (and bundles) of servers that are no longer running. */
-async function removeStaleContainers(state: string, bundles: string, warn: (message: string) => void): Promise<void> {
+async function removeStaleContainers(
+  state: string,
+  bundles: string,
+  warn: (message: string) => void,
+): Promise<void> {
   const { stdout } = await run(RUNSC, ['--root', state, 'list', '-quiet']);
   for (const id of stdout.split('\n').filter((line) => line.startsWith('crucible-'))) {
     const owner = Number(id.split('-')[1]);

@@ -16,7 +16,10 @@ const REQUIRED: Record<Isolation, readonly { readonly path: string; readonly ins
     { path: '/usr/bin/prlimit', install: 'prlimit not found: apt-get install util-linux' },
   ],
   gvisor: [
-    { path: '/usr/bin/runsc', install: 'runsc not found: install gVisor (https://gvisor.dev/docs/user_guide/install/)' },
+    {
+      path: '/usr/bin/runsc',
+      install: 'runsc not found: install gVisor (https://gvisor.dev/docs/user_guide/install/)',
+    },
   ],
   none: [
     { path: '/usr/bin/setpriv', install: 'setpriv not found: apt-get install util-linux' },

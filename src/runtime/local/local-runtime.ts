@@ -32,7 +32,9 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
     async start(request: RunRequest, observer: RunObserver): Promise<void> {
       let handle: SandboxHandle;
       try {
-        handle = await sandbox.launch(sandboxSpecFor(request), (stream, data) => observer.output(stream, data));
+        handle = await sandbox.launch(sandboxSpecFor(request), (stream, data) =>
+          observer.output(stream, data),
+        );
       } catch (error) {
         observer.finished({
           kind: 'error',
