@@ -82,6 +82,8 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
       namespace: config.kubernetes.namespace,
       ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
       ...(config.kubernetes.runtimeClassName ? { runtimeClassName: config.kubernetes.runtimeClassName } : {}),
+      ...(config.kubernetes.runnerImage ? { runnerImage: config.kubernetes.runnerImage } : {}),
+      warn: (message) => log.warn(message),
     });
   }
   const { createSandbox, createLocalRuntime } = await import('./runtime/local/index.js');

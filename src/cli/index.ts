@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { ApiError, UnreachableError } from './client.js';
+import { registerBench } from './commands/bench.js';
 import { registerEvaluationCommands } from './commands/evaluations.js';
+import { registerKubeCommands } from './commands/kube.js';
 import { registerServe } from './commands/serve.js';
 
 /** Builds the `crucible` command line; kept apart from `main` so tests can parse without exiting. */
@@ -12,7 +14,7 @@ export async function buildProgram(): Promise<Command> {
     .exitOverride();
   registerServe(program);
   registerEvaluationCommands(program);
-  const { registerBench } = await import('./commands/bench.js');
+  registerKubeCommands(program);
   registerBench(program);
   return program;
 }

@@ -50,7 +50,8 @@ export const ServerConfigSchema = z.object({
   kubernetes: z
     .object({
       kubeconfig: z.string().optional(),
-      namespace: z.string().default('crucible-evals'),
+      namespace: z.string().default('crucible-evaluations'),
+      runnerImage: z.string().optional(),
       runtimeClassName: z.string().optional(),
     })
     .prefault({}),
@@ -71,7 +72,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     concurrency: env.CRUCIBLE_CONCURRENCY,
     agingSeconds: env.CRUCIBLE_AGING_SECONDS,
     api: { rateLimitPerMinute: env.CRUCIBLE_RATE_LIMIT_PER_MINUTE },
-    kubernetes: { kubeconfig: env.KUBECONFIG, namespace: env.CRUCIBLE_K8S_NAMESPACE },
+    kubernetes: {
+      kubeconfig: env.KUBECONFIG,
+      namespace: env.CRUCIBLE_K8S_NAMESPACE,
+      runnerImage: env.CRUCIBLE_K8S_RUNNER_IMAGE,
+      runtimeClassName: env.CRUCIBLE_K8S_RUNTIME_CLASS,
+    },
   } as ServerConfigInput;
 }
 

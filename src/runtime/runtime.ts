@@ -19,8 +19,15 @@ export interface RunRequest {
 export interface RunObserver {
   started(at: Date): void;
   output(stream: OutputStream, data: Buffer): void;
-  finished(outcome: RunOutcome): void;
+  /**
+   * The run is over. The returned promise resolves once the result is persisted: a runtime that must clean
+   * up something holding the only copy of the output (a Kubernetes Job) waits for it first.
+   */
+  finished(outcome: RunOutcome): void | Promise<void>;
 }
+
+/** Bytes of each stream already stored for a run, so an adopting runtime delivers only the rest. */
+export type DeliveredBytes = Readonly<Record<OutputStream, number>>;
 
 /**
  * A sandbox backend. Narrow on purpose: start, cancel, adopt after a restart, close. Backend-only features
@@ -40,7 +47,7 @@ export interface Runtime {
    * After a Crucible restart: re-attach to a run that was in flight. `lost` means the runtime cannot find it
    * (a local sandbox dies with the server); the service then ends the evaluation as `error`/`lost_on_restart`.
    */
-  adopt(request: RunRequest, observer: RunObserver): Promise<'adopted' | 'lost'>;
+  adopt(request: RunRequest, observer: RunObserver, delivered?: DeliveredBytes): Promise<'adopted' | 'lost'>;
   /** Stops watchers and kills what is still running. */
   close(): Promise<void>;
 }

@@ -12,7 +12,7 @@ import {
   type Submission,
 } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
-import type { RunObserver, RunRequest, Runtime } from '../runtime/runtime.js';
+import type { DeliveredBytes, RunObserver, RunRequest, Runtime } from '../runtime/runtime.js';
 import { Scheduler, type QueueEntry, type QueueStats } from '../scheduler/index.js';
 import type { EvaluationStore, ListPage, ListQuery } from '../store/store.js';
 import { RunContext } from './run-context.js';
@@ -89,15 +89,17 @@ export class EvaluationService {
     for (const evaluation of await this.store.listByStatus(['starting', 'running'])) {
       this.#scheduler.occupy(evaluation.id);
       const chunks = await this.store.readLogs(evaluation.id);
-      const context = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0);
+      const delivered = { stdout: 0, stderr: 0 };
+      for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
+      const context = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered);
       const adopted = await this.#runtime
-        .adopt(runRequestOf(evaluation), this.#observerFor(context))
+        .adopt(runRequestOf(evaluation), this.#observerFor(context), delivered)
         .catch((error: unknown) => {
           this.#log.error(`adopting ${evaluation.id} failed: ${String(error)}`);
           return 'lost' as const;
         });
       if (adopted === 'lost') {
-        this.#observerFor(context).finished({
+        void this.#observerFor(context).finished({
           kind: 'error',
           reason: 'lost_on_restart',
           message: 'the server restarted while this evaluation was running; it was not run again',
@@ -218,7 +220,7 @@ export class EvaluationService {
         this.#scheduler.release(entry.id);
         return;
       }
-      const run = this.#newRun(dispatched, 0);
+      const run = this.#newRun(dispatched, 0, { stdout: 0, stderr: 0 });
       const observer = this.#observerFor(run);
       await this.#runtime.start(runRequestOf(dispatched), observer).catch((error: unknown) => {
         observer.finished({
@@ -236,8 +238,8 @@ export class EvaluationService {
     }
   }
 
-  #newRun(evaluation: Evaluation, lastLogSeq: number): RunContext {
-    const run = new RunContext(evaluation.id, evaluation.limits.maxOutputBytes, lastLogSeq);
+  #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes): RunContext {
+    const run = new RunContext(evaluation.id, evaluation.limits.maxOutputBytes, lastLogSeq, kept);
     this.#runs.set(evaluation.id, run);
     return run;
   }
@@ -258,7 +260,7 @@ export class EvaluationService {
         if (run.acceptOutput(stream, data, this.#now())) void run.enqueue(flush, onError);
       },
       finished: (outcome: RunOutcome) =>
-        void run.enqueue(async () => {
+        run.enqueue(async () => {
           await flush();
           await this.#apply(id, { type: 'finished', outcome, output: run.outputFlags });
           this.#runs.delete(id);

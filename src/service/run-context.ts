@@ -15,10 +15,18 @@ export class RunContext {
   #chain: Promise<void> = Promise.resolve();
   cancelRequested = false;
 
-  constructor(evaluationId: string, maxOutputBytes: number, lastLogSeq = 0) {
+  /** `kept`: bytes per stream already stored (a run re-adopted after a restart counts them against the cap). */
+  constructor(
+    evaluationId: string,
+    maxOutputBytes: number,
+    lastLogSeq: number,
+    kept: Readonly<Record<OutputStream, number>>,
+  ) {
     this.evaluationId = evaluationId;
     this.#maxOutputBytes = maxOutputBytes;
     this.#logSeq = lastLogSeq;
+    this.#kept.stdout = kept.stdout;
+    this.#kept.stderr = kept.stderr;
   }
 
   get outputFlags(): OutputFlags {

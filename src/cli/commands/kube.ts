@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { DEFAULT_LIMITS, LANGUAGE_IDS } from '../../core/index.js';
-import { parseKubernetesOptions, renderEvaluationManifests } from '../../runtime/kubernetes/index.js';
 import type { RunRequest } from '../../runtime/runtime.js';
 
 interface RenderFlags {
@@ -45,6 +44,9 @@ export function registerKubeCommands(program: Command): void {
     .option('--timeout <seconds>', 'time limit in seconds')
     .option('--memory <mb>', 'memory limit in MiB')
     .action(async (flags: RenderFlags) => {
+      // Loaded here, not at start-up: the Kubernetes client is heavy and other commands never need it.
+      const { parseKubernetesOptions, renderEvaluationManifests } =
+        await import('../../runtime/kubernetes/index.js');
       const code = await readFile(flags.codeFile, 'utf8');
       const stdin = flags.stdinFile ? await readFile(flags.stdinFile, 'utf8') : '';
       const request: RunRequest = {

@@ -288,9 +288,8 @@ export class KubernetesRuntime implements Runtime {
       }
       if (this.tracked.get(tracked.label) !== tracked || this.closed) return;
       this.untrack(tracked);
-      // `finished` is typed void, but an observer that persists asynchronously may return its promise.
-      const returned: unknown = tracked.observer.finished(outcome);
-      if (returned instanceof Promise) await returned;
+      // The Job holds the only copy of the output until the service has persisted the result.
+      await tracked.observer.finished(outcome);
       if (this.deps.whenPersisted) await this.deps.whenPersisted(tracked.request.evaluationId);
       await this.cleanup(tracked.request.evaluationId);
     })().catch((error: unknown) =>

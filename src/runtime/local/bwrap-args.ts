@@ -7,6 +7,8 @@ export interface BwrapArgsInput {
   /** Files delivered through inherited fds with --ro-bind-data: nothing is written on the host. */
   readonly dataFiles: readonly { readonly fd: number; readonly path: string }[];
   readonly tmpSizeBytes: number;
+  /** Inherited fd carrying a compiled seccomp filter (see seccomp.ts), applied just before exec. */
+  readonly seccompFd?: number;
 }
 
 export const SANDBOX_ENV: Readonly<Record<string, string>> = {
@@ -69,6 +71,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   for (const file of input.dataFiles) {
     args.push('--perms', '0444', '--ro-bind-data', String(file.fd), file.path);
   }
+  if (input.seccompFd !== undefined) args.push('--seccomp', String(input.seccompFd));
   // Unprivileged bwrap's root tmpfs belongs to the sandbox user: left writable it would be an uncapped /tmp.
   args.push('--remount-ro', '/');
   args.push('--clearenv');

@@ -4,6 +4,12 @@ import { resolveProgram } from './interpreters.js';
 import type { LaunchPlan } from './process-run.js';
 import { prlimitPrefix, SETPRIV_NOBODY } from './rlimits.js';
 import type { SandboxSpec } from './sandbox-types.js';
+import { SECCOMP_FILTER } from './seccomp.js';
+
+/** The seccomp filter takes fd 3 when there is one; the data files follow it. */
+const FIRST_FILE_FD = SECCOMP_FILTER ? 4 : 3;
+const SECCOMP_INPUTS = SECCOMP_FILTER ? [SECCOMP_FILTER] : [];
+const SECCOMP_FD = SECCOMP_FILTER ? { seccompFd: 3 } : {};
 
 /**
  * bwrap plan: `bash` (joins the cgroups) → setpriv (drops to 65534) → bwrap (namespaces, mounts) → program.
@@ -17,8 +23,9 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
   const bwrapArgs = buildBwrapArgs({
     program: resolveProgram(name),
     args: rest,
-    dataFiles: files.map((f, i) => ({ fd: 3 + i, path: f.path })),
+    dataFiles: files.map((f, i) => ({ fd: FIRST_FILE_FD + i, path: f.path })),
     tmpSizeBytes: spec.limits.tmpSizeMb * 1024 * 1024,
+    ...SECCOMP_FD,
   });
   return {
     argv: [
@@ -28,7 +35,7 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
       ...bwrapArgs,
     ],
     env: SANDBOX_ENV,
-    extraInputs: files.map((f) => f.content),
+    extraInputs: [...SECCOMP_INPUTS, ...files.map((f) => f.content)],
     cgroups,
     memoryEnforcement: cgroups ? 'cgroup' : 'rlimit',
     timeoutMs: spec.limits.timeoutSeconds * 1000,
@@ -64,13 +71,14 @@ export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): Laun
   const bwrapArgs = buildBwrapArgs({
     program: resolveProgram(name),
     args: rest,
-    dataFiles: paths.map((path, i) => ({ fd: 3 + i, path })),
+    dataFiles: paths.map((path, i) => ({ fd: FIRST_FILE_FD + i, path })),
     tmpSizeBytes: template.tmpSizeMb * 1024 * 1024,
+    ...SECCOMP_FD,
   });
   return {
     argv: [...SETPRIV_NOBODY, '/usr/bin/bwrap', ...bwrapArgs],
     env: SANDBOX_ENV,
-    extraInputs: [...SANDBOX_ETC_FILES.map((f) => f.content), null],
+    extraInputs: [...SECCOMP_INPUTS, ...SANDBOX_ETC_FILES.map((f) => f.content), null],
     cgroups,
     memoryEnforcement: 'cgroup',
     // Replaced by the evaluation's own limit when the sandbox is claimed.
