@@ -200,6 +200,31 @@ print(json.dumps({"wrote": wrote, "tmp": open("/tmp/ok").read() == "ok", "caps":
       expect(r.privileged.filter((p) => !allowed.includes(p))).toEqual([]);
     });
 
+    test('kernel interfaces that sandboxes escape through are refused (seccomp; gVisor never exposes them)', async () => {
+      const r = await probe<Record<string, [number, number]>>(
+        server,
+        `import ctypes, json
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {"io_uring_setup": 425, "keyctl": 250, "bpf": 321, "userfaultfd": 323, "perf_event_open": 298,
+         "ptrace": 101, "unshare": 272, "setns": 308, "open_tree": 428, "getpid": 39}
+out = {}
+for name, nr in calls.items():
+    ctypes.set_errno(0)
+    out[name] = [libc.syscall(nr, 0, 0, 0, 0, 0), ctypes.get_errno()]
+print(json.dumps(out))`,
+      );
+      const { getpid, ...dangerous } = r;
+      expect(getpid?.[0]).toBeGreaterThan(0);
+      // gVisor emulates ptrace and unshare inside its own kernel (the sentry): they reach nothing of the host.
+      const emulated = isolation === 'gvisor' ? ['ptrace', 'unshare'] : [];
+      for (const [name, [result, errno]] of Object.entries(dangerous)) {
+        if (emulated.includes(name)) continue;
+        // bwrap's filter answers EPERM; gVisor's own kernel refuses or lacks them (EPERM, ENOSYS, EINVAL…).
+        expect({ name, result }).toEqual({ name, result: -1 });
+        if (isolation === 'bwrap') expect({ name, errno }).toEqual({ name, errno: 1 });
+      }
+    });
+
     test('other processes are invisible (PID namespace)', async () => {
       const r = await probe<{ pids: string[]; foreign: string[] }>(
         server,
