@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EvaluationView } from '../../src/api/views.js';
-import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({ args: ['--concurrency', '2'] });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server.dataDir);
-});
+useTestServer({ args: ['--concurrency', '2'] }, (s) => (server = s));
 
 async function runToEnd(body: Record<string, unknown>): Promise<EvaluationView> {
   const submitted = await server.client.submit(body);

@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeLogLine } from '../../src/cli/client.js';
-import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
+import { useTestServer, type TestServer } from '../support/server.js';
 import { readSse } from '../support/sse.js';
 
 let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({ args: ['--concurrency', '2'] });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await removeDataDir(server.dataDir);
-});
+useTestServer({ args: ['--concurrency', '2'] }, (s) => (server = s));
 
 interface TransitionData {
   seq: number;

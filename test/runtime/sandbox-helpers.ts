@@ -1,6 +1,6 @@
 import type { Limits } from '../../src/core/index.js';
 import { DEFAULT_LIMITS } from '../../src/core/index.js';
-import type { Sandbox, SandboxExit } from '../../src/runtime/local/sandbox.js';
+import type { Sandbox, SandboxExit } from '../../src/runtime/local/index.js';
 
 export interface Collected {
   readonly exit: SandboxExit;

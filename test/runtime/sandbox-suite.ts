@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createSandbox, type Isolation, type Sandbox } from '../../src/runtime/local/sandbox.js';
+import { createSandbox, type Isolation, type Sandbox } from '../../src/runtime/local/index.js';
 import { run } from './sandbox-helpers.js';
 
 /** Host processes whose command line contains `marker`. */

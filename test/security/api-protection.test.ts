@@ -1,21 +1,13 @@
 import http from 'node:http';
 import { connect } from 'node:net';
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { streamFrames } from '../../src/api/streaming.js';
-import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
+import { removeDataDir, startTestServer, useTestServer, type TestServer } from '../support/server.js';
 import { eventually, postJson, rawRequest, vmRssKb } from './support.js';
 
 let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({ args: ['--concurrency', '1'] });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  if (server) await removeDataDir(server.dataDir);
-});
+useTestServer({ args: ['--concurrency', '1'] }, (s) => (server = s));
 
 /** Opens a streaming GET from a given loopback address; resolves once the status line arrived. */
 function openStream(

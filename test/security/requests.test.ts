@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
+import { describe, expect, test } from 'vitest';
+import { useTestServer, type TestServer } from '../support/server.js';
 import { TERMINAL, postJson, rawRequest, transitions } from './support.js';
 
 let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({ args: ['--concurrency', '1'] });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  if (server) await removeDataDir(server.dataDir);
-});
+useTestServer({ args: ['--concurrency', '1'] }, (s) => (server = s));
 
 interface ErrorBody {
   error: { code: string; message: string; field: string | null };

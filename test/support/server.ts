@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { ApiClient } from '../../src/cli/client.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/crucible.js', import.meta.url));
@@ -63,4 +64,24 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 
 export async function removeDataDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * One real server shared by a test file: started before its tests (and handed over through `receive`),
+ * stopped and its data directory removed after them.
+ *
+ * @example
+ * let server: TestServer;
+ * useTestServer({ args: ['--concurrency', '2'] }, (s) => (server = s));
+ */
+export function useTestServer(options: TestServerOptions, receive: (server: TestServer) => void): void {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startTestServer(options);
+    receive(started);
+  });
+  afterAll(async () => {
+    await started?.stop();
+    if (started) await removeDataDir(started.dataDir);
+  });
 }

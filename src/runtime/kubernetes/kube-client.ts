@@ -193,11 +193,7 @@ export async function createKubeApi(options: {
           _continue: query.continueToken,
         }),
       );
-      return {
-        items: list.items,
-        resourceVersion: list.metadata?.resourceVersion ?? '',
-        continueToken: list.metadata?._continue,
-      };
+      return pageOf(list);
     },
     async listPods(query) {
       const list = await call(() =>
@@ -209,11 +205,7 @@ export async function createKubeApi(options: {
           _continue: query.continueToken,
         }),
       );
-      return {
-        items: list.items,
-        resourceVersion: list.metadata?.resourceVersion ?? '',
-        continueToken: list.metadata?._continue,
-      };
+      return pageOf(list);
     },
     watch(kind, query, signal) {
       const path =
@@ -245,5 +237,14 @@ export async function createKubeApi(options: {
         signal,
       );
     },
+  };
+}
+
+/** The part of a list response the reflector needs: items, the list's resourceVersion, the continue token. */
+function pageOf<T>(list: { items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }) {
+  return {
+    items: list.items,
+    resourceVersion: list.metadata?.resourceVersion ?? '',
+    continueToken: list.metadata?._continue,
   };
 }

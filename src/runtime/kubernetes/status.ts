@@ -149,6 +149,10 @@ function platformError(reason: PlatformErrorOutcome['reason'], message: string, 
 export function assess(input: AssessInput): Assessment {
   const { job, pod, runnerExit, now } = input;
   const deadline = job.kind === 'failed' && job.reason === 'DeadlineExceeded';
+  // Job and Pod come on separate watches: a Job that ended is followed by its pod's final status, so
+  // conclude from the Job alone only when the pod is gone, the deadline killed it, or the wait ran out.
+  const podWillNotReport =
+    job.kind === 'absent' || input.podDeleted || deadline || (input.jobSettled && job.kind !== 'active');
   switch (pod.kind) {
     case 'terminated': {
       const startedAt = pod.startedAt ?? pod.finishedAt ?? now;
@@ -175,30 +179,14 @@ export function assess(input: AssessInput): Assessment {
     case 'disrupted':
       return platformError('infrastructure', `The pod was disrupted: ${pod.message}`, now);
     case 'running':
-      // Job and Pod come on separate watches: a Job that ended is followed by its pod's final status, so
-      // conclude from the Job alone only when the pod is gone, the deadline killed it, or the wait ran out.
-      if (
-        job.kind === 'absent' ||
-        input.podDeleted ||
-        deadline ||
-        (input.jobSettled && job.kind !== 'active')
-      ) {
-        return endedWithoutPod(input);
-      }
+      if (podWillNotReport) return endedWithoutPod(input);
       return { kind: 'started', at: pod.startedAt };
     case 'stuck':
       if (job.kind === 'failed') return endedWithoutPod(input, pod);
       return { kind: 'stuck', reason: pod.reason, message: pod.message };
     case 'pending':
     case 'absent':
-      if (
-        job.kind === 'absent' ||
-        input.podDeleted ||
-        deadline ||
-        (input.jobSettled && job.kind !== 'active')
-      ) {
-        return endedWithoutPod(input);
-      }
+      if (podWillNotReport) return endedWithoutPod(input);
       return { kind: 'wait' };
   }
 }

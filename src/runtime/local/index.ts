@@ -8,4 +8,4 @@ export type {
   SandboxHandle,
   SandboxOptions,
   SandboxSpec,
-} from './sandbox.js';
+} from './sandbox-types.js';

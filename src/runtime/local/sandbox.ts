@@ -10,16 +10,6 @@ import { runPlan, type LaunchPlan } from './process-run.js';
 import type { Sandbox, SandboxHandle, SandboxOptions, SandboxSpec } from './sandbox-types.js';
 import { WarmPool } from './warm-pool.js';
 
-export type {
-  Isolation,
-  Sandbox,
-  SandboxExit,
-  SandboxFile,
-  SandboxHandle,
-  SandboxOptions,
-  SandboxSpec,
-} from './sandbox-types.js';
-
 /** Tasks bwrap itself adds to the pids cgroup (its monitor and the PID-namespace init). */
 const BWRAP_TASKS = 2;
 
