@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OutputStream } from '../../core/index.js';
 import { bwrapPlan } from './bwrap.js';
@@ -67,7 +68,9 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       : null;
     try {
       if (options.isolation === 'bwrap') return bwrapPlan(spec, cgroups);
-      return await nonePlan(spec, cgroups, join(options.stateDir, 'runs', `${process.pid}-${++runNumber}`));
+      // Not under stateDir: the server's data directory is private (0700), and uid 65534 must read these files.
+      const runDir = join(tmpdir(), 'crucible-none-runs', `${process.pid}-${++runNumber}`);
+      return await nonePlan(spec, cgroups, runDir);
     } catch (error) {
       await cgroups?.remove();
       throw error;
