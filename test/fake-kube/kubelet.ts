@@ -1,13 +1,44 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ContainerLog } from './container-log.js';
 import type { Sandbox, SandboxFile, SandboxHandle } from './sandbox.js';
 import { StoreError, type KObject, type ObjectStore } from './store.js';
 
-const RUNNER_SOURCE = readFileSync(
-  fileURLToPath(new URL('../../src/runtime/kubernetes/runner/crucible-runner.mjs', import.meta.url)),
-);
-const RUNNER_FILE = 'crucible-runner.mjs';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The static runner that `npm install` (scripts/setup.mjs) builds from runner/, as the runner image holds it. */
+export const RUNNER_BINARY = `${ROOT}runner/target/crucible-runner`;
+const RUNNER_FILE = 'crucible-runner';
+
+function mtimeMs(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The path of the built runner binary, (re)built first when it is missing or older than its sources, so the
+ * tests always run the runner the repository holds.
+ */
+export function runnerBinary(): string {
+  const sources = [
+    `${ROOT}runner/Cargo.toml`,
+    ...readdirSync(`${ROOT}runner/src`).map((name) => `${ROOT}runner/src/${name}`),
+  ];
+  const built = mtimeMs(RUNNER_BINARY);
+  if (built < 0 || sources.some((source) => mtimeMs(source) > built)) {
+    execFileSync(process.execPath, [`${ROOT}scripts/setup.mjs`, '--runner'], { stdio: 'inherit' });
+  }
+  return RUNNER_BINARY;
+}
+
+let runnerBytes: Buffer | null = null;
+function runnerContent(): Buffer {
+  runnerBytes ??= readFileSync(runnerBinary());
+  return runnerBytes;
+}
 
 interface Container {
   name: string;
@@ -194,16 +225,13 @@ export class FakeKubelet {
         }
       }
       if (runnerVolumes.has(mount.name))
-        files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: RUNNER_SOURCE });
+        files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: runnerContent(), executable: true });
     }
     const command = [...(main.command ?? []), ...(main.args ?? [])];
-    const argv = command.flatMap((arg, index) => {
-      // The runner "binary" is the reference implementation, run by the sandbox's node.
-      if (index === 0 && arg.endsWith('/crucible-runner'))
-        return ['node', `${arg.slice(0, -'/crucible-runner'.length)}/${RUNNER_FILE}`];
-      if (index > 0 && command[index - 1] === '--') return [this.options.interpreters[arg] ?? arg];
-      return [arg];
-    });
+    // argv[0] is the static runner binary itself, delivered above at the path the pod's command names.
+    const argv = command.map((arg, index) =>
+      index > 0 && command[index - 1] === '--' ? (this.options.interpreters[arg] ?? arg) : arg,
+    );
     const memoryMb = Math.max(512, Number.parseInt(main.resources?.limits?.['memory'] ?? '256', 10));
     const handle = await this.sandbox.launch(
       {

@@ -1,6 +1,6 @@
 import type { OutputStream } from '../../core/index.js';
 
-/** The end of the program as the runner saw it (see runner/crucible-runner.mjs). */
+/** The end of the program as the runner saw it (see runner/src/main.rs). */
 export interface RunnerExit {
   readonly exitCode: number | null;
   readonly signal: string | null;

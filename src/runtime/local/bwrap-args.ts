@@ -5,7 +5,11 @@ export interface BwrapArgsInput {
   /** argv after argv[0]. */
   readonly args: readonly string[];
   /** Files delivered through inherited fds with --ro-bind-data: nothing is written on the host. */
-  readonly dataFiles: readonly { readonly fd: number; readonly path: string }[];
+  readonly dataFiles: readonly {
+    readonly fd: number;
+    readonly path: string;
+    readonly executable?: boolean;
+  }[];
   readonly tmpSizeBytes: number;
   /** Inherited fd carrying a compiled seccomp filter (see seccomp.ts), applied just before exec. */
   readonly seccompFd?: number;
@@ -69,7 +73,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   // Data files come last but one: bwrap reads each fd to its end while building the root, so a pre-spawned
   // sandbox whose last file (the code) arrives later waits here with everything else already set up.
   for (const file of input.dataFiles) {
-    args.push('--perms', '0444', '--ro-bind-data', String(file.fd), file.path);
+    args.push('--perms', file.executable ? '0555' : '0444', '--ro-bind-data', String(file.fd), file.path);
   }
   if (input.seccompFd !== undefined) args.push('--seccomp', String(input.seccompFd));
   // Unprivileged bwrap's root tmpfs belongs to the sandbox user: left writable it would be an uncapped /tmp.

@@ -3,7 +3,7 @@ import type { RunCgroups } from './cgroups.js';
 import { resolveProgram } from './interpreters.js';
 import type { LaunchPlan } from './process-run.js';
 import { prlimitPrefix, SETPRIV_NOBODY } from './rlimits.js';
-import type { SandboxSpec } from './sandbox-types.js';
+import type { SandboxFile, SandboxSpec } from './sandbox-types.js';
 import { SECCOMP_FILTER } from './seccomp.js';
 
 /** The seccomp filter takes fd 3 when there is one; the data files follow it. */
@@ -19,11 +19,15 @@ const SECCOMP_FD = SECCOMP_FILTER ? { seccompFd: 3 } : {};
 export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): LaunchPlan {
   const [name, ...rest] = spec.argv;
   if (name === undefined) throw new Error('argv must not be empty');
-  const files = [...SANDBOX_ETC_FILES, ...spec.files];
+  const files: readonly SandboxFile[] = [...SANDBOX_ETC_FILES, ...spec.files];
   const bwrapArgs = buildBwrapArgs({
     program: resolveProgram(name),
     args: rest,
-    dataFiles: files.map((f, i) => ({ fd: FIRST_FILE_FD + i, path: f.path })),
+    dataFiles: files.map((f, i) => ({
+      fd: FIRST_FILE_FD + i,
+      path: f.path,
+      executable: f.executable === true,
+    })),
     tmpSizeBytes: spec.limits.tmpSizeMb * 1024 * 1024,
     ...SECCOMP_FD,
   });

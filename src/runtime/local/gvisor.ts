@@ -6,7 +6,7 @@ import { SANDBOX_ENV, SANDBOX_ETC_FILES } from './bwrap-args.js';
 import { RunCgroups } from './cgroups.js';
 import { resolveProgram } from './interpreters.js';
 import type { LaunchPlan } from './process-run.js';
-import type { SandboxSpec } from './sandbox-types.js';
+import type { SandboxFile, SandboxSpec } from './sandbox-types.js';
 
 const run = promisify(execFile);
 const RUNSC = '/usr/bin/runsc';
@@ -56,10 +56,11 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
       const id = `crucible-${process.pid}-${++runNumber}`;
       const bundle = join(bundles, id);
       const mounts: OciMount[] = [];
-      for (const [i, file] of [...SANDBOX_ETC_FILES, ...spec.files].entries()) {
+      const files: readonly SandboxFile[] = [...SANDBOX_ETC_FILES, ...spec.files];
+      for (const [i, file] of files.entries()) {
         const hostPath = join(bundle, 'files', String(i));
         await mkdir(dirname(hostPath), { recursive: true });
-        await writeFile(hostPath, file.content, { mode: 0o444 });
+        await writeFile(hostPath, file.content, { mode: file.executable ? 0o555 : 0o444 });
         mounts.push({ destination: file.path, type: 'bind', source: hostPath, options: ['bind', 'ro'] });
       }
       const program = resolveProgram(name);

@@ -28,7 +28,7 @@ export async function nonePlan(
   for (const file of spec.files) {
     const hostPath = join(runDir, 'files', file.path);
     await mkdir(dirname(hostPath), { recursive: true });
-    await writeFile(hostPath, file.content, { mode: 0o444 });
+    await writeFile(hostPath, file.content, { mode: file.executable ? 0o555 : 0o444 });
     hostPaths.set(file.path, hostPath);
   }
   const program = resolveProgram(name);

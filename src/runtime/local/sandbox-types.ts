@@ -7,6 +7,8 @@ export type Isolation = 'bwrap' | 'gvisor' | 'none';
 export interface SandboxFile {
   readonly path: string;
   readonly content: string | Buffer;
+  /** Mode 0555 instead of 0444, for a program delivered with the run (still read-only). */
+  readonly executable?: boolean;
 }
 
 export interface SandboxSpec {
