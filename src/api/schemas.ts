@@ -10,6 +10,25 @@ const LABEL_KEY_MESSAGE =
 
 const wellFormed = (s: string) => s.isWellFormed();
 
+/** A string of at most `maxBytes` UTF-8 bytes, with messages that name the field. */
+function boundedText(field: string, maxBytes: number) {
+  return z
+    .string({ error: `${field} must be a string` })
+    .refine((s) => Buffer.byteLength(s, 'utf8') <= maxBytes, {
+      message: `${field} is larger than ${maxBytes} bytes`,
+    });
+}
+
+/** A whole number within bounds, with messages that name the field and the range. */
+function boundedInt(field: string, min: number, max: number) {
+  const range = { error: `${field} must be between ${min} and ${max}` };
+  return z
+    .number({ error: `${field} must be a number` })
+    .int({ error: `${field} must be a whole number` })
+    .min(min, range)
+    .max(max, range);
+}
+
 /**
  * The one source of truth for a submission: validation, the TypeScript type and the OpenAPI document all come
  * from this schema. Bounds are configurable, so the schema is built from them.
@@ -19,40 +38,18 @@ export function submissionSchema(bounds: LimitBounds) {
     language: z.enum(LANGUAGE_IDS, {
       error: () => `unknown language; supported: ${LANGUAGE_IDS.join(', ')}`,
     }),
-    code: z
-      .string({ error: 'code must be a string' })
-      .refine((s) => Buffer.byteLength(s, 'utf8') <= bounds.maxCodeBytes, {
-        message: `code is larger than ${bounds.maxCodeBytes} bytes`,
-      })
+    code: boundedText('code', bounds.maxCodeBytes)
       .refine((s) => !s.includes('\0'), { message: 'code must not contain NUL bytes' })
       .refine(wellFormed, { message: 'code must be valid UTF-8 (no lone surrogates)' }),
-    stdin: z
-      .string({ error: 'stdin must be a string' })
-      .refine((s) => Buffer.byteLength(s, 'utf8') <= bounds.maxStdinBytes, {
-        message: `stdin is larger than ${bounds.maxStdinBytes} bytes`,
-      })
+    stdin: boundedText('stdin', bounds.maxStdinBytes)
       .refine(wellFormed, { message: 'stdin must be valid UTF-8 (no lone surrogates)' })
       .optional(),
-    timeoutSeconds: z
-      .number({ error: 'timeoutSeconds must be a number' })
-      .int({ error: 'timeoutSeconds must be a whole number' })
-      .min(bounds.minTimeoutSeconds, {
-        error: `timeoutSeconds must be between ${bounds.minTimeoutSeconds} and ${bounds.maxTimeoutSeconds}`,
-      })
-      .max(bounds.maxTimeoutSeconds, {
-        error: `timeoutSeconds must be between ${bounds.minTimeoutSeconds} and ${bounds.maxTimeoutSeconds}`,
-      })
-      .optional(),
-    memoryMb: z
-      .number({ error: 'memoryMb must be a number' })
-      .int({ error: 'memoryMb must be a whole number' })
-      .min(bounds.minMemoryMb, {
-        error: `memoryMb must be between ${bounds.minMemoryMb} and ${bounds.maxMemoryMb}`,
-      })
-      .max(bounds.maxMemoryMb, {
-        error: `memoryMb must be between ${bounds.minMemoryMb} and ${bounds.maxMemoryMb}`,
-      })
-      .optional(),
+    timeoutSeconds: boundedInt(
+      'timeoutSeconds',
+      bounds.minTimeoutSeconds,
+      bounds.maxTimeoutSeconds,
+    ).optional(),
+    memoryMb: boundedInt('memoryMb', bounds.minMemoryMb, bounds.maxMemoryMb).optional(),
     priority: z.enum(PRIORITIES, { error: 'priority must be one of low, normal, high' }).optional(),
     labels: z
       .record(

@@ -45,17 +45,21 @@ export interface StreamOptions {
   readonly heartbeatMs?: number;
 }
 
+export const SSE: StreamOptions = { contentType: 'text/event-stream; charset=utf-8', heartbeat: ':\n\n' };
+
 /**
  * Writes an async sequence of text frames to the response, honouring backpressure: while the client does not
- * read, the producer is not pulled, so the server buffers one frame, not the whole history.
+ * read, the producer is not pulled, so the server buffers one frame, not the whole history. Takes one of the
+ * limiter's slots for the client (or answers 429) and gives it back when the stream ends.
  */
 export async function streamFrames(
   request: FastifyRequest,
   reply: FastifyReply,
-  release: () => void,
+  streams: StreamLimiter,
   produce: (signal: AbortSignal) => AsyncIterable<string>,
   options: StreamOptions,
 ): Promise<void> {
+  const release = streams.acquire(request.ip);
   const abort = new AbortController();
   const res = reply.raw;
   reply.hijack();

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, test } from 'vitest';
-import { streamFrames } from '../../src/api/streaming.js';
+import { StreamLimiter, streamFrames } from '../../src/api/streaming.js';
 import { removeDataDir, startTestServer, useTestServer, type TestServer } from '../support/server.js';
 import { eventually, postJson, rawRequest, vmRssKb } from './support.js';
 
@@ -132,14 +132,14 @@ describe('streaming connections', () => {
     // An endless producer behind the real streaming helper: only backpressure can stop it.
     const app = Fastify();
     let produced = 0;
-    let released = false;
     let aborted = false;
+    const limiter = new StreamLimiter(1, 1);
     const frame = 'x'.repeat(64 * 1024);
     app.get('/flood', async (request, reply) => {
       await streamFrames(
         request,
         reply,
-        () => (released = true),
+        limiter,
         async function* (signal) {
           signal.addEventListener('abort', () => (aborted = true));
           for (let i = 0; i < 1_000_000 && !signal.aborted; i++) {
@@ -169,7 +169,7 @@ describe('streaming connections', () => {
       // Kernel socket buffers (tcp_rmem + tcp_wmem maxima, 36 MiB here) plus one frame, never the stream.
       expect(produced).toBeLessThan(64 * 1024 * 1024);
       socket.destroy();
-      expect(await eventually(() => released && aborted)).toBe(true);
+      expect(await eventually(() => limiter.open === 0 && aborted)).toBe(true);
     } finally {
       socket.destroy();
       await app.close();

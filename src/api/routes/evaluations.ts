@@ -13,7 +13,7 @@ import {
   WaitQuerySchema,
   submissionSchema,
 } from '../schemas.js';
-import { streamFrames, type StreamLimiter } from '../streaming.js';
+import { SSE, streamFrames, type StreamLimiter } from '../streaming.js';
 import { toView } from '../views.js';
 
 export interface EvaluationRoutesOptions {
@@ -132,11 +132,10 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       await service.get(id);
       const { follow, stream, after } = request.query;
       const sse = (request.headers.accept ?? '').includes('text/event-stream');
-      const release = streams.acquire(request.ip);
       await streamFrames(
         request,
         reply,
-        release,
+        streams,
         async function* (signal) {
           const chunks = followLogs(service.store, service.bus, id, {
             follow,
@@ -150,9 +149,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
           }
           if (sse) yield 'event: end\ndata: {}\n\n';
         },
-        sse
-          ? { contentType: 'text/event-stream; charset=utf-8', heartbeat: ':\n\n' }
-          : { contentType: 'application/x-ndjson; charset=utf-8' },
+        sse ? SSE : { contentType: 'application/x-ndjson; charset=utf-8' },
       );
     },
   );

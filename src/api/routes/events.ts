@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { followTransitions, type EvaluationService } from '../../service/index.js';
 import { ErrorSchema } from '../schemas.js';
-import { streamFrames, type StreamLimiter } from '../streaming.js';
+import { SSE, streamFrames, type StreamLimiter } from '../streaming.js';
 
 export interface EventRoutesOptions {
   readonly service: EvaluationService;
@@ -23,11 +23,10 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
     },
     async (request, reply) => {
       const after = Number(request.headers['last-event-id'] ?? request.query.after ?? 0);
-      const release = streams.acquire(request.ip);
       await streamFrames(
         request,
         reply,
-        release,
+        streams,
         async function* (signal) {
           yield 'retry: 1000\n\n';
           for await (const t of followTransitions(service.store, service.bus, after, signal)) {
@@ -42,7 +41,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
             yield `id: ${t.seq}\nevent: transition\ndata: ${data}\n\n`;
           }
         },
-        { contentType: 'text/event-stream; charset=utf-8', heartbeat: ':\n\n' },
+        SSE,
       );
     },
   );

@@ -184,27 +184,11 @@ export async function createKubeApi(options: {
       await create(() => networking.createNamespacedNetworkPolicy({ namespace, body }));
     },
     async listJobs(query) {
-      const list = await call(() =>
-        batch.listNamespacedJob({
-          namespace,
-          labelSelector: query.labelSelector,
-          resourceVersion: query.resourceVersion,
-          limit: query.limit,
-          _continue: query.continueToken,
-        }),
-      );
+      const list = await call(() => batch.listNamespacedJob(listArgs(namespace, query)));
       return pageOf(list);
     },
     async listPods(query) {
-      const list = await call(() =>
-        core.listNamespacedPod({
-          namespace,
-          labelSelector: query.labelSelector,
-          resourceVersion: query.resourceVersion,
-          limit: query.limit,
-          _continue: query.continueToken,
-        }),
-      );
+      const list = await call(() => core.listNamespacedPod(listArgs(namespace, query)));
       return pageOf(list);
     },
     watch(kind, query, signal) {
@@ -237,6 +221,17 @@ export async function createKubeApi(options: {
         signal,
       );
     },
+  };
+}
+
+/** A list query in the client's parameter names. */
+function listArgs(namespace: string, query: ListQuery) {
+  return {
+    namespace,
+    labelSelector: query.labelSelector,
+    resourceVersion: query.resourceVersion,
+    limit: query.limit,
+    _continue: query.continueToken,
   };
 }
 
