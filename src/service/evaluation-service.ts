@@ -57,6 +57,7 @@ export class EvaluationService {
   readonly #runs = new Map<string, RunContext>();
   /** Transitions are written and published one at a time, so SSE sees them in `seq` order. */
   #transitions: Promise<unknown> = Promise.resolve();
+  #stopping = false;
 
   constructor(options: EvaluationServiceOptions) {
     this.store = options.store;
@@ -112,8 +113,14 @@ export class EvaluationService {
     this.#scheduler.start();
   }
 
+  /**
+   * Stops dispatching and closes the runtime. Runs a local runtime kills on close end as `error` /
+   * `infrastructure` ("the server shut down"), not as the program's own failure; runtimes that keep running
+   * without us (Kubernetes Jobs) report nothing and are re-adopted at the next start.
+   */
   async stop(): Promise<void> {
     this.#scheduler.stop();
+    this.#stopping = true;
     await this.#runtime.close();
     await Promise.all([...this.#runs.values()].map((run) => run.idle()));
     await this.#transitions;
@@ -262,7 +269,15 @@ export class EvaluationService {
       finished: (outcome: RunOutcome) =>
         run.enqueue(async () => {
           await flush();
-          await this.#apply(id, { type: 'finished', outcome, output: run.outputFlags });
+          const ended: RunOutcome = this.#stopping
+            ? {
+                kind: 'error',
+                reason: 'infrastructure',
+                message: 'the server shut down while this evaluation ran; it was stopped and not run again',
+                at: this.#now(),
+              }
+            : outcome;
+          await this.#apply(id, { type: 'finished', outcome: ended, output: run.outputFlags });
           this.#runs.delete(id);
           this.#scheduler.release(id);
         }, onError),

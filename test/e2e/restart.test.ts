@@ -62,3 +62,29 @@ describe('restart recovery', () => {
     await removeDataDir(first.dataDir);
   });
 });
+
+describe('graceful shutdown', () => {
+  it('ends running evaluations as error/infrastructure, not as the program’s failure, and keeps queued ones', async () => {
+    const first = await startTestServer({ args: ['--concurrency', '1'] });
+    servers.push(first);
+    const running = await first.client.submit({ language: 'bash', code: 'echo up; sleep 60' });
+    for await (const line of first.client.logs(running.id, true)) {
+      expect(line.data).toBe('up\n');
+      break;
+    }
+    const queued = await first.client.submit({ language: 'bash', code: 'echo later' });
+    await first.stop();
+    expect(first.log()).toContain('received SIGTERM, shutting down');
+
+    const second = await startTestServer({ dataDir: first.dataDir, args: ['--concurrency', '1'] });
+    servers.push(second);
+    const stopped = await second.client.get(running.id);
+    expect(stopped.status).toBe('error');
+    expect(stopped.result?.reason).toBe('infrastructure');
+    expect(stopped.result?.message).toMatch(/server shut down/);
+    expect(stopped.result?.stdout).toBe('up\n');
+    expect((await second.client.get(queued.id, 30)).result?.stdout).toBe('later\n');
+    await second.stop();
+    await removeDataDir(first.dataDir);
+  });
+});
