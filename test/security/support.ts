@@ -165,3 +165,10 @@ export async function walkNoFollow(dir: string): Promise<{ path: string; uid: nu
   }
   return out;
 }
+
+/** Host-side processes of the server's gVisor sandboxes (sentry, gofer, `runsc run`), not its cleanup calls. */
+export function gvisorSandboxProcesses(dataDir: string): { pid: number; cmdline: string }[] {
+  return hostProcesses(path.join(dataDir, 'sandbox', 'gvisor')).filter(
+    (p) => !/ (delete|kill|list) /.test(p.cmdline),
+  );
+}
