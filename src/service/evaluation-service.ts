@@ -93,14 +93,15 @@ export class EvaluationService {
       const delivered = { stdout: 0, stderr: 0 };
       for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
       const context = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered);
+      const observer = this.#observerFor(context);
       const adopted = await this.#runtime
-        .adopt(runRequestOf(evaluation), this.#observerFor(context), delivered)
+        .adopt(runRequestOf(evaluation), observer, delivered)
         .catch((error: unknown) => {
           this.#log.error(`adopting ${evaluation.id} failed: ${String(error)}`);
           return 'lost' as const;
         });
       if (adopted === 'lost') {
-        void this.#observerFor(context).finished({
+        void observer.finished({
           kind: 'error',
           reason: 'lost_on_restart',
           message: 'the server restarted while this evaluation was running; it was not run again',
