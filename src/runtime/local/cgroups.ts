@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { constants, readFileSync, writeFileSync } from 'node:fs';
 import { access, mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Limits } from '../../core/index.js';
 
 /**
  * Per-run cgroup v1 directories. Every run gets one child in the memory, pids and cpuacct hierarchies, named
@@ -22,6 +22,11 @@ export interface CgroupStats {
 export interface CgroupLimits {
   readonly memoryBytes: number;
   readonly maxTasks: number;
+}
+
+/** A run's cgroup limits: its memory, and its processes plus the tasks the isolation layer itself adds. */
+export function cgroupLimitsFor(limits: Limits, extraTasks: number): CgroupLimits {
+  return { memoryBytes: limits.memoryMb * 1024 * 1024, maxTasks: limits.maxProcesses + extraTasks };
 }
 
 /** Probes once whether we can create run cgroups; returns the reason when we cannot. */

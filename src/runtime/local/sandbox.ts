@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OutputStream } from '../../core/index.js';
 import { bwrapPlan } from './bwrap.js';
-import { RunCgroups, removeStaleCgroups } from './cgroups.js';
+import { RunCgroups, cgroupLimitsFor, removeStaleCgroups } from './cgroups.js';
 import { gvisorBackend, type GvisorBackend } from './gvisor.js';
 import { probeHost } from './host-probe.js';
 import { nonePlan } from './none.js';
@@ -60,12 +60,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   async function plan(spec: SandboxSpec): Promise<LaunchPlan> {
     if (gvisor) return gvisor.plan(spec);
     const extraTasks = options.isolation === 'bwrap' ? BWRAP_TASKS : 0;
-    const cgroups = useCgroups
-      ? await RunCgroups.create({
-          memoryBytes: spec.limits.memoryMb * 1024 * 1024,
-          maxTasks: spec.limits.maxProcesses + extraTasks,
-        })
-      : null;
+    const cgroups = useCgroups ? await RunCgroups.create(cgroupLimitsFor(spec.limits, extraTasks)) : null;
     try {
       if (options.isolation === 'bwrap') return bwrapPlan(spec, cgroups);
       // Not under stateDir: the server's data directory is private (0700), and uid 65534 must read these files.

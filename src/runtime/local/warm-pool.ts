@@ -1,6 +1,6 @@
 import type { OutputStream } from '../../core/index.js';
 import { bwrapWarmPlan, warmTemplateOf, type WarmTemplate } from './bwrap.js';
-import { RunCgroups, type CgroupLimits } from './cgroups.js';
+import { RunCgroups, cgroupLimitsFor, type CgroupLimits } from './cgroups.js';
 import { prepareRun, type PreparedRun } from './process-run.js';
 import type { SandboxHandle, SandboxSpec } from './sandbox-types.js';
 
@@ -53,7 +53,7 @@ export class WarmPool {
       this.#refill(key, template);
       return null;
     }
-    sandbox.cgroups.setLimits(sandbox.limits, this.#limitsOf(spec));
+    sandbox.cgroups.setLimits(sandbox.limits, cgroupLimitsFor(spec.limits, this.#options.extraTasks));
     const handle = sandbox.prepared.start({
       stdin: spec.stdin,
       lateInputs: spec.files.map((f) => f.content),
@@ -71,13 +71,6 @@ export class WarmPool {
     const all = [...this.#idle.values()].flat();
     this.#idle.clear();
     await Promise.all(all.map((s) => s.prepared.discard()));
-  }
-
-  #limitsOf(spec: SandboxSpec): CgroupLimits {
-    return {
-      memoryBytes: spec.limits.memoryMb * 1024 * 1024,
-      maxTasks: spec.limits.maxProcesses + this.#options.extraTasks,
-    };
   }
 
   #refill(key: string, template: WarmTemplate): void {
