@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubernetesRuntime, type KubernetesRuntime } from '../../src/runtime/kubernetes/index.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
-import { startFakeCluster, type FakeCluster } from '../fake-kube/index.js';
+import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
 import { eventually, FAST, jobsGone, request, Tracked } from './harness.js';
 
 let cluster: FakeCluster;

@@ -6,6 +6,7 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { afterEach, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { registerKubeCommands } from '../../src/cli/commands/kube.js';
+import { DEFAULT_LIMITS } from '../../src/core/index.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -50,4 +51,14 @@ it('kube render prints every object as YAML', async () => {
   new Job(job as never).validate();
   expect(job.spec.template.spec.runtimeClassName).toBe('gvisor');
   expect(job.spec.activeDeadlineSeconds).toBe(15);
+});
+
+it('kube render prints exactly what renderEvaluation builds, with stable names and default limits', async () => {
+  const { renderEvaluation } = await import('../../src/runtime/kubernetes/index.js');
+  const first = renderEvaluation({ language: 'python', code: 'print(2)' });
+  const again = renderEvaluation({ language: 'python', code: 'print(2)' });
+  expect(again).toEqual(first);
+  const job = first.at(-1) as { metadata: { name: string }; spec: { activeDeadlineSeconds: number } };
+  expect(job.metadata.name).toMatch(/^crucible-preview-[0-9a-f]{12}-[0-9a-f]{8}$/);
+  expect(job.spec.activeDeadlineSeconds).toBe(DEFAULT_LIMITS.timeoutSeconds + 10);
 });

@@ -13,7 +13,7 @@ import {
   type KubernetesRuntimeOptions,
 } from '../../src/runtime/kubernetes/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../../src/runtime/runtime.js';
-import { startFakeCluster, type FakeCluster } from '../fake-kube/index.js';
+import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
 
 /** Tuning that makes the fake fast: short backoffs, bookmarks and idle timeouts so faults heal in ms. */
 export const FAST: KubernetesRuntimeOptions = {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameDecoder, type RunnerExit } from '../../src/runtime/kubernetes/frames.js';
 import { packPayload } from '../../src/runtime/kubernetes/payload.js';
 import { buildBwrapArgs } from '../../src/runtime/local/bwrap-args.js';
-import { runnerBinary } from '../fake-kube/kubelet.js';
+import { runnerBinary } from '../../testkit/fake-kube/kubelet.js';
 
 /** The static runner, run directly (no cluster, no sandbox), its stdout decoded as the collector does. */
 interface RunnerResult {

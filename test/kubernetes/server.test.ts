@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCluster, type FakeCluster } from '../fake-kube/index.js';
+import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
 import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
 
 /**

@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { DEFAULT_LIMITS, LANGUAGE_IDS } from '../../core/index.js';
-import type { RunRequest } from '../../runtime/runtime.js';
+import { LANGUAGE_IDS } from '../../core/index.js';
 
 interface RenderFlags {
   readonly language: string;
@@ -15,8 +13,9 @@ interface RenderFlags {
   readonly stdinFile?: string;
 }
 
-function positive(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
+/** A positive integer flag, or undefined when not given (the runtime's defaults apply). */
+function positive(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed <= 0)
     throw new Error(`--${name} must be a positive integer, got "${value}"`);
@@ -45,29 +44,19 @@ export function registerKubeCommands(program: Command): void {
     .option('--memory <mb>', 'memory limit in MiB')
     .action(async (flags: RenderFlags) => {
       // Loaded here, not at start-up: the Kubernetes client is heavy and other commands never need it.
-      const { parseKubernetesOptions, renderEvaluationManifests } =
-        await import('../../runtime/kubernetes/index.js');
+      const { renderEvaluation } = await import('../../runtime/kubernetes/index.js');
       const code = await readFile(flags.codeFile, 'utf8');
       const stdin = flags.stdinFile ? await readFile(flags.stdinFile, 'utf8') : '';
-      const request: RunRequest = {
-        // A stable preview id: the same inputs render the same names.
-        evaluationId: `preview-${createHash('sha256').update(code).digest('hex').slice(0, 12)}`,
-        language: flags.language,
-        code,
-        stdin,
-        limits: {
-          ...DEFAULT_LIMITS,
-          timeoutSeconds: positive(flags.timeout, 'timeout', DEFAULT_LIMITS.timeoutSeconds),
-          memoryMb: positive(flags.memory, 'memory', DEFAULT_LIMITS.memoryMb),
+      const timeoutSeconds = positive(flags.timeout, 'timeout');
+      const memoryMb = positive(flags.memory, 'memory');
+      const limits = { ...(timeoutSeconds ? { timeoutSeconds } : {}), ...(memoryMb ? { memoryMb } : {}) };
+      const objects = renderEvaluation(
+        { language: flags.language, code, stdin, limits },
+        {
+          namespace: flags.namespace,
+          ...(flags.runtimeClass ? { runtimeClassName: flags.runtimeClass } : {}),
         },
-        priority: 'normal',
-        labels: {},
-      };
-      const options = parseKubernetesOptions({
-        namespace: flags.namespace,
-        ...(flags.runtimeClass ? { runtimeClassName: flags.runtimeClass } : {}),
-      });
-      const objects = renderEvaluationManifests(request, options);
+      );
       process.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));
     });
 }
