@@ -1,28 +1,45 @@
 /**
  * `npm run bench`: every benchmark, printed as tables (`--json` for machine-readable figures).
- * 1. Local runtime: submit→terminal of print(1) over HTTP against a real server process, next to plain
- *    `python3 -c 'print(1)'` startup measured in the same run.
+ * 1. Local runtime, one server process on loopback:
+ *    a. sequential submit→terminal of print(1) over HTTP next to plain `python3 -c 'print(1)'` and bare bwrap;
+ *    b. throughput and p95 at 8 and 32 concurrent clients next to the bare-bwrap floor (same harness);
+ *    c. the CLI's `run hello.py` wall time minus the evaluation's own time, next to `node -e 0`.
  * 2. Kubernetes runtime on the fake API server: watch event → observed transition lag (watch vs poll
  *    monitor), and print(1) end to end.
  */
+import { benchCli } from '../src/bench/cli-bench.js';
+import { formatCliBench, formatLocalBench, formatThroughputBench } from '../src/bench/format.js';
 import { benchLocal } from '../src/bench/local-bench.js';
-import { table } from '../src/cli/output.js';
-import { formatLocalBench } from '../src/cli/commands/bench.js';
+import { startBenchServer } from '../src/bench/server-process.js';
+import { benchThroughput } from '../src/bench/throughput-bench.js';
+import { table } from '../src/format/table.js';
 import { benchKubernetes } from './kubernetes.js';
 
 const json = process.argv.includes('--json');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 log('benchmark 1/2: local runtime (bwrap) over HTTP');
-const local = await benchLocal({ iterations: 50, sandbox: 'bwrap', log });
+const server = await startBenchServer({ sandbox: 'bwrap' });
+const { local, throughput, cli } = await (async () => {
+  try {
+    const local = await benchLocal({ iterations: 50, sandbox: 'bwrap', log, baseUrl: server.url });
+    const throughput = await benchThroughput({ baseUrl: server.url, log });
+    const cli = await benchCli({ baseUrl: server.url, log });
+    return { local, throughput, cli };
+  } finally {
+    await server.stop();
+  }
+})();
 log('benchmark 2/2: kubernetes runtime on the fake API server');
 const kubernetes = await benchKubernetes();
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ local, kubernetes }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ local, throughput, cli, kubernetes }, null, 2)}\n`);
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   process.stdout.write(`${formatLocalBench(local)}\n\n`);
+  process.stdout.write(`${formatThroughputBench(throughput)}\n\n`);
+  process.stdout.write(`${formatCliBench(cli)}\n\n`);
   process.stdout.write(
     `kubernetes runtime (fake API server, pods run in the local sandbox), ${kubernetes.samples} samples\n` +
       `${table([

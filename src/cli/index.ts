@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ApiError, UnreachableError } from './client.js';
+import { CrucibleError as ApiError, CrucibleUnreachableError as UnreachableError } from '../client/index.js';
 import { registerBench } from './commands/bench.js';
 import { registerEvaluationCommands } from './commands/evaluations.js';
 import { registerKubeCommands } from './commands/kube.js';

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import type { EvaluationView } from '../api/views.js';
+import type { Evaluation as EvaluationView } from '../client/index.js';
 
 /**
  * The exit code `crucible run` ends with: the program's own code when it exited; 128+N for a signal (as a
@@ -41,16 +41,4 @@ export function describe(evaluation: EvaluationView): string {
   if (r?.stdoutTruncated || r?.stderrTruncated) parts.push('output truncated');
   if (r?.message) parts.push(`— ${r.message}`);
   return parts.join('  ');
-}
-
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { EvaluationView } from '../../src/api/views.js';
+import type { Submission } from '../../src/client/index.js';
 import { useTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
 useTestServer({ args: ['--concurrency', '2'] }, (s) => (server = s));
 
-async function runToEnd(body: Record<string, unknown>): Promise<EvaluationView> {
+async function runToEnd(body: Submission): Promise<EvaluationView> {
   const submitted = await server.client.submit(body);
   expect(submitted.status).toBe('queued');
   return server.client.get(submitted.id, 60);

@@ -26,7 +26,7 @@ describe('scheduler', () => {
     server = await startTestServer({ args: ['--concurrency', '1'] });
     const s = server;
     const blocker = await submitBlocker(s);
-    const order = ['low', 'normal', 'high', 'low', 'high', 'normal'];
+    const order = ['low', 'normal', 'high', 'low', 'high', 'normal'] as const;
     const submitted: { id: string; priority: string }[] = [];
     for (const priority of order) {
       const e = await s.client.submit({ language: 'bash', code: 'true', priority });

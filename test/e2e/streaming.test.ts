@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeLogLine } from '../../src/cli/client.js';
+import { decodeLogLine } from '../../src/client/index.js';
 import { useTestServer, type TestServer } from '../support/server.js';
 import { readSse } from '../support/sse.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
-import { ApiClient } from '../../src/cli/client.js';
+import { Crucible as ApiClient } from '../../src/client/index.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/crucible.js', import.meta.url));
 

@@ -2,8 +2,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { LANGUAGE_IDS, languageForFile } from '../../core/index.js';
-import { ApiClient, decodeLogLine } from '../client.js';
-import { describe, exitCodeOf, table } from '../output.js';
+import {
+  Crucible,
+  decodeLogLine,
+  type LogStream,
+  type Priority,
+  type Status,
+  type Submission,
+} from '../../client/index.js';
+import { table } from '../../format/table.js';
+import { describe, exitCodeOf } from '../output.js';
 import { withLocalFallback } from './local-fallback.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -12,9 +20,9 @@ interface GlobalFlags {
   url?: string;
 }
 
-function clientOf(command: Command): ApiClient {
+function clientOf(command: Command): Crucible {
   const flags = command.optsWithGlobals<GlobalFlags>();
-  return new ApiClient(flags.url ?? process.env.CRUCIBLE_URL ?? DEFAULT_URL);
+  return new Crucible({ baseUrl: flags.url ?? process.env.CRUCIBLE_URL ?? DEFAULT_URL });
 }
 
 function collectLabel(value: string, previous: Record<string, string>): Record<string, string> {
@@ -72,13 +80,13 @@ export function registerEvaluationCommands(program: Command): void {
           : flags.stdin === '-'
             ? await readStdin()
             : await readFile(flags.stdin, 'utf8');
-      const body: Record<string, unknown> = {
+      const body: Submission = {
         language,
         code,
         ...(stdin === undefined ? {} : { stdin }),
         ...(flags.timeout ? { timeoutSeconds: Number(flags.timeout) } : {}),
         ...(flags.memory ? { memoryMb: Number(flags.memory) } : {}),
-        ...(flags.priority ? { priority: flags.priority } : {}),
+        ...(flags.priority ? { priority: flags.priority as Priority } : {}),
         ...(Object.keys(flags.label).length ? { labels: flags.label } : {}),
       };
       const exitCode = await withLocalFallback(clientOf(command), flags.local !== false, async (client) => {
@@ -130,7 +138,11 @@ export function registerEvaluationCommands(program: Command): void {
     .option('-f, --follow', 'keep streaming until the evaluation ends')
     .option('--stream <stream>', 'stdout | stderr | all', 'all')
     .action(async (id: string, flags: { follow?: boolean; stream: string }, command: Command) => {
-      for await (const line of clientOf(command).logs(id, flags.follow === true, flags.stream)) {
+      for await (const line of clientOf(command).logs(
+        id,
+        flags.follow === true,
+        flags.stream as LogStream | 'all',
+      )) {
         (line.stream === 'stderr' ? process.stderr : process.stdout).write(decodeLogLine(line));
       }
     });
@@ -157,7 +169,7 @@ export function registerEvaluationCommands(program: Command): void {
     .option('--json', 'print the page as JSON')
     .action(async (flags: Record<string, string | boolean | undefined>, command: Command) => {
       const page = await clientOf(command).list({
-        status: flags.status as string | undefined,
+        status: flags.status as Status | undefined,
         label: flags.label as string | undefined,
         limit: flags.limit as string,
         cursor: flags.cursor as string | undefined,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ServerConfigSchema, configFromEnv } from '../../config/index.js';
 import { createLogger } from '../../logger.js';
 import { startServer } from '../../server.js';
-import { ApiClient } from '../client.js';
+import { Crucible as ApiClient } from '../../client/index.js';
 
 /**
  * Runs `work` against the server. When none answers and `allowLocal` is set, starts an in-process server on a

@@ -1,0 +1,111 @@
+import { table } from '../format/table.js';
+import { CLI_GOAL_RATIO, type CliBenchResult } from './cli-bench.js';
+import type { LocalBenchResult } from './local-bench.js';
+import type { Summary } from './stats.js';
+import { THROUGHPUT_GOAL, type ThroughputLevel } from './throughput-bench.js';
+
+/** The sequential local benchmark as a table for people (`crucible bench`, `npm run bench`). */
+export function formatLocalBench(result: LocalBenchResult): string {
+  const row = (name: string, s: Summary) => [name, ms(s.median), ms(s.p95), ms(s.p99), String(s.n)];
+  const ratios = [`${result.ratioToPlainPython.toFixed(2)}× plain python`];
+  if (result.ratioToBareBwrap !== null) ratios.push(`${result.ratioToBareBwrap.toFixed(2)}× bare bwrap`);
+  return [
+    `local runtime (${result.sandbox}), print(1) in python, one request at a time`,
+    table([
+      ['measure', 'median', 'p95', 'p99', 'n'],
+      row('plain python3 -c print(1)', result.plainPython),
+      ...(result.bareBwrap ? [row('bare bwrap … python3 -c print(1)', result.bareBwrap)] : []),
+      row('HTTP submit → terminal', result.submitToTerminal),
+      ...stageRows(result.stages, row),
+    ]),
+    `median submit→terminal: ${ratios.join(', ')}`,
+  ].join('\n');
+}
+
+/** Throughput at each concurrency next to the bare-bwrap floor, with the goal and whether it is met. */
+export function formatThroughputBench(levels: readonly ThroughputLevel[]): string {
+  const rows = [['clients', 'system', 'req/s', 'median', 'p95', 'p99', 'n', 'vs floor']];
+  for (const level of levels) {
+    const c = level.crucible;
+    const f = level.floor;
+    rows.push([
+      String(level.concurrency),
+      'bare bwrap floor',
+      rate(f.throughput),
+      ...latency(f.latency),
+      '1.00×',
+    ]);
+    rows.push([
+      '',
+      'crucible over HTTP',
+      rate(c.throughput),
+      ...latency(c.latency),
+      `${level.ratio.toFixed(2)}×`,
+    ]);
+  }
+  const stageTable = table([
+    ['clients', 'queue wait', 'dispatch→started', 'started→finished', 'finished→stored'],
+    ...levels.map((l) => [
+      String(l.concurrency),
+      ...[l.stages.queueWait, l.stages.start, l.stages.run, l.stages.store].map(
+        (s) => `${ms(s.median)} / ${ms(s.p95)}`,
+      ),
+    ]),
+  ]);
+  const goal = levels.find((l) => l.concurrency === THROUGHPUT_GOAL.concurrency);
+  const verdict = goal
+    ? `${goal.ratio.toFixed(2)}× the floor, p95 ${ms(goal.crucible.latency.p95)} vs ${ms(goal.floor.latency.p95)}: ` +
+      (goal.ratio >= THROUGHPUT_GOAL.minRatio && goal.crucible.latency.p95 <= goal.floor.latency.p95
+        ? 'met'
+        : 'NOT met')
+    : 'not measured';
+  return [
+    'throughput of print(1), closed loop (each client submits, waits for the end, repeats)',
+    table(rows),
+    'stages of the evaluations under load, median / p95 (from the stored timestamps)',
+    stageTable,
+    `goal at ${THROUGHPUT_GOAL.concurrency} clients: ≥ ${THROUGHPUT_GOAL.minRatio}× the floor's req/s, ` +
+      `p95 no worse than the floor's; measured ${verdict}`,
+  ].join('\n');
+}
+
+/** The CLI's own cost next to `node -e 0`. */
+export function formatCliBench(result: CliBenchResult): string {
+  const row = (name: string, s: Summary) => [name, ms(s.median), ms(s.p95), String(s.n)];
+  const met = result.ratio <= CLI_GOAL_RATIO ? 'met' : 'NOT met';
+  return [
+    'CLI start-up: crucible run hello.py --json against a running server',
+    table([
+      ['measure', 'median', 'p95', 'n'],
+      row('node -e 0', result.nodeStart),
+      row('crucible run hello.py (wall)', result.cliWall),
+      row('  minus the evaluation submitted → stored', result.cliOverhead),
+    ]),
+    `goal: CLI overhead ≤ ${CLI_GOAL_RATIO}× node -e 0; measured ${result.ratio.toFixed(2)}×: ${met}`,
+  ].join('\n');
+}
+
+function stageRows(
+  stages: LocalBenchResult['stages'],
+  row: (name: string, s: Summary) => string[],
+): string[][] {
+  return [
+    row('  stage: queue wait', stages.queueWait),
+    row('  stage: dispatch → started', stages.start),
+    row('  stage: started → finished', stages.run),
+    row('  stage: finished → stored', stages.store),
+    row('  stored: submitted → stored', stages.submitToStored),
+  ];
+}
+
+function latency(s: Summary): string[] {
+  return [ms(s.median), ms(s.p95), ms(s.p99), String(s.n)];
+}
+
+function rate(value: number): string {
+  return `${value.toFixed(1)}/s`;
+}
+
+function ms(value: number): string {
+  return Number.isNaN(value) ? '-' : `${value.toFixed(1)} ms`;
+}

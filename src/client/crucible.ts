@@ -1,0 +1,229 @@
+import { readEvents, readLogs } from './follow.js';
+import { Transport, type RetryOptions } from './transport.js';
+import {
+  isTerminal,
+  type Evaluation,
+  type EvaluationSummary,
+  type Health,
+  type ListQuery,
+  type LogLine,
+  type LogStream,
+  type Page,
+  type QueueStats,
+  type Readiness,
+  type Submission,
+  type Transition,
+} from './types.js';
+
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+export interface CrucibleOptions {
+  /** The server; default `CRUCIBLE_URL`, else http://127.0.0.1:8080. */
+  readonly baseUrl?: string;
+  /** Sent as `Authorization: Bearer <token>`; default `CRUCIBLE_TOKEN`. */
+  readonly token?: string;
+  /** Retries of 429/502/503/504 and connection errors; `{ attempts: 1 }` turns them off. */
+  readonly retry?: RetryOptions;
+  /** Extra headers on every request. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface SubmitOptions extends CallOptions {
+  /**
+   * Names this logical submission: the server runs a key once and answers repeats with the first evaluation.
+   * Default: a random UUID per `submit` call, reused by its retries. Pass your own to make retries of your
+   * own (after a crash, say) safe too.
+   */
+  readonly idempotencyKey?: string;
+}
+
+export interface WaitOptions extends CallOptions {
+  /** Give up after this long and answer the evaluation as it is then (default: no limit). */
+  readonly timeoutSeconds?: number;
+}
+
+export interface LogsOptions extends CallOptions {
+  /** Keep streaming until the evaluation ends (default false: what is stored now). */
+  readonly follow?: boolean;
+  readonly stream?: LogStream | 'all';
+  /** Only lines with a larger seq: resume after the last line you have. */
+  readonly after?: number;
+}
+
+export interface EventsOptions extends CallOptions {
+  /** Resume after this transition seq (an SSE id); default 0, the whole history. */
+  readonly after?: number;
+  /** Wait before reconnecting a dropped stream (default: the server's advice, 1 s). */
+  readonly reconnectDelayMs?: number;
+}
+
+/** The longest `?wait=` the server holds a request. */
+const MAX_WAIT_SECONDS = 300;
+
+/**
+ * The Crucible HTTP API as typed methods. Every call retries 429/503 and connection errors with jittered
+ * backoff (honouring `Retry-After`); failures throw `CrucibleError` (the API's code, message and field) or
+ * `CrucibleUnreachableError`. Loads nothing of the server.
+ *
+ * @example
+ * const crucible = new Crucible({ baseUrl: 'http://127.0.0.1:8080' });
+ * const submitted = await crucible.submit({ language: 'python', code: 'print(1)' });
+ * for await (const line of crucible.follow(submitted.id)) process.stdout.write(line.data ?? '');
+ * const done = await crucible.wait(submitted.id);
+ */
+export class Crucible {
+  readonly baseUrl: string;
+  readonly #transport: Transport;
+  readonly #maxReconnects: number;
+
+  constructor(options: CrucibleOptions | string = {}) {
+    const opts = typeof options === 'string' ? { baseUrl: options } : options;
+    const token = opts.token ?? process.env.CRUCIBLE_TOKEN;
+    this.#transport = new Transport(
+      opts.baseUrl ?? process.env.CRUCIBLE_URL ?? DEFAULT_URL,
+      { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers },
+      opts.retry,
+    );
+    this.baseUrl = this.#transport.baseUrl;
+    this.#maxReconnects = Math.max(0, (opts.retry?.attempts ?? 5) - 1);
+  }
+
+  /** `POST /v1/evaluations`, with an `Idempotency-Key` so a retried submission never runs twice. */
+  submit(submission: Submission, options: SubmitOptions = {}): Promise<Evaluation> {
+    return this.#transport.json({
+      method: 'POST',
+      path: '/v1/evaluations',
+      body: submission,
+      headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /v1/evaluations/{id}`; with `waitSeconds` (≤ 300) the server holds it until the evaluation ends. */
+  get(id: string, waitSeconds = 0, options: CallOptions = {}): Promise<Evaluation> {
+    const query = waitSeconds > 0 ? `?wait=${Math.min(waitSeconds, MAX_WAIT_SECONDS)}` : '';
+    return this.#transport.json({
+      method: 'GET',
+      path: `${evaluationPath(id)}${query}`,
+      signal: options.signal,
+    });
+  }
+
+  /** The evaluation once it is terminal (or, past `timeoutSeconds`, as it is then). */
+  async wait(id: string, options: WaitOptions = {}): Promise<Evaluation> {
+    const deadline =
+      options.timeoutSeconds === undefined ? Infinity : Date.now() + options.timeoutSeconds * 1000;
+    for (;;) {
+      const left = Math.ceil((deadline - Date.now()) / 1000);
+      const evaluation = await this.get(id, Math.max(0, Math.min(MAX_WAIT_SECONDS, left)), options);
+      if (isTerminal(evaluation.status) || left <= 0) return evaluation;
+    }
+  }
+
+  /** One page of `GET /v1/evaluations`, newest first; pass `nextCursor` back as `cursor` for the next. */
+  list(query: ListQuery = {}, options: CallOptions = {}): Promise<Page> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null) params.set(key, String(value));
+    }
+    const search = params.size > 0 ? `?${params.toString()}` : '';
+    return this.#transport.json({ method: 'GET', path: `/v1/evaluations${search}`, signal: options.signal });
+  }
+
+  /** Every evaluation matching `query`, page after page. */
+  async *listAll(
+    query: Omit<ListQuery, 'cursor'> = {},
+    options: CallOptions = {},
+  ): AsyncGenerator<EvaluationSummary> {
+    let cursor: string | null = null;
+    do {
+      const page: Page = await this.list({ ...query, ...(cursor ? { cursor } : {}) }, options);
+      yield* page.items;
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  /** `DELETE /v1/evaluations/{id}`: cancels it (idempotent; a finished evaluation is left as it is). */
+  cancel(id: string, options: CallOptions = {}): Promise<Evaluation> {
+    return this.#transport.json({ method: 'DELETE', path: evaluationPath(id), signal: options.signal });
+  }
+
+  /** Every recorded status change of one evaluation, oldest first. */
+  async transitions(id: string, options: CallOptions = {}): Promise<Transition[]> {
+    const page = await this.#transport.json<{ items: Transition[] }>({
+      method: 'GET',
+      path: `${evaluationPath(id)}/transitions`,
+      signal: options.signal,
+    });
+    return page.items;
+  }
+
+  /**
+   * Log lines, oldest first; with `follow`, until the evaluation ends. Resumes after a disconnect from the
+   * last seq received: no line is lost or repeated. `logs(id, true)` is short for `follow(id)`.
+   */
+  logs(id: string, options?: LogsOptions): AsyncGenerator<LogLine>;
+  logs(id: string, follow: boolean, stream?: LogStream | 'all'): AsyncGenerator<LogLine>;
+  logs(id: string, options: LogsOptions | boolean = {}, stream?: LogStream | 'all'): AsyncGenerator<LogLine> {
+    const opts: LogsOptions =
+      typeof options === 'boolean' ? { follow: options, ...(stream ? { stream } : {}) } : options;
+    return readLogs({
+      transport: this.#transport,
+      maxReconnects: this.#maxReconnects,
+      evaluationId: id,
+      follow: opts.follow === true,
+      stream: opts.stream,
+      after: opts.after,
+      signal: opts.signal,
+      isFinished: async () => isTerminal((await this.get(id, 0, opts)).status),
+    });
+  }
+
+  /** The output as it is produced, until the evaluation ends (resuming after disconnects). */
+  follow(id: string, options: Omit<LogsOptions, 'follow'> = {}): AsyncGenerator<LogLine> {
+    return this.logs(id, { ...options, follow: true });
+  }
+
+  /** Every status transition (SSE `GET /v1/events`), for as long as you read; resumes with Last-Event-ID. */
+  events(options: EventsOptions = {}): AsyncGenerator<Transition> {
+    return readEvents({
+      transport: this.#transport,
+      maxReconnects: this.#maxReconnects,
+      after: options.after,
+      reconnectDelayMs: options.reconnectDelayMs,
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /v1/queue`: queued counts by priority, running count, capacity. */
+  queue(options: CallOptions = {}): Promise<QueueStats> {
+    return this.#transport.json({ method: 'GET', path: '/v1/queue', signal: options.signal });
+  }
+
+  /** `GET /healthz`: the process answers. */
+  health(options: CallOptions = {}): Promise<Health> {
+    return this.#transport.json({ method: 'GET', path: '/healthz', signal: options.signal });
+  }
+
+  /** `GET /readyz`: `{ status: 'ready' }`, or `{ status: 'starting' }` while the server recovers. */
+  async ready(options: CallOptions = {}): Promise<Readiness> {
+    const response = await this.#transport.send(
+      { method: 'GET', path: '/readyz', signal: options.signal },
+      [503],
+    );
+    return (await response.json()) as Readiness;
+  }
+
+  /** `GET /v1/version` (contract v1.1). */
+  version(options: CallOptions = {}): Promise<{ version: string }> {
+    return this.#transport.json({ method: 'GET', path: '/v1/version', signal: options.signal });
+  }
+}
+
+function evaluationPath(id: string): string {
+  return `/v1/evaluations/${encodeURIComponent(id)}`;
+}

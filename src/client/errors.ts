@@ -1,0 +1,45 @@
+/** The API answered with an error: its HTTP status and the body's `{ error: { code, message, field } }`. */
+export class CrucibleError extends Error {
+  override readonly name = 'CrucibleError';
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | null;
+
+  constructor(status: number, code: string, message: string, field: string | null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** The server could not be reached (nothing listening, connection reset, DNS failure), after every retry. */
+export class CrucibleUnreachableError extends Error {
+  override readonly name = 'CrucibleUnreachableError';
+  readonly baseUrl: string;
+  /** The network error's code, e.g. `ECONNREFUSED`, when there was one. */
+  readonly causeCode: string | null;
+
+  constructor(baseUrl: string, causeCode: string | null, cause: unknown) {
+    super(`cannot reach the Crucible server at ${baseUrl} (${causeCode ?? String(cause)})`, { cause });
+    this.baseUrl = baseUrl;
+    this.causeCode = causeCode;
+  }
+}
+
+/** Builds the typed error from a non-2xx answer; a body that is not the API's error shape still says something. */
+export async function errorFromResponse(response: Response): Promise<CrucibleError> {
+  const text = await response.text().catch(() => '');
+  let error: { code?: unknown; message?: unknown; field?: unknown } | undefined;
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error;
+  } catch {
+    error = undefined;
+  }
+  return new CrucibleError(
+    response.status,
+    typeof error?.code === 'string' ? error.code : 'http_error',
+    typeof error?.message === 'string' ? error.message : text.trim() || `HTTP ${response.status}`,
+    typeof error?.field === 'string' ? error.field : null,
+  );
+}

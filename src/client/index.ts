@@ -1,0 +1,18 @@
+/**
+ * The Crucible SDK: `import { Crucible } from 'crucible'`. It depends on nothing but Node's `fetch`, so it
+ * loads fast (the CLI uses it on its start-up path) and never pulls in the server.
+ */
+export {
+  Crucible,
+  DEFAULT_URL,
+  type CallOptions,
+  type CrucibleOptions,
+  type EventsOptions,
+  type LogsOptions,
+  type SubmitOptions,
+  type WaitOptions,
+} from './crucible.js';
+export { CrucibleError, CrucibleUnreachableError } from './errors.js';
+export type { RetryOptions } from './transport.js';
+export * from './types.js';
+export { decodeLogLine } from './log-line.js';

@@ -1,0 +1,136 @@
+/**
+ * The wire types of the HTTP API (contract v1 / v1.1), written out here so the SDK depends on nothing of the
+ * server: no zod, no fastify. `test/client/types.test.ts` checks they match the server's schemas.
+ */
+
+export type Status =
+  'queued' | 'starting' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'error';
+
+export type TerminalStatus = Exclude<Status, 'queued' | 'starting' | 'running'>;
+
+export type Priority = 'low' | 'normal' | 'high';
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** The body of `POST /v1/evaluations`; only `language` and `code` are required. */
+export interface Submission {
+  readonly language: string;
+  readonly code: string;
+  readonly stdin?: string;
+  readonly timeoutSeconds?: number;
+  readonly memoryMb?: number;
+  readonly priority?: Priority;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+export interface Limits {
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+  readonly maxProcesses: number;
+  readonly maxOutputBytes: number;
+  readonly tmpSizeMb: number;
+}
+
+export interface Result {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly reason: string | null;
+  readonly message: string | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly stdoutTruncated: boolean;
+  readonly stderrTruncated: boolean;
+  readonly durationMs: number | null;
+  readonly cpuTimeMs: number | null;
+  readonly peakMemoryBytes: number | null;
+  readonly memoryEnforcement: string | null;
+}
+
+export interface Timings {
+  readonly submittedAt: string;
+  readonly dispatchedAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly storedAt: string | null;
+}
+
+export interface Evaluation {
+  readonly id: string;
+  readonly status: Status;
+  readonly language: string;
+  readonly priority: Priority;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly runtime: string;
+  readonly limits: Limits;
+  readonly createdAt: string;
+  readonly result: Result | null;
+  readonly timings: Timings;
+}
+
+/**
+ * A list item: an evaluation whose output may be left out (read one evaluation with `get` for its output).
+ * `stdout`/`stderr` are optional here so code cannot take a missing output for an empty one.
+ */
+export interface EvaluationSummary extends Omit<Evaluation, 'result'> {
+  readonly result: (Omit<Result, 'stdout' | 'stderr'> & { stdout?: string; stderr?: string }) | null;
+}
+
+export interface Page {
+  readonly items: EvaluationSummary[];
+  readonly nextCursor: string | null;
+}
+
+export interface ListQuery {
+  readonly status?: Status;
+  /** `key=value`: only evaluations carrying this label. */
+  readonly label?: string;
+  /** Page size, 1–500 (server default 50). */
+  readonly limit?: number | string;
+  readonly cursor?: string;
+}
+
+/** One chunk of output: `data` when it is text on its own, `base64` when it is not. */
+export interface LogLine {
+  readonly seq: number;
+  readonly stream: LogStream;
+  readonly at: string;
+  readonly data?: string;
+  readonly base64?: string;
+}
+
+/** One recorded status change (`GET /v1/evaluations/{id}/transitions`, `GET /v1/events`). */
+export interface Transition {
+  readonly seq: number;
+  readonly evaluationId: string;
+  readonly from: Status | null;
+  readonly to: Status;
+  readonly at: string;
+  readonly reason: string | null;
+}
+
+export interface QueueStats {
+  readonly queued: { readonly high: number; readonly normal: number; readonly low: number };
+  readonly running: number;
+  readonly capacity: number;
+}
+
+export interface Health {
+  readonly status: string;
+}
+
+export interface Readiness {
+  /** `ready`, or `starting` while the server recovers (then `ready()` answers it instead of throwing). */
+  readonly status: string;
+  readonly runtime?: string;
+}
+
+/** The error body every failed API call answers with. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string; readonly field: string | null };
+}
+
+const TERMINAL: readonly string[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'error'];
+
+export function isTerminal(status: Status): status is TerminalStatus {
+  return TERMINAL.includes(status);
+}
