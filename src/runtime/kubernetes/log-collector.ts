@@ -1,4 +1,5 @@
 import type { OutputStream } from '../../core/index.js';
+import { pause } from './backoff.js';
 import { FrameDecoder, type RunnerExit } from './frames.js';
 import { toKubeError, type KubeApi } from './kube-client.js';
 import { MAIN_CONTAINER } from './names.js';
@@ -14,8 +15,6 @@ export interface LogCollectorOptions {
   readonly graceMs: number;
   readonly warn: (message: string) => void;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Follows one pod's log into the observer from the moment the container can be read, and survives
@@ -100,7 +99,7 @@ export class LogCollector {
         if (!follow) this.finalReadDone = true;
         // A follow that ends means the container ended (or the connection dropped): the next round reads
         // without follow once the monitor has said so, and follows again otherwise.
-        if (follow && !this.done()) await sleep(this.options.retryMs);
+        if (follow && !this.done()) await pause(this.options.retryMs, this.controller.signal);
       } catch (caught) {
         if (this.controller.signal.aborted) return;
         const error = toKubeError(caught);
@@ -113,7 +112,10 @@ export class LogCollector {
           failures += 1;
           this.options.warn(`log of pod ${this.pod}: ${error.message}`);
         }
-        await sleep(Math.min(5000, this.options.retryMs * 2 ** Math.min(failures, 6)));
+        await pause(
+          Math.min(5000, this.options.retryMs * 2 ** Math.min(failures, 6)),
+          this.controller.signal,
+        );
       }
     }
   }

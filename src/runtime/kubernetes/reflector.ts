@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { jitteredBackoff, pause } from './backoff.js';
 import { KubeError, toKubeError, type ListQuery, type ObjectList, type WatchQuery } from './kube-client.js';
 
 /** The part of any Kubernetes object a reflector needs. */
@@ -7,7 +8,8 @@ export interface KubeObject {
 }
 
 export interface ReflectorSource<T> {
-  list(query: ListQuery): Promise<ObjectList<T> & { continueToken?: string }>;
+  /** `signal` is the reflector's own: it aborts on `stop`. */
+  list(query: ListQuery, signal: AbortSignal): Promise<ObjectList<T> & { continueToken?: string }>;
   watch(query: WatchQuery, signal: AbortSignal): Promise<Readable>;
 }
 
@@ -39,16 +41,6 @@ interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   object: T & { code?: number; reason?: string; message?: string };
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 
 /**
  * List-then-watch of one kind, as client-go's reflector does it, because the client library's informer stops
@@ -104,7 +96,7 @@ export class Reflector<T extends KubeObject> {
       const began = Date.now();
       try {
         if (needList) {
-          await this.relist();
+          await this.relist(signal);
           needList = false;
         }
         needList = await this.watchOnce(signal);
@@ -122,24 +114,26 @@ export class Reflector<T extends KubeObject> {
         if (Date.now() - began >= this.tuning.backoffResetMs) this.failures = 0;
         const delay = error.retryAfterMs ?? this.backoff();
         this.warn(`${this.name} watch: ${error.message}; retrying in ${Math.round(delay)} ms`);
-        await sleep(delay, signal);
+        await pause(delay, signal);
       }
     }
   }
 
-  /** Jittered exponential backoff (client-go: 800 ms doubling to 30 s). */
   private backoff(): number {
-    const base = Math.min(this.tuning.backoffMaxMs, this.tuning.backoffInitialMs * 2 ** this.failures);
+    const delay = jitteredBackoff(this.failures, this.tuning.backoffInitialMs, this.tuning.backoffMaxMs);
     this.failures += 1;
-    return base * (0.5 + Math.random());
+    return delay;
   }
 
-  private async relist(): Promise<void> {
+  private async relist(signal: AbortSignal): Promise<void> {
     const seen = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion: string;
     do {
-      const page = await this.source.list({ labelSelector: this.labelSelector, limit: 500, continueToken });
+      const page = await this.source.list(
+        { labelSelector: this.labelSelector, limit: 500, continueToken },
+        signal,
+      );
       this.stats.lists += 1;
       for (const item of page.items) {
         const uid = item.metadata?.uid;
