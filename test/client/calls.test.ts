@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import type { EvaluationView } from '../../src/api/views.js';
+import { Crucible, type Evaluation } from '../../src/client/index.js';
+import { ScriptedServer, evaluation, json, type Script } from './scripted-server.js';
+
+const servers: ScriptedServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function serve(script: Script, token?: string) {
+  const server = ScriptedServer.start(script);
+  servers.push(server);
+  await server.ready();
+  const crucible = new Crucible({ baseUrl: `${server.url}/`, retry: { attempts: 2, baseDelayMs: 5 }, token });
+  return { server, crucible };
+}
+
+describe('SDK calls', () => {
+  it('the SDK’s Evaluation type describes what the server answers', () => {
+    expectTypeOf<EvaluationView>().toExtend<Evaluation>();
+  });
+
+  it('lists every page, following nextCursor', async () => {
+    const { server, crucible } = await serve((req, res) => {
+      const cursor = new URL(req.url, 'http://x').searchParams.get('cursor');
+      if (!cursor)
+        json(res, 200, { items: [evaluation({ id: 'a' }), evaluation({ id: 'b' })], nextCursor: 'c1' });
+      else json(res, 200, { items: [evaluation({ id: 'c' })], nextCursor: null });
+    });
+    const ids: string[] = [];
+    for await (const e of crucible.listAll({ status: 'succeeded', limit: 2 })) ids.push(e.id);
+    expect(ids).toEqual(['a', 'b', 'c']);
+    expect(server.requests.map((r) => r.url)).toEqual([
+      '/v1/evaluations?status=succeeded&limit=2',
+      '/v1/evaluations?status=succeeded&limit=2&cursor=c1',
+    ]);
+  });
+
+  it('waits with ?wait= until the evaluation is terminal', async () => {
+    const { server, crucible } = await serve((_req, res, i) =>
+      json(res, 200, evaluation({ status: i < 2 ? 'running' : 'failed' })),
+    );
+    expect((await crucible.wait('ev_1')).status).toBe('failed');
+    expect(server.requests.map((r) => r.url)).toEqual(Array(3).fill('/v1/evaluations/ev_1?wait=300'));
+  });
+
+  it('answers readiness while the server starts instead of retrying it', async () => {
+    const { server, crucible } = await serve((_req, res) => json(res, 503, { status: 'starting' }));
+    expect(await crucible.ready()).toEqual({ status: 'starting' });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('cancels with DELETE, reads transitions, escapes ids and sends the token', async () => {
+    const { server, crucible } = await serve((req, res) => {
+      if (req.method === 'DELETE') json(res, 200, evaluation({ status: 'cancelled' }));
+      else
+        json(res, 200, {
+          items: [{ seq: 1, evaluationId: 'a/b', from: null, to: 'queued', at: 't', reason: null }],
+        });
+    }, 'secret-token');
+    expect((await crucible.cancel('a/b')).status).toBe('cancelled');
+    expect((await crucible.transitions('a/b')).map((t) => t.to)).toEqual(['queued']);
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'DELETE /v1/evaluations/a%2Fb',
+      'GET /v1/evaluations/a%2Fb/transitions',
+    ]);
+    expect(server.requests.every((r) => r.headers.authorization === 'Bearer secret-token')).toBe(true);
+  });
+});
