@@ -2,13 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { StreamLimiter, buildApi } from './api/index.js';
-import { storeUrl, type ServerConfig } from './config/index.js';
+import { redactedStoreUrl, storeUrl, type ServerConfig } from './config/index.js';
 import { EventBus } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import type { Runtime } from './runtime/runtime.js';
 import { EvaluationService, type Logger } from './service/index.js';
 import { createStore } from './store/index.js';
+import { packageVersion } from './version.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -54,12 +55,14 @@ export async function startServer(
     isReady: () => ready,
     rateLimitPerMinute: config.api.rateLimitPerMinute,
     streams,
+    log,
+    version: packageVersion(),
   });
   await service.start();
   ready = true;
   const address = await app.listen({ host: config.host, port: config.port });
   log.info(
-    `listening on ${address} (runtime ${runtime.name}, store ${storeUrl(config)}, ${config.concurrency} slots)`,
+    `listening on ${address} (runtime ${runtime.name}, store ${redactedStoreUrl(storeUrl(config))}, ${config.concurrency} slots)`,
   );
   let closing: Promise<void> | undefined;
   return {

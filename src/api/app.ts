@@ -9,8 +9,8 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import { CrucibleError, type LimitBounds } from '../core/index.js';
-import type { EvaluationService } from '../service/index.js';
-import { handleError } from './errors.js';
+import type { EvaluationService, Logger } from '../service/index.js';
+import { createErrorHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
@@ -24,7 +24,10 @@ export interface ApiOptions {
   readonly isReady: () => boolean;
   readonly rateLimitPerMinute: number;
   readonly streams: StreamLimiter;
-  readonly logger?: boolean;
+  /** Where failures the client is told to look up (500s) are written. */
+  readonly log: Logger;
+  /** The package version, answered by `GET /v1/version`. */
+  readonly version: string;
 }
 
 /** Largest request body accepted: the code and stdin bounds plus room for the JSON around them. */
@@ -40,9 +43,12 @@ function bodyLimit(bounds: LimitBounds): number {
  * await app.listen({ port: 8080 });
  */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const bodyLimitBytes = bodyLimit(options.bounds);
+  const handleError = createErrorHandler({ log: options.log, bodyLimitBytes });
   const app = Fastify({
-    logger: options.logger ? { level: 'info' } : false,
-    bodyLimit: bodyLimit(options.bounds),
+    // Request logs stay off (they would cost per-request work); errors go through `options.log`.
+    logger: false,
+    bodyLimit: bodyLimitBytes,
     // A client that stops sending mid-request must not hold a connection forever.
     requestTimeout: 60_000,
     connectionTimeout: 0,
@@ -51,7 +57,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     // Streams (SSE, log follow) never end on their own: closing the server must cut them.
     forceCloseConnections: true,
     // Malformed URLs and over-long path parameters get our error shape too, not Fastify's default one.
-    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
+    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -101,6 +107,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { service, bounds, streams } = options;
   await app.register(evaluationRoutes, { service, bounds, streams });
   await app.register(eventRoutes, { service, streams });
-  await app.register(systemRoutes, { service, metrics: options.metrics, isReady: options.isReady });
+  await app.register(systemRoutes, {
+    service,
+    metrics: options.metrics,
+    isReady: options.isReady,
+    version: options.version,
+  });
   return app;
 }

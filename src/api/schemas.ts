@@ -90,6 +90,8 @@ export const ResultSchema = z.object({
   stderr: z.string(),
   stdoutTruncated: z.boolean(),
   stderrTruncated: z.boolean(),
+  /** False when output the program wrote was lost on the way; `message` says so. */
+  outputComplete: z.boolean(),
   durationMs: z.number().nullable(),
   cpuTimeMs: z.number().nullable(),
   peakMemoryBytes: z.number().nullable(),
@@ -113,6 +115,22 @@ export const EvaluationSchema = z.object({
   createdAt: z.string(),
   result: ResultSchema.nullable(),
   timings: TimingsSchema,
+});
+
+export const ListItemSchema = EvaluationSchema.extend({
+  result: ResultSchema.omit({ stdout: true, stderr: true }).nullable(),
+  /** Always false: list items never carry output (read it from the evaluation or its logs). */
+  outputIncluded: z.literal(false),
+});
+
+/** Printable ASCII, as Stripe and the IETF draft expect; long enough for a UUID or a content hash. */
+export const IdempotencyHeadersSchema = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, {
+      error: 'idempotency-key must be 1 to 255 printable ASCII characters without spaces',
+    })
+    .optional(),
 });
 
 export const ErrorSchema = z.object({

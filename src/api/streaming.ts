@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CrucibleError } from '../core/index.js';
+import { toErrorResponse } from './errors.js';
 
 /** Bounds the number of open streaming responses, in all and per client address. */
 export class StreamLimiter {
@@ -43,9 +44,23 @@ export interface StreamOptions {
   /** Sent every so often while idle so proxies keep the connection open; SSE only. */
   readonly heartbeat?: string;
   readonly heartbeatMs?: number;
+  /**
+   * The last frame of a stream that ended on an error (a follower dropped as too slow, a store failure), so a
+   * client can tell "dropped" from "finished" and knows to resume.
+   */
+  readonly errorFrame: (body: ReturnType<typeof toErrorResponse>['body']) => string;
 }
 
-export const SSE: StreamOptions = { contentType: 'text/event-stream; charset=utf-8', heartbeat: ':\n\n' };
+export const SSE: StreamOptions = {
+  contentType: 'text/event-stream; charset=utf-8',
+  heartbeat: ':\n\n',
+  errorFrame: (body) => `event: error\ndata: ${JSON.stringify(body)}\n\n`,
+};
+
+export const NDJSON: StreamOptions = {
+  contentType: 'application/x-ndjson; charset=utf-8',
+  errorFrame: (body) => `${JSON.stringify(body)}\n`,
+};
 
 /**
  * Writes an async sequence of text frames to the response, honouring backpressure: while the client does not
@@ -80,10 +95,11 @@ export async function streamFrames(
   try {
     for await (const frame of produce(abort.signal)) {
       if (abort.signal.aborted) break;
-      if (!res.write(frame)) await Promise.race([once(res, 'drain'), once(abort.signal, 'abort')]);
+      // `once` with a signal removes its listeners when either side fires: no listener piles up per stall.
+      if (!res.write(frame)) await once(res, 'drain', { signal: abort.signal }).catch(() => undefined);
     }
   } catch (error) {
-    request.log.warn({ err: error }, 'stream ended early');
+    if (!abort.signal.aborted) res.write(options.errorFrame(toErrorResponse(error).body));
   } finally {
     clearInterval(heartbeat);
     request.raw.off('close', onClose);

@@ -1,11 +1,16 @@
 import type { Evaluation } from '../core/index.js';
 import type { EvaluationWithOutput } from '../service/index.js';
 import type { z } from 'zod';
-import type { EvaluationSchema } from './schemas.js';
+import type { EvaluationSchema, ListItemSchema } from './schemas.js';
 
 export type EvaluationView = z.infer<typeof EvaluationSchema>;
+export type ListItemView = z.infer<typeof ListItemSchema>;
 
-/** The public shape of an evaluation (the contract's fields and ours); output only when it was read. */
+/**
+ * The public shape of an evaluation (the contract's fields and ours). `stdout`/`stderr` are present only when
+ * they were read: an evaluation without output read (right after submit or cancel) has them empty, which is
+ * also what it has printed so far at most, since output is only ever stored after those answers.
+ */
 export function toView(
   evaluation: Evaluation,
   output?: Omit<EvaluationWithOutput, 'evaluation'>,
@@ -24,4 +29,16 @@ export function toView(
       : null,
     timings: { ...evaluation.timings },
   };
+}
+
+/**
+ * A list item: the evaluation without its output. `result` has no `stdout`/`stderr` keys at all (rather than
+ * empty strings a client could take for "printed nothing") and `outputIncluded: false` says so; the output is
+ * at `GET /v1/evaluations/{id}` or `/logs`.
+ */
+export function toListItem(evaluation: Evaluation): ListItemView {
+  const { result, ...rest } = toView(evaluation);
+  if (!result) return { ...rest, result: null, outputIncluded: false };
+  const { stdout: _stdout, stderr: _stderr, ...withoutOutput } = result;
+  return { ...rest, result: withoutOutput, outputIncluded: false };
 }

@@ -84,3 +84,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
 export function storeUrl(config: ServerConfig): string {
   return config.store ?? `sqlite:${path.resolve(config.dataDir, 'crucible.db')}`;
 }
+
+/** The store URL with any password replaced, fit for a log line (a `postgres://` URL carries one). */
+export function redactedStoreUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    // Not a URL with an authority (e.g. `sqlite:/path`): nothing in it is secret, but never echo garbage.
+    return url.includes('@') ? url.replace(/\/\/[^@]*@/, '//***@') : url;
+  }
+}

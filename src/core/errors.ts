@@ -1,18 +1,23 @@
-/** The closed set of error codes the API and CLI can report. */
-export const ERROR_CODES = {
-  invalid_request: 400,
-  invalid_json: 400,
-  unsupported_media_type: 415,
-  payload_too_large: 413,
-  unknown_language: 400,
-  not_found: 404,
-  rate_limited: 429,
-  too_many_streams: 429,
-  not_ready: 503,
-  internal: 500,
-} as const;
+/**
+ * The closed set of domain error codes. The core says what went wrong; the API's one mapper
+ * (`api/errors.ts`) decides which HTTP status each code gets.
+ */
+export const ERROR_CODES = [
+  'invalid_request',
+  'invalid_json',
+  'unsupported_media_type',
+  'payload_too_large',
+  'unknown_language',
+  'not_found',
+  'idempotency_conflict',
+  'rate_limited',
+  'too_many_streams',
+  'slow_consumer',
+  'not_ready',
+  'internal',
+] as const;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** The one error type of Crucible; the HTTP layer maps it to `{ error: { code, message, field } }`. */
 export class CrucibleError extends Error {
@@ -24,9 +29,5 @@ export class CrucibleError extends Error {
     this.name = 'CrucibleError';
     this.code = code;
     this.field = field;
-  }
-
-  get httpStatus(): number {
-    return ERROR_CODES[this.code];
   }
 }

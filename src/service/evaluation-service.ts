@@ -3,19 +3,30 @@ import {
   CrucibleError,
   applyEvent,
   findLanguage,
-  isActive,
   isTerminal,
   type Evaluation,
   type LifecycleEvent,
   type Limits,
+  type LogChunk,
   type RunOutcome,
   type Submission,
+  type Transition,
 } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
 import type { DeliveredBytes, RunObserver, RunRequest, Runtime } from '../runtime/runtime.js';
 import { Scheduler, type QueueEntry, type QueueStats } from '../scheduler/index.js';
-import type { EvaluationStore, ListPage, ListQuery } from '../store/store.js';
+import {
+  IdempotencyKeyTaken,
+  type EvaluationStore,
+  type IdempotencyKey,
+  type IdempotentSubmission,
+  type ListPage,
+  type ListQuery,
+} from '../store/store.js';
+import { fingerprintOf, type SubmitOptions } from './idempotency.js';
+import { DEFAULT_STORE_RETRY, persistently, type RetryPolicy } from './persist.js';
 import { RunContext } from './run-context.js';
+import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
 
 export interface Logger {
   info(message: string): void;
@@ -33,6 +44,10 @@ export interface EvaluationServiceOptions {
   readonly log: Logger;
   readonly now?: () => Date;
   readonly newId?: () => string;
+  /** How run writes (transitions, logs) are retried while the store fails. */
+  readonly storeRetry?: RetryPolicy;
+  /** A follower this many events behind is dropped with `slow_consumer`. */
+  readonly maxFollowerBacklog?: number;
 }
 
 export interface EvaluationWithOutput {
@@ -41,32 +56,51 @@ export interface EvaluationWithOutput {
   readonly stderr: string;
 }
 
+export interface Submitted {
+  readonly evaluation: Evaluation;
+  /** True when an earlier submission with the same idempotency key was returned; nothing new was stored. */
+  readonly replayed: boolean;
+}
+
+export type { SubmitOptions } from './idempotency.js';
+
+/** Attempts a run write gets once the server is stopping, before it gives up (the store may be gone). */
+const ATTEMPTS_WHILE_STOPPING = 3;
+
 /**
  * The application layer: every way in (HTTP, CLI) goes through here, and only here are the store, the
  * scheduler, the runtime and the state machine put together.
+ *
+ * Slots: a scheduler slot is held from dispatch until the sandbox is gone — the run's `finished` was
+ * persisted, or a cancel was delivered to the runtime after its launch returned — never merely until the
+ * status turned terminal, so a cancelled program still being killed keeps counting against the limit.
  */
 export class EvaluationService {
-  readonly store: EvaluationStore;
-  readonly bus: EventBus;
+  readonly #store: EvaluationStore;
+  readonly #bus: EventBus;
   readonly #runtime: Runtime;
   readonly #scheduler: Scheduler;
   readonly #defaults: Limits;
   readonly #log: Logger;
   readonly #now: () => Date;
   readonly #newId: () => string;
+  readonly #retry: RetryPolicy;
+  readonly #maxBacklog: number;
   readonly #runs = new Map<string, RunContext>();
   /** Transitions are written and published one at a time, so SSE sees them in `seq` order. */
   #transitions: Promise<unknown> = Promise.resolve();
   #stopping = false;
 
   constructor(options: EvaluationServiceOptions) {
-    this.store = options.store;
-    this.bus = options.bus;
+    this.#store = options.store;
+    this.#bus = options.bus;
     this.#runtime = options.runtime;
     this.#defaults = options.defaultLimits;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
     this.#newId = options.newId ?? randomUUID;
+    this.#retry = options.storeRetry ?? DEFAULT_STORE_RETRY;
+    this.#maxBacklog = options.maxFollowerBacklog ?? DEFAULT_MAX_BACKLOG;
     this.#scheduler = new Scheduler({
       concurrency: options.concurrency,
       agingMs: options.agingMs,
@@ -84,32 +118,11 @@ export class EvaluationService {
    * runtime cannot find them (a local sandbox dies with its server). Nothing is ever run twice.
    */
   async start(): Promise<void> {
-    for (const evaluation of await this.store.listByStatus(['queued'])) {
+    for (const evaluation of await this.#store.listByStatus(['queued'])) {
       this.#scheduler.enqueue(queueEntryOf(evaluation));
     }
-    for (const evaluation of await this.store.listByStatus(['starting', 'running'])) {
-      this.#scheduler.occupy(evaluation.id);
-      const chunks = await this.store.readLogs(evaluation.id);
-      const delivered = { stdout: 0, stderr: 0 };
-      for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
-      const context = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered);
-      const observer = this.#observerFor(context);
-      const adopted = await this.#runtime
-        .adopt(runRequestOf(evaluation), observer, delivered)
-        .catch((error: unknown) => {
-          this.#log.error(`adopting ${evaluation.id} failed: ${String(error)}`);
-          return 'lost' as const;
-        });
-      if (adopted === 'lost') {
-        void observer.finished({
-          kind: 'error',
-          reason: 'lost_on_restart',
-          message: 'the server restarted while this evaluation was running; it was not run again',
-          at: this.#now(),
-        });
-      } else {
-        this.#log.info(`re-adopted ${evaluation.id} from the ${this.#runtime.name} runtime`);
-      }
+    for (const evaluation of await this.#store.listByStatus(['starting', 'running'])) {
+      await this.#adopt(evaluation);
     }
     this.#scheduler.start();
   }
@@ -127,46 +140,48 @@ export class EvaluationService {
     await this.#transitions;
   }
 
-  async submit(submission: Submission): Promise<Evaluation> {
+  async submit(submission: Submission, options: SubmitOptions = {}): Promise<Submitted> {
     const language = findLanguage(submission.language);
     if (!language) {
       throw new CrucibleError('unknown_language', `unknown language "${submission.language}"`, 'language');
     }
-    const now = this.#now().toISOString();
-    const evaluation: Evaluation = {
-      id: this.#newId(),
-      status: 'queued',
-      language: language.id,
-      code: submission.code,
-      stdin: submission.stdin ?? '',
-      priority: submission.priority ?? 'normal',
-      labels: submission.labels ?? {},
-      limits: {
-        ...this.#defaults,
-        timeoutSeconds: submission.timeoutSeconds ?? this.#defaults.timeoutSeconds,
-        memoryMb: submission.memoryMb ?? this.#defaults.memoryMb,
-      },
-      runtime: this.#runtime.name,
-      createdAt: now,
-      timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
-      result: null,
-    };
-    await this.#serially(async () => {
-      const transition = await this.store.create(evaluation);
-      this.bus.publishTransition({ transition, evaluation });
-    });
+    const key: IdempotencyKey | undefined =
+      options.idempotencyKey === undefined
+        ? undefined
+        : {
+            scope: options.caller ?? 'anonymous',
+            key: options.idempotencyKey,
+            fingerprint: fingerprintOf(submission),
+          };
+    const evaluation = this.#newEvaluation(submission, language.id);
+    let earlier: IdempotentSubmission | null;
+    try {
+      earlier = await this.#serially(async () => {
+        const found = key ? await this.#store.findIdempotent(key.scope, key.key) : null;
+        if (found) return found;
+        const transition = await this.#store.create(evaluation, key);
+        this.#bus.publishTransition({ transition, evaluation });
+        return null;
+      });
+    } catch (error) {
+      // Another replica recorded the key between our look-up and our insert.
+      if (!(error instanceof IdempotencyKeyTaken) || !key) throw error;
+      earlier = await this.#store.findIdempotent(key.scope, key.key);
+      if (!earlier) throw error;
+    }
+    if (earlier && key) return { evaluation: await this.#replay(earlier, key), replayed: true };
     this.#scheduler.enqueue(queueEntryOf(evaluation));
-    return evaluation;
+    return { evaluation, replayed: false };
   }
 
   async get(id: string): Promise<Evaluation> {
-    const evaluation = await this.store.get(id);
+    const evaluation = await this.#store.get(id);
     if (!evaluation) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
     return evaluation;
   }
 
   async withOutput(evaluation: Evaluation): Promise<EvaluationWithOutput> {
-    const chunks = await this.store.readLogs(evaluation.id);
+    const chunks = await this.#store.readLogs(evaluation.id);
     const join = (stream: 'stdout' | 'stderr') =>
       Buffer.concat(chunks.filter((c) => c.stream === stream).map((c) => c.data)).toString('utf8');
     return { evaluation, stdout: join('stdout'), stderr: join('stderr') };
@@ -177,7 +192,7 @@ export class EvaluationService {
     let unsubscribe = (): void => undefined;
     let timer: NodeJS.Timeout | undefined;
     const terminal = new Promise<void>((resolve) => {
-      unsubscribe = this.bus.onTransition(({ transition }) => {
+      unsubscribe = this.#bus.onTransition(({ transition }) => {
         if (transition.evaluationId === id && isTerminal(transition.to)) resolve();
       });
       timer = setTimeout(resolve, timeoutMs);
@@ -194,23 +209,59 @@ export class EvaluationService {
   }
 
   list(query: ListQuery): Promise<ListPage> {
-    return this.store.list(query);
+    return this.#store.list(query);
   }
 
-  /** Idempotent: a terminal evaluation is returned as it is. */
+  /** Every recorded status change of one evaluation, oldest first. */
+  async transitionsOf(id: string): Promise<Transition[]> {
+    await this.get(id);
+    return this.#store.transitionsOf(id);
+  }
+
+  /** Every transition after `afterSeq`, from the store then live, in order and without gaps. */
+  followTransitions(afterSeq: number, signal?: AbortSignal): AsyncGenerator<Transition> {
+    return followTransitions(this.#store, this.#bus, afterSeq, signal, this.#maxBacklog);
+  }
+
+  /** An evaluation's log chunks; with `follow`, until it is terminal. */
+  followLogs(id: string, options: Omit<LogFollowOptions, 'maxBacklog'>): AsyncGenerator<LogChunk> {
+    return followLogs(this.#store, this.#bus, id, { ...options, maxBacklog: this.#maxBacklog });
+  }
+
+  /** Resolves when the store answers (readiness). */
+  async ping(): Promise<void> {
+    await this.#store.transitionsAfter(Number.MAX_SAFE_INTEGER, 1);
+  }
+
+  /** Listens to every recorded transition (metrics); returns the unsubscribe function. */
+  onTransition(listener: Parameters<EventBus['onTransition']>[0]): () => void {
+    return this.#bus.onTransition(listener);
+  }
+
+  /**
+   * Idempotent: a terminal evaluation is returned as it is. The decision is taken inside the serialized
+   * transition section, so it sees a dispatch that is in progress and hands the kill to whoever can do it.
+   */
   async cancel(id: string): Promise<Evaluation> {
-    const evaluation = await this.get(id);
-    if (isTerminal(evaluation.status)) return evaluation;
     this.#scheduler.remove(id);
-    const run = this.#runs.get(id);
-    if (run) run.cancelRequested = true;
-    const applied = await this.#apply(id, {
-      type: 'cancelled',
-      at: this.#now(),
-      output: run?.outputFlags ?? { stdoutTruncated: false, stderrTruncated: false },
+    const { evaluation, run } = await this.#serially(async () => {
+      const current = await this.#store.get(id);
+      if (!current) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
+      if (isTerminal(current.status)) return { evaluation: current, run: undefined };
+      const active = this.#runs.get(id);
+      if (active) active.cancelRequested = true;
+      const event: LifecycleEvent = {
+        type: 'cancelled',
+        at: this.#now(),
+        output: active?.outputFlags ?? { stdoutTruncated: false, stderrTruncated: false },
+      };
+      const saved = await this.#save(current, event);
+      // Queued (or popped by the scheduler but not yet dispatched): no sandbox, so the slot is free now.
+      if (!active) this.#scheduler.release(id);
+      return { evaluation: saved ?? current, run: active };
     });
-    if (run || isActive(evaluation.status)) await this.#runtime.cancel(id);
-    return applied ?? (await this.get(id));
+    if (run && !run.launching) await this.#killCancelled(run);
+    return evaluation;
   }
 
   queueStats(): QueueStats {
@@ -218,36 +269,77 @@ export class EvaluationService {
   }
 
   async #dispatch(entry: QueueEntry): Promise<void> {
+    const launch: { run?: RunContext } = {};
+    let dispatched: Evaluation | null = null;
     try {
-      const dispatched = await this.#apply(entry.id, {
-        type: 'dispatched',
-        at: this.#now(),
-        runtime: this.#runtime.name,
-      });
-      if (!dispatched) {
-        this.#scheduler.release(entry.id);
-        return;
-      }
-      const run = this.#newRun(dispatched, 0, { stdout: 0, stderr: 0 });
-      const observer = this.#observerFor(run);
-      await this.#runtime.start(runRequestOf(dispatched), observer).catch((error: unknown) => {
+      dispatched = await this.#persist(`dispatching ${entry.id}`, () =>
+        this.#apply(entry.id, { type: 'dispatched', at: this.#now(), runtime: this.#runtime.name }, (e) => {
+          launch.run = this.#newRun(e, 0, { stdout: 0, stderr: 0 }, true);
+        }),
+      );
+    } catch (error) {
+      this.#log.error(`dispatching ${entry.id} failed: ${messageOf(error)}`);
+    }
+    const { run } = launch;
+    if (!dispatched || !run) {
+      this.#scheduler.release(entry.id);
+      return;
+    }
+    const observer = this.#observerFor(run);
+    if (!run.cancelRequested) {
+      await this.#runtime.start(runRequestOf(dispatched), observer).catch((error: unknown) =>
         observer.finished({
           kind: 'error',
           reason: 'sandbox_error',
           message: messageOf(error),
           at: this.#now(),
-        });
-      });
-      // A cancel that arrived while the runtime was launching found nothing to kill yet.
-      if (run.cancelRequested) await this.#runtime.cancel(entry.id);
+        }),
+      );
+    }
+    run.launching = false;
+    // A cancel that arrived while the runtime was launching found nothing to kill yet.
+    if (run.cancelRequested) await this.#killCancelled(run);
+  }
+
+  /** Delivers a decided cancel to the runtime, then frees the slot: the sandbox is gone. */
+  async #killCancelled(run: RunContext): Promise<void> {
+    const id = run.evaluationId;
+    try {
+      await this.#runtime.cancel(id);
     } catch (error) {
-      this.#log.error(`dispatching ${entry.id} failed: ${messageOf(error)}`);
-      this.#scheduler.release(entry.id);
+      this.#log.error(`cancelling ${id} in the ${this.#runtime.name} runtime failed: ${messageOf(error)}`);
+    }
+    if (this.#runs.get(id) === run) this.#runs.delete(id);
+    this.#scheduler.release(id);
+  }
+
+  async #adopt(evaluation: Evaluation): Promise<void> {
+    this.#scheduler.occupy(evaluation.id);
+    const chunks = await this.#store.readLogs(evaluation.id);
+    const delivered = { stdout: 0, stderr: 0 };
+    for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
+    const run = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered, false);
+    const observer = this.#observerFor(run);
+    const adopted = await this.#runtime
+      .adopt(runRequestOf(evaluation), observer, delivered)
+      .catch((error: unknown) => {
+        this.#log.error(`adopting ${evaluation.id} failed: ${messageOf(error)}`);
+        return 'lost' as const;
+      });
+    if (adopted === 'lost') {
+      void observer.finished({
+        kind: 'error',
+        reason: 'lost_on_restart',
+        message: 'the server restarted while this evaluation was running; it was not run again',
+        at: this.#now(),
+      });
+    } else {
+      this.#log.info(`re-adopted ${evaluation.id} from the ${this.#runtime.name} runtime`);
     }
   }
 
-  #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes): RunContext {
-    const run = new RunContext(evaluation.id, evaluation.limits.maxOutputBytes, lastLogSeq, kept);
+  #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes, launching: boolean): RunContext {
+    const run = new RunContext(evaluation.id, evaluation.limits.maxOutputBytes, lastLogSeq, kept, launching);
     this.#runs.set(evaluation.id, run);
     return run;
   }
@@ -255,49 +347,113 @@ export class EvaluationService {
   #observerFor(run: RunContext): RunObserver {
     const id = run.evaluationId;
     const onError = (error: unknown) => this.#log.error(`evaluation ${id}: ${messageOf(error)}`);
+    // Stores every pending chunk, including those that arrive while a write is being retried.
     const flush = async () => {
-      const chunks = run.takePending();
-      if (chunks.length === 0) return;
-      await this.store.appendLogs(chunks);
-      for (const chunk of chunks) this.bus.publishLog(chunk);
+      for (let chunks = run.pending(); chunks.length > 0; chunks = run.pending()) {
+        await this.#persist(`storing output of ${id}`, () => this.#store.appendLogs(chunks));
+        run.stored(chunks.length);
+        for (const chunk of chunks) this.#bus.publishLog(chunk);
+      }
     };
     return {
       started: (at) =>
-        void run.enqueue(async () => void (await this.#apply(id, { type: 'started', at })), onError),
+        void run.enqueue(
+          async () =>
+            void (await this.#persist(`starting ${id}`, () => this.#apply(id, { type: 'started', at }))),
+          onError,
+        ),
       output: (stream, data) => {
         if (run.acceptOutput(stream, data, this.#now())) void run.enqueue(flush, onError);
       },
-      finished: (outcome: RunOutcome) =>
-        run.enqueue(async () => {
-          await flush();
-          const ended: RunOutcome = this.#stopping
-            ? {
-                kind: 'error',
-                reason: 'infrastructure',
-                message: 'the server shut down while this evaluation ran; it was stopped and not run again',
-                at: this.#now(),
-              }
-            : outcome;
-          await this.#apply(id, { type: 'finished', outcome: ended, output: run.outputFlags });
-          this.#runs.delete(id);
-          this.#scheduler.release(id);
-        }, onError),
+      finished: (outcome: RunOutcome) => {
+        const persisted = run.enqueue(async () => {
+          try {
+            await flush();
+            const ended = this.#stopping ? shutdownOutcome(this.#now()) : outcome;
+            const event: LifecycleEvent = { type: 'finished', outcome: ended, output: run.outputFlags };
+            await this.#persist(`storing the result of ${id}`, () => this.#apply(id, event));
+          } finally {
+            if (this.#runs.get(id) === run) this.#runs.delete(id);
+            this.#scheduler.release(id);
+          }
+        }, onError);
+        // Rejects only when the result could not be stored (the server stopped with the store failing): a
+        // runtime that waits on it then keeps what holds the output. One that ignores it must not crash us.
+        persisted.catch(() => undefined);
+        return persisted;
+      },
     };
   }
 
-  /** Applies an event through the state machine and persists it; null when it changed nothing. */
-  #apply(id: string, event: LifecycleEvent): Promise<Evaluation | null> {
+  #persist<T>(what: string, task: () => Promise<T>): Promise<T> {
+    return persistently(
+      task,
+      this.#retry,
+      (error, attempt) =>
+        this.#log.warn(`${what} failed (attempt ${attempt}); retrying: ${messageOf(error)}`),
+      (attempt) => this.#stopping && attempt >= ATTEMPTS_WHILE_STOPPING,
+    );
+  }
+
+  /**
+   * Applies an event through the state machine and persists it; null when it changed nothing. `onApplied`
+   * runs inside the serialized section, so whatever it records is seen by the next serialized step.
+   */
+  #apply(
+    id: string,
+    event: LifecycleEvent,
+    onApplied?: (evaluation: Evaluation) => void,
+  ): Promise<Evaluation | null> {
     return this.#serially(async () => {
-      const current = await this.store.get(id);
+      const current = await this.#store.get(id);
       if (!current) return null;
-      const next = applyEvent(current, event, this.#now());
-      if (!next) return null;
-      const transition = await this.store.saveTransition(next);
-      if (!transition) return null;
-      this.bus.publishTransition({ transition, evaluation: next.evaluation });
-      if (isTerminal(next.to)) this.#scheduler.release(id);
-      return next.evaluation;
+      const saved = await this.#save(current, event);
+      if (saved) onApplied?.(saved);
+      return saved;
     });
+  }
+
+  /** Runs inside `#serially`: state machine, compare-and-set write, then publish. */
+  async #save(current: Evaluation, event: LifecycleEvent): Promise<Evaluation | null> {
+    const next = applyEvent(current, event, this.#now());
+    if (!next) return null;
+    const transition = await this.#store.saveTransition(next);
+    if (!transition) return null;
+    this.#bus.publishTransition({ transition, evaluation: next.evaluation });
+    return next.evaluation;
+  }
+
+  async #replay(earlier: IdempotentSubmission, key: IdempotencyKey): Promise<Evaluation> {
+    if (earlier.fingerprint !== key.fingerprint) {
+      throw new CrucibleError(
+        'idempotency_conflict',
+        `Idempotency-Key "${key.key}" was already used for a different submission; use a new key`,
+        'idempotency-key',
+      );
+    }
+    return this.get(earlier.evaluationId);
+  }
+
+  #newEvaluation(submission: Submission, language: string): Evaluation {
+    const now = this.#now().toISOString();
+    return {
+      id: this.#newId(),
+      status: 'queued',
+      language,
+      code: submission.code,
+      stdin: submission.stdin ?? '',
+      priority: submission.priority ?? 'normal',
+      labels: submission.labels ?? {},
+      limits: {
+        ...this.#defaults,
+        timeoutSeconds: submission.timeoutSeconds ?? this.#defaults.timeoutSeconds,
+        memoryMb: submission.memoryMb ?? this.#defaults.memoryMb,
+      },
+      runtime: this.#runtime.name,
+      createdAt: now,
+      timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
+      result: null,
+    };
   }
 
   #serially<T>(task: () => Promise<T>): Promise<T> {
@@ -305,6 +461,15 @@ export class EvaluationService {
     this.#transitions = result.catch(() => undefined);
     return result;
   }
+}
+
+function shutdownOutcome(at: Date): RunOutcome {
+  return {
+    kind: 'error',
+    reason: 'infrastructure',
+    message: 'the server shut down while this evaluation ran; it was stopped and not run again',
+    at,
+  };
 }
 
 function queueEntryOf(evaluation: Evaluation): QueueEntry {

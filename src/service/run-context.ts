@@ -13,7 +13,10 @@ export class RunContext {
   #logSeq: number;
   #pending: LogChunk[] = [];
   #chain: Promise<void> = Promise.resolve();
+  /** A cancel was decided while this run existed; whoever holds the launch must kill it. */
   cancelRequested = false;
+  /** `runtime.start` has not returned yet: a cancel now has nothing to kill, the launcher cancels after it. */
+  launching: boolean;
 
   /** `kept`: bytes per stream already stored (a run re-adopted after a restart counts them against the cap). */
   constructor(
@@ -21,12 +24,14 @@ export class RunContext {
     maxOutputBytes: number,
     lastLogSeq: number,
     kept: Readonly<Record<OutputStream, number>>,
+    launching: boolean,
   ) {
     this.evaluationId = evaluationId;
     this.#maxOutputBytes = maxOutputBytes;
     this.#logSeq = lastLogSeq;
     this.#kept.stdout = kept.stdout;
     this.#kept.stderr = kept.stderr;
+    this.launching = launching;
   }
 
   get outputFlags(): OutputFlags {
@@ -54,16 +59,24 @@ export class RunContext {
     return this.#pending.length === 1;
   }
 
-  takePending(): LogChunk[] {
-    const chunks = this.#pending;
-    this.#pending = [];
-    return chunks;
+  /** The chunks not yet stored, oldest first. They stay pending until `stored` says they were written. */
+  pending(): readonly LogChunk[] {
+    return this.#pending.slice();
   }
 
-  /** Runs tasks one after another; a failing task is reported and does not stop later ones. */
+  /** Drops the first `count` pending chunks once the store has them. */
+  stored(count: number): void {
+    this.#pending = this.#pending.slice(count);
+  }
+
+  /**
+   * Runs tasks one after another. A task that fails is reported and does not stop later ones; the promise
+   * returned for it rejects, so a caller waiting on "persisted" is never told it was.
+   */
   enqueue(task: () => Promise<void>, onError: (error: unknown) => void): Promise<void> {
-    this.#chain = this.#chain.then(task).catch(onError);
-    return this.#chain;
+    const result = this.#chain.then(task);
+    this.#chain = result.catch(onError);
+    return result;
   }
 
   idle(): Promise<void> {

@@ -1,14 +1,18 @@
-import { isTerminal, type LogChunk, type OutputStream, type Transition } from '../core/index.js';
+import {
+  CrucibleError,
+  isTerminal,
+  type LogChunk,
+  type OutputStream,
+  type Transition,
+} from '../core/index.js';
 import type { EventBus } from '../events/index.js';
 import type { EvaluationStore } from '../store/store.js';
 
 /** A follower that falls this far behind is dropped; it can resume from its last id. */
-const MAX_BACKLOG = 10_000;
+export const DEFAULT_MAX_BACKLOG = 10_000;
 
-export class SlowConsumerError extends Error {
-  constructor() {
-    super('client fell too far behind; reconnect with Last-Event-ID to resume');
-  }
+function slowConsumer(resumeHint: string): CrucibleError {
+  return new CrucibleError('slow_consumer', `client fell too far behind and was dropped; ${resumeHint}`);
 }
 
 /**
@@ -17,12 +21,17 @@ export class SlowConsumerError extends Error {
  */
 class Inbox<T> {
   readonly items: T[] = [];
+  readonly #maxBacklog: number;
   #wake: (() => void) | null = null;
   closed = false;
   overflowed = false;
 
+  constructor(maxBacklog: number) {
+    this.#maxBacklog = maxBacklog;
+  }
+
   push(item: T): void {
-    if (this.items.length >= MAX_BACKLOG) this.overflowed = true;
+    if (this.items.length >= this.#maxBacklog) this.overflowed = true;
     else this.items.push(item);
     this.notify();
   }
@@ -35,8 +44,15 @@ class Inbox<T> {
   next(signal: AbortSignal | undefined): Promise<void> {
     if (this.items.length > 0 || this.closed || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#wake = resolve;
-      signal?.addEventListener('abort', () => resolve(), { once: true });
+      // One listener per wait, removed when the wait ends either way: a long follow does not pile them up.
+      const onAbort = () => wake();
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#wake = null;
+        resolve();
+      };
+      this.#wake = wake;
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
@@ -47,8 +63,9 @@ export async function* followTransitions(
   bus: EventBus,
   afterSeq: number,
   signal?: AbortSignal,
+  maxBacklog = DEFAULT_MAX_BACKLOG,
 ): AsyncGenerator<Transition> {
-  const inbox = new Inbox<Transition>();
+  const inbox = new Inbox<Transition>(maxBacklog);
   const unsubscribe = bus.onTransition(({ transition }) => inbox.push(transition));
   let last = afterSeq;
   try {
@@ -62,7 +79,7 @@ export async function* followTransitions(
     }
     while (!signal?.aborted) {
       await inbox.next(signal);
-      if (inbox.overflowed) throw new SlowConsumerError();
+      if (inbox.overflowed) throw slowConsumer('reconnect with Last-Event-ID to resume');
       for (let t = inbox.items.shift(); t; t = inbox.items.shift()) {
         if (t.seq <= last) continue;
         last = t.seq;
@@ -79,6 +96,7 @@ export interface LogFollowOptions {
   readonly afterSeq?: number;
   readonly follow: boolean;
   readonly signal?: AbortSignal;
+  readonly maxBacklog?: number;
 }
 
 /**
@@ -91,7 +109,7 @@ export async function* followLogs(
   evaluationId: string,
   options: LogFollowOptions,
 ): AsyncGenerator<LogChunk> {
-  const inbox = new Inbox<LogChunk>();
+  const inbox = new Inbox<LogChunk>(options.maxBacklog ?? DEFAULT_MAX_BACKLOG);
   const offLog = bus.onLog((chunk) => {
     if (chunk.evaluationId === evaluationId) inbox.push(chunk);
   });
@@ -113,7 +131,7 @@ export async function* followLogs(
     if (!options.follow || alreadyTerminal) return;
     while (!options.signal?.aborted) {
       await inbox.next(options.signal);
-      if (inbox.overflowed) throw new SlowConsumerError();
+      if (inbox.overflowed) throw slowConsumer('resume with ?after=<last seq>');
       for (let c = inbox.items.shift(); c; c = inbox.items.shift()) {
         if (c.seq <= last) continue;
         last = c.seq;

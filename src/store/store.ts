@@ -23,6 +23,26 @@ export interface TransitionWrite {
   readonly reason: Reason | null;
 }
 
+/** A submission's idempotency key, scoped to its caller; `fingerprint` tells a true repeat from a new body. */
+export interface IdempotencyKey {
+  readonly scope: string;
+  readonly key: string;
+  readonly fingerprint: string;
+}
+
+export interface IdempotentSubmission {
+  readonly evaluationId: string;
+  readonly fingerprint: string;
+}
+
+/** Thrown by `create` when another submission already holds the idempotency key (e.g. on another replica). */
+export class IdempotencyKeyTaken extends Error {
+  constructor(key: IdempotencyKey) {
+    super(`idempotency key "${key.key}" is already taken`);
+    this.name = 'IdempotencyKeyTaken';
+  }
+}
+
 export interface LogRead {
   readonly afterSeq?: number;
   readonly stream?: OutputStream;
@@ -36,8 +56,15 @@ export interface LogRead {
 export interface EvaluationStore {
   /** Applies numbered migrations; refuses a database whose schema is newer than this code. */
   migrate(): Promise<void>;
-  /** Inserts a new evaluation (status `queued`) and its first transition. */
-  create(evaluation: Evaluation): Promise<Transition>;
+  /**
+   * Inserts a new evaluation (status `queued`) and its first transition, and records its idempotency key in
+   * the same transaction when given one.
+   *
+   * @throws IdempotencyKeyTaken when the key is already recorded for its scope (nothing is written)
+   */
+  create(evaluation: Evaluation, idempotency?: IdempotencyKey): Promise<Transition>;
+  /** The submission that recorded this key in this scope, if any. Keys live as long as their evaluation. */
+  findIdempotent(scope: string, key: string): Promise<IdempotentSubmission | null>;
   get(id: string): Promise<Evaluation | null>;
   /** Newest first. */
   list(query: ListQuery): Promise<ListPage>;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, test } from 'vitest';
-import { StreamLimiter, streamFrames } from '../../src/api/streaming.js';
+import { NDJSON, StreamLimiter, streamFrames } from '../../src/api/streaming.js';
 import { removeDataDir, startTestServer, useTestServer, type TestServer } from '../support/server.js';
 import { eventually, postJson, rawRequest, vmRssKb } from './support.js';
 
@@ -147,7 +147,7 @@ describe('streaming connections', () => {
             yield frame;
           }
         },
-        { contentType: 'text/plain' },
+        { ...NDJSON, contentType: 'text/plain' },
       );
     });
     await app.listen({ host: '127.0.0.1', port: 0 });

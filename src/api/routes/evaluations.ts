@@ -2,19 +2,21 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { LimitBounds, LogChunk } from '../../core/index.js';
-import { followLogs, type EvaluationService } from '../../service/index.js';
+import type { EvaluationService } from '../../service/index.js';
 import {
   ErrorSchema,
   EvaluationSchema,
   IdParamsSchema,
+  IdempotencyHeadersSchema,
+  ListItemSchema,
   ListQuerySchema,
   LogsQuerySchema,
   TransitionSchema,
   WaitQuerySchema,
   submissionSchema,
 } from '../schemas.js';
-import { SSE, streamFrames, type StreamLimiter } from '../streaming.js';
-import { toView } from '../views.js';
+import { NDJSON, SSE, streamFrames, type StreamLimiter } from '../streaming.js';
+import { toListItem, toView } from '../views.js';
 
 export interface EvaluationRoutesOptions {
   readonly service: EvaluationService;
@@ -31,13 +33,21 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
     '/v1/evaluations',
     {
       schema: {
-        summary: 'Submit code for evaluation',
+        summary:
+          'Submit code for evaluation; a repeat with the same Idempotency-Key answers the first evaluation',
         body: submissionSchema(options.bounds),
-        response: { 202: EvaluationSchema, ...errors },
+        headers: IdempotencyHeadersSchema,
+        response: { 202: EvaluationSchema, 409: ErrorSchema, ...errors },
       },
     },
     async (request, reply) => {
-      const evaluation = await service.submit(request.body);
+      const key = request.headers['idempotency-key'];
+      const { evaluation, replayed } = await service.submit(request.body, {
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        // Until tokens exist (contract v1.1 "Users"), the caller is the client address, as for rate limits.
+        caller: request.ip,
+      });
+      if (replayed) void reply.header('idempotent-replayed', 'true');
       return reply
         .status(202)
         .header('location', `/v1/evaluations/${evaluation.id}`)
@@ -71,7 +81,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         summary: 'List evaluations, newest first',
         querystring: ListQuerySchema,
         response: {
-          200: z.object({ items: z.array(EvaluationSchema), nextCursor: z.string().nullable() }),
+          200: z.object({ items: z.array(ListItemSchema), nextCursor: z.string().nullable() }),
           ...errors,
         },
       },
@@ -85,7 +95,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         ...(label ? { label: { key, value } } : {}),
         ...(cursor ? { cursor } : {}),
       });
-      return { items: page.items.map((e) => toView(e)), nextCursor: page.nextCursor };
+      return { items: page.items.map(toListItem), nextCursor: page.nextCursor };
     },
   );
 
@@ -99,8 +109,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       },
     },
     async (request) => {
-      await service.get(request.params.id);
-      return { items: await service.store.transitionsOf(request.params.id) };
+      return { items: await service.transitionsOf(request.params.id) };
     },
   );
 
@@ -137,7 +146,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         reply,
         streams,
         async function* (signal) {
-          const chunks = followLogs(service.store, service.bus, id, {
+          const chunks = service.followLogs(id, {
             follow,
             signal,
             ...(stream === 'all' ? {} : { stream }),
@@ -149,7 +158,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
           }
           if (sse) yield 'event: end\ndata: {}\n\n';
         },
-        sse ? SSE : { contentType: 'application/x-ndjson; charset=utf-8' },
+        sse ? SSE : NDJSON,
       );
     },
   );

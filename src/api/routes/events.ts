@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { followTransitions, type EvaluationService } from '../../service/index.js';
+import type { EvaluationService } from '../../service/index.js';
 import { ErrorSchema } from '../schemas.js';
 import { SSE, streamFrames, type StreamLimiter } from '../streaming.js';
 
@@ -29,7 +29,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
         streams,
         async function* (signal) {
           yield 'retry: 1000\n\n';
-          for await (const t of followTransitions(service.store, service.bus, after, signal)) {
+          for await (const t of service.followTransitions(after, signal)) {
             const data = JSON.stringify({
               seq: t.seq,
               evaluationId: t.evaluationId,

@@ -8,6 +8,7 @@ export interface SystemRoutesOptions {
   readonly service: EvaluationService;
   readonly metrics: Registry;
   readonly isReady: () => boolean;
+  readonly version: string;
 }
 
 export const systemRoutes: FastifyPluginAsyncZod<SystemRoutesOptions> = async (app, options) => {
@@ -16,11 +17,17 @@ export const systemRoutes: FastifyPluginAsyncZod<SystemRoutesOptions> = async (a
   app.get('/healthz', { schema: { summary: 'Liveness' } }, async () => ({ status: 'ok' }));
 
   app.get(
+    '/v1/version',
+    { schema: { summary: 'The server version', response: { 200: z.object({ version: z.string() }) } } },
+    async () => ({ version: options.version }),
+  );
+
+  app.get(
     '/readyz',
     { schema: { summary: 'Readiness: store reachable and recovery finished' } },
     async (_request, reply) => {
       if (!isReady()) return reply.status(503).send({ status: 'starting' });
-      await service.store.transitionsAfter(Number.MAX_SAFE_INTEGER, 1);
+      await service.ping();
       return { status: 'ready', runtime: service.runtimeName };
     },
   );

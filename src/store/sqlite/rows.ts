@@ -45,9 +45,14 @@ export function toEvaluationRow(row: Row): EvaluationRow {
       finishedAt: textOrNull(row, 'finished_at'),
       storedAt: textOrNull(row, 'stored_at'),
     },
-    result: resultJson === null ? null : (JSON.parse(resultJson) as Result),
+    result: resultJson === null ? null : withDefaults(JSON.parse(resultJson) as Partial<Result>),
   };
   return { evaluation, rowOrder: integer(row, 'row_order') };
+}
+
+/** Rows stored before `outputComplete` existed read as complete: nothing said otherwise then. */
+function withDefaults(result: Partial<Result>): Result {
+  return { ...result, outputComplete: result.outputComplete ?? true } as Result;
 }
 
 export function toTransition(row: Row): Transition {

@@ -24,6 +24,9 @@ export const SQL = {
   transitionsOf:
     'SELECT seq, evaluation_id, from_status, to_status, at, reason FROM transitions ' +
     'WHERE evaluation_id = ? ORDER BY seq',
+  insertIdempotencyKey:
+    'INSERT INTO idempotency_keys (scope, key, fingerprint, evaluation_id, created_at) VALUES (?, ?, ?, ?, ?)',
+  findIdempotencyKey: 'SELECT evaluation_id, fingerprint FROM idempotency_keys WHERE scope = ? AND key = ?',
   insertLog:
     'INSERT INTO log_chunks (evaluation_id, seq, stream, data, at) VALUES (?, ?, ?, ?, ?) ' +
     'ON CONFLICT (evaluation_id, seq) DO NOTHING',

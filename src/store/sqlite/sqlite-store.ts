@@ -2,7 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { Evaluation, LogChunk, Status, Transition } from '../../core/index.js';
-import type { EvaluationStore, ListPage, ListQuery, LogRead, TransitionWrite } from '../store.js';
+import {
+  IdempotencyKeyTaken,
+  type EvaluationStore,
+  type IdempotencyKey,
+  type IdempotentSubmission,
+  type ListPage,
+  type ListQuery,
+  type LogRead,
+  type TransitionWrite,
+} from '../store.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { migrateDatabase } from './migrate.js';
 import { toEvaluationRow, toLogChunk, toTransition, type Row } from './rows.js';
@@ -19,6 +28,8 @@ export interface SqliteStoreOptions {
 
 /** SQLite's "UNIQUE constraint failed" extended error code. */
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
+/** SQLite's "PRIMARY KEY constraint failed" extended error code. */
+const SQLITE_CONSTRAINT_PRIMARY_KEY = 1555;
 
 /**
  * Opens (creating if needed) a SQLite database. Call `migrate()` before anything else.
@@ -55,7 +66,7 @@ class SqliteStore implements EvaluationStore {
     migrateDatabase(this.db);
   }
 
-  async create(evaluation: Evaluation): Promise<Transition> {
+  async create(evaluation: Evaluation, idempotency?: IdempotencyKey): Promise<Transition> {
     if (evaluation.status !== 'queued') {
       throw new Error(`create() takes a queued evaluation; ${evaluation.id} is ${evaluation.status}`);
     }
@@ -85,11 +96,37 @@ class SqliteStore implements EvaluationStore {
         const rowOrder = Number(inserted?.['row_order']);
         const insertLabel = this.statements.get(SQL.insertLabel);
         for (const [key, value] of Object.entries(evaluation.labels)) insertLabel.run(key, value, rowOrder);
+        if (idempotency) this.insertIdempotencyKey(idempotency, evaluation);
         return this.insertTransition(evaluation.id, null, 'queued', evaluation.createdAt, null);
       });
     } catch (error) {
       if (isSqliteError(error) && error.errcode === SQLITE_CONSTRAINT_UNIQUE) {
         throw new Error(`evaluation ${evaluation.id} already exists`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async findIdempotent(scope: string, key: string): Promise<IdempotentSubmission | null> {
+    const row = this.statements.get(SQL.findIdempotencyKey).get(scope, key);
+    if (!row) return null;
+    return { evaluationId: String(row['evaluation_id']), fingerprint: String(row['fingerprint']) };
+  }
+
+  private insertIdempotencyKey(idempotency: IdempotencyKey, evaluation: Evaluation): void {
+    try {
+      this.statements
+        .get(SQL.insertIdempotencyKey)
+        .run(
+          idempotency.scope,
+          idempotency.key,
+          idempotency.fingerprint,
+          evaluation.id,
+          evaluation.createdAt,
+        );
+    } catch (error) {
+      if (isSqliteError(error) && error.errcode === SQLITE_CONSTRAINT_PRIMARY_KEY) {
+        throw new IdempotencyKeyTaken(idempotency);
       }
       throw error;
     }

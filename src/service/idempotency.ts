@@ -1,0 +1,28 @@
+import { createHash } from 'node:crypto';
+import type { Submission } from '../core/index.js';
+
+/** Who sent a submission, as far as idempotency keys go: keys of different callers never collide. */
+export interface SubmitOptions {
+  readonly idempotencyKey?: string;
+  /** The caller's identity (the authenticated user, or the client address while authentication is off). */
+  readonly caller?: string;
+}
+
+/**
+ * A stable digest of what was asked: the same body with keys in another order is the same submission, a
+ * changed field is not (that repeat answers `idempotency_conflict`).
+ */
+export function fingerprintOf(submission: Submission): string {
+  return createHash('sha256').update(canonicalJson(submission)).digest('base64url');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,103 @@
+import type { RunOutcome } from '../../src/core/index.js';
+import type { DeliveredBytes, RunObserver, RunRequest, Runtime } from '../../src/runtime/runtime.js';
+
+/** One run in the scripted runtime: the test decides what the "program" does and when. */
+export class FakeRun {
+  alive = true;
+  readonly startedAt = new Date();
+
+  constructor(
+    readonly request: RunRequest,
+    readonly observer: RunObserver,
+  ) {}
+
+  print(text: string, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    this.observer.output(stream, Buffer.from(text));
+  }
+
+  /** Ends the run; resolves with what `finished` returned (persisted) or rejected. */
+  exit(exitCode = 0, signal: string | null = null): Promise<void> {
+    this.alive = false;
+    const outcome: RunOutcome = {
+      kind: 'exited',
+      exitCode,
+      signal,
+      timedOut: false,
+      oomKilled: false,
+      startedAt: this.startedAt,
+      finishedAt: new Date(),
+      cpuTimeMs: 1,
+      peakMemoryBytes: 1024,
+      memoryEnforcement: 'none',
+    };
+    return Promise.resolve(this.observer.finished(outcome));
+  }
+}
+
+export interface FakeRuntimeOptions {
+  /**
+   * What each run does once launched. Default: prints its code to stdout and exits 0. Return without ending
+   * to keep it running until the test ends it.
+   */
+  readonly script?: (run: FakeRun) => void | Promise<void>;
+  /** Awaited inside `start` before the run exists: widens the launch window a cancel can race. */
+  readonly launch?: (request: RunRequest) => Promise<void>;
+  readonly adopt?: (
+    request: RunRequest,
+    observer: RunObserver,
+    delivered?: DeliveredBytes,
+  ) => 'adopted' | 'lost';
+}
+
+/**
+ * A scripted in-memory runtime for in-process service and API tests. It keeps the `Runtime` contract: a
+ * cancelled run is killed and reports `finished` (SIGKILL), like the local sandbox; `alive` tells what a real
+ * backend would still be running.
+ */
+export class FakeRuntime implements Runtime {
+  readonly name = 'fake';
+  readonly runs = new Map<string, FakeRun>();
+  readonly started: string[] = [];
+  readonly #options: FakeRuntimeOptions;
+
+  constructor(options: FakeRuntimeOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Runs still "executing": launched and neither exited nor killed. */
+  get alive(): FakeRun[] {
+    return [...this.runs.values()].filter((run) => run.alive);
+  }
+
+  async start(request: RunRequest, observer: RunObserver): Promise<void> {
+    await this.#options.launch?.(request);
+    const run = new FakeRun(request, observer);
+    this.runs.set(request.evaluationId, run);
+    this.started.push(request.evaluationId);
+    observer.started(run.startedAt);
+    const script =
+      this.#options.script ??
+      ((r: FakeRun) => {
+        r.print(r.request.code);
+        void r.exit(0);
+      });
+    await script(run);
+  }
+
+  async cancel(evaluationId: string): Promise<void> {
+    const run = this.runs.get(evaluationId);
+    if (run?.alive) await run.exit(137, 'SIGKILL').catch(() => undefined);
+  }
+
+  async adopt(
+    request: RunRequest,
+    observer: RunObserver,
+    delivered?: DeliveredBytes,
+  ): Promise<'adopted' | 'lost'> {
+    return this.#options.adopt?.(request, observer, delivered) ?? 'lost';
+  }
+
+  async close(): Promise<void> {
+    for (const run of this.alive) await run.exit(137, 'SIGKILL').catch(() => undefined);
+  }
+}
