@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrucibleError, type Evaluation, type Result } from '../../src/core/index.js';
-import type { EvaluationStore } from '../../src/store/store.js';
+import { IdempotencyKeyTaken, type EvaluationStore } from '../../src/store/store.js';
 import { chunk, moveTo, queuedEvaluation } from './fixtures.js';
 
 export interface ConformanceOptions {
@@ -71,6 +71,30 @@ export function describeStoreConformance(
       });
     });
 
+    describe('idempotency keys', () => {
+      it('records a key with its evaluation and finds it in its own scope only', async () => {
+        const evaluation = queuedEvaluation();
+        await store.create(evaluation, { scope: 'alice', key: 'k1', fingerprint: 'f1' });
+        expect(await store.findIdempotent('alice', 'k1')).toEqual({
+          evaluationId: evaluation.id,
+          fingerprint: 'f1',
+        });
+        expect(await store.findIdempotent('bob', 'k1')).toBeNull();
+        expect(await store.findIdempotent('alice', 'k2')).toBeNull();
+      });
+
+      it('refuses a taken key with IdempotencyKeyTaken and stores nothing of the second evaluation', async () => {
+        const first = queuedEvaluation();
+        const second = queuedEvaluation();
+        await store.create(first, { scope: 'alice', key: 'k1', fingerprint: 'f1' });
+        await expect(
+          store.create(second, { scope: 'alice', key: 'k1', fingerprint: 'f2' }),
+        ).rejects.toBeInstanceOf(IdempotencyKeyTaken);
+        expect(await store.get(second.id)).toBeNull();
+        expect((await store.transitionsAfter(0, 10)).map((t) => t.evaluationId)).toEqual([first.id]);
+      });
+    });
+
     describe('saveTransition', () => {
       it('applies status, runtime, timings and result, and records the transition', async () => {
         const queued = queuedEvaluation();
@@ -96,6 +120,7 @@ export function describeStoreConformance(
           memoryEnforcement: 'cgroup',
           stdoutTruncated: true,
           stderrTruncated: false,
+          outputComplete: true,
         };
         const failed = await store.saveTransition(moveTo(stored, 'failed', { result }));
         expect(failed).toMatchObject({ from: 'starting', to: 'failed', reason: 'exit_code' });
