@@ -1,7 +1,7 @@
 import { CrucibleError, CrucibleUnreachableError } from './errors.js';
 import { linesOf, sseEventsOf } from './frames.js';
 import { sleep, type Transport } from './transport.js';
-import type { LogLine, LogStream, Transition } from './types.js';
+import type { ErrorBody, LogLine, LogStream, Transition } from './types.js';
 
 export interface StreamRead {
   readonly transport: Transport;
@@ -10,18 +10,34 @@ export interface StreamRead {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** A broken stream (reset, truncated) is resumed; an API answer or an exhausted transport is final. */
+/** A broken stream (reset, truncated, ended early by the server) is resumed; an API answer or an exhausted transport is final. */
 function resumable(error: unknown, signal: AbortSignal | undefined): boolean {
-  return (
-    !signal?.aborted && !(error instanceof CrucibleError) && !(error instanceof CrucibleUnreachableError)
-  );
+  if (signal?.aborted) return false;
+  if (error instanceof StreamEndedEarly) return true;
+  return !(error instanceof CrucibleError) && !(error instanceof CrucibleUnreachableError);
 }
 
-function parseLogLine(text: string): LogLine | null {
+/**
+ * The server ended a stream early and said why in a last `{ error }` frame (a reader dropped as too slow, a
+ * store failure): resume from the last item received. Thrown only when resuming keeps failing.
+ */
+export class StreamEndedEarly extends CrucibleError {}
+
+function endedEarly(frame: unknown): StreamEndedEarly {
+  const error = (frame as ErrorBody).error;
+  return new StreamEndedEarly(200, String(error.code), String(error.message), error.field ?? null);
+}
+
+function isErrorFrame(value: unknown): value is ErrorBody {
+  return typeof (value as Partial<ErrorBody> | null)?.error === 'object';
+}
+
+/** A log line, an error frame, or nothing (blank or unreadable lines; unknown control lines). */
+function parseNdjson(text: string): LogLine | ErrorBody | null {
   if (!text.trim()) return null;
   try {
-    const value = JSON.parse(text) as Partial<LogLine>;
-    // Lines without a seq are control lines (none today); they are not output.
+    const value = JSON.parse(text) as Partial<LogLine> | ErrorBody;
+    if (isErrorFrame(value)) return value;
     return typeof value.seq === 'number' && (value.stream === 'stdout' || value.stream === 'stderr')
       ? (value as LogLine)
       : null;
@@ -61,7 +77,8 @@ export async function* readLogs(read: LogRead): AsyncGenerator<LogLine> {
         signal,
       });
       for await (const text of linesOf(response.body ?? emptyBody())) {
-        const line = parseLogLine(text);
+        const line = parseNdjson(text);
+        if (line && 'error' in line) throw endedEarly(line);
         if (!line || line.seq <= last) continue;
         last = line.seq;
         failures = 0;
@@ -103,6 +120,7 @@ export async function* readEvents(read: EventRead): AsyncGenerator<Transition> {
       });
       for await (const event of sseEventsOf(response.body ?? emptyBody())) {
         if (event.retryMs !== undefined && read.reconnectDelayMs === undefined) retryMs = event.retryMs;
+        if (event.event === 'error') throw endedEarly(JSON.parse(event.data));
         if (event.event !== 'transition') continue;
         const transition = JSON.parse(event.data) as Transition;
         if (transition.seq <= last) continue;

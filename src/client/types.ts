@@ -40,6 +40,8 @@ export interface Result {
   readonly stderr: string;
   readonly stdoutTruncated: boolean;
   readonly stderrTruncated: boolean;
+  /** False when output the program wrote was lost on the way; `message` says so. */
+  readonly outputComplete: boolean;
   readonly durationMs: number | null;
   readonly cpuTimeMs: number | null;
   readonly peakMemoryBytes: number | null;
@@ -68,11 +70,12 @@ export interface Evaluation {
 }
 
 /**
- * A list item: an evaluation whose output may be left out (read one evaluation with `get` for its output).
- * `stdout`/`stderr` are optional here so code cannot take a missing output for an empty one.
+ * A list item: an evaluation without its output (`stdout`/`stderr` are absent, not empty, and
+ * `outputIncluded` is false); read one evaluation with `get`, or its logs, for the output.
  */
 export interface EvaluationSummary extends Omit<Evaluation, 'result'> {
-  readonly result: (Omit<Result, 'stdout' | 'stderr'> & { stdout?: string; stderr?: string }) | null;
+  readonly result: Omit<Result, 'stdout' | 'stderr'> | null;
+  readonly outputIncluded: false;
 }
 
 export interface Page {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
-import type { EvaluationView } from '../../src/api/views.js';
-import { Crucible, type Evaluation } from '../../src/client/index.js';
+import type { EvaluationView, ListItemView } from '../../src/api/views.js';
+import { Crucible, type Evaluation, type EvaluationSummary } from '../../src/client/index.js';
 import { ScriptedServer, evaluation, json, type Script } from './scripted-server.js';
 
 const servers: ScriptedServer[] = [];
@@ -17,8 +17,9 @@ async function serve(script: Script, token?: string) {
 }
 
 describe('SDK calls', () => {
-  it('the SDK’s Evaluation type describes what the server answers', () => {
+  it('the SDK’s types describe what the server answers', () => {
     expectTypeOf<EvaluationView>().toExtend<Evaluation>();
+    expectTypeOf<ListItemView>().toExtend<EvaluationSummary>();
   });
 
   it('lists every page, following nextCursor', async () => {

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Crucible, type LogLine, type Transition } from '../../src/client/index.js';
-import { ScriptedServer, evaluation, json, type RecordedRequest } from './scripted-server.js';
+import { Crucible, CrucibleError, type LogLine, type Transition } from '../../src/client/index.js';
+import { ScriptedServer, apiError, evaluation, json, type RecordedRequest } from './scripted-server.js';
 
 const servers: ScriptedServer[] = [];
 afterEach(async () => {
@@ -75,6 +75,39 @@ describe('SDK event stream', () => {
     const seen = await take(crucible.events({ after: 10, reconnectDelayMs: 5 }), 3);
     expect(seen.map((t) => t.seq)).toEqual([11, 12, 13]);
     expect(lastEventIds).toEqual(['10', '11', '12']);
+  });
+});
+
+describe('SDK streams the server ends early', () => {
+  it('resumes events after an error frame (a reader dropped as too slow)', async () => {
+    const lastEventIds: (string | undefined)[] = [];
+    const crucible = await serve((req, res) => {
+      lastEventIds.push(req.headers['last-event-id'] as string | undefined);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (lastEventIds.length === 1) {
+        res.end(
+          `${frame(transition(1))}event: error\ndata: ${JSON.stringify(apiError('slow_consumer', 'dropped'))}\n\n`,
+        );
+      } else res.write(frame(transition(2)));
+    });
+    const seen = await take(crucible.events({ reconnectDelayMs: 5 }), 2);
+    expect(seen.map((t) => t.seq)).toEqual([1, 2]);
+    expect(lastEventIds).toEqual([undefined, '1']);
+  });
+
+  it('resumes logs after an error line, and gives up when every resume is refused the same way', async () => {
+    const dropped = `${JSON.stringify(apiError('slow_consumer', 'client fell too far behind'))}\n`;
+    const crucible = await serve((req, res, i) => {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.end(i === 0 ? ndjson(1) + dropped : dropped);
+    });
+    const seqs: number[] = [];
+    const error = await (async () => {
+      for await (const line of crucible.logs('ev_1', { follow: true })) seqs.push(line.seq);
+    })().catch((e: unknown) => e);
+    expect(seqs).toEqual([1]);
+    expect(error).toBeInstanceOf(CrucibleError);
+    expect(error).toMatchObject({ code: 'slow_consumer', message: 'client fell too far behind' });
   });
 });
 
