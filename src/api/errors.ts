@@ -76,7 +76,8 @@ export function toErrorResponse(
       mapped.code === 'payload_too_large' && bodyLimitBytes !== undefined
         ? `request body is larger than the limit of ${bodyLimitBytes} bytes (code and stdin bounds plus JSON)`
         : (fastifyError.message ?? mapped.code);
-    return { status: HTTP_STATUS[mapped.code], body: bodyOf(mapped.code, message, mapped.field) };
+    // Every malformed request Fastify itself detects answers 400, as the contract asks of bad submissions.
+    return { status: 400, body: bodyOf(mapped.code, message, mapped.field) };
   }
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return {
@@ -106,7 +107,9 @@ export function createErrorHandler(options: ErrorHandlerOptions) {
 
 /** Reads and drops the rest of a request body, up to `maxBytes` or `maxMs`, whichever comes first. */
 function discardBody(raw: IncomingMessage, maxBytes: number, maxMs: number): Promise<void> {
-  if (raw.complete || raw.destroyed) return Promise.resolve();
+  // A declared length past the bound will not be read anyway: answer at once rather than after the bound.
+  const declared = Number(raw.headers['content-length'] ?? 0);
+  if (raw.complete || raw.destroyed || declared > maxBytes) return Promise.resolve();
   return new Promise((resolve) => {
     let seen = 0;
     const done = () => {
