@@ -8,12 +8,11 @@ import {
   type LifecycleEvent,
   type Limits,
   type LogChunk,
-  type RunOutcome,
   type Submission,
   type Transition,
 } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
-import type { DeliveredBytes, RunObserver, RunRequest, Runtime } from '../runtime/runtime.js';
+import type { DeliveredBytes, RunObserver, Runtime } from '../runtime/runtime.js';
 import { Scheduler, type QueueEntry, type QueueStats } from '../scheduler/index.js';
 import {
   IdempotencyKeyTaken,
@@ -23,9 +22,11 @@ import {
   type ListPage,
   type ListQuery,
 } from '../store/store.js';
-import { fingerprintOf, type SubmitOptions } from './idempotency.js';
+import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
+import { newEvaluation, queueEntryOf, runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, persistently, type RetryPolicy } from './persist.js';
 import { RunContext } from './run-context.js';
+import { createRunObserver } from './run-observer.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
 
 export interface Logger {
@@ -153,7 +154,13 @@ export class EvaluationService {
             key: options.idempotencyKey,
             fingerprint: fingerprintOf(submission),
           };
-    const evaluation = this.#newEvaluation(submission, language.id);
+    const evaluation = newEvaluation(submission, {
+      id: this.#newId(),
+      language: language.id,
+      now: this.#now(),
+      defaults: this.#defaults,
+      runtime: this.#runtime.name,
+    });
     let earlier: IdempotentSubmission | null;
     try {
       earlier = await this.#serially(async () => {
@@ -169,7 +176,10 @@ export class EvaluationService {
       earlier = await this.#store.findIdempotent(key.scope, key.key);
       if (!earlier) throw error;
     }
-    if (earlier && key) return { evaluation: await this.#replay(earlier, key), replayed: true };
+    if (earlier && key) {
+      assertSameSubmission(earlier, key);
+      return { evaluation: await this.get(earlier.evaluationId), replayed: true };
+    }
     this.#scheduler.enqueue(queueEntryOf(evaluation));
     return { evaluation, replayed: false };
   }
@@ -231,11 +241,6 @@ export class EvaluationService {
   /** Resolves when the store answers (readiness). */
   async ping(): Promise<void> {
     await this.#store.transitionsAfter(Number.MAX_SAFE_INTEGER, 1);
-  }
-
-  /** Listens to every recorded transition (metrics); returns the unsubscribe function. */
-  onTransition(listener: Parameters<EventBus['onTransition']>[0]): () => void {
-    return this.#bus.onTransition(listener);
   }
 
   /**
@@ -345,44 +350,19 @@ export class EvaluationService {
   }
 
   #observerFor(run: RunContext): RunObserver {
-    const id = run.evaluationId;
-    const onError = (error: unknown) => this.#log.error(`evaluation ${id}: ${messageOf(error)}`);
-    // Stores every pending chunk, including those that arrive while a write is being retried.
-    const flush = async () => {
-      for (let chunks = run.pending(); chunks.length > 0; chunks = run.pending()) {
-        await this.#persist(`storing output of ${id}`, () => this.#store.appendLogs(chunks));
-        run.stored(chunks.length);
-        for (const chunk of chunks) this.#bus.publishLog(chunk);
-      }
-    };
-    return {
-      started: (at) =>
-        void run.enqueue(
-          async () =>
-            void (await this.#persist(`starting ${id}`, () => this.#apply(id, { type: 'started', at }))),
-          onError,
-        ),
-      output: (stream, data) => {
-        if (run.acceptOutput(stream, data, this.#now())) void run.enqueue(flush, onError);
+    return createRunObserver(run, {
+      now: this.#now,
+      persist: (what, task) => this.#persist(what, task),
+      appendLogs: (chunks) => this.#store.appendLogs(chunks),
+      publishLog: (chunk) => this.#bus.publishLog(chunk),
+      apply: (id, event) => this.#apply(id, event),
+      overrideOutcome: (outcome) => (this.#stopping ? shutdownOutcome(this.#now()) : outcome),
+      ended: (ended) => {
+        if (this.#runs.get(ended.evaluationId) === ended) this.#runs.delete(ended.evaluationId);
+        this.#scheduler.release(ended.evaluationId);
       },
-      finished: (outcome: RunOutcome) => {
-        const persisted = run.enqueue(async () => {
-          try {
-            await flush();
-            const ended = this.#stopping ? shutdownOutcome(this.#now()) : outcome;
-            const event: LifecycleEvent = { type: 'finished', outcome: ended, output: run.outputFlags };
-            await this.#persist(`storing the result of ${id}`, () => this.#apply(id, event));
-          } finally {
-            if (this.#runs.get(id) === run) this.#runs.delete(id);
-            this.#scheduler.release(id);
-          }
-        }, onError);
-        // Rejects only when the result could not be stored (the server stopped with the store failing): a
-        // runtime that waits on it then keeps what holds the output. One that ignores it must not crash us.
-        persisted.catch(() => undefined);
-        return persisted;
-      },
-    };
+      onError: (error) => this.#log.error(`evaluation ${run.evaluationId}: ${messageOf(error)}`),
+    });
   }
 
   #persist<T>(what: string, task: () => Promise<T>): Promise<T> {
@@ -423,69 +403,11 @@ export class EvaluationService {
     return next.evaluation;
   }
 
-  async #replay(earlier: IdempotentSubmission, key: IdempotencyKey): Promise<Evaluation> {
-    if (earlier.fingerprint !== key.fingerprint) {
-      throw new CrucibleError(
-        'idempotency_conflict',
-        `Idempotency-Key "${key.key}" was already used for a different submission; use a new key`,
-        'idempotency-key',
-      );
-    }
-    return this.get(earlier.evaluationId);
-  }
-
-  #newEvaluation(submission: Submission, language: string): Evaluation {
-    const now = this.#now().toISOString();
-    return {
-      id: this.#newId(),
-      status: 'queued',
-      language,
-      code: submission.code,
-      stdin: submission.stdin ?? '',
-      priority: submission.priority ?? 'normal',
-      labels: submission.labels ?? {},
-      limits: {
-        ...this.#defaults,
-        timeoutSeconds: submission.timeoutSeconds ?? this.#defaults.timeoutSeconds,
-        memoryMb: submission.memoryMb ?? this.#defaults.memoryMb,
-      },
-      runtime: this.#runtime.name,
-      createdAt: now,
-      timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
-      result: null,
-    };
-  }
-
   #serially<T>(task: () => Promise<T>): Promise<T> {
     const result = this.#transitions.then(task);
     this.#transitions = result.catch(() => undefined);
     return result;
   }
-}
-
-function shutdownOutcome(at: Date): RunOutcome {
-  return {
-    kind: 'error',
-    reason: 'infrastructure',
-    message: 'the server shut down while this evaluation ran; it was stopped and not run again',
-    at,
-  };
-}
-
-function queueEntryOf(evaluation: Evaluation): QueueEntry {
-  return { id: evaluation.id, priority: evaluation.priority, enqueuedAt: Date.parse(evaluation.createdAt) };
-}
-
-function runRequestOf(evaluation: Evaluation): RunRequest {
-  return {
-    evaluationId: evaluation.id,
-    language: evaluation.language,
-    code: evaluation.code,
-    stdin: evaluation.stdin,
-    limits: evaluation.limits,
-    priority: evaluation.priority,
-    labels: evaluation.labels,
-  };
 }
 
 function messageOf(error: unknown): string {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Submission } from '../core/index.js';
+import { CrucibleError, type Submission } from '../core/index.js';
+import type { IdempotencyKey, IdempotentSubmission } from '../store/store.js';
 
 /** Who sent a submission, as far as idempotency keys go: keys of different callers never collide. */
 export interface SubmitOptions {
@@ -25,4 +26,14 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/** A repeat must be the same submission; the same key with another body is the caller's mistake. */
+export function assertSameSubmission(earlier: IdempotentSubmission, key: IdempotencyKey): void {
+  if (earlier.fingerprint === key.fingerprint) return;
+  throw new CrucibleError(
+    'idempotency_conflict',
+    `Idempotency-Key "${key.key}" was already used for a different submission; use a new key`,
+    'idempotency-key',
+  );
 }

@@ -1,0 +1,60 @@
+import type { Evaluation, Limits, RunOutcome, Submission } from '../core/index.js';
+import type { RunRequest } from '../runtime/runtime.js';
+import type { QueueEntry } from '../scheduler/index.js';
+
+export interface NewEvaluationContext {
+  readonly id: string;
+  readonly language: string;
+  readonly now: Date;
+  readonly defaults: Limits;
+  readonly runtime: string;
+}
+
+/** A queued evaluation for a submission, with the server's defaults filled in. */
+export function newEvaluation(submission: Submission, context: NewEvaluationContext): Evaluation {
+  const now = context.now.toISOString();
+  const { defaults } = context;
+  return {
+    id: context.id,
+    status: 'queued',
+    language: context.language,
+    code: submission.code,
+    stdin: submission.stdin ?? '',
+    priority: submission.priority ?? 'normal',
+    labels: submission.labels ?? {},
+    limits: {
+      ...defaults,
+      timeoutSeconds: submission.timeoutSeconds ?? defaults.timeoutSeconds,
+      memoryMb: submission.memoryMb ?? defaults.memoryMb,
+    },
+    runtime: context.runtime,
+    createdAt: now,
+    timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
+    result: null,
+  };
+}
+
+export function shutdownOutcome(at: Date): RunOutcome {
+  return {
+    kind: 'error',
+    reason: 'infrastructure',
+    message: 'the server shut down while this evaluation ran; it was stopped and not run again',
+    at,
+  };
+}
+
+export function queueEntryOf(evaluation: Evaluation): QueueEntry {
+  return { id: evaluation.id, priority: evaluation.priority, enqueuedAt: Date.parse(evaluation.createdAt) };
+}
+
+export function runRequestOf(evaluation: Evaluation): RunRequest {
+  return {
+    evaluationId: evaluation.id,
+    language: evaluation.language,
+    code: evaluation.code,
+    stdin: evaluation.stdin,
+    limits: evaluation.limits,
+    priority: evaluation.priority,
+    labels: evaluation.labels,
+  };
+}

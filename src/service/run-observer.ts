@@ -1,0 +1,62 @@
+import type { Evaluation, LifecycleEvent, LogChunk, RunOutcome } from '../core/index.js';
+import type { RunObserver } from '../runtime/runtime.js';
+import type { RunContext } from './run-context.js';
+
+/** What a run's observer needs from the service; each write is already retried by `persist`. */
+export interface RunObserverDeps {
+  readonly now: () => Date;
+  readonly persist: <T>(what: string, task: () => Promise<T>) => Promise<T>;
+  readonly appendLogs: (chunks: readonly LogChunk[]) => Promise<void>;
+  readonly publishLog: (chunk: LogChunk) => void;
+  readonly apply: (id: string, event: LifecycleEvent) => Promise<Evaluation | null>;
+  /** The outcome to record instead of the runtime's, e.g. "the server shut down" while stopping. */
+  readonly overrideOutcome: (outcome: RunOutcome) => RunOutcome;
+  /** The run is over and its result stored (or given up on): forget it and free its slot. */
+  readonly ended: (run: RunContext) => void;
+  readonly onError: (error: unknown) => void;
+}
+
+/**
+ * The observer a runtime reports one run to. Calls are persisted in the order the runtime made them; every
+ * log chunk is stored before the terminal transition, so a follower that sees the end has seen everything.
+ */
+export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunObserver {
+  const id = run.evaluationId;
+  // Stores every pending chunk, including those that arrive while a write is being retried.
+  const flush = async () => {
+    for (let chunks = run.pending(); chunks.length > 0; chunks = run.pending()) {
+      await deps.persist(`storing output of ${id}`, () => deps.appendLogs(chunks));
+      run.stored(chunks.length);
+      for (const chunk of chunks) deps.publishLog(chunk);
+    }
+  };
+  const started = async (at: Date) => {
+    await deps.persist(`starting ${id}`, () => deps.apply(id, { type: 'started', at }));
+  };
+  const finished = async (outcome: RunOutcome) => {
+    try {
+      await flush();
+      const event: LifecycleEvent = {
+        type: 'finished',
+        outcome: deps.overrideOutcome(outcome),
+        output: run.outputFlags,
+      };
+      await deps.persist(`storing the result of ${id}`, () => deps.apply(id, event));
+    } finally {
+      deps.ended(run);
+    }
+  };
+  return {
+    started: (at) => void run.enqueue(() => started(at), deps.onError),
+    output: (stream, data) => {
+      if (run.acceptOutput(stream, data, deps.now())) void run.enqueue(flush, deps.onError);
+    },
+    finished: (outcome) => {
+      const persisted = run.enqueue(() => finished(outcome), deps.onError);
+      // Rejects only when the result could not be stored (the server stopped with the store failing): a
+      // runtime that waits on it then keeps what holds the output. One that ignores it must not crash us.
+      persisted.catch(() => undefined);
+      return persisted;
+    },
+  };
+}
