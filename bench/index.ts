@@ -23,7 +23,7 @@ const server = await startBenchServer({ sandbox: 'bwrap' });
 const { local, throughput, cli } = await (async () => {
   try {
     const local = await benchLocal({ iterations: 50, sandbox: 'bwrap', log, baseUrl: server.url });
-    const throughput = await benchThroughput({ baseUrl: server.url, log });
+    const throughput = await benchThroughput({ baseUrl: server.url, serverPid: server.pid, log });
     const cli = await benchCli({ baseUrl: server.url, log });
     return { local, throughput, cli };
   } finally {

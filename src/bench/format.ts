@@ -24,7 +24,7 @@ export function formatLocalBench(result: LocalBenchResult): string {
 
 /** Throughput at each concurrency next to the bare-bwrap floor, with the goal and whether it is met. */
 export function formatThroughputBench(levels: readonly ThroughputLevel[]): string {
-  const rows = [['clients', 'system', 'req/s', 'median', 'p95', 'p99', 'n', 'vs floor']];
+  const rows = [['clients', 'system', 'req/s', 'median', 'p95', 'p99', 'n', 'CPU/req', 'vs floor']];
   for (const level of levels) {
     const c = level.crucible;
     const f = level.floor;
@@ -62,6 +62,8 @@ export function formatThroughputBench(levels: readonly ThroughputLevel[]): strin
   return [
     'throughput of print(1), closed loop (each client submits, waits for the end, repeats)',
     table(rows),
+    'CPU/req: CPU of the system under test per request (crucible: the server and its sandboxes; floor: the',
+    'spawning process and its sandboxes), from /proc/<pid>/stat, so other load on the machine does not count',
     'stages of the evaluations under load, median / p95 (from the stored timestamps)',
     stageTable,
     `goal at ${THROUGHPUT_GOAL.concurrency} clients: ≥ ${THROUGHPUT_GOAL.minRatio}× the floor's req/s, ` +

@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '../../core/index.js';
 import { buildBwrapArgs, SANDBOX_ENV, SANDBOX_ETC_FILES } from './bwrap-args.js';
 import type { RunCgroups } from './cgroups.js';
 import { resolveProgram } from './interpreters.js';
@@ -88,5 +89,31 @@ export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): Laun
     // Replaced by the evaluation's own limit when the sandbox is claimed.
     timeoutMs: 0,
     wrappedExit: true,
+  };
+}
+
+/**
+ * The bare sandbox the benchmarks compare against: bwrap with exactly the isolation flags of a run (the same
+ * namespaces, mounts, synthetic /etc and seccomp filter), spawned directly, without the wrapper, the drop to
+ * uid 65534 or cgroups. `inputs` go to fds 3, 4, ... in order.
+ */
+export function bareBwrapCommand(argv: readonly string[]): {
+  readonly command: string;
+  readonly args: string[];
+  readonly inputs: readonly (string | Buffer)[];
+} {
+  const [name, ...rest] = argv;
+  if (name === undefined) throw new Error('argv must not be empty');
+  const args = buildBwrapArgs({
+    program: resolveProgram(name),
+    args: rest,
+    dataFiles: SANDBOX_ETC_FILES.map((f, i) => ({ fd: FIRST_FILE_FD + i, path: f.path })),
+    tmpSizeBytes: DEFAULT_LIMITS.tmpSizeMb * 1024 * 1024,
+    ...SECCOMP_FD,
+  });
+  return {
+    command: '/usr/bin/bwrap',
+    args,
+    inputs: [...SECCOMP_INPUTS, ...SANDBOX_ETC_FILES.map((f) => f.content)],
   };
 }

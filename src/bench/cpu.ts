@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on every Linux ABI Node runs on). */
+const USER_HZ = 100;
+
+/**
+ * CPU time of a process plus all its waited-for descendants, ms (utime + stime + cutime + cstime from
+ * /proc/<pid>/stat). A sandbox's processes are all reaped by their parents, so for a server this is the
+ * CPU of the server and every sandbox it ran — and none of whatever else the machine runs.
+ */
+export function treeCpuMs(pid: number | 'self'): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may itself contain spaces or parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, cutime, cstime are fields 14-17 of the stat line, i.e. 11-14 after the name and state.
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
+  return (ticks * 1000) / USER_HZ;
+}
