@@ -19,7 +19,9 @@ export type Reason =
   | 'config_error'
   | 'unschedulable'
   | 'infrastructure'
-  | 'sandbox_error';
+  | 'sandbox_error'
+  /** The platform could not start the container (e.g. its entry binary is missing): not the program's fault. */
+  | 'container_start_failed';
 
 export interface Timings {
   readonly submittedAt: string;
@@ -41,6 +43,8 @@ export interface Result {
   readonly memoryEnforcement: MemoryEnforcement | null;
   readonly stdoutTruncated: boolean;
   readonly stderrTruncated: boolean;
+  /** False when output the program wrote was lost on the way (the result's `message` says so). */
+  readonly outputComplete: boolean;
 }
 
 export interface Evaluation {

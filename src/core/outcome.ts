@@ -14,6 +14,11 @@ export interface ExitedOutcome {
   readonly cpuTimeMs: number | null;
   readonly peakMemoryBytes: number | null;
   readonly memoryEnforcement: MemoryEnforcement;
+  /**
+   * False when the runtime knows that output the program wrote never reached it (e.g. the end of a pod
+   * log could not be read). Absent means true.
+   */
+  readonly outputComplete?: boolean;
 }
 
 /** The platform could not run the program at all; never used for the program's own faults. */
@@ -21,7 +26,13 @@ export interface PlatformErrorOutcome {
   readonly kind: 'error';
   readonly reason: Extract<
     Reason,
-    'image_pull' | 'config_error' | 'unschedulable' | 'infrastructure' | 'sandbox_error' | 'lost_on_restart'
+    | 'image_pull'
+    | 'config_error'
+    | 'unschedulable'
+    | 'infrastructure'
+    | 'sandbox_error'
+    | 'lost_on_restart'
+    | 'container_start_failed'
   >;
   readonly message: string;
   readonly at: Date;

@@ -81,6 +81,9 @@ export function applyEvent(
   }
 }
 
+const OUTPUT_INCOMPLETE =
+  'The output is incomplete: the runtime could not read everything the program wrote (its last output was lost).';
+
 /** Maps what a runtime observed to a terminal status and result: the one place outcomes become statuses. */
 export function classifyOutcome(
   outcome: RunOutcome,
@@ -92,8 +95,11 @@ export function classifyOutcome(
       result: { ...emptyResult(output), reason: outcome.reason, message: outcome.message },
     };
   }
+  const complete = outcome.outputComplete ?? true;
   const measured: Result = {
     ...emptyResult(output),
+    outputComplete: complete,
+    message: complete ? null : OUTPUT_INCOMPLETE,
     exitCode: outcome.exitCode,
     signal: outcome.signal,
     durationMs: Math.max(0, outcome.finishedAt.getTime() - outcome.startedAt.getTime()),
@@ -129,6 +135,7 @@ function emptyResult(output: OutputFlags): Result {
     memoryEnforcement: null,
     stdoutTruncated: output.stdoutTruncated,
     stderrTruncated: output.stderrTruncated,
+    outputComplete: true,
   };
 }
 

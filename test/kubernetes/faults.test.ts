@@ -192,6 +192,26 @@ describe('faults needing their own cluster', () => {
     }
   });
 
+  it('turns a container that cannot start (runner binary missing) into error/container_start_failed', async () => {
+    const own = await setup({ runnerImage: 'ghcr.io/crucible/runner:empty' });
+    try {
+      own.cluster.kubelet.faults.emptyRunnerImages.add('ghcr.io/crucible/runner:empty');
+      const t = await own.run(request('print(1)'));
+      await t.until();
+      expect([t.evaluation.status, t.evaluation.result?.reason, t.evaluation.result?.exitCode]).toEqual([
+        'error',
+        'container_start_failed',
+        null,
+      ]);
+      expect(t.evaluation.result?.message).toMatch(
+        /StartError.*stat \/crucible\/bin\/crucible-runner: no such file or directory/,
+      );
+      expect(await jobsGone(own.cluster)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('retries lists that answer 5xx', async () => {
     const own = await setup();
     try {
@@ -207,11 +227,16 @@ describe('faults needing their own cluster', () => {
 });
 
 describe('unreachable API server', () => {
-  it('start rejects in time instead of hanging when the API never answers', async () => {
-    const own = await setup({ readyTimeoutMs: 300 });
+  it('start retries until the evaluation deadline, then rejects, when the API never answers', async () => {
+    const own = await setup({ startRetryMarginSeconds: 0 });
     try {
       await own.cluster.server.stop();
-      await expect(own.run(request('print(1)'))).rejects.toThrow(/did not answer|unreachable/);
+      const started = Date.now();
+      await expect(own.run(request('print(1)', { limits: { timeoutSeconds: 1 } }))).rejects.toThrow(
+        /gave up at the deadline: Kubernetes API unreachable/,
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+      expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       await own.close();
     }

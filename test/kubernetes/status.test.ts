@@ -135,4 +135,29 @@ describe('status mapping', () => {
       outcome: { timedOut: true, signal: 'SIGKILL', exitCode: null },
     });
   });
+
+  it('a container that could not start is the platform failing (container_start_failed), not exit 128', () => {
+    const message =
+      'failed to create containerd task: exec: "/crucible/bin/crucible-runner": stat /crucible/bin/crucible-runner: no such file or directory: unknown';
+    for (const reason of ['StartError', 'ContainerCannotRun']) {
+      const a = assess({
+        ...base,
+        job: viewJob(job(['Failed', 'BackoffLimitExceeded'])),
+        pod: viewPod(pod({ terminated: { exitCode: 128, reason, message } })),
+      });
+      expect(a).toMatchObject({
+        kind: 'ended',
+        outcome: { kind: 'error', reason: 'container_start_failed' },
+      });
+      if (a.kind === 'ended' && a.outcome.kind === 'error') {
+        expect(a.outcome.message).toContain(reason);
+        expect(a.outcome.message).toContain('stat /crucible/bin/crucible-runner: no such file or directory');
+      }
+    }
+    const waiting = viewPod(pod({ waiting: { reason: 'RunContainerError', message } }));
+    expect(assess({ ...base, job: viewJob(job()), pod: waiting })).toMatchObject({
+      kind: 'stuck',
+      reason: 'container_start_failed',
+    });
+  });
 });

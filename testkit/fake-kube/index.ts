@@ -22,8 +22,16 @@ export interface FakeCluster {
   readonly kubelet: FakeKubelet;
   readonly controllers: FakeControllers;
   readonly isolation: string;
-  /** API server restart: refuse connections for `downMs`, then answer 429 + Retry-After, with history reset. */
-  restart(options?: { downMs?: number; throttled?: number; retryAfterSeconds?: number }): Promise<void>;
+  /**
+   * API server restart: refuse connections for `downMs`, then answer the next `throttled` requests with 429 +
+   * Retry-After, with history reset. `whileDown` runs once the server refuses connections.
+   */
+  restart(options?: {
+    downMs?: number;
+    throttled?: number;
+    retryAfterSeconds?: number;
+    whileDown?: () => void;
+  }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -115,9 +123,10 @@ export async function startFakeCluster(
     kubelet,
     controllers,
     isolation: sandbox.isolation,
-    async restart({ downMs = 300, throttled = 2, retryAfterSeconds = 1 } = {}) {
+    async restart({ downMs = 300, throttled = 2, retryAfterSeconds = 1, whileDown = () => undefined } = {}) {
       const port = server.port;
       await server.stop();
+      whileDown();
       await new Promise((r) => setTimeout(r, downMs));
       store.compact();
       server.faults.throttle = { count: throttled, retryAfterSeconds };

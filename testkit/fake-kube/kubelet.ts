@@ -57,12 +57,19 @@ interface Volume {
 export interface KubeletFaults {
   /** Images that cannot be pulled (ErrImagePull, then ImagePullBackOff forever). */
   brokenImages: Set<string>;
+  /**
+   * Runner images that pull and "install" fine but hold no crucible-runner (a broken build): the main
+   * container's command then does not exist and the container runtime cannot start it (StartError).
+   */
+  emptyRunnerImages: Set<string>;
   /** Pods whose main container the kernel OOM-kills shortly after start. */
   oomKill: (pod: KObject) => boolean;
   /** Pods whose container cannot be created (CreateContainerConfigError forever). */
   configError: (pod: KObject) => boolean;
   /** Pods deleted right after their container terminates (before a final log read can happen). */
   deleteAfterTermination: (pod: KObject) => boolean;
+  /** Pods whose log the API server cannot fetch from the node any more (node unreachable: 500). */
+  logsUnavailable: (pod: KObject) => boolean;
   /** The kubelet reports Running only after this delay (real: ~1 s sync); shorter runs jump to terminated. */
   runningReportDelayMs: number;
 }
@@ -91,9 +98,11 @@ type Status = Record<string, unknown>;
 export class FakeKubelet {
   readonly faults: KubeletFaults = {
     brokenImages: new Set(),
+    emptyRunnerImages: new Set(),
     oomKill: () => false,
     configError: () => false,
     deleteAfterTermination: () => false,
+    logsUnavailable: () => false,
     runningReportDelayMs: 0,
   };
   private readonly pods = new Map<string, PodState>();
@@ -167,7 +176,9 @@ export class FakeKubelet {
     await new Promise((r) => setImmediate(r));
     for (const container of [...init, main]) {
       const known =
-        container.image in this.options.images || this.options.runnerImages.includes(container.image);
+        container.image in this.options.images ||
+        this.options.runnerImages.includes(container.image) ||
+        this.faults.emptyRunnerImages.has(container.image);
       if (this.faults.brokenImages.has(container.image) || !known) {
         const key = container === main ? 'containerStatuses' : 'initContainerStatuses';
         const msg = `rpc error: code = NotFound desc = failed to pull and unpack image "${container.image}"`;
@@ -228,6 +239,9 @@ export class FakeKubelet {
         files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: runnerContent(), executable: true });
     }
     const command = [...(main.command ?? []), ...(main.args ?? [])];
+    const entry = command[0] ?? '';
+    if (entry.startsWith('/') && !files.some((f) => f.path === entry))
+      return this.cannotStart(pod, main, entry);
     // argv[0] is the static runner binary itself, delivered above at the path the pod's command names.
     const argv = command.map((arg, index) =>
       index > 0 && command[index - 1] === '--' ? (this.options.interpreters[arg] ?? arg) : arg,
@@ -288,6 +302,29 @@ export class FakeKubelet {
       this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
   }
 
+  /** What containerd reports when the command of a container does not exist: terminated, exit 128. */
+  private cannotStart(pod: KObject, main: Container, path: string): void {
+    const now = new Date().toISOString();
+    const message =
+      'failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create ' +
+      `failed: unable to start container process: exec: "${path}": stat ${path}: no such file or directory: unknown`;
+    this.patchStatus(pod, (s) => {
+      s['phase'] = 'Failed';
+      s['containerStatuses'] = [
+        {
+          name: main.name,
+          image: main.image,
+          ready: false,
+          restartCount: 0,
+          started: false,
+          state: {
+            terminated: { exitCode: 128, reason: 'StartError', message, startedAt: now, finishedAt: now },
+          },
+        },
+      ];
+    });
+  }
+
   /** Evicts a pod as the Eviction API would: a `DisruptionTarget` condition, then the container is killed. */
   async evict(namespace: string, name: string): Promise<void> {
     this.store.update('pods', namespace, name, (p) => {
@@ -319,6 +356,14 @@ export class FakeKubelet {
     const pod = this.store.get('pods', namespace, name);
     if (!pod) throw new StoreError(404, 'NotFound', `pods "${name}" not found`);
     if (!pod.spec?.['nodeName']) throw new StoreError(204, 'NoContent', '');
+    if (this.faults.logsUnavailable(pod)) {
+      const node = String(pod.spec['nodeName']);
+      throw new StoreError(
+        500,
+        'InternalError',
+        `Get "https://${node}:10250/containerLogs/${namespace}/${name}/${container}": dial tcp 10.0.0.7:10250: connect: connection refused`,
+      );
+    }
     const statuses = (pod.status?.['containerStatuses'] ?? []) as {
       name: string;
       state?: Record<string, { reason?: string }>;

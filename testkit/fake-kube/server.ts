@@ -105,7 +105,7 @@ export class FakeApiServer {
     bookmarkIntervalMs: 1000,
     watchChunking: 'normal',
   };
-  readonly requests = { lists: 0, watches: 0, logs: 0, total: 0 };
+  readonly requests = { lists: 0, watches: 0, logs: 0, throttled: 0, total: 0 };
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<OpenWatch>();
@@ -184,6 +184,7 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     if (this.faults.throttle.count > 0) {
       this.faults.throttle.count -= 1;
+      this.requests.throttled += 1;
       const retry = String(this.faults.throttle.retryAfterSeconds);
       return status(res, 429, 'TooManyRequests', 'the server is restarting, try again', {
         'retry-after': retry,

@@ -64,14 +64,27 @@ export interface KubeApi {
   log(query: LogQuery, signal: AbortSignal): Promise<Readable>;
 }
 
-function retryAfter(headers: Record<string, string> | Headers | undefined): number | null {
+/**
+ * What the server asked us to wait: the `Retry-After` header (seconds, or an HTTP date), else the Status
+ * body's `details.retryAfterSeconds` (the API server sends both on 429; its priority-and-fairness filter
+ * says 1 s).
+ */
+function retryAfter(headers: Record<string, string> | Headers | undefined, status: unknown): number | null {
   const raw = headers instanceof Headers ? headers.get('retry-after') : headers?.['retry-after'];
-  if (!raw) return null;
-  const seconds = Number(raw);
-  return Number.isFinite(seconds) ? seconds * 1000 : null;
+  if (raw) {
+    const seconds = Number(raw);
+    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+    const date = Date.parse(raw);
+    if (Number.isFinite(date)) return Math.max(0, date - Date.now());
+  }
+  const details = statusField(status, 'details');
+  const fromBody =
+    details && typeof details === 'object' ? (details as Record<string, unknown>)['retryAfterSeconds'] : null;
+  return typeof fromBody === 'number' && fromBody >= 0 ? fromBody * 1000 : null;
 }
 
-function statusReason(body: unknown): string | null {
+/** One field of a Status body that may still be JSON text. */
+function statusField(body: unknown, field: string): unknown {
   let parsed = body;
   if (typeof body === 'string') {
     try {
@@ -80,10 +93,14 @@ function statusReason(body: unknown): string | null {
       return null;
     }
   }
-  if (parsed && typeof parsed === 'object' && 'reason' in parsed && typeof parsed.reason === 'string') {
-    return parsed.reason;
-  }
-  return null;
+  return parsed && typeof parsed === 'object' && field in parsed
+    ? (parsed as Record<string, unknown>)[field]
+    : null;
+}
+
+function statusReason(body: unknown): string | null {
+  const reason = statusField(body, 'reason');
+  return typeof reason === 'string' ? reason : null;
 }
 
 /** The one mapper from client failures to `KubeError`. */
@@ -92,15 +109,19 @@ export function toKubeError(error: unknown): KubeError {
   if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'number') {
     const headers = 'headers' in error ? (error.headers as Record<string, string>) : undefined;
     const body = 'body' in error ? error.body : undefined;
+    const detail = statusField(body, 'message');
     return new KubeError(
-      `Kubernetes API answered ${error.code}`,
+      `Kubernetes API answered ${error.code}${typeof detail === 'string' && detail ? `: ${detail}` : ''}`,
       error.code,
-      retryAfter(headers),
+      retryAfter(headers, body),
       statusReason(body),
     );
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new KubeError(`Kubernetes API unreachable: ${message}`, 0);
+  // undici says only "fetch failed"; the cause names the socket error (ECONNREFUSED, ECONNRESET…).
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : null;
+  const code = cause && 'code' in cause && typeof cause.code === 'string' ? ` (${cause.code})` : '';
+  return new KubeError(`Kubernetes API unreachable: ${message}${code}`, 0);
 }
 
 /**
@@ -159,7 +180,7 @@ export async function createKubeApi(options: {
       throw new KubeError(
         `Kubernetes API answered ${response.status} for ${path}`,
         response.status,
-        retryAfter(response.headers as unknown as Headers),
+        retryAfter(response.headers as unknown as Headers, text),
         statusReason(text),
       );
     }

@@ -44,8 +44,17 @@ export const kubernetesRuntimeOptionsSchema = z.object({
   backoffMaxMs: z.number().int().positive().default(30_000),
   /** A connection healthy this long resets the backoff (client-go: 2 min). */
   backoffResetMs: z.number().int().positive().default(120_000),
-  /** How long `start`/`adopt` wait for the first list and the NetworkPolicy before rejecting. */
+  /** How long `adopt` waits for the first list before rejecting. */
   readyTimeoutMs: z.number().int().positive().default(30_000),
+  /** One API call (create, ensure, delete) that has not answered after this long is repeated. */
+  requestTimeoutMs: z.number().int().positive().default(10_000),
+  /**
+   * Creating an evaluation's objects is retried until its own deadline: `timeoutSeconds` plus this margin
+   * after `start`. Past it the evaluation ends as `error`.
+   */
+  startRetryMarginSeconds: z.number().nonnegative().default(30),
+  /** How long deleting a finished or cancelled evaluation's Job and ConfigMaps is retried (then: the TTL). */
+  cleanupRetrySeconds: z.number().positive().default(60),
   /** Retry interval of a log follow that the server refused because the container is not running yet. */
   logRetryMs: z.number().int().positive().default(100),
 });

@@ -1,6 +1,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { OutputStream, RunOutcome } from '../../core/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../runtime.js';
+import { retryUntil, type RetryOptions } from './backoff.js';
 import type { KubeApi } from './kube-client.js';
 import { KubeError, toKubeError } from './kube-client.js';
 import { LogCollector } from './log-collector.js';
@@ -17,6 +18,8 @@ interface Tracked {
   readonly since: number;
   /** Bytes per stream already delivered before a restart; skipped when the log is re-read. */
   readonly skip: Record<OutputStream, number>;
+  /** Aborted by `cancel`/`close`: stops retrying the creation of the evaluation's objects. */
+  readonly creating: AbortController;
   job?: V1Job;
   pod?: V1Pod;
   jobDeleted: boolean;
@@ -49,6 +52,8 @@ export class KubernetesRuntime implements Runtime {
   private readonly monitor: ClusterMonitor;
   private policyEnsured: Promise<void> | null = null;
   private closed = false;
+  /** Aborted by `close`: stops the shared NetworkPolicy retries. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly deps: RuntimeDeps) {
     const listener = {
@@ -72,18 +77,40 @@ export class KubernetesRuntime implements Runtime {
     return this.monitor.stats();
   }
 
+  /**
+   * Creates the payload ConfigMaps and the Job, retrying API faults until the evaluation's own deadline
+   * (`timeoutSeconds + startRetryMarginSeconds`): the names are deterministic, so a repeated create that
+   * answers 409 adopts what an earlier attempt made and the program never runs twice. Rejects only at the
+   * deadline or on a fault that no retry can fix (an invalid object, no permission).
+   */
   async start(request: RunRequest, observer: RunObserver): Promise<void> {
     const { configMaps, job } = buildEvaluationManifests(request, this.deps.options);
-    await this.ready();
     const tracked = this.track(request, observer);
+    const deadline =
+      Date.now() + (request.limits.timeoutSeconds + this.deps.options.startRetryMarginSeconds) * 1000;
+    const retry = this.retryOptions(deadline, tracked.creating.signal);
     try {
-      for (const configMap of configMaps) await this.deps.api.createConfigMap(configMap);
-      // 'exists' means an earlier attempt created it (a crash between create and record): adopt, never rerun.
-      await this.deps.api.createJob(job);
+      void this.monitor.start();
+      await this.ensurePolicy(retry);
+      for (const configMap of configMaps) {
+        const name = configMap.metadata?.name ?? '';
+        await retryUntil(`create ConfigMap ${name}`, () => this.deps.api.createConfigMap(configMap), retry);
+      }
+      await retryUntil(
+        `create Job ${jobName(request.evaluationId)}`,
+        () => this.deps.api.createJob(job),
+        retry,
+      );
     } catch (error) {
+      if (tracked.creating.signal.aborted) return;
       this.untrack(tracked);
       await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${tracked.label}`).catch(() => undefined);
       throw toKubeError(error);
+    }
+    // Cancelled (or closed) while a create was in flight: what it made must not run on.
+    if (tracked.creating.signal.aborted) {
+      if (!this.closed) await this.cleanup(request.evaluationId);
+      return;
     }
     this.refresh(tracked);
   }
@@ -120,21 +147,45 @@ export class KubernetesRuntime implements Runtime {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     for (const tracked of this.tracked.values()) {
       clearTimeout(tracked.watchdog);
+      tracked.creating.abort();
       tracked.collector?.stop();
     }
     this.tracked.clear();
     await this.monitor.stop();
   }
 
+  private retryOptions(deadline: number, signal?: AbortSignal): RetryOptions {
+    const { backoffInitialMs, backoffMaxMs, requestTimeoutMs } = this.deps.options;
+    return {
+      deadline,
+      initialMs: backoffInitialMs,
+      maxMs: backoffMaxMs,
+      attemptTimeoutMs: requestTimeoutMs,
+      warn: this.deps.warn,
+      ...(signal ? { signal } : {}),
+    };
+  }
+
+  /** The namespace's NetworkPolicy, once; a failed ensure is tried again by the next caller. */
+  private ensurePolicy(retry: RetryOptions): Promise<void> {
+    const policy = buildNamespaceManifests(this.deps.options)[0]!;
+    this.policyEnsured ??= retryUntil(
+      `ensure NetworkPolicy ${policy.metadata?.name}`,
+      () => this.deps.api.ensureNetworkPolicy(policy),
+      { ...retry, signal: this.closing.signal },
+    ).catch((error: unknown) => {
+      this.policyEnsured = null;
+      throw toKubeError(error);
+    });
+    return this.policyEnsured;
+  }
+
+  /** For `adopt`: the policy and the monitor's first full list, within `readyTimeoutMs`. */
   private ready(): Promise<void> {
-    this.policyEnsured ??= this.deps.api
-      .ensureNetworkPolicy(buildNamespaceManifests(this.deps.options)[0]!)
-      .catch((error: unknown) => {
-        this.policyEnsured = null;
-        throw toKubeError(error);
-      });
+    const deadline = Date.now() + this.deps.options.readyTimeoutMs;
     // The monitor retries forever on its own; a caller must not wait forever for its first list.
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
@@ -143,7 +194,10 @@ export class KubernetesRuntime implements Runtime {
         this.deps.options.readyTimeoutMs,
       );
     });
-    return Promise.race([Promise.all([this.policyEnsured, this.monitor.start()]), limit])
+    return Promise.race([
+      Promise.all([this.ensurePolicy(this.retryOptions(deadline)), this.monitor.start()]),
+      limit,
+    ])
       .then(() => undefined)
       .finally(() => clearTimeout(timer));
   }
@@ -163,6 +217,7 @@ export class KubernetesRuntime implements Runtime {
       podDeleted: false,
       started: false,
       ending: false,
+      creating: new AbortController(),
     };
     this.tracked.set(tracked.label, tracked);
     this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
@@ -171,6 +226,7 @@ export class KubernetesRuntime implements Runtime {
 
   private untrack(tracked: Tracked): void {
     clearTimeout(tracked.watchdog);
+    tracked.creating.abort();
     if (this.tracked.get(tracked.label) === tracked) this.tracked.delete(tracked.label);
   }
 
@@ -279,13 +335,16 @@ export class KubernetesRuntime implements Runtime {
       let outcome = first;
       const ran = tracked.started || viewPod(tracked.pod).kind === 'terminated' || outcome.kind === 'exited';
       // A container that never started has no log to wait for (image pull, config error, unschedulable).
+      let outputComplete = !ran;
       if (!ran) tracked.collector?.stop();
       else if (tracked.collector) {
-        await tracked.collector.finish();
+        outputComplete = (await tracked.collector.finish()).complete;
         // The runner's exit frame (now read) is exact about the exit code, signal and its own timeout.
         const again = this.current(tracked);
         if (again.kind === 'ended' && outcome.kind === 'exited') outcome = again.outcome;
       }
+      // A log never read, or read without the runner's exit frame, may miss the program's last output.
+      if (outcome.kind === 'exited') outcome = { ...outcome, outputComplete };
       if (this.tracked.get(tracked.label) !== tracked || this.closed) return;
       this.untrack(tracked);
       // The Job holds the only copy of the output until the service has persisted the result.
@@ -297,10 +356,15 @@ export class KubernetesRuntime implements Runtime {
     );
   }
 
+  /** Deletes the Job (its pod with it) and the ConfigMaps, retrying API faults for `cleanupRetrySeconds`. */
   private async cleanup(evaluationId: string): Promise<void> {
+    const deadline = Date.now() + this.deps.options.cleanupRetrySeconds * 1000;
+    const retry = this.retryOptions(deadline, this.closing.signal);
+    const name = jobName(evaluationId);
     try {
-      await this.deps.api.deleteJob(jobName(evaluationId));
-      await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${evaluationLabel(evaluationId)}`);
+      await retryUntil(`delete Job ${name}`, () => this.deps.api.deleteJob(name), retry);
+      const selector = `${EVALUATION_LABEL}=${evaluationLabel(evaluationId)}`;
+      await retryUntil(`delete ConfigMaps of ${name}`, () => this.deps.api.deleteConfigMaps(selector), retry);
     } catch (error) {
       // The Job's ttlSecondsAfterFinished is the safety net when this delete fails.
       this.deps.warn(`cleanup of ${evaluationId} failed: ${toKubeError(error).message}`);

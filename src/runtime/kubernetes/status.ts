@@ -15,7 +15,7 @@ export function toDate(value: Date | string | undefined | null): Date | null {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-export type StuckReason = 'image_pull' | 'config_error' | 'unschedulable';
+export type StuckReason = 'image_pull' | 'config_error' | 'unschedulable' | 'container_start_failed';
 
 export type PodView =
   | { readonly kind: 'absent' }
@@ -29,7 +29,9 @@ export type PodView =
       readonly startedAt: Date | null;
       readonly finishedAt: Date | null;
     }
-  | { readonly kind: 'disrupted'; readonly message: string };
+  | { readonly kind: 'disrupted'; readonly message: string }
+  /** The container runtime could not start a container (missing binary, bad command): it never ran. */
+  | { readonly kind: 'startFailed'; readonly message: string };
 
 export type JobView =
   | { readonly kind: 'absent' }
@@ -43,7 +45,9 @@ const IMAGE_PULL_REASONS = new Set([
   'InvalidImageName',
   'ErrImageNeverPull',
 ]);
-const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
+const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError']);
+/** Terminated reasons (exit 128) for a container the runtime could not start: containerd, then dockershim. */
+const START_FAILURE_REASONS = new Set(['StartError', 'ContainerCannotRun']);
 
 function condition(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
@@ -75,6 +79,22 @@ function waitingStuck(statuses: V1ContainerStatus[] | undefined): PodView | null
     }
     if (CONFIG_REASONS.has(reason))
       return { kind: 'stuck', reason: 'config_error', message: `${reason}: ${message}` };
+    // Waiting to be started again after a failed start (restartPolicy Never goes to StartError instead).
+    if (reason === 'RunContainerError')
+      return { kind: 'stuck', reason: 'container_start_failed', message: `${reason}: ${message}` };
+  }
+  return null;
+}
+
+/** A main or init container the runtime could not start, with the kubelet's message. */
+function startFailure(pod: V1Pod): PodView | null {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  for (const status of statuses) {
+    const terminated = status.state?.terminated;
+    if (terminated && START_FAILURE_REASONS.has(terminated.reason ?? '')) {
+      const detail = terminated.message ?? `exit code ${terminated.exitCode}`;
+      return { kind: 'startFailed', message: `${terminated.reason} (container ${status.name}): ${detail}` };
+    }
   }
   return null;
 }
@@ -85,6 +105,8 @@ export function viewPod(pod: V1Pod | undefined): PodView {
   const disruption = pod.status?.conditions?.find(
     (c) => c.type === 'DisruptionTarget' && c.status === 'True',
   );
+  const failedStart = startFailure(pod);
+  if (failedStart) return failedStart;
   const terminated = main?.state?.terminated;
   if (terminated) {
     if (terminated.reason === 'ContainerStatusUnknown' || disruption) {
@@ -178,6 +200,8 @@ export function assess(input: AssessInput): Assessment {
     }
     case 'disrupted':
       return platformError('infrastructure', `The pod was disrupted: ${pod.message}`, now);
+    case 'startFailed':
+      return platformError('container_start_failed', `The container could not start: ${pod.message}`, now);
     case 'running':
       if (podWillNotReport) return endedWithoutPod(input);
       return { kind: 'started', at: pod.startedAt };
