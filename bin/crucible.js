@@ -1,12 +1,17 @@
-#!/usr/bin/env node
-// Crucible needs Node 24 (node:sqlite, current V8). The project installs it locally (the `node` package);
-// when started by an older system Node, hand over to that one instead of failing later.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-
+#!/bin/sh
+":" //; s=$0; [ -L "$s" ] && s=$(readlink -f "$s"); r=${s%/bin/*}; for n in "$r/node_modules/node/bin/node" "$r/../node/bin/node"; do [ -x "$n" ] && exec "$n" "$s" "$@"; done; exec node "$s" "$@"
+// The line above is sh and JavaScript at once. Run as a program (npx, node_modules/.bin/crucible), sh starts
+// the project's own Node 24 (the `node` package) on this file directly: one Node start, not two. Run as
+// `node bin/crucible.js`, Node skips it as an expression statement and a comment.
+//
+// Crucible needs Node 24 (node:sqlite, current V8). Started by an older Node, hand over to the local one.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
+  const [{ spawn }, { existsSync }, { fileURLToPath }] = await Promise.all([
+    import('node:child_process'),
+    import('node:fs'),
+    import('node:url'),
+  ]);
   const local = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
   if (!existsSync(local)) {
     process.stderr.write(
@@ -20,6 +25,9 @@ if (major < 24) {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 125)));
 } else {
+  // V8's code cache on disk: later starts skip compiling the CLI's modules (and commander's).
+  const { enableCompileCache } = await import('node:module');
+  enableCompileCache?.();
   const { main } = await import('../dist/cli/index.js');
   await main(process.argv);
 }

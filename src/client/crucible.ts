@@ -215,7 +215,7 @@ export class Crucible {
       { method: 'GET', path: '/readyz', signal: options.signal },
       [503],
     );
-    return (await response.json()) as Readiness;
+    return JSON.parse(await response.text()) as Readiness;
   }
 
   /** `GET /v1/version` (contract v1.1). */

@@ -1,3 +1,5 @@
+import type { HttpAnswer } from './http-request.js';
+
 /** The API answered with an error: its HTTP status and the body's `{ error: { code, message, field } }`. */
 export class CrucibleError extends Error {
   override readonly name = 'CrucibleError';
@@ -28,8 +30,8 @@ export class CrucibleUnreachableError extends Error {
 }
 
 /** Builds the typed error from a non-2xx answer; a body that is not the API's error shape still says something. */
-export async function errorFromResponse(response: Response): Promise<CrucibleError> {
-  const text = await response.text().catch(() => '');
+export async function errorFromAnswer(answer: HttpAnswer): Promise<CrucibleError> {
+  const text = await answer.text().catch(() => '');
   let error: { code?: unknown; message?: unknown; field?: unknown } | undefined;
   try {
     error = (JSON.parse(text) as { error?: typeof error }).error;
@@ -37,9 +39,9 @@ export async function errorFromResponse(response: Response): Promise<CrucibleErr
     error = undefined;
   }
   return new CrucibleError(
-    response.status,
+    answer.status,
     typeof error?.code === 'string' ? error.code : 'http_error',
-    typeof error?.message === 'string' ? error.message : text.trim() || `HTTP ${response.status}`,
+    typeof error?.message === 'string' ? error.message : text.trim() || `HTTP ${answer.status}`,
     typeof error?.field === 'string' ? error.field : null,
   );
 }

@@ -76,7 +76,7 @@ export async function* readLogs(read: LogRead): AsyncGenerator<LogLine> {
         headers: { accept: 'application/x-ndjson' },
         signal,
       });
-      for await (const text of linesOf(response.body ?? emptyBody())) {
+      for await (const text of linesOf(response.body)) {
         const line = parseNdjson(text);
         if (line && 'error' in line) throw endedEarly(line);
         if (!line || line.seq <= last) continue;
@@ -118,7 +118,7 @@ export async function* readEvents(read: EventRead): AsyncGenerator<Transition> {
         headers: { accept: 'text/event-stream', ...(last > 0 ? { 'last-event-id': String(last) } : {}) },
         signal,
       });
-      for await (const event of sseEventsOf(response.body ?? emptyBody())) {
+      for await (const event of sseEventsOf(response.body)) {
         if (event.retryMs !== undefined && read.reconnectDelayMs === undefined) retryMs = event.retryMs;
         if (event.event === 'error') throw endedEarly(JSON.parse(event.data));
         if (event.event !== 'transition') continue;
@@ -134,5 +134,3 @@ export async function* readEvents(read: EventRead): AsyncGenerator<Transition> {
     await sleep(retryMs * 2 ** Math.max(0, failures - 1), signal);
   }
 }
-
-async function* emptyBody(): AsyncGenerator<Uint8Array> {}

@@ -1,5 +1,5 @@
 /**
- * The Crucible SDK: `import { Crucible } from 'crucible'`. It depends on nothing but Node's `fetch`, so it
+ * The Crucible SDK: `import { Crucible } from 'crucible'`. It depends on nothing but Node's `http`, so it
  * loads fast (the CLI uses it on its start-up path) and never pulls in the server.
  */
 export {
@@ -13,6 +13,6 @@ export {
   type WaitOptions,
 } from './crucible.js';
 export { CrucibleError, CrucibleUnreachableError } from './errors.js';
-export type { RetryOptions } from './transport.js';
+export type { RetryEvent, RetryOptions } from './transport.js';
 export * from './types.js';
 export { decodeLogLine } from './log-line.js';

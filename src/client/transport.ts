@@ -1,4 +1,5 @@
-import { CrucibleUnreachableError, errorFromResponse } from './errors.js';
+import { CrucibleUnreachableError, errorFromAnswer } from './errors.js';
+import { exchange, type HttpAnswer } from './http-request.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included (default 5); 1 turns retries off. */
@@ -9,6 +10,18 @@ export interface RetryOptions {
   readonly maxDelayMs?: number;
   /** A `Retry-After` longer than this is not waited for: the error is thrown (default 60 s). */
   readonly maxRetryAfterMs?: number;
+  /** Told before each wait to retry: for logs and metrics. */
+  readonly onRetry?: (retry: RetryEvent) => void;
+}
+
+/** A request about to be sent again: which attempt failed, why, and how long until the next one. */
+export interface RetryEvent {
+  readonly method: string;
+  readonly path: string;
+  readonly attempt: number;
+  /** The HTTP status, or the network error code (ECONNREFUSED, ECONNRESET, …). */
+  readonly reason: number | string;
+  readonly delayMs: number;
 }
 
 export interface Request {
@@ -26,18 +39,15 @@ const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'fetch_failed',
 ]);
 
 /**
- * Sends requests with `fetch`, retrying 429/502/503/504 and connection errors with jittered exponential
- * backoff that honours `Retry-After`, a bounded number of times. Other non-2xx answers become `CrucibleError`.
+ * Sends requests, retrying 429/502/503/504 and connection errors with jittered exponential backoff that
+ * honours `Retry-After`, a bounded number of times. Other non-2xx answers become `CrucibleError`.
  */
 export class Transport {
   readonly baseUrl: string;
@@ -46,6 +56,7 @@ export class Transport {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #maxRetryAfterMs: number;
+  readonly #onRetry: ((retry: RetryEvent) => void) | undefined;
 
   constructor(baseUrl: string, headers: Record<string, string>, retry: RetryOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
@@ -54,30 +65,30 @@ export class Transport {
     this.#baseDelayMs = retry.baseDelayMs ?? 100;
     this.#maxDelayMs = retry.maxDelayMs ?? 5000;
     this.#maxRetryAfterMs = retry.maxRetryAfterMs ?? 60_000;
+    this.#onRetry = retry.onRetry;
   }
 
   /** The answer once it is 2xx (or the status is in `accept`); the body is left for the caller to read. */
-  async send(request: Request, accept: readonly number[] = []): Promise<Response> {
+  async send(request: Request, accept: readonly number[] = []): Promise<HttpAnswer> {
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.#attempts;
-      let response: Response;
+      let answer: HttpAnswer;
       try {
-        response = await fetch(this.baseUrl + request.path, this.#init(request));
+        answer = await exchange(this.#httpRequest(request));
       } catch (error) {
+        if (request.signal?.aborted) throw request.signal.reason;
         const code = networkErrorCode(error);
-        if (request.signal?.aborted) throw error;
         if (last || code === null || !RETRYABLE_CODES.has(code)) {
           throw new CrucibleUnreachableError(this.baseUrl, code, error);
         }
-        await sleep(this.backoffMs(attempt), request.signal);
+        await this.#wait(request, attempt, code, this.backoffMs(attempt));
         continue;
       }
-      if (response.ok || accept.includes(response.status)) return response;
-      const error = await errorFromResponse(response);
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-      if (last || !RETRYABLE_STATUSES.has(response.status) || retryAfterMs > this.#maxRetryAfterMs)
-        throw error;
-      await sleep(Math.max(retryAfterMs, this.backoffMs(attempt)), request.signal);
+      if ((answer.status >= 200 && answer.status < 300) || accept.includes(answer.status)) return answer;
+      const error = await errorFromAnswer(answer);
+      const retryAfterMs = parseRetryAfter(answer.headers['retry-after'] ?? null);
+      if (last || !RETRYABLE_STATUSES.has(answer.status) || retryAfterMs > this.#maxRetryAfterMs) throw error;
+      await this.#wait(request, attempt, answer.status, Math.max(retryAfterMs, this.backoffMs(attempt)));
     }
   }
 
@@ -87,18 +98,24 @@ export class Transport {
   }
 
   async json<T>(request: Request): Promise<T> {
-    const response = await this.send(request);
-    return (await response.json()) as T;
+    const answer = await this.send(request);
+    return JSON.parse(await answer.text()) as T;
   }
 
-  #init(request: Request): RequestInit {
+  async #wait(request: Request, attempt: number, reason: number | string, delayMs: number): Promise<void> {
+    this.#onRetry?.({ method: request.method, path: request.path, attempt, reason, delayMs });
+    await sleep(delayMs, request.signal);
+  }
+
+  #httpRequest(request: Request) {
     const headers: Record<string, string> = { ...this.#headers, ...request.headers };
     if (request.body !== undefined) headers['content-type'] = 'application/json';
     return {
       method: request.method,
+      url: new URL(this.baseUrl + request.path),
       headers,
-      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-      ...(request.signal ? { signal: request.signal } : {}),
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      signal: request.signal,
     };
   }
 }
@@ -112,16 +129,10 @@ export function parseRetryAfter(value: string | null): number {
   return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
 }
 
-/** The system error code under fetch's `TypeError: fetch failed` (undici puts it in `cause`, sometimes deeper). */
+/** The system error code of a failed exchange (ECONNREFUSED, …), or null when it has none. */
 export function networkErrorCode(error: unknown): string | null {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'ABORT_ERR') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  // No code at all: undici's own "fetch failed" is still a network failure (a bad URL is not: it says so).
-  return error instanceof TypeError && error.message === 'fetch failed' ? 'fetch_failed' : null;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : null;
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { benchLocal } from '../../bench/local-bench.js';
-import { formatLocalBench } from '../../bench/format.js';
 
 export function registerBench(program: Command): void {
   program
@@ -10,6 +8,10 @@ export function registerBench(program: Command): void {
     .option('--sandbox <isolation>', 'bwrap | gvisor | none', 'bwrap')
     .option('--json', 'print machine-readable figures')
     .action(async (flags: { iterations: string; sandbox: 'bwrap' | 'gvisor' | 'none'; json?: boolean }) => {
+      const [{ benchLocal }, { formatLocalBench }] = await Promise.all([
+        import('../../bench/local-bench.js'),
+        import('../../bench/format.js'),
+      ]);
       const result = await benchLocal({
         iterations: Number(flags.iterations),
         sandbox: flags.sandbox,

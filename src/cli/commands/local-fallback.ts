@@ -1,45 +1,32 @@
-import os from 'node:os';
-import path from 'node:path';
-import { ServerConfigSchema, configFromEnv } from '../../config/index.js';
-import { createLogger } from '../../logger.js';
-import { startServer } from '../../server.js';
-import { Crucible as ApiClient } from '../../client/index.js';
+import { Crucible, CrucibleError } from '../../client/index.js';
 
 /**
- * Runs `work` against the server. When none answers and `allowLocal` is set, starts an in-process server on a
- * free loopback port (same data directory as `crucible serve`), says so, and runs `work` against that. The
- * probe comes first so a submission is never sent twice.
+ * Runs `work` against the server. When none answers and `allowLocal` is set, starts an in-process server (same
+ * data directory as `crucible serve`), says so, and runs `work` against that. The probe comes first so a
+ * submission is never sent to two servers; the server code is loaded only in that case.
  */
 export async function withLocalFallback<T>(
-  client: ApiClient,
+  client: Crucible,
   allowLocal: boolean,
-  work: (client: ApiClient) => Promise<T>,
+  work: (client: Crucible) => Promise<T>,
 ): Promise<T> {
   if (!allowLocal || (await isReachable(client.baseUrl))) return work(client);
   process.stderr.write(`crucible: no server at ${client.baseUrl}; running in-process instead\n`);
-  const env = configFromEnv(process.env);
-  const config = ServerConfigSchema.parse({
-    ...env,
-    host: '127.0.0.1',
-    port: 0,
-    dataDir: env.dataDir ?? path.resolve('.crucible'),
-    concurrency: env.concurrency ?? os.availableParallelism(),
-    api: { rateLimitPerMinute: 0 },
-  });
-  const log = createLogger();
-  const server = await startServer(config, { info: () => undefined, warn: log.warn, error: log.error });
+  const { startInProcessServer } = await import('./in-process-server.js');
+  const server = await startInProcessServer();
   try {
-    return await work(new ApiClient(server.url));
+    return await work(new Crucible({ baseUrl: server.url }));
   } finally {
     await server.close();
   }
 }
 
+/** Anything that answers HTTP is a server (even an error answer); a refused or silent address is not. */
 async function isReachable(baseUrl: string): Promise<boolean> {
   try {
-    await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+    await new Crucible({ baseUrl, retry: { attempts: 1 } }).health({ signal: AbortSignal.timeout(2000) });
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    return error instanceof CrucibleError;
   }
 }

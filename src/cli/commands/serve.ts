@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { ServerConfigSchema, configFromEnv, type ServerConfigInput } from '../../config/index.js';
-import { startServer } from '../../server.js';
+import type { ServerConfigInput } from '../../config/index.js';
 
 interface ServeFlags {
   port?: string;
@@ -38,6 +37,11 @@ export function registerServe(program: Command): void {
         '  npx crucible serve --backend kubernetes --kubeconfig ~/.kube/config',
     )
     .action(async (flags: ServeFlags) => {
+      // Loaded here, not at start-up: the server (fastify, zod, the store, the sandbox) is for this command only.
+      const [{ ServerConfigSchema, configFromEnv }, { startServer }] = await Promise.all([
+        import('../../config/index.js'),
+        import('../../server.js'),
+      ]);
       const env = configFromEnv(process.env);
       const input: ServerConfigInput = {
         ...env,

@@ -1,0 +1,69 @@
+import type { IncomingMessage } from 'node:http';
+
+// Not `import … from 'node:http'`: an ESM import of a builtin evaluates every export, and node:http's lazy
+// ones load undici (~80 ms). getBuiltinModule hands over the module object as it is.
+const http = process.getBuiltinModule('node:http');
+
+/** What the SDK sends: a method, a full URL, headers and an optional text body. */
+export interface HttpRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** An answer whose body is still unread: iterate it (bytes) or read it whole. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: AsyncIterable<Uint8Array>;
+  text(): Promise<string>;
+  /** Drops the rest of the body (the connection is not reused). */
+  discard(): void;
+}
+
+/**
+ * One HTTP exchange over `node:http` (or `node:https`, loaded only for https URLs). Not `fetch`: in Node the
+ * first `fetch` loads and instantiates undici (a large bundle and a WebAssembly parser), about 80 ms of CPU,
+ * which a CLI that does two requests cannot afford; `node:http` costs a fraction. Rejects with the socket's
+ * error (its `code`, e.g. ECONNREFUSED) or, when the signal aborts, with the signal's reason.
+ */
+export function exchange(request: HttpRequest): Promise<HttpAnswer> {
+  const module = request.url.protocol === 'https:' ? process.getBuiltinModule('node:https') : http;
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    if (request.signal?.aborted) return reject(request.signal.reason as Error);
+    const headers: Record<string, string> = { ...request.headers };
+    if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
+    const req = module.request(request.url, { method: request.method, headers }, (res) => {
+      request.signal?.removeEventListener('abort', onAbort);
+      if (request.signal) {
+        // The body may be read long after: an abort then ends its iteration with the signal's reason.
+        const signal = request.signal;
+        const onBodyAbort = () => res.destroy(signal.reason as Error);
+        signal.addEventListener('abort', onBodyAbort, { once: true });
+        res.once('close', () => signal.removeEventListener('abort', onBodyAbort));
+      }
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        body: res,
+        text: () => readText(res),
+        discard: () => res.destroy(),
+      });
+    });
+    const onAbort = () => req.destroy(request.signal?.reason as Error);
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    req.once('error', (error) => {
+      request.signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+    req.end(request.body);
+  });
+}
+
+async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,128 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram, commandNameOf } from '../../src/cli/index.js';
+import { ScriptedServer, apiError, evaluation, json } from '../client/scripted-server.js';
+
+// These spawn the built CLI (dist/): run `npm run build` first.
+const BIN = fileURLToPath(new URL('../../bin/crucible.js', import.meta.url));
+const RECORDER = fileURLToPath(new URL('./record-modules.mjs', import.meta.url));
+const PACKAGE = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+let dir: string;
+let server: ScriptedServer;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'crucible-cli-startup-'));
+  server = ScriptedServer.start((req, res) => {
+    if (req.url.startsWith('/v1/evaluations/ev_1')) json(res, 200, evaluation({ status: 'succeeded' }));
+    else json(res, 404, apiError('not_found', 'no such thing'));
+  });
+  await server.ready();
+});
+
+afterAll(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Every module URL the process resolved, in order. */
+  readonly modules: string[];
+}
+
+async function cli(args: string[]): Promise<Run> {
+  const log = path.join(dir, `modules-${Math.random().toString(36).slice(2)}.json`);
+  const child = spawn(process.execPath, ['--import', RECORDER, BIN, ...args], {
+    env: { ...process.env, CRUCIBLE_URL: server.url, CRUCIBLE_MODULE_LOG: log },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  return { code, stdout, stderr, modules: JSON.parse(await readFile(log, 'utf8')) as string[] };
+}
+
+/** What only the server, the sandbox or the Kubernetes tools need: a client command must load none of it. */
+const HEAVY = [
+  /node_modules\/(fastify|@fastify|zod|fastify-type-provider-zod|pino|prom-client|@kubernetes|yaml|undici)\//,
+  /^node:sqlite$/,
+  /\/dist\/(server|api|service|store|runtime|scheduler|config|metrics|bench)\b/,
+  /\/dist\/cli\/commands\/(kube|in-process-server)\.js$/,
+];
+
+function heavyModules(modules: readonly string[]): string[] {
+  return modules.filter((url) => HEAVY.some((pattern) => pattern.test(url)));
+}
+
+describe('CLI start-up', () => {
+  it('--version prints the package version', async () => {
+    const run = await cli(['--version']);
+    expect(run).toMatchObject({ code: 0, stdout: `${PACKAGE.version}\n`, stderr: '' });
+  });
+
+  it('--help lists every command, the lazily loaded ones too, without loading them', async () => {
+    const run = await cli(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: crucible \[options\] \[command\]/);
+    expect(run.stdout).toContain('-V, --version');
+    for (const command of ['serve', 'run', 'status', 'logs', 'cancel', 'ls', 'kube', 'bench']) {
+      expect(run.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    }
+    expect(heavyModules(run.modules)).toEqual([]);
+  });
+
+  it('a client command loads the SDK and nothing of the server', async () => {
+    const run = await cli(['status', 'ev_1']);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^ev_1 {2}succeeded/);
+    expect(run.modules.some((url) => url.endsWith('/dist/client/index.js'))).toBe(true);
+    expect(heavyModules(run.modules)).toEqual([]);
+  });
+
+  it('run, when a server answers, loads nothing of the server', async () => {
+    const source = path.join(dir, 'hello.py');
+    await writeFile(source, 'print(1)\n');
+    const run = await cli(['run', source, '--json']);
+    expect(run.code).toBe(125);
+    expect(run.stderr).toContain('no such thing [not_found]');
+    expect(heavyModules(run.modules)).toEqual([]);
+  });
+
+  it('kube loads its module when invoked', async () => {
+    const run = await cli(['kube', '--help']);
+    expect(run.stdout).toContain('render');
+    expect(run.modules.some((url) => url.endsWith('/dist/cli/commands/kube.js'))).toBe(true);
+  });
+});
+
+describe('CLI program', () => {
+  it('finds the invoked command past global options and `help`', () => {
+    const argv = (...args: string[]) => ['node', 'crucible', ...args];
+    expect(commandNameOf(argv('--url', 'http://x', 'kube', 'render'))).toBe('kube');
+    expect(commandNameOf(argv('--url=http://x', 'run', 'a.py'))).toBe('run');
+    expect(commandNameOf(argv('help', 'kube'))).toBe('kube');
+    expect(commandNameOf(argv('--help'))).toBeUndefined();
+  });
+
+  it('a stand-in for a lazily loaded command describes it as the command itself does', async () => {
+    const full = await buildProgram();
+    const light = await buildProgram(['node', 'crucible', '--help']);
+    const described = (program: typeof full) =>
+      Object.fromEntries(program.commands.map((c) => [c.name(), c.description()]));
+    expect(described(light)).toEqual(described(full));
+  });
+});
