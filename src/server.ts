@@ -31,12 +31,13 @@ export async function startServer(
   const store = await createStore(storeUrl(config));
   await store.migrate();
   const runtime = await createRuntime(config, dataDir, log);
+  const slots = slotsFor(config, runtime, log);
   const bus = new EventBus();
   const service = new EvaluationService({
     store,
     runtime,
     bus,
-    concurrency: config.concurrency,
+    concurrency: slots,
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
     log,
@@ -62,7 +63,7 @@ export async function startServer(
   ready = true;
   const address = await app.listen({ host: config.host, port: config.port });
   log.info(
-    `listening on ${address} (runtime ${runtime.name}, store ${redactedStoreUrl(storeUrl(config))}, ${config.concurrency} slots)`,
+    `listening on ${address} (runtime ${runtime.name}, store ${redactedStoreUrl(storeUrl(config))}, ${slots} slots)`,
   );
   let closing: Promise<void> | undefined;
   return {
@@ -76,6 +77,23 @@ export async function startServer(
         await store.close();
       })()),
   };
+}
+
+/**
+ * Evaluations running at once: the configured value, except that the Kubernetes backend's default is
+ * lowered to what the namespace's ResourceQuota admits (an explicit `--concurrency` wins, with a warning).
+ */
+function slotsFor(config: ServerConfig, runtime: Runtime, log: Logger): number {
+  const quota =
+    'suggestedConcurrency' in runtime && typeof runtime.suggestedConcurrency === 'function'
+      ? (runtime.suggestedConcurrency as (memoryMb: number) => number | null)(config.limits.memoryMb)
+      : null;
+  if (quota === null || quota >= config.concurrency) return config.concurrency;
+  if (!config.concurrencyExplicit) return quota;
+  log.warn(
+    `--concurrency ${config.concurrency} exceeds what the namespace's ResourceQuota admits (${quota})`,
+  );
+  return config.concurrency;
 }
 
 async function createRuntime(config: ServerConfig, dataDir: string, log: Logger): Promise<Runtime> {

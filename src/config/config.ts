@@ -6,10 +6,21 @@ import { DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /**
+ * Default concurrency of the `kubernetes` backend: the cluster does the work, not this server's cores. The
+ * server lowers it to what the namespace's ResourceQuota admits when there is one.
+ */
+export const KUBERNETES_DEFAULT_CONCURRENCY = 64;
+
+/** The local backend runs evaluations on this machine: one per core. */
+function defaultConcurrency(backend: 'local' | 'kubernetes'): number {
+  return backend === 'kubernetes' ? KUBERNETES_DEFAULT_CONCURRENCY : Math.max(1, os.availableParallelism());
+}
+
+/**
  * The server's whole configuration, validated once at the entry. Services receive plain values from here and
  * never read the environment themselves.
  */
-export const ServerConfigSchema = z.object({
+const ServerConfigFields = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: intFrom(0, 65535).default(8080),
   dataDir: z.string().min(1).default('.crucible'),
@@ -17,7 +28,8 @@ export const ServerConfigSchema = z.object({
   store: z.string().min(1).optional(),
   backend: z.enum(['local', 'kubernetes']).default('local'),
   sandbox: z.enum(['bwrap', 'gvisor', 'none']).default('bwrap'),
-  concurrency: intFrom(1, 1024).default(Math.max(1, os.availableParallelism())),
+  /** Default by backend: cores for `local`, 64 (bounded by the namespace's quota) for `kubernetes`. */
+  concurrency: intFrom(1, 1024).optional(),
   /** Each this many seconds of waiting lifts a queued evaluation one priority level, so `low` never starves. */
   agingSeconds: z.coerce.number().positive().max(86_400).default(30),
   limits: z
@@ -56,6 +68,13 @@ export const ServerConfigSchema = z.object({
     })
     .prefault({}),
 });
+
+export const ServerConfigSchema = ServerConfigFields.transform((config) => ({
+  ...config,
+  concurrency: config.concurrency ?? defaultConcurrency(config.backend),
+  /** Set by flag or environment: it then wins over the namespace's ResourceQuota too. */
+  concurrencyExplicit: config.concurrency !== undefined,
+}));
 
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;

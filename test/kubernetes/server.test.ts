@@ -29,6 +29,23 @@ describe('crucible serve --backend kubernetes', () => {
     await cluster?.close();
   });
 
+  it('without --concurrency, takes as many slots as the namespace ResourceQuota admits', async () => {
+    const hard = { 'count/pods': '3' };
+    cluster.store.create('resourcequotas', 'quota-test', {
+      metadata: { name: 'evaluations' },
+      spec: { hard },
+      status: { hard },
+    });
+    const server = await startTestServer({
+      args: ['--backend', 'kubernetes', '--kubeconfig', cluster.kubeconfigPath, '--namespace', 'quota-test'],
+    });
+    servers.push(server);
+    const queue = (await (await fetch(`${server.url}/v1/queue`)).json()) as { capacity: number };
+    expect(queue.capacity).toBe(3);
+    expect(server.log()).toMatch(/3 slots/);
+    await server.stop();
+  });
+
   it('runs an evaluation as a Job and reports its complete, separated output', async () => {
     const server = await serve();
     const submitted = await server.client.submit({

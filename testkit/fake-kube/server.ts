@@ -46,6 +46,7 @@ interface OpenWatch {
 const ROUTES: { pattern: RegExp; resource: Resource }[] = [
   { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?(\/log)?$/, resource: 'pods' },
   { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?()$/, resource: 'configmaps' },
+  { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/resourcequotas(?:\/([^/]+))?()$/, resource: 'resourcequotas' },
   { pattern: /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?()$/, resource: 'jobs' },
   {
     pattern: /^\/apis\/networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/networkpolicies(?:\/([^/]+))?()$/,
@@ -58,6 +59,7 @@ const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
   configmaps: { kind: 'ConfigMap', apiVersion: 'v1' },
   jobs: { kind: 'Job', apiVersion: 'batch/v1' },
   networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1' },
+  resourcequotas: { kind: 'ResourceQuota', apiVersion: 'v1' },
 };
 
 function status(

@@ -22,7 +22,7 @@ export interface KObject {
   [key: string]: unknown;
 }
 
-export type Resource = 'pods' | 'jobs' | 'configmaps' | 'networkpolicies';
+export type Resource = 'pods' | 'jobs' | 'configmaps' | 'networkpolicies' | 'resourcequotas';
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface StoredEvent {

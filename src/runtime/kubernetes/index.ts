@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_LIMITS, type Limits } from '../../core/index.js';
-import type { Runtime } from '../runtime.js';
 import { createKubeApi } from './kube-client.js';
 import { renderEvaluationManifests } from './manifests.js';
 import {
@@ -27,17 +26,21 @@ export {
  * @example
  * const runtime = await createKubernetesRuntime({ namespace: 'crucible-evaluations', runtimeClassName: 'gvisor' });
  */
-export async function createKubernetesRuntime(options: KubernetesRuntimeOptions = {}): Promise<Runtime> {
+export async function createKubernetesRuntime(
+  options: KubernetesRuntimeOptions = {},
+): Promise<KubernetesRuntime> {
   const { clock, warn, whenPersisted, ...data } = options;
   const parsed = parseKubernetesOptions(data);
   const api = await createKubeApi({ namespace: parsed.namespace, kubeconfigPath: parsed.kubeconfigPath });
-  return new KubernetesRuntime({
+  const runtime = new KubernetesRuntime({
     api,
     options: parsed,
     clock: clock ?? (() => new Date()),
     warn: warn ?? (() => undefined),
     ...(whenPersisted ? { whenPersisted } : {}),
   });
+  await runtime.readQuotas();
+  return runtime;
 }
 
 /** One evaluation as a user would submit it, for `renderEvaluation`. */

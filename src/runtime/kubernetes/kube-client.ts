@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1Job, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Job, V1NetworkPolicy, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
 import { Readable } from 'node:stream';
 
 /**
@@ -56,6 +56,8 @@ export interface KubeApi {
   deleteJob(name: string): Promise<void>;
   deleteConfigMaps(labelSelector: string): Promise<void>;
   ensureNetworkPolicy(policy: V1NetworkPolicy): Promise<void>;
+  /** The namespace's ResourceQuotas (hard limits), to size the default concurrency. */
+  listResourceQuotas(): Promise<V1ResourceQuota[]>;
   listJobs(query: ListQuery): Promise<ObjectList<V1Job> & { continueToken?: string }>;
   listPods(query: ListQuery): Promise<ObjectList<V1Pod> & { continueToken?: string }>;
   /** Opens a watch; resolves once the response is 200, rejects with `KubeError` otherwise. */
@@ -203,6 +205,9 @@ export async function createKubeApi(options: {
     },
     async ensureNetworkPolicy(body) {
       await create(() => networking.createNamespacedNetworkPolicy({ namespace, body }));
+    },
+    async listResourceQuotas() {
+      return (await call(() => core.listNamespacedResourceQuota({ namespace }))).items;
     },
     async listJobs(query) {
       const list = await call(() => batch.listNamespacedJob(listArgs(namespace, query)));

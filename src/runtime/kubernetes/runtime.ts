@@ -1,4 +1,4 @@
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
 import type { OutputStream, RunOutcome } from '../../core/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../runtime.js';
 import { retryUntil, type RetryOptions } from './backoff.js';
@@ -8,6 +8,7 @@ import { LogCollector } from './log-collector.js';
 import { buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
 import { createPollMonitor, createWatchMonitor, type ClusterMonitor } from './monitor.js';
 import { EVALUATION_LABEL, evaluationLabel, jobName } from './names.js';
+import { parseQuantity, quotaConcurrency } from './quota.js';
 import type { KubernetesOptions } from './options.js';
 import { assess, viewJob, viewPod, type Assessment } from './status.js';
 
@@ -51,6 +52,7 @@ export class KubernetesRuntime implements Runtime {
   private readonly tracked = new Map<string, Tracked>();
   private readonly monitor: ClusterMonitor;
   private policyEnsured: Promise<void> | null = null;
+  private quotas: V1ResourceQuota[] = [];
   private closed = false;
   /** Aborted by `close`: stops the shared NetworkPolicy retries. */
   private readonly closing = new AbortController();
@@ -70,6 +72,34 @@ export class KubernetesRuntime implements Runtime {
     };
     const create = deps.options.monitor === 'watch' ? createWatchMonitor : createPollMonitor;
     this.monitor = create(deps.api, deps.options, listener, deps.warn);
+  }
+
+  /**
+   * Reads the namespace's ResourceQuotas once (at start), for `suggestedConcurrency`. A cluster that does
+   * not let us read them (403) or does not answer leaves the concurrency unbounded by quota.
+   */
+  async readQuotas(): Promise<void> {
+    try {
+      const quotas = await retryUntil('list ResourceQuotas', () => this.deps.api.listResourceQuotas(), {
+        ...this.retryOptions(Date.now() + this.deps.options.requestTimeoutMs, this.closing.signal),
+      });
+      this.quotas = quotas;
+    } catch (error) {
+      this.deps.warn(`could not read the namespace's ResourceQuotas: ${toKubeError(error).message}`);
+    }
+  }
+
+  /**
+   * How many evaluations of `memoryMb` fit the namespace's ResourceQuotas at once (`count/pods`/`pods`, or
+   * memory and CPU divided by one pod's request), or null when no quota bounds them.
+   */
+  suggestedConcurrency(memoryMb: number): number | null {
+    const { cpuRequest, cpuLimit } = this.deps.options;
+    return quotaConcurrency(this.quotas, {
+      memoryBytes: memoryMb * 2 ** 20,
+      cpuRequest: parseQuantity(cpuRequest) ?? 0,
+      cpuLimit: parseQuantity(cpuLimit) ?? 0,
+    });
   }
 
   /** Monitor counters (relists, reconnects, events) for metrics. */
