@@ -13,6 +13,8 @@ export interface BwrapArgsInput {
   readonly tmpSizeBytes: number;
   /** Inherited fd carrying a compiled seccomp filter (see seccomp.ts), applied just before exec. */
   readonly seccompFd?: number;
+  /** Inherited fd on which bwrap reports its sandbox process's pid (`--info-fd`) right after creating it. */
+  readonly infoFd?: number;
 }
 
 export const SANDBOX_ENV: Readonly<Record<string, string>> = {
@@ -76,6 +78,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     args.push('--perms', file.executable ? '0555' : '0444', '--ro-bind-data', String(file.fd), file.path);
   }
   if (input.seccompFd !== undefined) args.push('--seccomp', String(input.seccompFd));
+  if (input.infoFd !== undefined) args.push('--info-fd', String(input.infoFd));
   // Unprivileged bwrap's root tmpfs belongs to the sandbox user: left writable it would be an uncapped /tmp.
   args.push('--remount-ro', '/');
   args.push('--clearenv');

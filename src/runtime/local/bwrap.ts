@@ -13,14 +13,19 @@ const SECCOMP_INPUTS = SECCOMP_FILTER ? [SECCOMP_FILTER] : [];
 const SECCOMP_FD = SECCOMP_FILTER ? { seccompFd: 3 } : {};
 
 /**
- * bwrap plan: `bash` (joins the cgroups) → setpriv (drops to 65534) → bwrap (namespaces, mounts) → program.
- * The code and the synthetic /etc reach the sandbox through inherited fds, so no host file the program
- * could later influence is ever written.
+ * bwrap plan: setpriv (drops to 65534) → bwrap (namespaces, mounts) → program, spawned directly. The code and
+ * the synthetic /etc reach the sandbox through inherited fds, so no host file the program could later
+ * influence is ever written. The last file is fed only once bwrap's two processes are in the run's cgroups
+ * (the gate, see gate.ts), so the program starts confined.
  */
 export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): LaunchPlan {
   const [name, ...rest] = spec.argv;
   if (name === undefined) throw new Error('argv must not be empty');
   const files: readonly SandboxFile[] = [...SANDBOX_ETC_FILES, ...spec.files];
+  const last = files.at(-1);
+  if (!last) throw new Error('a bwrap run has at least the synthetic /etc files');
+  const extraInputs = [...SECCOMP_INPUTS, ...files.slice(0, -1).map((f) => f.content), null];
+  const infoFd = 3 + extraInputs.length;
   const bwrapArgs = buildBwrapArgs({
     program: resolveProgram(name),
     args: rest,
@@ -31,6 +36,7 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
     })),
     tmpSizeBytes: spec.limits.tmpSizeMb * 1024 * 1024,
     ...SECCOMP_FD,
+    infoFd,
   });
   return {
     argv: [
@@ -40,7 +46,9 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
       ...bwrapArgs,
     ],
     env: SANDBOX_ENV,
-    extraInputs: [...SECCOMP_INPUTS, ...files.map((f) => f.content)],
+    extraInputs,
+    lateInputs: [last.content],
+    gate: { infoFd },
     cgroups,
     memoryEnforcement: cgroups ? 'cgroup' : 'rlimit',
     timeoutMs: spec.limits.timeoutSeconds * 1000,
@@ -73,17 +81,21 @@ export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): Laun
   const [name, ...rest] = template.argv;
   if (name === undefined) throw new Error('argv must not be empty');
   const paths = [...SANDBOX_ETC_FILES.map((f) => f.path), template.codePath];
+  const extraInputs = [...SECCOMP_INPUTS, ...SANDBOX_ETC_FILES.map((f) => f.content), null];
+  const infoFd = 3 + extraInputs.length;
   const bwrapArgs = buildBwrapArgs({
     program: resolveProgram(name),
     args: rest,
     dataFiles: paths.map((path, i) => ({ fd: FIRST_FILE_FD + i, path })),
     tmpSizeBytes: template.tmpSizeMb * 1024 * 1024,
     ...SECCOMP_FD,
+    infoFd,
   });
   return {
     argv: [...SETPRIV_NOBODY, '/usr/bin/bwrap', ...bwrapArgs],
     env: SANDBOX_ENV,
-    extraInputs: [...SECCOMP_INPUTS, ...SANDBOX_ETC_FILES.map((f) => f.content), null],
+    extraInputs,
+    gate: { infoFd },
     cgroups,
     memoryEnforcement: 'cgroup',
     // Replaced by the evaluation's own limit when the sandbox is claimed.

@@ -99,6 +99,14 @@ export class RunCgroups {
     return CONTROLLERS.map((c) => join(this.dir(c), 'cgroup.procs'));
   }
 
+  /**
+   * Moves processes into the run's cgroups. Their children are born inside, so this must happen before a
+   * process of the run can fork a program. Synchronous: six tiny cgroupfs writes on the launch path.
+   */
+  join(pids: readonly number[]): void {
+    for (const file of this.procsFiles) for (const pid of pids) writeFileSync(file, String(pid));
+  }
+
   /** SIGKILLs every process of the run, repeating until none is left (v1 has no cgroup.kill). */
   async killAll(): Promise<void> {
     await killCgroup(this.dir('pids'));

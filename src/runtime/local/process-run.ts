@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { MemoryEnforcement, OutputStream } from '../../core/index.js';
 import type { CgroupStats, RunCgroups } from './cgroups.js';
+import { joinAtGate, sandboxPidFrom } from './gate.js';
 import type { SandboxExit, SandboxHandle } from './sandbox-types.js';
 import { translateWrappedExit } from './signals.js';
 
@@ -22,6 +23,15 @@ export interface LaunchPlan {
   readonly timeoutMs: number;
   /** The program runs under an init reporting death by signal N as 128+N (bwrap, runsc). */
   readonly wrappedExit: boolean;
+  /**
+   * Set for bwrap: argv is spawned as it is, without the wrapper, and bwrap reports its sandbox process on
+   * this fd (the one after the extra inputs). A deferred input (`null` in `extraInputs`) holds bwrap at that
+   * data fd, its gate; both bwrap processes are moved into the cgroups before it is fed (see gate.ts).
+   * Inherited fds are not closed on this path: the sandbox closes the server's own once (inherited-fds.ts).
+   */
+  readonly gate?: { readonly infoFd: number };
+  /** Contents of the deferred inputs of a run started at once (the cold path), fed when it starts. */
+  readonly lateInputs?: readonly (string | Buffer)[];
   /** Extra stop step for backends whose processes are not all ours to signal (runsc kill). */
   readonly stop?: () => Promise<void>;
   /** Runs after every process is dead and the stats were read. */
@@ -68,17 +78,20 @@ export interface PreparedRun {
 
 /** Spawns a plan and resolves once the wrapper process exists; output is forwarded only after `start`. */
 export async function prepareRun(plan: LaunchPlan, warn: (message: string) => void): Promise<PreparedRun> {
-  const procsFiles = plan.cgroups?.procsFiles ?? [];
-  const lastFd = 2 + plan.extraInputs.length;
-  const args = ['-c', WRAPPER, 'crucible-wrap', String(lastFd), String(procsFiles.length), ...procsFiles];
-
-  // --norc: bash sources ~/.bashrc when its stdin is a socket (the rshd heuristic), and ours is a socketpair.
-  const child = spawn('/usr/bin/bash', ['--norc', '--noprofile', ...args, ...plan.argv], {
+  const [command, ...args] = plan.gate ? plan.argv : wrapped(plan);
+  if (command === undefined) throw new Error('argv must not be empty');
+  const child = spawn(command, args, {
     env: plan.env,
     cwd: plan.cwd ?? '/',
     // Own process group, so the fallback without cgroups can still signal the whole tree.
     detached: true,
-    stdio: ['pipe', 'pipe', 'pipe', ...plan.extraInputs.map(() => 'pipe' as const)],
+    stdio: [
+      'pipe',
+      'pipe',
+      'pipe',
+      ...plan.extraInputs.map(() => 'pipe' as const),
+      ...(plan.gate ? ['pipe' as const] : []),
+    ],
   });
   const closed = once(child, 'close');
   closed.catch(() => undefined);
@@ -118,6 +131,17 @@ export async function prepareRun(plan: LaunchPlan, warn: (message: string) => vo
       await plan.cgroups?.remove().catch((e: unknown) => warn(`cannot remove cgroups: ${String(e)}`));
       await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean up run: ${String(e)}`));
     })();
+
+  if (plan.gate) {
+    try {
+      await enterCgroupsAtGate(plan, child);
+    } catch (error) {
+      await killAll();
+      await closed.catch(() => undefined);
+      releaseResources();
+      throw error;
+    }
+  }
 
   return {
     get alive() {
@@ -191,7 +215,26 @@ export async function runPlan(
   warn: (message: string) => void,
 ): Promise<SandboxHandle> {
   const prepared = await prepareRun(plan, warn);
-  return prepared.start({ stdin, lateInputs: [], onOutput, timeoutMs: plan.timeoutMs });
+  return prepared.start({ stdin, lateInputs: plan.lateInputs ?? [], onOutput, timeoutMs: plan.timeoutMs });
+}
+
+/** The wrapper's argv: it closes stray fds, joins the cgroups, then execs the plan's argv. */
+function wrapped(plan: LaunchPlan): string[] {
+  const procsFiles = plan.cgroups?.procsFiles ?? [];
+  const lastFd = 2 + plan.extraInputs.length;
+  const args = ['-c', WRAPPER, 'crucible-wrap', String(lastFd), String(procsFiles.length), ...procsFiles];
+  // --norc: bash sources ~/.bashrc when its stdin is a socket (the rshd heuristic), and ours is a socketpair.
+  return ['/usr/bin/bash', '--norc', '--noprofile', ...args, ...plan.argv];
+}
+
+/** Waits until bwrap created its sandbox, then moves both its processes into the run's cgroups. */
+async function enterCgroupsAtGate(plan: LaunchPlan, child: ChildProcess): Promise<void> {
+  const info = plan.gate ? (child.stdio[plan.gate.infoFd] as Readable | null) : null;
+  if (!info) throw new Error('the plan has no info fd');
+  const sandboxPid = await sandboxPidFrom(info);
+  // No sandbox process: bwrap failed before creating one, so nothing can run; its exit status tells why.
+  if (sandboxPid === null || !plan.cgroups || child.pid === undefined) return;
+  joinAtGate(plan.cgroups, child.pid, sandboxPid);
 }
 
 function feed(stream: Writable, content: string | Buffer): void {

@@ -6,6 +6,7 @@ import { bwrapPlan } from './bwrap.js';
 import { RunCgroups, cgroupLimitsFor, removeStaleCgroups } from './cgroups.js';
 import { gvisorBackend, type GvisorBackend } from './gvisor.js';
 import { probeHost } from './host-probe.js';
+import { closeInheritedFds } from './inherited-fds.js';
 import { nonePlan } from './none.js';
 import { runPlan, type LaunchPlan } from './process-run.js';
 import type { Sandbox, SandboxHandle, SandboxOptions, SandboxSpec } from './sandbox-types.js';
@@ -30,6 +31,16 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   const warn = options.warn ?? ((message: string) => process.emitWarning(message));
   const host = await probeHost(options.isolation);
   await mkdir(options.stateDir, { recursive: true });
+  if (options.isolation === 'bwrap') {
+    // bwrap passes every open fd on to the program, and its launches no longer go through a wrapper that
+    // closes them: close the ones this process inherited, once, before any sandbox exists.
+    const closed = closeInheritedFds();
+    if (closed.length > 0) {
+      warn(
+        `closed ${closed.length} inherited file descriptors (${closed.join(', ')}) so no sandbox receives them`,
+      );
+    }
+  }
   const useCgroups = host.cgroupProblem === null;
   if (useCgroups) {
     const stale = await removeStaleCgroups();
