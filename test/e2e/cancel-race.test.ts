@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import type { Evaluation } from '../../src/core/index.js';
 import { createLocalRuntime, createSandbox } from '../../src/runtime/local/index.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
@@ -29,7 +30,7 @@ async function eventually(condition: () => boolean, ms = 15_000): Promise<boolea
   return condition();
 }
 
-describe('cancel racing the dispatch, in the real bwrap sandbox', () => {
+describeSandboxed('cancel racing the dispatch, in the real bwrap sandbox', () => {
   let p: InProcess;
   let dir: string;
   beforeAll(async () => {

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import { BIN, removeDataDir, startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -46,7 +47,7 @@ async function file(name: string, content: string): Promise<string> {
   return p;
 }
 
-describe('crucible CLI', () => {
+describeSandboxed('crucible CLI', () => {
   it('run streams stdout and stderr apart and exits with the program’s exit code', async () => {
     const f = await file('exit.py', 'import sys\nprint("out")\nprint("err", file=sys.stderr)\nsys.exit(4)\n');
     const r = await cli(['run', f]);

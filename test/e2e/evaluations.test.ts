@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import type { EvaluationView } from '../../src/api/views.js';
 import type { Submission } from '../../src/client/index.js';
 import { useTestServer, type TestServer } from '../support/server.js';
@@ -12,7 +13,7 @@ async function runToEnd(body: Submission): Promise<EvaluationView> {
   return server.client.get(submitted.id, 60);
 }
 
-describe('running code over HTTP in the real sandbox', () => {
+describeSandboxed('running code over HTTP in the real sandbox', () => {
   it('keeps stdout and stderr apart and reports exit code 0 as succeeded', async () => {
     const e = await runToEnd({
       language: 'python',

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
 
 const servers: TestServer[] = [];
@@ -16,7 +17,7 @@ function sandboxProcessesMatching(marker: string): string[] {
   }
 }
 
-describe('restart recovery', () => {
+describeSandboxed('restart recovery', () => {
   it('after kill -9, queued evaluations still run, running ones end as error, none run twice', async () => {
     const first = await startTestServer({ args: ['--concurrency', '1'] });
     servers.push(first);
@@ -63,7 +64,7 @@ describe('restart recovery', () => {
   });
 });
 
-describe('graceful shutdown', () => {
+describeSandboxed('graceful shutdown', () => {
   it('ends running evaluations as error/infrastructure, not as the program’s failure, and keeps queued ones', async () => {
     const first = await startTestServer({ args: ['--concurrency', '1'] });
     servers.push(first);

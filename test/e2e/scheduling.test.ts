@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import type { EvaluationView } from '../../src/api/views.js';
 import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
 
@@ -21,7 +22,7 @@ async function submitBlocker(s: TestServer): Promise<string> {
   return blocker.id;
 }
 
-describe('scheduler', () => {
+describeSandboxed('scheduler', () => {
   it('runs high before normal before low, FIFO within a priority', async () => {
     server = await startTestServer({ args: ['--concurrency', '1'] });
     const s = server;

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import { decodeLogLine } from '../../src/client/index.js';
 import { useTestServer, type TestServer } from '../support/server.js';
 import { readSse } from '../support/sse.js';
@@ -29,7 +30,7 @@ async function collect(
   return seen;
 }
 
-describe('event stream and logs', () => {
+describeSandboxed('event stream and logs', () => {
   it('streams every transition and resumes from Last-Event-ID without gaps or duplicates', async () => {
     const first = await server.client.submit({ language: 'bash', code: 'true' });
     await server.client.get(first.id, 30);

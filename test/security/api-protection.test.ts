@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { connect } from 'node:net';
 import Fastify from 'fastify';
-import { describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import { NDJSON, StreamLimiter, streamFrames } from '../../src/api/streaming.js';
 import { removeDataDir, startTestServer, useTestServer, type TestServer } from '../support/server.js';
 import { eventually, postJson, rawRequest, vmRssKb } from './support.js';
@@ -38,7 +39,7 @@ async function openStreams(): Promise<number> {
   return Number(/^crucible_open_streams (\d+)/m.exec(metrics.body)?.[1] ?? NaN);
 }
 
-describe('request size', () => {
+describeSandboxed('request size', () => {
   test.each([
     ['with a Content-Length', { 'content-length': String(8 * 1024 * 1024) }],
     ['chunked, without a Content-Length', { 'transfer-encoding': 'chunked' }],
@@ -67,7 +68,7 @@ describe('request size', () => {
   });
 });
 
-describe('rate limit', () => {
+describeSandboxed('rate limit', () => {
   test('a per-client request limit answers 429 in the error shape, other clients and health checks unaffected', async () => {
     const limited = await startTestServer({ args: ['--rate-limit', '5'] });
     try {
@@ -91,7 +92,7 @@ describe('rate limit', () => {
   });
 });
 
-describe('streaming connections', () => {
+describeSandboxed('streaming connections', () => {
   test('SSE and log-follow streams are bounded per client, and closed ones give their slot back', async () => {
     const finished = await server.client.submit({ language: 'bash', code: 'echo hi' });
     await server.client.get(finished.id, 30);

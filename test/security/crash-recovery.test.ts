@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, expect, test } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import type { EvaluationView } from '../../src/api/views.js';
 import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
 import { TERMINAL, eventually, hostProcesses, transitions, type Transition } from './support.js';
@@ -64,7 +65,7 @@ async function expectExactlyOnce(
   return results;
 }
 
-describe('crash recovery', () => {
+describeSandboxed('crash recovery', () => {
   test('bwrap: kill -9 with runs queued and running; each ends exactly once, no orphan, finished work not rerun', async () => {
     const first = await start('bwrap');
     const crashedPid = first.process.pid!;

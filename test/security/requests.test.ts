@@ -1,4 +1,5 @@
-import { describe, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
+import { describeSandboxed } from '../support/requirements.js';
 import { useTestServer, type TestServer } from '../support/server.js';
 import { TERMINAL, postJson, rawRequest, transitions } from './support.js';
 
@@ -120,7 +121,7 @@ const BAD_BODIES: [string, string | Buffer, string, string | null, string?][] = 
   ['oversized body', json({ ...valid, code: 'x'.repeat(3 * 1024 * 1024) }), 'payload_too_large', 'body'],
 ];
 
-describe('bad submissions are answered 400 with a code and the offending field', () => {
+describeSandboxed('bad submissions are answered 400 with a code and the offending field', () => {
   test.each(BAD_BODIES)('%s', async (_name, body, code, field, contentType) => {
     const before = await countEvaluations();
     const response = await postJson(server.url, body, contentType ? { 'content-type': contentType } : {});
@@ -181,7 +182,7 @@ describe('bad submissions are answered 400 with a code and the offending field',
   });
 });
 
-describe('fuzzing', () => {
+describeSandboxed('fuzzing', () => {
   test('1,200 mutated bodies: no 5xx, every refusal well-formed, no half-created evaluation', async () => {
     const random = mulberry32(0xc0ffee);
     const before = await listIds();

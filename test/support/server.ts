@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
+import { missingFor } from './requirements.js';
 import { Crucible as ApiClient } from '../../src/client/index.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/crucible.js', import.meta.url));
@@ -75,6 +76,9 @@ export async function removeDataDir(dir: string): Promise<void> {
  * useTestServer({ args: ['--concurrency', '2'] }, (s) => (server = s));
  */
 export function useTestServer(options: TestServerOptions, receive: (server: TestServer) => void): void {
+  // The file's tests are skipped with the reason (`describeSandboxed`): start no server that cannot sandbox.
+  const isolation = options.args?.includes('gvisor') ? 'gvisor' : 'bwrap';
+  if (!options.args?.includes('none') && missingFor(isolation) && !process.env['CI']) return;
   let started: TestServer | undefined;
   beforeAll(async () => {
     started = await startTestServer(options);
