@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvaluationView } from '../../src/api/views.js';
+import type { Submission } from '../../src/client/index.js';
 import type { TestServer } from '../support/server.js';
 
 /** The project's own checkout, which no sandboxed program may see. */
@@ -14,7 +15,7 @@ export const TERMINAL = ['succeeded', 'failed', 'timed_out', 'cancelled', 'error
 /** Submits and waits (server side, `?wait=`) until the evaluation is terminal. */
 export async function evaluate(
   server: TestServer,
-  body: Record<string, unknown>,
+  body: Submission,
   waitSeconds = 60,
 ): Promise<EvaluationView> {
   const submitted = await server.client.submit(body);
