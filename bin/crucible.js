@@ -7,11 +7,11 @@
 // Crucible needs Node 24 (node:sqlite, current V8). Started by an older Node, hand over to the local one.
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  const [{ spawn }, { existsSync }, { fileURLToPath }] = await Promise.all([
-    import('node:child_process'),
-    import('node:fs'),
-    import('node:url'),
-  ]);
+  // getBuiltinModule (Node ≥ 20.16) skips building ESM facades; older Nodes import.
+  const builtin = async (id) => process.getBuiltinModule?.(id) ?? (await import(id));
+  const [{ spawn }, { existsSync }, { isatty }, { fileURLToPath }] = await Promise.all(
+    ['node:child_process', 'node:fs', 'node:tty', 'node:url'].map(builtin),
+  );
   const local = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
   if (!existsSync(local)) {
     process.stderr.write(
@@ -22,7 +22,13 @@ if (major < 24) {
   const child = spawn(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
   });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  // A Ctrl-C at a terminal reaches the child too (same foreground process group): forwarding it as well would
+  // deliver it twice, and a second SIGINT forces `crucible run` out before it has cancelled the evaluation.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      if (signal !== 'SIGINT' || !isatty(0)) child.kill(signal);
+    });
+  }
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 125)));
 } else {
   // V8's code cache on disk: later starts skip compiling the CLI's modules (and commander's).

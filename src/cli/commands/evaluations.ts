@@ -89,7 +89,9 @@ export function registerEvaluationCommands(program: Command): void {
         const submitted = await client.submit(body);
         const cancelOnInterrupt = () => {
           process.stderr.write(`\ncancelling ${submitted.id}\n`);
-          void client.cancel(submitted.id);
+          client.cancel(submitted.id).catch((error: unknown) => {
+            process.stderr.write(`crucible: could not cancel ${submitted.id}: ${String(error)}\n`);
+          });
         };
         process.once('SIGINT', cancelOnInterrupt);
         try {
