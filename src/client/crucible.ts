@@ -41,6 +41,13 @@ export interface SubmitOptions extends CallOptions {
   readonly idempotencyKey?: string;
 }
 
+export interface RunOptions extends SubmitOptions {
+  /** Told the evaluation as soon as it is accepted (its id, to cancel it, say). */
+  readonly onSubmitted?: (evaluation: Evaluation) => void;
+  /** Each line of output as it is produced; without it `run` only waits for the end. */
+  readonly onOutput?: (line: LogLine) => void;
+}
+
 export interface WaitOptions extends CallOptions {
   /** Give up after this long and answer the evaluation as it is then (default: no limit). */
   readonly timeoutSeconds?: number;
@@ -171,16 +178,46 @@ export class Crucible {
   logs(id: string, options: LogsOptions | boolean = {}, stream?: LogStream | 'all'): AsyncGenerator<LogLine> {
     const opts: LogsOptions =
       typeof options === 'boolean' ? { follow: options, ...(stream ? { stream } : {}) } : options;
+    return this.#readLogs(id, opts, () => undefined);
+  }
+
+  /** `seen` is told each evaluation fetched to check whether a follow that ended is really over. */
+  #readLogs(
+    id: string,
+    options: LogsOptions,
+    seen: (evaluation: Evaluation) => void,
+  ): AsyncGenerator<LogLine> {
     return readLogs({
       transport: this.#transport,
       maxReconnects: this.#maxReconnects,
       evaluationId: id,
-      follow: opts.follow === true,
-      stream: opts.stream,
-      after: opts.after,
-      signal: opts.signal,
-      isFinished: async () => isTerminal((await this.get(id, 0, opts)).status),
+      follow: options.follow === true,
+      stream: options.stream,
+      after: options.after,
+      signal: options.signal,
+      isFinished: async () => {
+        const evaluation = await this.get(id, 0, options);
+        seen(evaluation);
+        return isTerminal(evaluation.status);
+      },
     });
+  }
+
+  /**
+   * Submits, hands each line of output to `onOutput` as it is produced (when given), and answers the
+   * evaluation once it is terminal: `submit`, `follow` and `wait` in one call, with one request fewer.
+   */
+  async run(submission: Submission, options: RunOptions = {}): Promise<Evaluation> {
+    const submitted = await this.submit(submission, options);
+    options.onSubmitted?.(submitted);
+    let final: Evaluation | undefined;
+    if (options.onOutput) {
+      const lines = this.#readLogs(submitted.id, { follow: true, signal: options.signal }, (evaluation) => {
+        final = evaluation;
+      });
+      for await (const line of lines) options.onOutput(line);
+    }
+    return final && isTerminal(final.status) ? final : this.wait(submitted.id, options);
   }
 
   /** The output as it is produced, until the evaluation ends (resuming after disconnects). */

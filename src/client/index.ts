@@ -9,6 +9,7 @@ export {
   type CrucibleOptions,
   type EventsOptions,
   type LogsOptions,
+  type RunOptions,
   type SubmitOptions,
   type WaitOptions,
 } from './crucible.js';

@@ -68,4 +68,30 @@ describe('SDK calls', () => {
     ]);
     expect(server.requests.every((r) => r.headers.authorization === 'Bearer secret-token')).toBe(true);
   });
+
+  it('run submits, streams the output and answers the terminal evaluation it saw at the end', async () => {
+    const { server, crucible } = await serve((req, res) => {
+      if (req.method === 'POST') return json(res, 202, evaluation({ id: 'ev_run' }));
+      if (req.url === '/v1/evaluations/ev_run')
+        return json(res, 200, evaluation({ id: 'ev_run', status: 'failed' }));
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      const follow = new URL(req.url, 'http://x').searchParams.get('follow') === 'true';
+      res.end(follow ? `${JSON.stringify({ seq: 1, stream: 'stdout', at: 't', data: 'hi\n' })}\n` : '');
+    });
+    const submitted: string[] = [];
+    const output: string[] = [];
+    const final = await crucible.run(
+      { language: 'python', code: 'print("hi")' },
+      { onSubmitted: (e) => submitted.push(e.id), onOutput: (line) => output.push(line.data ?? '') },
+    );
+    expect(final).toMatchObject({ id: 'ev_run', status: 'failed' });
+    expect(submitted).toEqual(['ev_run']);
+    expect(output).toEqual(['hi\n']);
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /v1/evaluations',
+      'GET /v1/evaluations/ev_run/logs?follow=true&stream=all',
+      'GET /v1/evaluations/ev_run',
+      'GET /v1/evaluations/ev_run/logs?follow=false&stream=all&after=1',
+    ]);
+  });
 });

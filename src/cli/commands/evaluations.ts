@@ -4,6 +4,8 @@ import { LANGUAGE_IDS, languageForFile } from '../../core/languages.js';
 import {
   Crucible,
   decodeLogLine,
+  type Evaluation,
+  type LogLine,
   type LogStream,
   type Priority,
   type Status,
@@ -86,27 +88,10 @@ export function registerEvaluationCommands(program: Command): void {
         ...(Object.keys(flags.label).length ? { labels: flags.label } : {}),
       };
       const exitCode = await withLocalFallback(clientOf(command), flags.local !== false, async (client) => {
-        const submitted = await client.submit(body);
-        const cancelOnInterrupt = () => {
-          process.stderr.write(`\ncancelling ${submitted.id}\n`);
-          client.cancel(submitted.id).catch((error: unknown) => {
-            process.stderr.write(`crucible: could not cancel ${submitted.id}: ${String(error)}\n`);
-          });
-        };
-        process.once('SIGINT', cancelOnInterrupt);
-        try {
-          if (!flags.json) {
-            for await (const line of client.logs(submitted.id, true)) {
-              (line.stream === 'stderr' ? process.stderr : process.stdout).write(decodeLogLine(line));
-            }
-          }
-          const final = await client.wait(submitted.id);
-          if (flags.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-          else if (final.status !== 'succeeded') process.stderr.write(`crucible: ${describe(final)}\n`);
-          return exitCodeOf(final);
-        } finally {
-          process.off('SIGINT', cancelOnInterrupt);
-        }
+        const final = await runToEnd(client, body, !flags.json);
+        if (flags.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+        else if (final.status !== 'succeeded') process.stderr.write(`crucible: ${describe(final)}\n`);
+        return exitCodeOf(final);
       });
       process.exitCode = exitCode;
     });
@@ -135,13 +120,8 @@ export function registerEvaluationCommands(program: Command): void {
     .option('-f, --follow', 'keep streaming until the evaluation ends')
     .option('--stream <stream>', 'stdout | stderr | all', 'all')
     .action(async (id: string, flags: { follow?: boolean; stream: string }, command: Command) => {
-      for await (const line of clientOf(command).logs(
-        id,
-        flags.follow === true,
-        flags.stream as LogStream | 'all',
-      )) {
-        (line.stream === 'stderr' ? process.stderr : process.stdout).write(decodeLogLine(line));
-      }
+      const lines = clientOf(command).logs(id, flags.follow === true, flags.stream as LogStream | 'all');
+      for await (const line of lines) writeLogLine(line);
     });
 
   program
@@ -203,6 +183,31 @@ function readText(file: string): string {
       cause: error,
     });
   }
+}
+
+/** Runs the submission to its end, streaming its output; once submitted, a Ctrl-C cancels it. */
+async function runToEnd(client: Crucible, body: Submission, streamOutput: boolean): Promise<Evaluation> {
+  let cancelOnInterrupt: (() => void) | undefined;
+  try {
+    return await client.run(body, {
+      onSubmitted: ({ id }) => {
+        cancelOnInterrupt = () => {
+          process.stderr.write(`\ncancelling ${id}\n`);
+          client.cancel(id).catch((error: unknown) => {
+            process.stderr.write(`crucible: could not cancel ${id}: ${String(error)}\n`);
+          });
+        };
+        process.once('SIGINT', cancelOnInterrupt);
+      },
+      ...(streamOutput ? { onOutput: writeLogLine } : {}),
+    });
+  } finally {
+    if (cancelOnInterrupt) process.off('SIGINT', cancelOnInterrupt);
+  }
+}
+
+function writeLogLine(line: LogLine): void {
+  (line.stream === 'stderr' ? process.stderr : process.stdout).write(decodeLogLine(line));
 }
 
 async function readStdin(): Promise<string> {
