@@ -47,8 +47,9 @@ export async function benchThroughput(options: ThroughputBenchOptions): Promise<
     await closedLoop(concurrency, 1000, printOneTask(options.baseUrl));
     await closedLoop(concurrency, 500, floorTask);
     const serverCpu = options.serverPid ? () => treeCpuMs(options.serverPid ?? 0) : undefined;
-    // This process spawns the floor's sandboxes and reaps them: its own CPU and theirs is the floor's.
-    const floorCpu = () => treeCpuMs('self');
+    // This process spawns the floor's sandboxes and reaps them: its own CPU and theirs is the floor's (less
+    // the server's, when the server is a child of this process).
+    const floorCpu = () => treeCpuMs('self') - (options.serverPid ? treeCpuMs(options.serverPid) : 0);
     const crucible: LoadWindow[] = [];
     const floor: LoadWindow[] = [];
     for (let round = 0; round < rounds; round++) {

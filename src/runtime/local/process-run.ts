@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
 import type { MemoryEnforcement, OutputStream } from '../../core/index.js';
 import type { CgroupStats, RunCgroups } from './cgroups.js';
-import { joinAtGate, sandboxPidFrom } from './gate.js';
 import type { SandboxExit, SandboxHandle } from './sandbox-types.js';
+import { feed, killGroup, spawnDirect, type Launcher, type SpawnedProcess } from './spawned.js';
 import { translateWrappedExit } from './signals.js';
 
 /** Everything an isolation backend decides; this file only runs it and watches it. */
@@ -38,20 +35,6 @@ export interface LaunchPlan {
   readonly cleanup?: () => Promise<void>;
 }
 
-/**
- * The wrapper between us and the sandbox. It (1) closes every inherited fd above the ones we pass on purpose:
- * libuv only closes its own fds, and a stray fd the server inherited (a pipe from its parent) would otherwise
- * reach the untrusted program; (2) joins the run's cgroups, then execs, so the program starts already confined
- * with no window to fork outside them. bash rather than dash because dash cannot name fds above 9. Values are
- * positional parameters, never part of the script.
- */
-const WRAPPER = [
-  'keep=$1; n=$2; shift 2',
-  'for f in /proc/$$/fd/*; do fd=${f##*/}; if [ "$fd" -gt "$keep" ]; then exec {fd}>&-; fi; done',
-  'while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done',
-  'exec "$@"',
-].join('\n');
-
 const NO_STATS: CgroupStats = { cpuTimeMs: null, peakMemoryBytes: null, oomKilled: false };
 
 export interface RunIo {
@@ -77,52 +60,26 @@ export interface PreparedRun {
 }
 
 /** Spawns a plan and resolves once the wrapper process exists; output is forwarded only after `start`. */
-export async function prepareRun(plan: LaunchPlan, warn: (message: string) => void): Promise<PreparedRun> {
-  const [command, ...args] = plan.gate ? plan.argv : wrapped(plan);
-  if (command === undefined) throw new Error('argv must not be empty');
-  const child = spawn(command, args, {
-    env: plan.env,
-    cwd: plan.cwd ?? '/',
-    // Own process group, so the fallback without cgroups can still signal the whole tree.
-    detached: true,
-    stdio: [
-      'pipe',
-      'pipe',
-      'pipe',
-      ...plan.extraInputs.map(() => 'pipe' as const),
-      ...(plan.gate ? ['pipe' as const] : []),
-    ],
-  });
-  const closed = once(child, 'close');
-  closed.catch(() => undefined);
-  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  exit.catch(() => undefined);
+export async function prepareRun(
+  plan: LaunchPlan,
+  warn: (message: string) => void,
+  launch: Launcher = spawnDirect,
+): Promise<PreparedRun> {
+  let proc: SpawnedProcess;
   try {
-    await once(child, 'spawn');
+    proc = await launch(plan);
   } catch (error) {
     await plan.cgroups?.remove();
     await plan.cleanup?.();
     throw error;
   }
-  const lateFds: Writable[] = [];
-  plan.extraInputs.forEach((content, i) => {
-    const fd = child.stdio[3 + i] as Writable;
-    if (content === null) lateFds.push(fd);
-    else feed(fd, content);
-  });
+  const { closed, exit } = proc;
 
   let timedOut = false;
   let killed = false;
   let started = false;
   const killAll = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        // Before the wrapper joined its cgroups, the process group is the only handle on it.
-        process.kill(-(child.pid ?? 0), 'SIGKILL');
-      } catch {
-        // ESRCH: the group is already gone.
-      }
-    }
+    if (proc.running) killGroup(proc.pid);
     await plan.stop?.();
     await plan.cgroups?.killAll();
   };
@@ -132,20 +89,9 @@ export async function prepareRun(plan: LaunchPlan, warn: (message: string) => vo
       await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean up run: ${String(e)}`));
     })();
 
-  if (plan.gate) {
-    try {
-      await enterCgroupsAtGate(plan, child);
-    } catch (error) {
-      await killAll();
-      await closed.catch(() => undefined);
-      releaseResources();
-      throw error;
-    }
-  }
-
   return {
     get alive() {
-      return child.exitCode === null && child.signalCode === null;
+      return proc.running;
     },
 
     async discard(): Promise<void> {
@@ -160,10 +106,13 @@ export async function prepareRun(plan: LaunchPlan, warn: (message: string) => vo
       if (started) throw new Error('a prepared run starts once');
       started = true;
       const startedAt = new Date();
-      child.stdout.on('data', (chunk: Buffer) => io.onOutput('stdout', chunk));
-      child.stderr.on('data', (chunk: Buffer) => io.onOutput('stderr', chunk));
-      feed(child.stdin, io.stdin);
-      lateFds.forEach((fd, i) => feed(fd, io.lateInputs[i] ?? ''));
+      proc.stdout.on('data', (chunk: Buffer) => io.onOutput('stdout', chunk));
+      proc.stderr.on('data', (chunk: Buffer) => io.onOutput('stderr', chunk));
+      // A spawner's sockets wait paused (holding what bwrap wrote before the start) until now.
+      proc.stdout.resume();
+      proc.stderr.resume();
+      feed(proc.stdin, io.stdin);
+      proc.deferred.forEach((fd, i) => feed(fd, io.lateInputs[i] ?? ''));
       const timer = setTimeout(() => {
         timedOut = true;
         void killAll();
@@ -213,33 +162,8 @@ export async function runPlan(
   stdin: string | Buffer,
   onOutput: (stream: OutputStream, data: Buffer) => void,
   warn: (message: string) => void,
+  launch: Launcher = spawnDirect,
 ): Promise<SandboxHandle> {
-  const prepared = await prepareRun(plan, warn);
+  const prepared = await prepareRun(plan, warn, launch);
   return prepared.start({ stdin, lateInputs: plan.lateInputs ?? [], onOutput, timeoutMs: plan.timeoutMs });
-}
-
-/** The wrapper's argv: it closes stray fds, joins the cgroups, then execs the plan's argv. */
-function wrapped(plan: LaunchPlan): string[] {
-  const procsFiles = plan.cgroups?.procsFiles ?? [];
-  const lastFd = 2 + plan.extraInputs.length;
-  const args = ['-c', WRAPPER, 'crucible-wrap', String(lastFd), String(procsFiles.length), ...procsFiles];
-  // --norc: bash sources ~/.bashrc when its stdin is a socket (the rshd heuristic), and ours is a socketpair.
-  return ['/usr/bin/bash', '--norc', '--noprofile', ...args, ...plan.argv];
-}
-
-/** Waits until bwrap created its sandbox, then moves both its processes into the run's cgroups. */
-async function enterCgroupsAtGate(plan: LaunchPlan, child: ChildProcess): Promise<void> {
-  const info = plan.gate ? (child.stdio[plan.gate.infoFd] as Readable | null) : null;
-  if (!info) throw new Error('the plan has no info fd');
-  const sandboxPid = await sandboxPidFrom(info);
-  // No sandbox process: bwrap failed before creating one, so nothing can run; its exit status tells why.
-  if (sandboxPid === null || !plan.cgroups || child.pid === undefined) return;
-  joinAtGate(plan.cgroups, child.pid, sandboxPid);
-}
-
-function feed(stream: Writable, content: string | Buffer): void {
-  // EPIPE/ECONNRESET: the program may exit or close stdin without reading it all; that is its right, and the
-  // exit status tells the rest. Nothing else can fail on a pipe to our own child.
-  stream.on('error', () => undefined);
-  stream.end(content);
 }

@@ -10,6 +10,8 @@ import { closeInheritedFds } from './inherited-fds.js';
 import { nonePlan } from './none.js';
 import { runPlan, type LaunchPlan } from './process-run.js';
 import type { Sandbox, SandboxHandle, SandboxOptions, SandboxSpec } from './sandbox-types.js';
+import { spawnDirect, type Launcher } from './spawned.js';
+import { Spawner } from './spawner.js';
 import { WarmPool } from './warm-pool.js';
 
 /** Tasks bwrap itself adds to the pids cgroup (its monitor and the PID-namespace init). */
@@ -56,6 +58,9 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   const gvisor: GvisorBackend | null =
     options.isolation === 'gvisor' ? await gvisorBackend(join(options.stateDir, 'gvisor'), warn) : null;
 
+  // bwrap launches go through the spawner helper when it runs: forking the server per run is the costlier way.
+  const spawner = options.isolation === 'bwrap' ? await Spawner.start(warn) : null;
+  const launch: Launcher = (plan) => (spawner?.alive && plan.gate ? spawner.launch(plan) : spawnDirect(plan));
   const running = new Set<SandboxHandle>();
   // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
   const pool =
@@ -64,6 +69,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
           perTemplate: options.warmPoolSize ?? 2,
           extraTasks: BWRAP_TASKS,
           warn,
+          launch,
         })
       : null;
   let runNumber = 0;
@@ -87,7 +93,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     isolation: options.isolation,
     async launch(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void) {
       const handle =
-        pool?.launch(spec, onOutput) ?? (await runPlan(await plan(spec), spec.stdin, onOutput, warn));
+        pool?.launch(spec, onOutput) ?? (await runPlan(await plan(spec), spec.stdin, onOutput, warn, launch));
       running.add(handle);
       void handle.exited.then(() => running.delete(handle));
       return handle;
@@ -95,6 +101,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     async close() {
       await pool?.close();
       await Promise.all([...running].map((h) => h.kill()));
+      await spawner?.close();
     },
   };
 }

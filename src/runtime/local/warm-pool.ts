@@ -3,6 +3,7 @@ import { bwrapWarmPlan, warmTemplateOf, type WarmTemplate } from './bwrap.js';
 import { RunCgroups, cgroupLimitsFor, type CgroupLimits } from './cgroups.js';
 import { prepareRun, type PreparedRun } from './process-run.js';
 import type { SandboxHandle, SandboxSpec } from './sandbox-types.js';
+import type { Launcher } from './spawned.js';
 
 interface WarmSandbox {
   readonly prepared: PreparedRun;
@@ -16,6 +17,8 @@ export interface WarmPoolOptions {
   /** Tasks bwrap itself adds to the pids cgroup. */
   readonly extraTasks: number;
   readonly warn: (message: string) => void;
+  /** How sandboxes are spawned (directly, or through the spawner helper). */
+  readonly launch: Launcher;
 }
 
 /**
@@ -85,7 +88,11 @@ export class WarmPool {
             maxTasks: 64 + this.#options.extraTasks,
           };
           const cgroups = await RunCgroups.create(limits);
-          const prepared = await prepareRun(bwrapWarmPlan(template, cgroups), this.#options.warn);
+          const prepared = await prepareRun(
+            bwrapWarmPlan(template, cgroups),
+            this.#options.warn,
+            this.#options.launch,
+          );
           if (this.#closed) await prepared.discard();
           else this.#idle.get(key)?.push({ prepared, cgroups, limits });
         }

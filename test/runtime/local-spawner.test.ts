@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createSandbox, type Sandbox } from '../../src/runtime/local/index.js';
+import { run } from './sandbox-helpers.js';
+import { hostProcesses } from './sandbox-suite.js';
+import { DEFAULT_LIMITS } from '../../src/core/index.js';
+
+const root = process.getuid?.() === 0;
+const STATE = `/tmp/crucible-spawner-test-${process.pid}`;
+
+/** The bwrap sandbox launches through a helper process; losing it must not lose or hang a run. */
+describe.skipIf(!root)('local runtime: the spawner helper (needs root for bwrap)', () => {
+  let sandbox: Sandbox;
+  const warnings: string[] = [];
+
+  beforeAll(async () => {
+    sandbox = await createSandbox({ isolation: 'bwrap', stateDir: STATE, warn: (m) => warnings.push(m) });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  test('runs are children of the helper, not of the server', async () => {
+    const marker = `${Math.floor(Math.random() * 1e9)}`;
+    const handle = await sandbox.launch(
+      {
+        argv: ['bash', '/code/main.sh'],
+        files: [{ path: '/code/main.sh', content: `echo started; exec sleep 30.${marker}` }],
+        stdin: '',
+        limits: DEFAULT_LIMITS,
+      },
+      () => undefined,
+    );
+    const [sleeper] = await waitFor(() => hostProcesses(`30.${marker}`));
+    expect(sleeper?.uid).toBe(65534);
+    const chain = parentsOf(sleeper?.pid ?? 0);
+    const helper = hostProcesses('crucible-spawner-').find((p) => chain.includes(p.pid));
+    // sleep → bwrap init → bwrap → the helper → this process: the server forks nothing per run.
+    expect(helper).toBeDefined();
+    expect(chain.indexOf(helper?.pid ?? 0)).toBe(chain.indexOf(process.pid) - 1);
+    await handle.kill();
+  });
+
+  test('when the helper dies, its running sandbox ends and later runs still work', async () => {
+    const marker = `${Math.floor(Math.random() * 1e9)}`;
+    const handle = await sandbox.launch(
+      {
+        argv: ['bash', '/code/main.sh'],
+        files: [{ path: '/code/main.sh', content: `exec sleep 30.${marker}` }],
+        stdin: '',
+        limits: DEFAULT_LIMITS,
+      },
+      () => undefined,
+    );
+    await waitFor(() => hostProcesses(`30.${marker}`));
+    const helpers = hostProcesses('crucible-spawner-').filter((p) => parentsOf(p.pid).includes(process.pid));
+    expect(helpers.length).toBe(1);
+    process.kill(helpers[0]?.pid ?? 0, 'SIGKILL');
+    const exit = await handle.exited;
+    expect(exit.exitCode === 0).toBe(false);
+    expect(hostProcesses(`30.${marker}`)).toEqual([]);
+    expect(warnings.join('\n')).toMatch(/spawner exited/);
+    const after = await run(sandbox, 'python', 'print(6 * 7)');
+    expect(after.stdout).toBe('42\n');
+  });
+});
+
+function parentsOf(pid: number): number[] {
+  const parents: number[] = [];
+  for (let current = pid; current > 1;) {
+    const stat = readFileSync(`/proc/${current}/stat`, 'utf8');
+    current = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    parents.push(current);
+  }
+  return parents;
+}
+
+async function waitFor<T>(probe: () => T[]): Promise<T[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const found = probe();
+    if (found.length > 0) return found;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
