@@ -1,67 +1,122 @@
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { CrucibleError, CrucibleUnreachableError } from '../client/index.js';
-import { registerBench } from './commands/bench.js';
-import { registerEvaluationCommands } from './commands/evaluations.js';
-import { registerServe } from './commands/serve.js';
+import { benchCommand } from './commands/bench.js';
+import { evaluationCommands } from './commands/evaluations.js';
+import { serveCommand } from './commands/serve.js';
+import {
+  UsageError,
+  checkArgs,
+  commandHelp,
+  parseTokens,
+  programHelp,
+  termOf,
+  type CommandSpec,
+  type OptionSpec,
+} from './parser.js';
 import { packageVersion } from './version.js';
 
+const URL_OPTION: OptionSpec = {
+  flags: '--url <url>',
+  description: 'server to talk to (env CRUCIBLE_URL, default http://127.0.0.1:8080)',
+};
+
+const PROGRAM = {
+  name: 'crucible',
+  description: 'Run untrusted code in isolated sandboxes and report what happened.',
+  options: [{ flags: '-V, --version', description: 'print the version' }, URL_OPTION],
+};
+
+/** Every command but the commander-based groups below; each module loads its heavy parts in its action. */
+export const COMMANDS: readonly CommandSpec[] = [serveCommand, ...evaluationCommands, benchCommand];
+
 /**
- * Command groups whose module is heavy to load (their imports run at load time) are registered only when
- * invoked; otherwise a stand-in with the same name and description keeps them in `--help`. Every other
- * command module is light: its heavy work is imported inside the action.
+ * Command groups written against commander (`crucible kube …`): commander and the group's module (with its
+ * YAML library) are loaded only when the group is invoked; `--help` lists them from here.
  */
-const LAZY_GROUPS = {
+export const COMMANDER_GROUPS: Readonly<
+  Record<string, { description: string; load: () => Promise<Register> }>
+> = {
   kube: {
     description: 'Kubernetes runtime tools',
     load: async () => (await import('./commands/kube.js')).registerKubeCommands,
   },
-} as const satisfies Record<string, { description: string; load: () => Promise<(p: Command) => void> }>;
+};
 
-/**
- * Builds the `crucible` command line; kept apart from `main` so tests can parse without exiting. Given the
- * arguments, loads only the command they name; without, loads every command (for tests and docs).
- */
-export async function buildProgram(argv?: readonly string[]): Promise<Command> {
-  const program = new Command('crucible')
-    .description('Run untrusted code in isolated sandboxes and report what happened.')
-    .version(packageVersion(), '-V, --version', 'print the version')
-    .option('--url <url>', 'server to talk to (env CRUCIBLE_URL, default http://127.0.0.1:8080)')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  registerServe(program);
-  registerEvaluationCommands(program);
-  const invoked = argv ? commandNameOf(argv) : undefined;
-  for (const [name, group] of Object.entries(LAZY_GROUPS)) {
-    if (argv === undefined || invoked === name) (await group.load())(program);
-    else program.command(name).description(group.description);
-  }
-  registerBench(program);
-  return program;
-}
-
-/** The command the arguments name (`crucible [--url U] <command> …`, or `crucible help <command>`). */
-export function commandNameOf(argv: readonly string[]): string | undefined {
-  const operands: string[] = [];
-  for (let i = 2; i < argv.length && operands.length < 2; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--') break;
-    if (arg === '--url') i++;
-    else if (!arg.startsWith('-')) operands.push(arg);
-  }
-  return operands[0] === 'help' ? operands[1] : operands[0];
-}
+type Register = (program: Command) => void;
 
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = await buildProgram(argv);
   try {
-    await program.parseAsync(argv);
+    process.exitCode = await dispatch(argv.slice(2));
   } catch (error) {
-    if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 ? 0 : 125;
-      return;
-    }
-    process.stderr.write(`crucible: ${describeError(error)}\n`);
+    process.stderr.write(
+      error instanceof UsageError
+        ? `${error.message}\n(run with --help for usage)\n`
+        : `crucible: ${describeError(error)}\n`,
+    );
     process.exitCode = 125;
+  }
+}
+
+/** Runs the command the tokens name; answers the exit code. */
+async function dispatch(tokens: readonly string[]): Promise<number> {
+  const at = commandIndex(tokens);
+  const global = parseTokens(at < 0 ? tokens : tokens.slice(0, at), PROGRAM.options);
+  if (global.flags.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  const name = at < 0 ? undefined : tokens[at];
+  if (name === undefined || name === 'help') {
+    const topic = name === 'help' ? tokens[at + 1] : undefined;
+    if (topic === undefined) {
+      // `crucible` alone is a usage error (help on stderr); `crucible --help` or `help` is not.
+      const asked = global.help || name === 'help';
+      (asked ? process.stdout : process.stderr).write(programHelp(PROGRAM, listing()));
+      return asked ? 0 : 125;
+    }
+    return dispatch([topic, '--help']);
+  }
+  const group = COMMANDER_GROUPS[name];
+  if (group) return runWithCommander(tokens.slice(at), await group.load());
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`error: unknown command '${name}'`);
+  const parsed = parseTokens(tokens.slice(at + 1), [...(command.options ?? []), URL_OPTION]);
+  if (parsed.help) {
+    process.stdout.write(commandHelp(PROGRAM.name, command));
+    return 0;
+  }
+  checkArgs(command, parsed.args);
+  await command.run(parsed.args, { ...global.flags, ...parsed.flags });
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
+
+/** Where the command name is: the first token that is not a global option (or `--url`'s value). */
+function commandIndex(tokens: readonly string[]): number {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] ?? '';
+    if (token === '--url') i++;
+    else if (!token.startsWith('-')) return i;
+  }
+  return -1;
+}
+
+function listing() {
+  return [
+    ...COMMANDS.map((c) => ({ term: termOf(c), description: c.description })),
+    ...Object.entries(COMMANDER_GROUPS).map(([term, g]) => ({ term, description: g.description })),
+  ];
+}
+
+async function runWithCommander(tokens: readonly string[], register: Register): Promise<number> {
+  const { Command, CommanderError } = await import('commander');
+  const program = new Command(PROGRAM.name).option(URL_OPTION.flags, URL_OPTION.description).exitOverride();
+  register(program);
+  try {
+    await program.parseAsync([...tokens], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 125;
+    throw error;
   }
 }
 
@@ -70,7 +125,7 @@ function describeError(error: unknown): string {
     return `${error.message}${error.field ? ` (field: ${error.field})` : ''} [${error.code}]`;
   }
   if (error instanceof CrucibleUnreachableError) {
-    return `${error.message}; start one with \`npx crucible serve\` or set CRUCIBLE_URL`;
+    return `${error.message}; start one with \`crucible serve\` or set CRUCIBLE_URL`;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram, commandNameOf } from '../../src/cli/index.js';
+import { COMMANDER_GROUPS } from '../../src/cli/index.js';
 import { ScriptedServer, apiError, evaluation, json } from '../client/scripted-server.js';
 
 // These spawn the built CLI (dist/): run `npm run build` first.
@@ -109,20 +109,33 @@ describe('CLI start-up', () => {
   });
 });
 
-describe('CLI program', () => {
-  it('finds the invoked command past global options and `help`', () => {
-    const argv = (...args: string[]) => ['node', 'crucible', ...args];
-    expect(commandNameOf(argv('--url', 'http://x', 'kube', 'render'))).toBe('kube');
-    expect(commandNameOf(argv('--url=http://x', 'run', 'a.py'))).toBe('run');
-    expect(commandNameOf(argv('help', 'kube'))).toBe('kube');
-    expect(commandNameOf(argv('--help'))).toBeUndefined();
+describe('CLI help', () => {
+  it('lists a commander-based group with the description the group gives itself', async () => {
+    const top = await cli(['--help']);
+    const kube = await cli(['help', 'kube']);
+    expect(kube.code).toBe(0);
+    const description = kube.stdout.split('\n')[2] ?? '';
+    expect(description).toBe(COMMANDER_GROUPS.kube!.description);
+    expect(top.stdout).toMatch(new RegExp(`^  kube +${description}$`, 'm'));
   });
 
-  it('a stand-in for a lazily loaded command describes it as the command itself does', async () => {
-    const full = await buildProgram();
-    const light = await buildProgram(['node', 'crucible', '--help']);
-    const described = (program: typeof full) =>
-      Object.fromEntries(program.commands.map((c) => [c.name(), c.description()]));
-    expect(described(light)).toEqual(described(full));
+  it('prints a command’s help, and errors for people with exit code 125', async () => {
+    const help = await cli(['run', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: crucible run \[options\] <file>\n/);
+    expect(help.stdout).toContain('  --no-local ');
+    const missing = await cli(['run']);
+    expect(missing).toMatchObject({
+      code: 125,
+      stderr: "error: missing required argument 'file'\n(run with --help for usage)\n",
+    });
+    const unknown = await cli(['frobnicate']);
+    expect(unknown).toMatchObject({
+      code: 125,
+      stderr: "error: unknown command 'frobnicate'\n(run with --help for usage)\n",
+    });
+    const alone = await cli([]);
+    expect(alone.code).toBe(125);
+    expect(alone.stderr).toMatch(/^Usage: crucible/);
   });
 });

@@ -1,75 +1,74 @@
-import type { Command } from 'commander';
 import type { ServerConfigInput } from '../../config/index.js';
+import type { CommandSpec, Flags } from '../parser.js';
 
-interface ServeFlags {
-  port?: string;
-  host?: string;
-  store?: string;
-  backend?: string;
-  sandbox?: string;
-  kubeconfig?: string;
-  namespace?: string;
-  concurrency?: string;
-  dataDir?: string;
-  rateLimit?: string;
-}
+export const serveCommand: CommandSpec = {
+  name: 'serve',
+  description: 'start the API server (embedded default: local sandbox + SQLite under ./.crucible/)',
+  options: [
+    { flags: '-p, --port <port>', description: 'port to listen on (env CRUCIBLE_PORT)' },
+    { flags: '--host <host>', description: 'address to bind (env CRUCIBLE_HOST; default 127.0.0.1)' },
+    { flags: '--store <url>', description: 'sqlite:<path> or postgres://… (env CRUCIBLE_STORE)' },
+    { flags: '--backend <backend>', description: 'local | kubernetes (env CRUCIBLE_BACKEND)' },
+    {
+      flags: '--sandbox <isolation>',
+      description: 'local isolation: bwrap | gvisor | none (env CRUCIBLE_SANDBOX)',
+    },
+    { flags: '--kubeconfig <file>', description: 'kubeconfig for the kubernetes backend (env KUBECONFIG)' },
+    { flags: '--namespace <ns>', description: 'namespace for evaluation Jobs (env CRUCIBLE_K8S_NAMESPACE)' },
+    {
+      flags: '--concurrency <n>',
+      description: 'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores)',
+    },
+    {
+      flags: '--data-dir <dir>',
+      description: 'where the embedded store and sandbox state live (env CRUCIBLE_DATA_DIR)',
+    },
+    {
+      flags: '--rate-limit <n>',
+      description: 'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
+    },
+  ],
+  helpAfter:
+    '\nExamples:\n  crucible serve\n  crucible serve --port 9000 --sandbox gvisor\n' +
+    '  crucible serve --backend kubernetes --kubeconfig ~/.kube/config\n',
+  run: async (_args, flags) => {
+    // Loaded here, not at start-up: the server (fastify, zod, the store, the sandbox) is for this command only.
+    const [{ ServerConfigSchema, configFromEnv }, { startServer }] = await Promise.all([
+      import('../../config/index.js'),
+      import('../../server.js'),
+    ]);
+    const parsed = ServerConfigSchema.safeParse(configInput(configFromEnv(process.env), flags));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
+    }
+    const server = await startServer(parsed.data);
+    const shutdown = (signal: string) => {
+      process.stderr.write(`received ${signal}, shutting down\n`);
+      void server.close().then(() => process.exit(0));
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  },
+};
 
-export function registerServe(program: Command): void {
-  program
-    .command('serve')
-    .description('start the API server (embedded default: local sandbox + SQLite under ./.crucible/)')
-    .option('-p, --port <port>', 'port to listen on (env CRUCIBLE_PORT)', undefined)
-    .option('--host <host>', 'address to bind (env CRUCIBLE_HOST; default 127.0.0.1)')
-    .option('--store <url>', 'sqlite:<path> or postgres://… (env CRUCIBLE_STORE)')
-    .option('--backend <backend>', 'local | kubernetes (env CRUCIBLE_BACKEND)')
-    .option('--sandbox <isolation>', 'local isolation: bwrap | gvisor | none (env CRUCIBLE_SANDBOX)')
-    .option('--kubeconfig <file>', 'kubeconfig for the kubernetes backend (env KUBECONFIG)')
-    .option('--namespace <ns>', 'namespace for evaluation Jobs (env CRUCIBLE_K8S_NAMESPACE)')
-    .option('--concurrency <n>', 'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores)')
-    .option('--data-dir <dir>', 'where the embedded store and sandbox state live (env CRUCIBLE_DATA_DIR)')
-    .option(
-      '--rate-limit <n>',
-      'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
-    )
-    .addHelpText(
-      'after',
-      '\nExamples:\n  npx crucible serve\n  npx crucible serve --port 9000 --sandbox gvisor\n' +
-        '  npx crucible serve --backend kubernetes --kubeconfig ~/.kube/config',
-    )
-    .action(async (flags: ServeFlags) => {
-      // Loaded here, not at start-up: the server (fastify, zod, the store, the sandbox) is for this command only.
-      const [{ ServerConfigSchema, configFromEnv }, { startServer }] = await Promise.all([
-        import('../../config/index.js'),
-        import('../../server.js'),
-      ]);
-      const env = configFromEnv(process.env);
-      const input: ServerConfigInput = {
-        ...env,
-        port: flags.port ?? env.port,
-        host: flags.host ?? env.host,
-        store: flags.store ?? env.store,
-        backend: (flags.backend ?? env.backend) as ServerConfigInput['backend'],
-        sandbox: (flags.sandbox ?? env.sandbox) as ServerConfigInput['sandbox'],
-        concurrency: flags.concurrency ?? env.concurrency,
-        dataDir: flags.dataDir ?? env.dataDir,
-        api: { ...env.api, rateLimitPerMinute: flags.rateLimit ?? env.api?.rateLimitPerMinute },
-        kubernetes: {
-          ...env.kubernetes,
-          kubeconfig: flags.kubeconfig ?? env.kubernetes?.kubeconfig,
-          namespace: flags.namespace ?? env.kubernetes?.namespace,
-        },
-      };
-      const parsed = ServerConfigSchema.safeParse(input);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new Error(`invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
-      }
-      const server = await startServer(parsed.data);
-      const shutdown = (signal: string) => {
-        process.stderr.write(`received ${signal}, shutting down\n`);
-        void server.close().then(() => process.exit(0));
-      };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-    });
+/** Flags over the environment's settings. */
+function configInput(env: ServerConfigInput, flags: Flags): ServerConfigInput {
+  const flag = (name: string) => flags[name] as string | undefined;
+  return {
+    ...env,
+    port: flag('port') ?? env.port,
+    host: flag('host') ?? env.host,
+    store: flag('store') ?? env.store,
+    backend: (flag('backend') ?? env.backend) as ServerConfigInput['backend'],
+    sandbox: (flag('sandbox') ?? env.sandbox) as ServerConfigInput['sandbox'],
+    concurrency: flag('concurrency') ?? env.concurrency,
+    dataDir: flag('dataDir') ?? env.dataDir,
+    api: { ...env.api, rateLimitPerMinute: flag('rateLimit') ?? env.api?.rateLimitPerMinute },
+    kubernetes: {
+      ...env.kubernetes,
+      kubeconfig: flag('kubeconfig') ?? env.kubernetes?.kubeconfig,
+      namespace: flag('namespace') ?? env.kubernetes?.namespace,
+    },
+  };
 }
