@@ -63,26 +63,31 @@ describeSandboxed('event stream and logs', () => {
   it('delivers live transitions to a connected client', async () => {
     const abort = new AbortController();
     const events: TransitionData[] = [];
-    const seen: { warmup?: string } = {};
+    const target: { id?: string } = {};
     let connected!: () => void;
     const open = new Promise<void>((resolve) => (connected = resolve));
+    let sawEnd!: () => void;
+    const ended = new Promise<void>((resolve) => (sawEnd = resolve));
+    const done = () => events.some((x) => x.evaluationId === target.id && x.to === 'succeeded');
     const reading = (async () => {
       for await (const event of readSse(`${server.url}/v1/events`, {}, abort.signal)) {
         connected();
         if (event.event !== 'transition') continue;
-        const data = JSON.parse(event.data) as TransitionData;
-        events.push(data);
-        // The only other evaluation this test submits is the one it waits for (the suite runs serially).
-        if (seen.warmup && data.evaluationId !== seen.warmup && data.to === 'succeeded') break;
+        events.push(JSON.parse(event.data) as TransitionData);
+        if (done()) sawEnd();
       }
     })();
     // Make sure history exists so the stream has something to send before the submission.
-    seen.warmup = (await server.client.submit({ language: 'bash', code: 'true' })).id;
-    await server.client.get(seen.warmup, 30);
+    const warmup = (await server.client.submit({ language: 'bash', code: 'true' })).id;
+    await server.client.get(warmup, 30);
     await open;
     const e = await server.client.submit({ language: 'bash', code: 'true' });
-    await reading;
+    target.id = e.id;
+    // Its end may have been read before its id was known here.
+    if (done()) sawEnd();
+    await ended;
     abort.abort();
+    await reading;
     expect(events.filter((x) => x.evaluationId === e.id).map((x) => x.to)).toEqual([
       'queued',
       'starting',
