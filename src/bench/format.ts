@@ -28,11 +28,13 @@ export function formatThroughputBench(levels: readonly ThroughputLevel[]): strin
   for (const level of levels) {
     const c = level.crucible;
     const f = level.floor;
+    const cpu = (r: typeof f) => (r.cpuMsPerRequest === null ? '-' : ms(r.cpuMsPerRequest));
     rows.push([
       String(level.concurrency),
       'bare bwrap floor',
       rate(f.throughput),
       ...latency(f.latency),
+      cpu(f),
       '1.00×',
     ]);
     rows.push([
@@ -40,6 +42,7 @@ export function formatThroughputBench(levels: readonly ThroughputLevel[]): strin
       'crucible over HTTP',
       rate(c.throughput),
       ...latency(c.latency),
+      cpu(c),
       `${level.ratio.toFixed(2)}×`,
     ]);
   }

@@ -31,6 +31,8 @@ export class WarmPool {
   readonly #options: WarmPoolOptions;
   readonly #idle = new Map<string, WarmSandbox[]>();
   readonly #filling = new Set<string>();
+  /** Claimed sandboxes still running, per kind: with more slots than `perTemplate`, the pool keeps that many. */
+  readonly #running = new Map<string, number>();
   #closed = false;
 
   constructor(options: WarmPoolOptions) {
@@ -65,7 +67,11 @@ export class WarmPool {
     });
     // Refill once this run is over, not while it runs: building a sandbox costs CPU the run may need, and
     // the pool keeps more than one ready so a steady stream of evaluations still finds one.
-    void handle.exited.then(() => this.#refill(key, template));
+    this.#running.set(key, (this.#running.get(key) ?? 0) + 1);
+    void handle.exited.then(() => {
+      this.#running.set(key, (this.#running.get(key) ?? 1) - 1);
+      this.#refill(key, template);
+    });
     return handle;
   }
 
@@ -76,12 +82,17 @@ export class WarmPool {
     await Promise.all(all.map((s) => s.prepared.discard()));
   }
 
+  /** As many as run at once now (the next ones are likely as many), at least `perTemplate`. */
+  #target(key: string): number {
+    return Math.max(this.#options.perTemplate, (this.#running.get(key) ?? 0) + 1);
+  }
+
   #refill(key: string, template: WarmTemplate): void {
     if (this.#filling.has(key)) return;
     this.#filling.add(key);
     void (async () => {
       try {
-        while (!this.#closed && (this.#idle.get(key)?.length ?? 0) < this.#options.perTemplate) {
+        while (!this.#closed && (this.#idle.get(key)?.length ?? 0) < this.#target(key)) {
           // Spawned with generous limits; the claiming evaluation's own limits are set before its code runs.
           const limits: CgroupLimits = {
             memoryBytes: 1024 * 1024 * 1024,
