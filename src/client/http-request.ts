@@ -1,9 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 
-// Not `import … from 'node:http'`: an ESM import of a builtin evaluates every export, and node:http's lazy
-// ones load undici (~80 ms). getBuiltinModule hands over the module object as it is.
-const http = process.getBuiltinModule('node:http');
-
 /** What the SDK sends: a method, a full URL, headers and an optional text body. */
 export interface HttpRequest {
   readonly method: string;
@@ -30,7 +26,10 @@ export interface HttpAnswer {
  * error (its `code`, e.g. ECONNREFUSED) or, when the signal aborts, with the signal's reason.
  */
 export function exchange(request: HttpRequest): Promise<HttpAnswer> {
-  const module = request.url.protocol === 'https:' ? process.getBuiltinModule('node:https') : http;
+  // Not `import … from 'node:http'`: an ESM import of a builtin evaluates every export, and node:http's lazy
+  // ones load undici (~80 ms). getBuiltinModule hands over the module object as it is, on first use only
+  // (`crucible --help` never loads it).
+  const module = process.getBuiltinModule(request.url.protocol === 'https:' ? 'node:https' : 'node:http');
   return new Promise<HttpAnswer>((resolve, reject) => {
     if (request.signal?.aborted) return reject(request.signal.reason as Error);
     const headers: Record<string, string> = { ...request.headers };
