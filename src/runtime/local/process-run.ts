@@ -98,6 +98,9 @@ export async function prepareRun(
       if (started) return;
       started = true;
       await killAll();
+      // Drain (and drop) what a never-started sandbox wrote, so its streams can end and close.
+      proc.stdout.resume();
+      proc.stderr.resume();
       await closed.catch(() => undefined);
       releaseResources();
     },
