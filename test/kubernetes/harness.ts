@@ -56,14 +56,23 @@ export async function setup(options: KubernetesRuntimeOptions = {}): Promise<Env
   };
 }
 
-/** Resolves when no Job of Crucible is left in the fake cluster (deleted after results were stored). */
+/** Resolves when no Job, pod or ConfigMap of Crucible is left in the fake cluster (deleted after results were stored). */
 export async function jobsGone(cluster: FakeCluster, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const jobs = cluster.store.list('jobs', 'crucible-test') as unknown as V1Job[];
     const pods = cluster.store.list('pods', 'crucible-test');
-    if (jobs.length === 0 && pods.length === 0) return true;
+    const configMaps = cluster.store.list('configmaps', 'crucible-test');
+    if (jobs.length === 0 && pods.length === 0 && configMaps.length === 0) return true;
     await new Promise((r) => setTimeout(r, 20));
   }
+  // Say what is left, so a failure can be told apart from a slow machine.
+  const left = (['jobs', 'pods', 'configmaps'] as const).flatMap((kind) =>
+    cluster.store.list(kind, 'crucible-test'),
+  );
+  console.warn(
+    'left behind:',
+    JSON.stringify(left.map((o) => [o.kind, o.metadata.name, o.metadata.deletionTimestamp, o.status])),
+  );
   return false;
 }

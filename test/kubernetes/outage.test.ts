@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payloadName } from '../../src/runtime/kubernetes/names.js';
 import { eventually, jobsGone, request, setup, type Env, type Tracked } from './harness.js';
 
 /**
@@ -28,7 +29,9 @@ describe('Kubernetes API outages', () => {
       retryAfterSeconds: 0.2,
       whileDown: () => {
         for (let i = 0; i < 30; i += 1) {
-          starts.push(env.run(request(`import sys\nprint("out ${i}")\nsys.stderr.write("err ${i}")`)));
+          const code = `import sys\nprint("out ${i}")\nsys.stderr.write("err ${i}")`;
+          // A generous limit: FAST sets no deadline allowance, and 30 pods at once start slowly.
+          starts.push(env.run(request(code, { limits: { timeoutSeconds: 60 } })));
         }
       },
     });
@@ -86,5 +89,28 @@ describe('Kubernetes API outages', () => {
         true,
       ]);
     }
+  });
+
+  it('a cancel while the creation is being retried stops it: the program never runs', async () => {
+    const req = request('print("must not run")');
+    const created: string[] = [];
+    const unsubscribe = env.cluster.store.subscribe((event) => {
+      if (event.type === 'ADDED' && evaluationOf(req.evaluationId)(event.object))
+        created.push(event.resource);
+    });
+    let started: Promise<unknown> = Promise.resolve();
+    const outage = env.cluster.restart({
+      downMs: 1000,
+      throttled: 0,
+      whileDown: () => (started = env.run(req)),
+    });
+    await eventually(() =>
+      env.warnings.some((w) => w.startsWith(`create ConfigMap ${payloadName(req.evaluationId, 0)}`)),
+    );
+    const cancelled = env.runtime.cancel(req.evaluationId);
+    // `start` stops retrying and resolves (the service has recorded `cancelled`); cancel's deletes wait out the outage.
+    await Promise.all([started, cancelled, outage]);
+    unsubscribe();
+    expect(created).toEqual([]);
   });
 });

@@ -49,7 +49,12 @@ describe('kubernetes runtime on the fake API server', () => {
   it('runs 50 concurrent evaluations, each with its own complete output', async () => {
     const runs = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        env.run(request(`import sys\nprint(${i})\nsys.stderr.write("e${i}")\nsys.exit(${i % 3})`)),
+        // A generous limit: FAST sets no deadline allowance, and 50 pods on two loaded cores start slowly.
+        env.run(
+          request(`import sys\nprint(${i})\nsys.stderr.write("e${i}")\nsys.exit(${i % 3})`, {
+            limits: { timeoutSeconds: 60 },
+          }),
+        ),
       ),
     );
     await Promise.all(runs.map((t) => t.until()));
@@ -63,5 +68,17 @@ describe('kubernetes runtime on the fake API server', () => {
       expect(t.evaluation.result?.exitCode).toBe(i % 3);
     });
     expect(await jobsGone(env.cluster)).toBe(true);
+  });
+
+  it('API calls share connections instead of opening one per request', async () => {
+    const before = { ...env.cluster.server.requests };
+    for (let i = 0; i < 5; i += 1) {
+      const t = await env.run(request(`print(${i})`));
+      await t.until();
+    }
+    const requests = env.cluster.server.requests.total - before.total;
+    const connections = env.cluster.server.requests.connections - before.connections;
+    expect(requests).toBeGreaterThan(20);
+    expect(connections).toBeLessThan(requests / 4);
   });
 });

@@ -107,7 +107,7 @@ export class FakeApiServer {
     bookmarkIntervalMs: 1000,
     watchChunking: 'normal',
   };
-  readonly requests = { lists: 0, watches: 0, logs: 0, throttled: 0, total: 0 };
+  readonly requests = { lists: 0, watches: 0, logs: 0, throttled: 0, total: 0, connections: 0 };
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<OpenWatch>();
@@ -128,6 +128,7 @@ export class FakeApiServer {
       this.handle(req, res).catch((error: unknown) => status(res, 500, 'InternalError', String(error)));
     });
     server.on('connection', (socket) => {
+      this.requests.connections += 1;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });

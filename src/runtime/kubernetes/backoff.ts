@@ -67,6 +67,7 @@ async function attempt<T>(run: () => Promise<T>, timeoutMs: number): Promise<T> 
 export async function retryUntil<T>(what: string, run: () => Promise<T>, options: RetryOptions): Promise<T> {
   for (let failures = 0; ; failures += 1) {
     let error: KubeError;
+    if (options.signal?.aborted) throw new KubeError(`${what}: stopped`, 0);
     try {
       return await attempt(run, options.attemptTimeoutMs);
     } catch (caught) {

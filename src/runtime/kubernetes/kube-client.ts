@@ -1,4 +1,12 @@
-import type { V1ConfigMap, V1Job, V1NetworkPolicy, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  RequestContext,
+  V1ConfigMap,
+  V1Job,
+  V1NetworkPolicy,
+  V1Pod,
+  V1ResourceQuota,
+} from '@kubernetes/client-node';
 import { Readable } from 'node:stream';
 
 /**
@@ -64,6 +72,8 @@ export interface KubeApi {
   watch(kind: WatchedKind, query: WatchQuery, signal: AbortSignal): Promise<Readable>;
   /** Opens a log read; rejects with `KubeError` (400 waiting, 404 gone, …). */
   log(query: LogQuery, signal: AbortSignal): Promise<Readable>;
+  /** Closes the connections; calls still in flight fail. */
+  close(): Promise<void>;
 }
 
 /**
@@ -141,6 +151,7 @@ export async function createKubeApi(options: {
   else config.loadFromDefault();
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new KubeError('The kubeconfig names no current cluster.', 0);
+  const dispatcher = shareOneDispatcher(config);
   const core = config.makeApiClient(k8s.CoreV1Api);
   const batch = config.makeApiClient(k8s.BatchV1Api);
   const networking = config.makeApiClient(k8s.NetworkingV1Api);
@@ -191,6 +202,7 @@ export async function createKubeApi(options: {
 
   return {
     namespace,
+    close: () => dispatcher.close(),
     createConfigMap: (body) => create(() => core.createNamespacedConfigMap({ namespace, body })),
     createJob: (body) => create(() => batch.createNamespacedJob({ namespace, body })),
     async deleteJob(name) {
@@ -248,6 +260,23 @@ export async function createKubeApi(options: {
       );
     },
   };
+}
+
+/**
+ * The client builds a new undici Agent (connection pool) for every request: one new TCP (and TLS)
+ * connection per call, each held open for the keep-alive time. Under load (log reads retried every 100 ms
+ * per pod) that runs the process out of file descriptors. Every request here uses the first one instead.
+ * Its TLS options come from the kubeconfig, read once.
+ */
+function shareOneDispatcher(config: KubeConfig): { close(): Promise<void> } {
+  const authenticate = config.applySecurityAuthentication.bind(config);
+  let shared: ReturnType<RequestContext['getDispatcher']>;
+  config.applySecurityAuthentication = async (context: RequestContext) => {
+    await authenticate(context);
+    shared ??= context.getDispatcher();
+    if (shared) context.setDispatcher(shared);
+  };
+  return { close: async () => shared?.destroy() };
 }
 
 /** A list query in the client's parameter names. */

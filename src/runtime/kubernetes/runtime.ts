@@ -5,9 +5,10 @@ import { retryUntil, type RetryOptions } from './backoff.js';
 import type { KubeApi } from './kube-client.js';
 import { KubeError, toKubeError } from './kube-client.js';
 import { LogCollector } from './log-collector.js';
+import { createEvaluationObjects, deleteEvaluationObjects } from './objects.js';
 import { buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
 import { createPollMonitor, createWatchMonitor, type ClusterMonitor } from './monitor.js';
-import { EVALUATION_LABEL, evaluationLabel, jobName } from './names.js';
+import { EVALUATION_LABEL, evaluationLabel } from './names.js';
 import { parseQuantity, quotaConcurrency } from './quota.js';
 import type { KubernetesOptions } from './options.js';
 import { assess, viewJob, viewPod, type Assessment } from './status.js';
@@ -114,33 +115,29 @@ export class KubernetesRuntime implements Runtime {
    * deadline or on a fault that no retry can fix (an invalid object, no permission).
    */
   async start(request: RunRequest, observer: RunObserver): Promise<void> {
-    const { configMaps, job } = buildEvaluationManifests(request, this.deps.options);
+    const manifests = buildEvaluationManifests(request, this.deps.options);
     const tracked = this.track(request, observer);
     const deadline =
       Date.now() + (request.limits.timeoutSeconds + this.deps.options.startRetryMarginSeconds) * 1000;
     const retry = this.retryOptions(deadline, tracked.creating.signal);
+    let failure: unknown = null;
     try {
       void this.monitor.start();
       await this.ensurePolicy(retry);
-      for (const configMap of configMaps) {
-        const name = configMap.metadata?.name ?? '';
-        await retryUntil(`create ConfigMap ${name}`, () => this.deps.api.createConfigMap(configMap), retry);
-      }
-      await retryUntil(
-        `create Job ${jobName(request.evaluationId)}`,
-        () => this.deps.api.createJob(job),
-        retry,
-      );
+      await createEvaluationObjects(this.deps.api, manifests, retry);
     } catch (error) {
-      if (tracked.creating.signal.aborted) return;
-      this.untrack(tracked);
-      await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${tracked.label}`).catch(() => undefined);
-      throw toKubeError(error);
+      failure = error;
     }
-    // Cancelled (or closed) while a create was in flight: what it made must not run on.
+    // Cancelled while a create was in flight (its answer may come after cancel's delete): what it made must
+    // not run on. A closing runtime leaves it, as it leaves every Job, to be adopted.
     if (tracked.creating.signal.aborted) {
       if (!this.closed) await this.cleanup(request.evaluationId);
       return;
+    }
+    if (failure !== null) {
+      this.untrack(tracked);
+      await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${tracked.label}`).catch(() => undefined);
+      throw toKubeError(failure);
     }
     this.refresh(tracked);
   }
@@ -185,6 +182,7 @@ export class KubernetesRuntime implements Runtime {
     }
     this.tracked.clear();
     await this.monitor.stop();
+    await this.deps.api.close();
   }
 
   private retryOptions(deadline: number, signal?: AbortSignal): RetryOptions {
@@ -390,11 +388,8 @@ export class KubernetesRuntime implements Runtime {
   private async cleanup(evaluationId: string): Promise<void> {
     const deadline = Date.now() + this.deps.options.cleanupRetrySeconds * 1000;
     const retry = this.retryOptions(deadline, this.closing.signal);
-    const name = jobName(evaluationId);
     try {
-      await retryUntil(`delete Job ${name}`, () => this.deps.api.deleteJob(name), retry);
-      const selector = `${EVALUATION_LABEL}=${evaluationLabel(evaluationId)}`;
-      await retryUntil(`delete ConfigMaps of ${name}`, () => this.deps.api.deleteConfigMaps(selector), retry);
+      await deleteEvaluationObjects(this.deps.api, evaluationId, retry);
     } catch (error) {
       // The Job's ttlSecondsAfterFinished is the safety net when this delete fails.
       this.deps.warn(`cleanup of ${evaluationId} failed: ${toKubeError(error).message}`);
