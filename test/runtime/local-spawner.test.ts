@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSandbox, type Sandbox } from '../../src/runtime/local/index.js';
 import { run } from './sandbox-helpers.js';
@@ -13,11 +16,25 @@ describe.skipIf(!root)('local runtime: the spawner helper (needs root for bwrap)
   let sandbox: Sandbox;
   const warnings: string[] = [];
 
+  // The socket directory a crashed server left: its owner pid is gone.
+  let staleDir = '';
+
   beforeAll(async () => {
+    const dead = spawn('/bin/true');
+    await new Promise((resolve) => dead.on('exit', resolve));
+    staleDir = path.join(os.tmpdir(), `crucible-spawner-${dead.pid}-stale00`);
+    mkdirSync(staleDir);
     sandbox = await createSandbox({ isolation: 'bwrap', stateDir: STATE, warn: (m) => warnings.push(m) });
   });
   afterAll(async () => {
     await sandbox?.close();
+  });
+
+  test("a crashed server's socket directory is removed; the live one is private to root", () => {
+    expect(existsSync(staleDir)).toBe(false);
+    const own = readdirSync(os.tmpdir()).filter((e) => e.startsWith(`crucible-spawner-${process.pid}-`));
+    expect(own.length).toBe(1);
+    expect(statSync(path.join(os.tmpdir(), own[0] ?? '')).mode & 0o777).toBe(0o700);
   });
 
   test('runs are children of the helper, not of the server', async () => {

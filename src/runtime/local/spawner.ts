@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,27 @@ const PYTHON = '/usr/bin/python3';
 const PIPE_DATA_MAX = 16 * 1024;
 /** bwrap reaches its gate in milliseconds; this only bounds a helper or bwrap that hangs. */
 const LAUNCH_TIMEOUT_MS = 10_000;
+
+const DIR_PREFIX = 'crucible-spawner-';
+
+/** Removes the socket directories of servers that died without closing their spawner (a crash, SIGKILL). */
+async function removeStaleDirs(): Promise<void> {
+  const entries = await readdir(tmpdir()).catch(() => [] as string[]);
+  for (const entry of entries) {
+    const owner = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(entry)?.[1];
+    if (owner === undefined || isAlive(Number(owner))) continue;
+    await rm(join(tmpdir(), entry), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 type Reply = { id: number } & (
   { pid: number } | { gated: number | null } | { exit: number } | { error: string }
@@ -53,8 +74,9 @@ export class Spawner {
   /** Starts the helper, or returns null (launches then fork the server) when python3 is not installed. */
   static async start(warn: (message: string) => void): Promise<Spawner | null> {
     if (!existsSync(PYTHON)) return null;
+    await removeStaleDirs();
     // mkdtemp creates the directory 0700: no sandbox user can reach the socket in it.
-    const dir = await mkdtemp(join(tmpdir(), 'crucible-spawner-'));
+    const dir = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
