@@ -29,6 +29,9 @@ export class LogCollector {
   private terminated = false;
   private podGone = false;
   private finalReadDone = false;
+  private nap: AbortController | null = null;
+  /** Set by `finish` while no wait runs: the next wait is skipped once. */
+  private wake = false;
 
   constructor(
     private readonly api: KubeApi,
@@ -54,6 +57,9 @@ export class LogCollector {
    */
   async finish(): Promise<LogResult> {
     this.terminated = true;
+    // A read backing off (e.g. after an API outage) starts its final read now, not after its wait.
+    if (this.nap) this.nap.abort();
+    else this.wake = true;
     this.start();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
@@ -73,6 +79,22 @@ export class LogCollector {
 
   stop(): void {
     this.controller.abort();
+    this.nap?.abort();
+  }
+
+  /** Waits between reads; `finish` and `stop` cut the wait short. */
+  private async rest(ms: number): Promise<void> {
+    if (this.wake || this.controller.signal.aborted) {
+      this.wake = false;
+      return;
+    }
+    const nap = new AbortController();
+    this.nap = nap;
+    try {
+      await pause(ms, nap.signal);
+    } finally {
+      this.nap = null;
+    }
   }
 
   private done(): boolean {
@@ -99,7 +121,7 @@ export class LogCollector {
         if (!follow) this.finalReadDone = true;
         // A follow that ends means the container ended (or the connection dropped): the next round reads
         // without follow once the monitor has said so, and follows again otherwise.
-        if (follow && !this.done()) await pause(this.options.retryMs, this.controller.signal);
+        if (follow && !this.done()) await this.rest(this.options.retryMs);
       } catch (caught) {
         if (this.controller.signal.aborted) return;
         const error = toKubeError(caught);
@@ -112,10 +134,7 @@ export class LogCollector {
           failures += 1;
           this.options.warn(`log of pod ${this.pod}: ${error.message}`);
         }
-        await pause(
-          Math.min(5000, this.options.retryMs * 2 ** Math.min(failures, 6)),
-          this.controller.signal,
-        );
+        await this.rest(Math.min(5000, this.options.retryMs * 2 ** Math.min(failures, 6)));
       }
     }
   }
