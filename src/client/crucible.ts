@@ -105,7 +105,7 @@ export class Crucible {
       method: 'POST',
       path: '/v1/evaluations',
       body: submission,
-      headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
+      headers: { 'idempotency-key': options.idempotencyKey ?? newIdempotencyKey() },
       signal: options.signal,
     });
   }
@@ -263,4 +263,9 @@ export class Crucible {
 
 function evaluationPath(id: string): string {
   return `/v1/evaluations/${encodeURIComponent(id)}`;
+}
+
+/** A random UUID. node:crypto's, not the global `crypto`'s: that one first loads WebCrypto (a few ms). */
+function newIdempotencyKey(): string {
+  return process.getBuiltinModule('node:crypto').randomUUID();
 }
