@@ -66,8 +66,10 @@ export class WarmPool {
       timeoutMs: spec.limits.timeoutSeconds * 1000,
     });
     // Refill once this run is over, not while it runs: building a sandbox costs CPU the run may need, and
-    // the pool keeps more than one ready so a steady stream of evaluations still finds one.
+    // the pool keeps more than one ready so a steady stream of evaluations still finds one. Only a claim
+    // that took the last one refills at once: the next evaluation would otherwise start cold.
     this.#running.set(key, (this.#running.get(key) ?? 0) + 1);
+    if (idle.length === 0) this.#refill(key, template);
     void handle.exited.then(() => {
       this.#running.set(key, (this.#running.get(key) ?? 1) - 1);
       this.#refill(key, template);
