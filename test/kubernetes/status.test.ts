@@ -6,6 +6,7 @@ const now = new Date('2026-01-01T00:00:10Z');
 const base: Omit<AssessInput, 'job' | 'pod'> = {
   runnerExit: null,
   podDeleted: false,
+  podGoneSettled: false,
   jobSettled: false,
   now,
 };
@@ -108,8 +109,14 @@ describe('status mapping', () => {
       outcome: { kind: 'error', reason: 'infrastructure' },
     });
     const running = viewPod(pod({ running: { startedAt: now } }));
-    expect(assess({ ...base, job: viewJob(job()), pod: running, podDeleted: true })).toMatchObject({
+    const gone = { ...base, pod: running, podDeleted: true };
+    // The Job may still say why (its deadline deletes the pod, on another watch): wait for it, a while.
+    expect(assess({ ...gone, job: viewJob(job()) }).kind).toBe('wait');
+    expect(assess({ ...gone, job: viewJob(job()), podGoneSettled: true })).toMatchObject({
       outcome: { reason: 'infrastructure' },
+    });
+    expect(assess({ ...gone, job: viewJob(job(['FailureTarget', 'DeadlineExceeded'])) })).toMatchObject({
+      outcome: { kind: 'exited', timedOut: true },
     });
   });
 

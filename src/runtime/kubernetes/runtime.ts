@@ -31,6 +31,7 @@ interface Tracked {
   collector?: LogCollector;
   stuckSince?: number;
   jobEndedAt?: number;
+  podDeletedAt?: number;
   watchdog?: NodeJS.Timeout;
 }
 
@@ -286,11 +287,17 @@ export class KubernetesRuntime implements Runtime {
       // If the pod's final status never arrives, decide from the Job once the grace period is over.
       this.armWatchdog(tracked, graceMs);
     }
+    if (tracked.podDeleted && tracked.podDeletedAt === undefined) {
+      tracked.podDeletedAt = now;
+      // If the Job never says why its pod went away, decide without it once the grace period is over.
+      if (job.kind === 'active') this.armWatchdog(tracked, graceMs);
+    }
     return assess({
       job,
       pod: viewPod(tracked.pod),
       runnerExit: tracked.collector?.exit ?? null,
       podDeleted: tracked.podDeleted,
+      podGoneSettled: tracked.podDeletedAt !== undefined && now - tracked.podDeletedAt >= graceMs,
       jobSettled: tracked.jobEndedAt !== undefined && now - tracked.jobEndedAt >= graceMs,
       now: new Date(now),
     });

@@ -155,6 +155,11 @@ export interface AssessInput {
   readonly runnerExit: RunnerExit | null;
   /** The pod was seen deleted (not by us) before it terminated. */
   readonly podDeleted: boolean;
+  /**
+   * The pod was deleted long enough ago that a Job still shown active will not report why any more (the
+   * deadline, say: the job controller deletes the pods, and that can arrive before the Job's condition).
+   */
+  readonly podGoneSettled: boolean;
   /** The Job ended long enough ago that a missing pod status will not come any more. */
   readonly jobSettled: boolean;
   readonly now: Date;
@@ -171,10 +176,12 @@ function platformError(reason: PlatformErrorOutcome['reason'], message: string, 
 export function assess(input: AssessInput): Assessment {
   const { job, pod, runnerExit, now } = input;
   const deadline = job.kind === 'failed' && job.reason === 'DeadlineExceeded';
-  // Job and Pod come on separate watches: a Job that ended is followed by its pod's final status, so
-  // conclude from the Job alone only when the pod is gone, the deadline killed it, or the wait ran out.
+  // Job and Pod come on separate watches: a Job that ended is followed by its pod's final status, and a
+  // pod the job controller deleted by its Job's condition. Conclude from the Job alone only when the pod is
+  // gone and the Job ended (or the wait for it ran out), the deadline killed it, or the wait ran out.
+  const podGone = input.podDeleted && (job.kind !== 'active' || input.podGoneSettled);
   const podWillNotReport =
-    job.kind === 'absent' || input.podDeleted || deadline || (input.jobSettled && job.kind !== 'active');
+    job.kind === 'absent' || podGone || deadline || (input.jobSettled && job.kind !== 'active');
   switch (pod.kind) {
     case 'terminated': {
       const startedAt = pod.startedAt ?? pod.finishedAt ?? now;
@@ -204,6 +211,8 @@ export function assess(input: AssessInput): Assessment {
       return platformError('container_start_failed', `The container could not start: ${pod.message}`, now);
     case 'running':
       if (podWillNotReport) return endedWithoutPod(input);
+      // Gone while its Job still looks active: the Job's next status says why.
+      if (input.podDeleted) return { kind: 'wait' };
       return { kind: 'started', at: pod.startedAt };
     case 'stuck':
       if (job.kind === 'failed') return endedWithoutPod(input, pod);
