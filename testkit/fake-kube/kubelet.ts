@@ -129,7 +129,10 @@ export class FakeKubelet {
       if (!state) {
         const fresh: PodState = { log: new ContainerLog(), done: false };
         this.pods.set(key, fresh);
-        void this.run(pod, fresh).catch(() => undefined);
+        // A container the node cannot start is reported as such, as a real kubelet does, not left pending.
+        void this.run(pod, fresh).catch((error: unknown) => {
+          if (!this.stopped) this.cannotStart(pod, `failed to start the sandbox: ${String(error)}`);
+        });
       } else if (pod.metadata.deletionTimestamp && !state.done) {
         if (state.handle) void state.handle.kill();
         else {
@@ -240,8 +243,13 @@ export class FakeKubelet {
     }
     const command = [...(main.command ?? []), ...(main.args ?? [])];
     const entry = command[0] ?? '';
-    if (entry.startsWith('/') && !files.some((f) => f.path === entry))
-      return this.cannotStart(pod, main, entry);
+    if (entry.startsWith('/') && !files.some((f) => f.path === entry)) {
+      return this.cannotStart(
+        pod,
+        'failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create ' +
+          `failed: unable to start container process: exec: "${entry}": stat ${entry}: no such file or directory: unknown`,
+      );
+    }
     // argv[0] is the static runner binary itself, delivered above at the path the pod's command names.
     const argv = command.map((arg, index) =>
       index > 0 && command[index - 1] === '--' ? (this.options.interpreters[arg] ?? arg) : arg,
@@ -302,12 +310,10 @@ export class FakeKubelet {
       this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
   }
 
-  /** What containerd reports when the command of a container does not exist: terminated, exit 128. */
-  private cannotStart(pod: KObject, main: Container, path: string): void {
+  /** What containerd reports for a container it cannot start (e.g. its command does not exist): exit 128. */
+  private cannotStart(pod: KObject, message: string): void {
+    const main = (pod.spec as { containers: Container[] }).containers[0]!;
     const now = new Date().toISOString();
-    const message =
-      'failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create ' +
-      `failed: unable to start container process: exec: "${path}": stat ${path}: no such file or directory: unknown`;
     this.patchStatus(pod, (s) => {
       s['phase'] = 'Failed';
       s['containerStatuses'] = [
