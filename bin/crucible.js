@@ -1,5 +1,5 @@
 #!/bin/sh
-":" //; s=$0; [ -L "$s" ] && s=$(readlink -f "$s"); r=${s%/bin/*}; for n in "$r/node_modules/node/bin/node" "$r/../node/bin/node"; do [ -x "$n" ] && exec "$n" "$s" "$@"; done; exec node "$s" "$@"
+":" //; s=$0; [ -L "$s" ] && s=$(readlink -f "$s"); d=${s%/*}; for n in "$d/../node_modules/node/bin/node" "$d/../../node/bin/node"; do [ -x "$n" ] && exec "$n" "$s" "$@"; done; exec node "$s" "$@"
 // The line above is sh and JavaScript at once. Run as a program (npx, node_modules/.bin/crucible), sh starts
 // the project's own Node 24 (the `node` package) on this file directly: one Node start, not two. Run as
 // `node bin/crucible.js`, Node skips it as an expression statement and a comment.

@@ -109,6 +109,29 @@ describe('CLI start-up', () => {
   });
 });
 
+describe('CLI launcher', () => {
+  it('run as a program, starts the project’s Node 24 straight away: one Node start, not two', async () => {
+    const log = path.join(dir, 'node-starts.log');
+    const recorder = fileURLToPath(new URL('./record-node.mjs', import.meta.url));
+    const child = spawn(BIN, ['--version'], {
+      // Only the system's directories: the `node` found there may be older than 24.
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        NODE_OPTIONS: `--import ${recorder}`,
+        CRUCIBLE_NODE_LOG: log,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
+    expect(stdout).toBe(`${PACKAGE.version}\n`);
+    const starts = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(starts).toHaveLength(1);
+    expect(starts[0]).toMatch(/^v(2[4-9]|[3-9]\d)\./);
+  });
+});
+
 describe('CLI help', () => {
   it('lists a commander-based group with the description the group gives itself', async () => {
     const top = await cli(['--help']);
