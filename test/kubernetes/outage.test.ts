@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { payloadName } from '../../src/runtime/kubernetes/names.js';
+import { jobName, payloadName } from '../../src/runtime/kubernetes/names.js';
 import { eventually, jobsGone, request, setup, type Env, type Tracked } from './harness.js';
 
 /**
@@ -112,5 +112,21 @@ describe('Kubernetes API outages', () => {
     await Promise.all([started, cancelled, outage]);
     unsubscribe();
     expect(created).toEqual([]);
+  });
+
+  it('a create whose reply was lost is repeated, answers 409 and adopts what is there: the program runs once', async () => {
+    const req = request('print("once")');
+    const pods: string[] = [];
+    const unsubscribe = env.cluster.store.subscribe((event) => {
+      if (event.type === 'ADDED' && event.resource === 'pods' && evaluationOf(req.evaluationId)(event.object))
+        pods.push(event.object.metadata.name);
+    });
+    // Both the ConfigMap's and the Job's create are carried out, but their answers never arrive.
+    env.cluster.server.faults.lostCreateReplies = 2;
+    const t = await env.run(req);
+    await t.until();
+    unsubscribe();
+    expect([t.evaluation.status, t.out, pods.length]).toEqual(['succeeded', 'once\n', 1]);
+    expect(env.warnings.some((w) => w.startsWith(`create Job ${jobName(req.evaluationId)}`))).toBe(true);
   });
 });

@@ -29,6 +29,8 @@ export interface ServerFaults {
   failLists: { count: number; status: number };
   /** Next N requests of any kind answer 429 with this Retry-After. */
   throttle: { count: number; retryAfterSeconds: number };
+  /** Next N creates (POST) are carried out, then the connection is reset before the answer: a lost reply. */
+  lostCreateReplies: number;
   /** Expired resourceVersions answer HTTP 410 instead of a 200 stream with an ERROR event. */
   expiredAsHttp: boolean;
   /** Bookmark interval of watches that ask for them (real servers: about a minute). */
@@ -103,6 +105,7 @@ export class FakeApiServer {
   readonly faults: ServerFaults = {
     failLists: { count: 0, status: 500 },
     throttle: { count: 0, retryAfterSeconds: 1 },
+    lostCreateReplies: 0,
     expiredAsHttp: false,
     bookmarkIntervalMs: 1000,
     watchChunking: 'normal',
@@ -215,7 +218,12 @@ export class FakeApiServer {
         case 'POST': {
           const object = JSON.parse(await readBody(req)) as KObject;
           this.admission.validate(resource, object);
-          return json(res, 201, this.store.create(resource, namespace, { ...KINDS[resource], ...object }));
+          const created = this.store.create(resource, namespace, { ...KINDS[resource], ...object });
+          if (this.faults.lostCreateReplies > 0) {
+            this.faults.lostCreateReplies -= 1;
+            return void res.socket?.destroy();
+          }
+          return json(res, 201, created);
         }
         case 'DELETE': {
           const raw = await readBody(req);

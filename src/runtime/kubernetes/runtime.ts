@@ -81,11 +81,9 @@ export class KubernetesRuntime implements Runtime {
    * not let us read them (403) or does not answer leaves the concurrency unbounded by quota.
    */
   async readQuotas(): Promise<void> {
+    const retry = this.retryOptions(Date.now() + this.deps.options.requestTimeoutMs, this.closing.signal);
     try {
-      const quotas = await retryUntil('list ResourceQuotas', () => this.deps.api.listResourceQuotas(), {
-        ...this.retryOptions(Date.now() + this.deps.options.requestTimeoutMs, this.closing.signal),
-      });
-      this.quotas = quotas;
+      this.quotas = await retryUntil('list ResourceQuotas', () => this.deps.api.listResourceQuotas(), retry);
     } catch (error) {
       this.deps.warn(`could not read the namespace's ResourceQuotas: ${toKubeError(error).message}`);
     }
