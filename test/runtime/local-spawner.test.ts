@@ -58,6 +58,25 @@ describe.skipIf(!root)('local runtime: the spawner helper (needs root for bwrap)
     await handle.kill();
   });
 
+  test('delivers every file of a run, small ones through pipes and large ones through sockets', async () => {
+    const big = 'x'.repeat(200_000);
+    const out: Buffer[] = [];
+    const handle = await sandbox.launch(
+      {
+        argv: ['python3', '-u', '/code/main.py'],
+        files: [
+          { path: '/code/data.txt', content: big },
+          { path: '/code/main.py', content: 'print(len(open("/code/data.txt").read()))' },
+        ],
+        stdin: '',
+        limits: DEFAULT_LIMITS,
+      },
+      (_stream, data) => out.push(data),
+    );
+    expect((await handle.exited).exitCode).toBe(0);
+    expect(Buffer.concat(out).toString()).toBe('200000\n');
+  });
+
   test('when the helper dies, its running sandbox ends and later runs still work', async () => {
     const marker = `${Math.floor(Math.random() * 1e9)}`;
     const handle = await sandbox.launch(
