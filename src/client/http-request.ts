@@ -15,8 +15,6 @@ export interface HttpAnswer {
   readonly headers: IncomingMessage['headers'];
   readonly body: AsyncIterable<Uint8Array>;
   text(): Promise<string>;
-  /** Drops the rest of the body (the connection is not reused). */
-  discard(): void;
 }
 
 /**
@@ -43,17 +41,19 @@ export function exchange(request: HttpRequest): Promise<HttpAnswer> {
         signal.addEventListener('abort', onBodyAbort, { once: true });
         res.once('close', () => signal.removeEventListener('abort', onBodyAbort));
       }
+      // Errors reach whoever reads the body (the iterator rethrows them); this keeps an unread one from throwing.
+      res.on('error', () => undefined);
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,
         body: res,
         text: () => readText(res),
-        discard: () => res.destroy(),
       });
     });
     const onAbort = () => req.destroy(request.signal?.reason as Error);
     request.signal?.addEventListener('abort', onAbort, { once: true });
-    req.once('error', (error) => {
+    // `on`, not `once`: a socket can fail again after the first error, and an unheard 'error' would throw.
+    req.on('error', (error) => {
       request.signal?.removeEventListener('abort', onAbort);
       reject(error);
     });
