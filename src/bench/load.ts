@@ -3,7 +3,7 @@ import { summarize, type Summary } from './stats.js';
 /** One measured window of a closed-loop load. */
 export interface LoadWindow {
   readonly concurrency: number;
-  /** Requests completed inside the window. */
+  /** Requests completed inside the window (a straggler counts by the part of it inside). */
   readonly completed: number;
   readonly windowMs: number;
   /** Latency of every request started inside the window, ms. */
@@ -25,8 +25,10 @@ export interface LoadResult {
 
 /**
  * A closed-loop load: `concurrency` workers, each running `task` back to back for `windowMs`. Throughput
- * counts the requests that completed inside the window; latency covers every request started inside it
- * (the stragglers are awaited, so the next window starts on an idle machine).
+ * counts the requests completed inside the window, a request still running at its end by the part of it
+ * that fell inside (so a system whose requests are long and finish together is not rounded down a whole
+ * request per worker and window); latency covers every request started inside it (the stragglers are
+ * awaited, so the next window starts on an idle machine).
  */
 export async function closedLoop(
   concurrency: number,
@@ -44,7 +46,7 @@ export async function closedLoop(
       await task();
       const t1 = performance.now();
       latencies.push(t1 - t0);
-      if (t1 <= deadline) completed++;
+      completed += t1 <= deadline ? 1 : (deadline - t0) / (t1 - t0);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
