@@ -56,9 +56,9 @@ async function cli(args: string[]): Promise<Run> {
   return { code, stdout, stderr, modules: JSON.parse(await readFile(log, 'utf8')) as string[] };
 }
 
-/** What only the server, the sandbox or the Kubernetes tools need: a client command must load none of it. */
+/** What only the server, the sandbox or the Kubernetes tools (commander, yaml) need: a client command loads none. */
 const HEAVY = [
-  /node_modules\/(fastify|@fastify|zod|fastify-type-provider-zod|pino|prom-client|@kubernetes|yaml|undici)\//,
+  /node_modules\/(commander|fastify|@fastify|zod|fastify-type-provider-zod|pino|prom-client|@kubernetes|yaml|undici)\//,
   /^node:sqlite$/,
   /\/dist\/(server|api|service|store|runtime|scheduler|config|metrics|bench)\b/,
   /\/dist\/cli\/commands\/(kube|in-process-server)\.js$/,
