@@ -132,6 +132,34 @@ describe('CLI launcher', () => {
   });
 });
 
+describe('SDK package entry', () => {
+  it("`import { Crucible } from 'crucible'` resolves to the SDK and loads nothing of the server", async () => {
+    const log = path.join(dir, 'sdk-modules.json');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        RECORDER,
+        '--input-type=module',
+        '-e',
+        "const m = await import('crucible'); console.log(typeof m.Crucible)",
+      ],
+      {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        env: { ...process.env, CRUCIBLE_MODULE_LOG: log },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
+    expect(stdout).toBe('function\n');
+    const modules = JSON.parse(await readFile(log, 'utf8')) as string[];
+    expect(modules.some((url) => url.endsWith('/dist/client/index.js'))).toBe(true);
+    expect(heavyModules(modules)).toEqual([]);
+  });
+});
+
 describe('CLI help', () => {
   it('lists a commander-based group with the description the group gives itself', async () => {
     const top = await cli(['--help']);
