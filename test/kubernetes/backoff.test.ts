@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { pause, retryUntil } from '../../src/runtime/kubernetes/backoff.js';
-import { KubeError } from '../../src/runtime/kubernetes/kube-client.js';
+import { KubeError, toKubeError } from '../../src/runtime/kubernetes/kube-client.js';
 import { Reflector } from '../../src/runtime/kubernetes/reflector.js';
 import { eventually } from './harness.js';
 
@@ -105,5 +105,32 @@ describe('retryUntil', () => {
     await expect(down).rejects.toThrow(/create Job: gave up at the deadline: fetch failed/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('what the API server asks us to wait', () => {
+  const status = (details: object = {}) =>
+    JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'TooManyRequests', code: 429, details });
+
+  it('reads Retry-After in seconds or as an HTTP date, else the Status body details.retryAfterSeconds', () => {
+    expect(toKubeError({ code: 429, headers: { 'retry-after': '1' }, body: status() }).retryAfterMs).toBe(
+      1000,
+    );
+    const date = new Date(Date.now() + 3000).toUTCString();
+    const fromDate = toKubeError({ code: 503, headers: { 'retry-after': date }, body: '' }).retryAfterMs!;
+    expect(fromDate).toBeGreaterThan(1000);
+    expect(fromDate).toBeLessThanOrEqual(3000);
+    const fromBody = toKubeError({ code: 429, headers: {}, body: status({ retryAfterSeconds: 2 }) });
+    expect([fromBody.retryAfterMs, fromBody.reason]).toEqual([2000, 'TooManyRequests']);
+    expect(toKubeError({ code: 500, headers: {}, body: 'not json' }).retryAfterMs).toBeNull();
+  });
+
+  it('names the socket error behind "fetch failed"', () => {
+    const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const error = toKubeError(new TypeError('fetch failed', { cause }));
+    expect([error.code, error.message]).toEqual([
+      0,
+      'Kubernetes API unreachable: fetch failed (ECONNREFUSED)',
+    ]);
   });
 });
