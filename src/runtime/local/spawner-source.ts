@@ -18,6 +18,11 @@
 export const SPAWNER_SOURCE = String.raw`
 import base64, fcntl, json, os, signal, socket, sys, threading
 
+# posix_spawn(setsid=) needs 3.8 and waitstatus_to_exitcode 3.9; an older Python exits, and the server then
+# launches directly.
+if sys.version_info < (3, 9):
+    sys.exit(3)
+
 SERVER = sys.argv[1]
 out_lock = threading.Lock()
 
