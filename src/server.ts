@@ -84,10 +84,7 @@ export async function startServer(
  * lowered to what the namespace's ResourceQuota admits (an explicit `--concurrency` wins, with a warning).
  */
 function slotsFor(config: ServerConfig, runtime: Runtime, log: Logger): number {
-  const quota =
-    'suggestedConcurrency' in runtime && typeof runtime.suggestedConcurrency === 'function'
-      ? (runtime.suggestedConcurrency as (memoryMb: number) => number | null)(config.limits.memoryMb)
-      : null;
+  const quota = runtime.suggestedConcurrency?.(config.limits.memoryMb) ?? null;
   if (quota === null || quota >= config.concurrency) return config.concurrency;
   if (!config.concurrencyExplicit) return quota;
   log.warn(

@@ -50,4 +50,9 @@ export interface Runtime {
   adopt(request: RunRequest, observer: RunObserver, delivered?: DeliveredBytes): Promise<'adopted' | 'lost'>;
   /** Stops watchers and kills what is still running. */
   close(): Promise<void>;
+  /**
+   * How many runs of `memoryMb` the backend can admit at once, when it knows (a Kubernetes namespace's
+   * ResourceQuota); null or absent when it sets no bound of its own.
+   */
+  suggestedConcurrency?(memoryMb: number): number | null;
 }

@@ -17,7 +17,8 @@ export const serveCommand: CommandSpec = {
     { flags: '--namespace <ns>', description: 'namespace for evaluation Jobs (env CRUCIBLE_K8S_NAMESPACE)' },
     {
       flags: '--concurrency <n>',
-      description: 'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores)',
+      description:
+        'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores for local, 64 for kubernetes, bounded by its ResourceQuota)',
     },
     {
       flags: '--data-dir <dir>',
