@@ -1,35 +1,15 @@
 /**
- * The wire types of the HTTP API (contract v1 / v1.1), written out here so the SDK depends on nothing of the
- * server: no zod, no fastify. `test/client/types.test.ts` checks they match the server's schemas.
+ * The wire types of the HTTP API (contract v1 / v1.1). The SDK depends on nothing of the server (no zod, no
+ * fastify); the few types shared with the core model are imported as types only, erased at run time.
+ * `test/client/types.test.ts` checks the answers' shapes match the server's schemas.
  */
+import type { Limits, Priority, Status, Submission, Timings } from '../core/index.js';
 
-export type Status =
-  'queued' | 'starting' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'error';
+export type { Limits, Priority, Status, Submission, Timings };
 
 export type TerminalStatus = Exclude<Status, 'queued' | 'starting' | 'running'>;
 
-export type Priority = 'low' | 'normal' | 'high';
-
 export type LogStream = 'stdout' | 'stderr';
-
-/** The body of `POST /v1/evaluations`; only `language` and `code` are required. */
-export interface Submission {
-  readonly language: string;
-  readonly code: string;
-  readonly stdin?: string;
-  readonly timeoutSeconds?: number;
-  readonly memoryMb?: number;
-  readonly priority?: Priority;
-  readonly labels?: Readonly<Record<string, string>>;
-}
-
-export interface Limits {
-  readonly timeoutSeconds: number;
-  readonly memoryMb: number;
-  readonly maxProcesses: number;
-  readonly maxOutputBytes: number;
-  readonly tmpSizeMb: number;
-}
 
 export interface Result {
   readonly exitCode: number | null;
@@ -46,14 +26,6 @@ export interface Result {
   readonly cpuTimeMs: number | null;
   readonly peakMemoryBytes: number | null;
   readonly memoryEnforcement: string | null;
-}
-
-export interface Timings {
-  readonly submittedAt: string;
-  readonly dispatchedAt: string | null;
-  readonly startedAt: string | null;
-  readonly finishedAt: string | null;
-  readonly storedAt: string | null;
 }
 
 export interface Evaluation {
