@@ -60,7 +60,16 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
 
   // bwrap launches go through the spawner helper when it runs: forking the server per run is the costlier way.
   const spawner = options.isolation === 'bwrap' ? await Spawner.start(warn) : null;
-  const launch: Launcher = (plan) => (spawner?.alive && plan.gate ? spawner.launch(plan) : spawnDirect(plan));
+  const launch: Launcher = async (plan) => {
+    if (!spawner?.alive || !plan.gate) return spawnDirect(plan);
+    try {
+      return await spawner.launch(plan);
+    } catch (error) {
+      // The helper died under this launch: nothing of it ran, so launch it directly instead.
+      if (!spawner.alive) return spawnDirect(plan);
+      throw error;
+    }
+  };
   const running = new Set<SandboxHandle>();
   // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
   const pool =
