@@ -273,16 +273,7 @@ export class FakeKubelet {
       if (state.done) return;
       this.patchStatus(pod, (s) => {
         s['phase'] = 'Running';
-        s['containerStatuses'] = [
-          {
-            name: main.name,
-            image: main.image,
-            ready: true,
-            restartCount: 0,
-            started: true,
-            state: { running: { startedAt } },
-          },
-        ];
+        s['containerStatuses'] = [containerStatus(main, true, { running: { startedAt } })];
       });
     };
     if (this.faults.runningReportDelayMs > 0) setTimeout(report, this.faults.runningReportDelayMs);
@@ -296,14 +287,9 @@ export class FakeKubelet {
     this.patchStatus(pod, (s) => {
       s['phase'] = exitCode === 0 ? 'Succeeded' : 'Failed';
       s['containerStatuses'] = [
-        {
-          name: main.name,
-          image: main.image,
-          ready: false,
-          restartCount: 0,
-          started: false,
-          state: { terminated: { exitCode, reason, startedAt, finishedAt: exit.finishedAt.toISOString() } },
-        },
+        containerStatus(main, false, {
+          terminated: { exitCode, reason, startedAt, finishedAt: exit.finishedAt.toISOString() },
+        }),
       ];
     });
     if (this.faults.deleteAfterTermination(pod))
@@ -317,16 +303,9 @@ export class FakeKubelet {
     this.patchStatus(pod, (s) => {
       s['phase'] = 'Failed';
       s['containerStatuses'] = [
-        {
-          name: main.name,
-          image: main.image,
-          ready: false,
-          restartCount: 0,
-          started: false,
-          state: {
-            terminated: { exitCode: 128, reason: 'StartError', message, startedAt: now, finishedAt: now },
-          },
-        },
+        containerStatus(main, false, {
+          terminated: { exitCode: 128, reason: 'StartError', message, startedAt: now, finishedAt: now },
+        }),
       ];
     });
   }
@@ -390,4 +369,16 @@ export class FakeKubelet {
     }
     return state.log.serve(options, write, end);
   }
+}
+
+/** A container's status entry as the kubelet reports it: `ready` and `started` while it runs. */
+function containerStatus(container: Container, running: boolean, state: Record<string, unknown>) {
+  return {
+    name: container.name,
+    image: container.image,
+    ready: running,
+    restartCount: 0,
+    started: running,
+    state,
+  };
 }
