@@ -13,7 +13,7 @@ import {
   type CommandSpec,
   type OptionSpec,
 } from './parser.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../version.js';
 
 const URL_OPTION: OptionSpec = {
   flags: '--url <url>',
