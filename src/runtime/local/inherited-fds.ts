@@ -25,13 +25,19 @@ export function inheritableFds(): number[] {
   return fds;
 }
 
+let closedOnce: number[] | null = null;
+
 /**
- * Closes the inherited descriptors once, so no sandbox can receive them: bwrap passes every open fd on to
- * the program. Runs at start-up, before any sandbox; what the server opens later is close-on-exec (so is
- * Node's IPC channel with a parent process). Returns the fds it closed.
+ * Closes the inherited descriptors, once per process, so no sandbox can receive them: bwrap passes every open
+ * fd on to the program. Runs at start-up, before any sandbox; what the server opens later is close-on-exec (so
+ * is Node's IPC channel with a parent process). Never again after that: a later scan could catch a descriptor
+ * another thread (a DNS lookup in libuv's pool) holds for a moment without close-on-exec, and closing it
+ * under that thread corrupts whatever reuses the number (seen as a libuv assertion in a test worker).
+ * Returns the fds it closed (none on later calls).
  */
 export function closeInheritedFds(): number[] {
-  const fds = inheritableFds();
-  for (const fd of fds) closeSync(fd);
-  return fds;
+  if (closedOnce !== null) return [];
+  closedOnce = inheritableFds();
+  for (const fd of closedOnce) closeSync(fd);
+  return closedOnce;
 }

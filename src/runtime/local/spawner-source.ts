@@ -26,6 +26,17 @@ if sys.version_info < (3, 9):
 SERVER = sys.argv[1]
 out_lock = threading.Lock()
 
+# Whatever this process inherited without close-on-exec (a supervisor's pipe) must not reach a run: close it
+# now, while the helper is still single-threaded.
+for name in os.listdir("/proc/self/fd"):
+    fd = int(name)
+    if fd > 2:
+        try:
+            if not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:
+                os.close(fd)
+        except OSError:
+            pass
+
 def send(message):
     line = (json.dumps(message, separators=(",", ":")) + "\n").encode()
     with out_lock:
