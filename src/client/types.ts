@@ -3,7 +3,14 @@
  * fastify); the few types shared with the core model are imported as types only, erased at run time.
  * `test/client/types.test.ts` checks the answers' shapes match the server's schemas.
  */
-import type { Limits, Priority, Status, Submission, Timings } from '../core/index.js';
+import type {
+  Limits,
+  Priority,
+  Status,
+  Submission,
+  Timings,
+  Transition as CoreTransition,
+} from '../core/index.js';
 
 export type { Limits, Priority, Status, Submission, Timings };
 
@@ -73,15 +80,11 @@ export interface LogLine {
   readonly base64?: string;
 }
 
-/** One recorded status change (`GET /v1/evaluations/{id}/transitions`, `GET /v1/events`). */
-export interface Transition {
-  readonly seq: number;
-  readonly evaluationId: string;
-  readonly from: Status | null;
-  readonly to: Status;
-  readonly at: string;
-  readonly reason: string | null;
-}
+/**
+ * One recorded status change (`GET /v1/evaluations/{id}/transitions`, `GET /v1/events`). `reason` is any
+ * string on the wire, so a client keeps working when a newer server adds a reason.
+ */
+export type Transition = Omit<CoreTransition, 'reason'> & { readonly reason: string | null };
 
 export interface QueueStats {
   readonly queued: { readonly high: number; readonly normal: number; readonly low: number };
