@@ -7,5 +7,6 @@ export type { Sandbox, SandboxFile, SandboxHandle } from '../../src/runtime/loca
  * signals and OOM kills are real, not simulated.
  */
 export function loadSandbox(stateDir: string): Promise<Sandbox> {
-  return createSandbox({ isolation: 'bwrap', stateDir, warn: () => undefined });
+  // Launched directly, not through the spawner helper: pods share this process with the fake API server.
+  return createSandbox({ isolation: 'bwrap', stateDir, warn: () => undefined, launcher: 'direct' });
 }

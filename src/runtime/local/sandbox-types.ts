@@ -54,4 +54,10 @@ export interface SandboxOptions {
   readonly warn?: (message: string) => void;
   /** Pre-spawned bwrap sandboxes kept ready per kind of run (default 2; 0 turns the warm pool off). */
   readonly warmPoolSize?: number;
+  /**
+   * How bwrap runs are launched: `spawner` (default: the python3 helper, so the server is not forked per run)
+   * or `direct` (the server spawns them itself; for embedders that run many sandboxes in one process with
+   * other servers, such as the fake kubelet).
+   */
+  readonly launcher?: 'spawner' | 'direct';
 }

@@ -59,7 +59,8 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     options.isolation === 'gvisor' ? await gvisorBackend(join(options.stateDir, 'gvisor'), warn) : null;
 
   // bwrap launches go through the spawner helper when it runs: forking the server per run is the costlier way.
-  const spawner = options.isolation === 'bwrap' ? await Spawner.start(warn) : null;
+  const spawner =
+    options.isolation === 'bwrap' && options.launcher !== 'direct' ? await Spawner.start(warn) : null;
   const launch: Launcher = async (plan) => {
     if (!spawner?.alive || !plan.gate) return spawnDirect(plan);
     try {
