@@ -11,7 +11,7 @@ import { applyEvent, DEFAULT_LIMITS, type Evaluation, type RunOutcome } from '..
 import { createKubernetesRuntime } from '../src/runtime/kubernetes/index.js';
 import { labelValue } from '../src/runtime/kubernetes/names.js';
 import type { RunObserver, RunRequest } from '../src/runtime/runtime.js';
-import { startFakeCluster, type FakeCluster } from '../testkit/fake-kube/index.js';
+import { closeSharedSandbox, startFakeCluster, type FakeCluster } from '../testkit/fake-kube/index.js';
 
 export interface Percentiles {
   p50: number;
@@ -135,6 +135,7 @@ export async function benchKubernetes(
     };
   } finally {
     await cluster.close();
+    await closeSharedSandbox();
   }
 }
 

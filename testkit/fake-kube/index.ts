@@ -51,6 +51,16 @@ function hostPath(command: string): string {
 let sharedSandbox: Promise<Sandbox> | null = null;
 
 /**
+ * Closes the sandbox every fake cluster of this process shares (its warm pool keeps bwrap processes, and so
+ * the process, alive). For programs that end by themselves, such as the benchmark; test workers just exit.
+ */
+export async function closeSharedSandbox(): Promise<void> {
+  const sandbox = sharedSandbox;
+  sharedSandbox = null;
+  await (await sandbox)?.close();
+}
+
+/**
  * Starts the fake cluster on 127.0.0.1:0 and writes a kubeconfig pointing at it. The backend under test gets
  * only the kubeconfig path: it cannot tell this from a real API server.
  *
