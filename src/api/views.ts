@@ -7,9 +7,8 @@ export type EvaluationView = z.infer<typeof EvaluationSchema>;
 export type ListItemView = z.infer<typeof ListItemSchema>;
 
 /**
- * The public shape of an evaluation (the contract's fields and ours). `stdout`/`stderr` are present only when
- * they were read: an evaluation without output read (right after submit or cancel) has them empty, which is
- * also what it has printed so far at most, since output is only ever stored after those answers.
+ * The public shape of an evaluation (the contract's fields and ours). Pass `output` whenever the evaluation
+ * has a result: without it `stdout`/`stderr` are empty, which is only right for one that has not run.
  */
 export function toView(
   evaluation: Evaluation,

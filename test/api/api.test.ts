@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import Fastify from 'fastify';
 import { CrucibleError } from '../../src/core/index.js';
@@ -56,6 +57,16 @@ describe('HTTP API in process (app.inject)', () => {
     expect(item['result']).not.toHaveProperty('stderr');
     const one = await app.inject({ method: 'GET', url: `/v1/evaluations/${id}` });
     expect(one.json()).toMatchObject({ result: { stdout: 'hi', stderr: '' } });
+  });
+
+  test('cancelling a run that printed answers with what it printed', async () => {
+    const runtime = new FakeRuntime({ script: (run) => run.print('partial\n') });
+    const { p, app } = await api({ runtime });
+    const created = await app.inject({ method: 'POST', url: '/v1/evaluations', payload: submission });
+    const id = created.json<{ id: string }>().id;
+    for (let i = 0; i < 1000 && (await p.store.readLogs(id)).length === 0; i++) await nextTurn();
+    const cancelled = await app.inject({ method: 'DELETE', url: `/v1/evaluations/${id}` });
+    expect(cancelled.json()).toMatchObject({ status: 'cancelled', result: { stdout: 'partial\n' } });
   });
 
   test('Idempotency-Key: a repeat answers the first evaluation, a changed body 409, a bad key 400', async () => {

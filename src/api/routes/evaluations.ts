@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { LimitBounds, LogChunk } from '../../core/index.js';
+import type { Evaluation, LimitBounds, LogChunk } from '../../core/index.js';
 import type { EvaluationService } from '../../service/index.js';
 import {
   ErrorSchema,
@@ -28,6 +28,10 @@ const errors = { 400: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
 
 export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = async (app, options) => {
   const { service, streams } = options;
+  const withOutputView = async (evaluation: Evaluation) => {
+    const { stdout, stderr } = await service.withOutput(evaluation);
+    return toView(evaluation, { stdout, stderr });
+  };
 
   app.post(
     '/v1/evaluations',
@@ -69,8 +73,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       const { id } = request.params;
       const waitSeconds = request.query.wait ?? 0;
       const evaluation = waitSeconds > 0 ? await service.wait(id, waitSeconds * 1000) : await service.get(id);
-      const { stdout, stderr } = await service.withOutput(evaluation);
-      return toView(evaluation, { stdout, stderr });
+      return withOutputView(evaluation);
     },
   );
 
@@ -122,7 +125,8 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         response: { 200: EvaluationSchema, ...errors },
       },
     },
-    async (request) => toView(await service.cancel(request.params.id)),
+    // With its output: a cancelled run may have printed, and an empty `stdout` would say it had not.
+    async (request) => withOutputView(await service.cancel(request.params.id)),
   );
 
   app.get(
