@@ -1,3 +1,4 @@
+import { retryAfterMs } from '../core/retry-after.js';
 import { CrucibleUnreachableError, errorFromAnswer } from './errors.js';
 import { exchange, type HttpAnswer } from './http-request.js';
 
@@ -86,9 +87,9 @@ export class Transport {
       }
       if ((answer.status >= 200 && answer.status < 300) || accept.includes(answer.status)) return answer;
       const error = await errorFromAnswer(answer);
-      const retryAfterMs = parseRetryAfter(answer.headers['retry-after'] ?? null);
-      if (last || !RETRYABLE_STATUSES.has(answer.status) || retryAfterMs > this.#maxRetryAfterMs) throw error;
-      await this.#wait(request, attempt, answer.status, Math.max(retryAfterMs, this.backoffMs(attempt)));
+      const retryAfter = retryAfterMs(answer.headers['retry-after']) ?? 0;
+      if (last || !RETRYABLE_STATUSES.has(answer.status) || retryAfter > this.#maxRetryAfterMs) throw error;
+      await this.#wait(request, attempt, answer.status, Math.max(retryAfter, this.backoffMs(attempt)));
     }
   }
 
@@ -118,15 +119,6 @@ export class Transport {
       signal: request.signal,
     };
   }
-}
-
-/** `Retry-After` as milliseconds: delay-seconds or an HTTP date; 0 when absent or unreadable. */
-export function parseRetryAfter(value: string | null): number {
-  if (value === null || value.trim() === '') return 0;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
 }
 
 /** The system error code of a failed exchange (ECONNREFUSED, …), or null when it has none. */

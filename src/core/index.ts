@@ -6,3 +6,4 @@ export * from './outcome.js';
 export * from './priority.js';
 export * from './state-machine.js';
 export * from './status.js';
+export * from './retry-after.js';

@@ -1,3 +1,4 @@
+import { retryAfterMs } from '../../core/retry-after.js';
 import type {
   KubeConfig,
   RequestContext,
@@ -82,13 +83,10 @@ export interface KubeApi {
  * says 1 s).
  */
 function retryAfter(headers: Record<string, string> | Headers | undefined, status: unknown): number | null {
-  const raw = headers instanceof Headers ? headers.get('retry-after') : headers?.['retry-after'];
-  if (raw) {
-    const seconds = Number(raw);
-    if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-    const date = Date.parse(raw);
-    if (Number.isFinite(date)) return Math.max(0, date - Date.now());
-  }
+  const fromHeader = retryAfterMs(
+    headers instanceof Headers ? headers.get('retry-after') : headers?.['retry-after'],
+  );
+  if (fromHeader !== null) return fromHeader;
   const details = statusField(status, 'details');
   const fromBody =
     details && typeof details === 'object' ? (details as Record<string, unknown>)['retryAfterSeconds'] : null;
