@@ -8,6 +8,7 @@ import { describeSandboxed } from '../support/requirements.js';
 import type { Evaluation } from '../../src/core/index.js';
 import { createLocalRuntime, createSandbox } from '../../src/runtime/local/index.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
+import { eventually } from '../security/support.js';
 
 /** Host processes whose name (comm, which a program can set for itself) is `name`. */
 function processesNamed(name: string): number[] {
@@ -21,13 +22,6 @@ function processesNamed(name: string): number[] {
     }
   }
   return found;
-}
-
-/** Polls a condition the service reaches asynchronously (a kill, a slot release), bounded in time. */
-async function eventually(condition: () => boolean, ms = 15_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) await sleep(10);
-  return condition();
 }
 
 describeSandboxed('cancel racing the dispatch, in the real bwrap sandbox', () => {
@@ -63,8 +57,8 @@ describeSandboxed('cancel racing the dispatch, in the real bwrap sandbox', () =>
     expect(final.map((e) => e.status)).toEqual(final.map(() => 'cancelled'));
     // Some of them really were running in a sandbox when the cancel came.
     expect(final.some((e) => e.timings.startedAt !== null)).toBe(true);
-    expect(await eventually(() => p.service.queueStats().running === 0)).toBe(true);
-    expect(await eventually(() => processesNamed(name).length === 0)).toBe(true);
+    expect(await eventually(() => p.service.queueStats().running === 0, 15_000)).toBe(true);
+    expect(await eventually(() => processesNamed(name).length === 0, 15_000)).toBe(true);
     // Nothing dispatched after its cancel: the queue holds nothing either.
     expect(p.service.queueStats().queued).toEqual({ high: 0, normal: 0, low: 0 });
   }, 120_000);
