@@ -1,4 +1,4 @@
-import type { Evaluation, LogChunk, OutputStream, Reason, Status, Transition } from '../core/index.js';
+import type { Evaluation, LogChunk, OutputStream, Priority, Reason, Status, Transition } from '../core/index.js';
 
 export interface ListQuery {
   readonly status?: Status;
@@ -43,6 +43,57 @@ export class IdempotencyKeyTaken extends Error {
   }
 }
 
+/** What `claimQueued` needs to start queued evaluations on one replica. */
+export interface ClaimRequest {
+  /** The replica that will run what it claims; recorded as the evaluations' owner. */
+  readonly owner: string;
+  /** Claim at most this many (the replica's free slots). */
+  readonly max: number;
+  /**
+   * Nothing more is claimed while this many evaluations are `starting` or `running` across every replica
+   * sharing the store: the global concurrency limit.
+   */
+  readonly globalConcurrency: number;
+  /**
+   * Queue order: ascending `submittedAt (epoch ms) + rank × agingMs` (rank 0/1/2 for high/normal/low), ties in
+   * creation order. An evaluation that waited one aging interval longer beats another by one priority level.
+   */
+  readonly agingMs: number;
+  /**
+   * Pure (no I/O), called inside the claiming transaction: the `dispatched` transition of a queued evaluation
+   * (the state machine's decision), or null to leave it queued.
+   */
+  readonly dispatch: (evaluation: Evaluation) => TransitionWrite | null;
+}
+
+export interface Claimed {
+  /** The evaluation after its `dispatched` transition. */
+  readonly evaluation: Evaluation;
+  readonly transition: Transition;
+}
+
+export interface OwnedEvaluation {
+  readonly evaluation: Evaluation;
+  /** The replica that claimed it; null for rows from before ownership existed. */
+  readonly owner: string | null;
+}
+
+export interface QueueCounts {
+  readonly queued: Record<Priority, number>;
+  /** `starting` + `running`, across every replica. */
+  readonly active: number;
+}
+
+/**
+ * A change committed by any process sharing the store, delivered after its commit. Carries no data: the reader
+ * reads the store (transitions after its last seq, an evaluation's chunks after its last seq).
+ */
+export type StoreChange =
+  | { readonly kind: 'transition' }
+  | { readonly kind: 'log'; readonly evaluationId: string }
+  /** Changes may have been missed (the notification connection was lost and is back): reread everything. */
+  | { readonly kind: 'resync' };
+
 export interface LogRead {
   readonly afterSeq?: number;
   readonly stream?: OutputStream;
@@ -73,7 +124,11 @@ export interface EvaluationStore {
    * both move an evaluation (e.g. a cancel racing a finish). Returns null when it lost the race.
    */
   saveTransition(write: TransitionWrite): Promise<Transition | null>;
-  /** Transitions with `seq > afterSeq`, oldest first: SSE resume reads this. */
+  /**
+   * Transitions with `seq > afterSeq`, oldest first: SSE resume reads this. Never skips a late commit: once a
+   * reader has seen `seq` N, no transition with a smaller seq may commit afterwards (PostgreSQL sequences
+   * commit out of order, so its adapter hands out seqs in commit order — see its docs).
+   */
   transitionsAfter(afterSeq: number, limit: number): Promise<Transition[]>;
   /** Transitions of one evaluation, oldest first. */
   transitionsOf(evaluationId: string): Promise<Transition[]>;
@@ -82,5 +137,38 @@ export interface EvaluationStore {
   readLogs(evaluationId: string, read?: LogRead): Promise<LogChunk[]>;
   /** Every evaluation in one of these statuses, oldest first (restart recovery and queue rebuild). */
   listByStatus(statuses: readonly Status[]): Promise<Evaluation[]>;
+
+  /**
+   * True when several server processes may share this store (PostgreSQL): it then has `watchChanges` and
+   * live leases of other processes. False for SQLite: one process per database file.
+   */
+  readonly shared: boolean;
+  /**
+   * Atomically claims up to `max` queued evaluations in queue order for `owner`, never letting the number of
+   * `starting`/`running` evaluations across all replicas exceed `globalConcurrency`; each claimed one gets its
+   * `dispatched` transition (from `dispatch`) and its owner in the same transaction. Two replicas claiming at
+   * once never claim the same evaluation, and neither waits for the other's rows (SKIP LOCKED).
+   */
+  claimQueued(request: ClaimRequest): Promise<Claimed[]>;
+  /** Queued evaluations by priority and the active count, across every replica. */
+  queueCounts(): Promise<QueueCounts>;
+  /**
+   * Registers or renews a replica's lease for `ttlMs` from now, by the store's clock (replica clocks may
+   * disagree). SQLite keeps leases in memory: after a restart no earlier owner is alive.
+   */
+  renewLease(replica: string, ttlMs: number): Promise<void>;
+  /** Ends a replica's lease at once (clean shutdown). */
+  dropLease(replica: string): Promise<void>;
+  /** `starting`/`running` evaluations whose owner holds no live lease (or that have none), oldest first. */
+  listOrphans(): Promise<OwnedEvaluation[]>;
+  /** Evaluations in these statuses owned by `owner`, oldest first. */
+  listOwned(owner: string, statuses: readonly Status[]): Promise<Evaluation[]>;
+  /** Compare-and-set on the owner: true when the evaluation was owned by `from` and now is by `to`. */
+  transferOwnership(evaluationId: string, from: string | null, to: string): Promise<boolean>;
+  /**
+   * Shared stores only: calls `listener` after every committed transition and log append of any process, and
+   * with `resync` when notifications may have been lost. Resolves once listening; the result stops it.
+   */
+  watchChanges?(listener: (change: StoreChange) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
