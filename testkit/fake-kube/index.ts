@@ -48,6 +48,72 @@ function hostPath(command: string): string {
   }
 }
 
+/** A kubeconfig whose current context is the fake server at `url`, namespace `crucible-test`. */
+function writeKubeconfig(path: string, url: string): Promise<void> {
+  return writeFile(
+    path,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // Plain HTTP: the client refuses it unless TLS verification is explicitly skipped.
+      clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'fake', user: { token: 'fake-token' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: 'crucible-test' } }],
+      'current-context': 'fake',
+    }),
+  );
+}
+
+export interface FakeApiOnly {
+  readonly url: string;
+  readonly kubeconfigPath: string;
+  readonly store: ObjectStore;
+  readonly server: FakeApiServer;
+  /** Writes another kubeconfig pointing at `url` (e.g. a proxy in front of this server). */
+  kubeconfigFor(url: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * The API server alone, without kubelet, controllers or sandbox: for clients that only read and write
+ * objects (leader election's Leases). Objects are stored as sent; nothing reacts to them.
+ *
+ * @example
+ * const api = await startFakeApiServer();
+ * const election = createLeaderElection({ kubeconfigPath: api.kubeconfigPath, … });
+ */
+export async function startFakeApiServer(): Promise<FakeApiOnly> {
+  const dir = await mkdtemp(join(tmpdir(), 'fake-kube-api-'));
+  const store = new ObjectStore();
+  const noLogs = {
+    open(): never {
+      throw new StoreError(404, 'NotFound', 'this fake API server has no kubelet');
+    },
+  };
+  const server = new FakeApiServer(store, noLogs, { validate: () => undefined, deleted: () => undefined });
+  await server.listen();
+  const kubeconfigPath = join(dir, 'kubeconfig.yaml');
+  await writeKubeconfig(kubeconfigPath, server.url);
+  let extra = 0;
+  return {
+    get url() {
+      return server.url;
+    },
+    kubeconfigPath,
+    store,
+    server,
+    async kubeconfigFor(url) {
+      const path = join(dir, `kubeconfig-${(extra += 1)}.yaml`);
+      await writeKubeconfig(path, url);
+      return path;
+    },
+    async close() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 let sharedSandbox: Promise<Sandbox> | null = null;
 
 /**
@@ -109,20 +175,7 @@ export async function startFakeCluster(
   kubelet.start();
   await server.listen();
   const kubeconfigPath = join(dir, 'kubeconfig.yaml');
-  const writeKubeconfig = (): Promise<void> =>
-    writeFile(
-      kubeconfigPath,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        // Plain HTTP: the client refuses it unless TLS verification is explicitly skipped.
-        clusters: [{ name: 'fake', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'fake', user: { token: 'fake-token' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake', namespace: 'crucible-test' } }],
-        'current-context': 'fake',
-      }),
-    );
-  await writeKubeconfig();
+  await writeKubeconfig(kubeconfigPath, server.url);
   return {
     get url() {
       return server.url;

@@ -1,7 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { matchesFields, matchesLabels } from './selectors.js';
-import { StoreError, type KObject, type ObjectStore, type Resource, type StoredEvent } from './store.js';
+import { decode, UPDATABLE } from './leases.js';
+import {
+  objectErrors,
+  StoreError,
+  type KObject,
+  type ObjectStore,
+  type Resource,
+  type StatusDetails,
+  type StoredEvent,
+} from './store.js';
 
 /** What the kubelet part of the fake serves for `GET …/pods/{name}/log`. */
 export interface LogSource {
@@ -37,6 +46,8 @@ export interface ServerFaults {
   bookmarkIntervalMs: number;
   /** How watch events map to HTTP chunks: one each, each split in two, or several merged into one. */
   watchChunking: 'normal' | 'split' | 'merge';
+  /** Requests are accepted and never answered (a hung API server or half-open path) while true. */
+  stalled: boolean;
 }
 
 interface OpenWatch {
@@ -54,6 +65,10 @@ const ROUTES: { pattern: RegExp; resource: Resource }[] = [
     pattern: /^\/apis\/networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/networkpolicies(?:\/([^/]+))?()$/,
     resource: 'networkpolicies',
   },
+  {
+    pattern: /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?()$/,
+    resource: 'leases',
+  },
 ];
 
 const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
@@ -62,6 +77,7 @@ const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
   jobs: { kind: 'Job', apiVersion: 'batch/v1' },
   networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1' },
   resourcequotas: { kind: 'ResourceQuota', apiVersion: 'v1' },
+  leases: { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1' },
 };
 
 function status(
@@ -70,6 +86,7 @@ function status(
   reason: string,
   message: string,
   headers: Record<string, string> = {},
+  details?: StatusDetails,
 ): void {
   if (res.headersSent) return void res.destroy();
   res.writeHead(code, { 'content-type': 'application/json', ...headers });
@@ -81,6 +98,7 @@ function status(
       status: 'Failure',
       message,
       reason,
+      ...(details ? { details } : {}),
       code,
     }),
   );
@@ -109,6 +127,7 @@ export class FakeApiServer {
     expiredAsHttp: false,
     bookmarkIntervalMs: 1000,
     watchChunking: 'normal',
+    stalled: false,
   };
   readonly requests = { lists: 0, watches: 0, logs: 0, throttled: 0, total: 0, connections: 0 };
   private server: Server | null = null;
@@ -187,6 +206,8 @@ export class FakeApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requests.total += 1;
+    // Held until the socket is closed: by the client giving up, or by `stop()`.
+    if (this.faults.stalled) return;
     const url = new URL(req.url ?? '/', 'http://fake');
     if (this.faults.throttle.count > 0) {
       this.faults.throttle.count -= 1;
@@ -208,15 +229,14 @@ export class FakeApiServer {
         case 'GET':
           if (name) {
             const found = this.store.get(resource, namespace, name);
-            return found
-              ? json(res, 200, found)
-              : status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+            if (!found) throw objectErrors.notFound(resource, name);
+            return json(res, 200, found);
           }
           if (q.get('watch') === 'true' || q.get('watch') === '1')
             return this.watch(resource, namespace, q, res);
           return this.list(resource, namespace, q, res);
         case 'POST': {
-          const object = JSON.parse(await readBody(req)) as KObject;
+          const object = decode(resource, JSON.parse(await readBody(req)) as KObject);
           this.admission.validate(resource, object);
           const created = this.store.create(resource, namespace, { ...KINDS[resource], ...object });
           if (this.faults.lostCreateReplies > 0) {
@@ -225,6 +245,8 @@ export class FakeApiServer {
           }
           return json(res, 201, created);
         }
+        case 'PUT':
+          return await this.replace(resource, namespace, name, req, res);
         case 'DELETE': {
           const raw = await readBody(req);
           const body = raw ? (JSON.parse(raw) as { propagationPolicy?: string }) : {};
@@ -232,7 +254,7 @@ export class FakeApiServer {
           const targets = name
             ? [this.store.get(resource, namespace, name)]
             : this.store.list(resource, namespace).filter((o) => matchesLabels(q.get('labelSelector'), o));
-          if (name && !targets[0]) return status(res, 404, 'NotFound', `${resource} "${name}" not found`);
+          if (name && !targets[0]) throw objectErrors.notFound(resource, name);
           for (const target of targets) {
             if (!target) continue;
             const gone = this.store.delete(resource, namespace, target.metadata.name);
@@ -244,9 +266,48 @@ export class FakeApiServer {
           return status(res, 405, 'MethodNotAllowed', `${req.method} not supported`);
       }
     } catch (error) {
-      if (error instanceof StoreError) return status(res, error.code, error.reason, error.message);
+      if (error instanceof StoreError) {
+        return status(res, error.code, error.reason, error.message, {}, error.details);
+      }
       throw error;
     }
+  }
+
+  /** PUT of a whole object: optimistic concurrency on `metadata.resourceVersion` (see `ObjectStore.replace`). */
+  private async replace(
+    resource: Resource,
+    namespace: string,
+    name: string | null,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const strategy = UPDATABLE[resource];
+    if (!strategy || !name) return status(res, 405, 'MethodNotAllowed', `PUT not supported on ${resource}`);
+    const object = decode(resource, JSON.parse(await readBody(req)) as KObject);
+    if (object.metadata?.name !== name) {
+      return status(
+        res,
+        400,
+        'BadRequest',
+        `the name of the object (${object.metadata?.name ?? ''}) does not match the name on the URL (${name})`,
+      );
+    }
+    if (object.metadata.namespace && object.metadata.namespace !== namespace) {
+      return status(
+        res,
+        400,
+        'BadRequest',
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    }
+    this.admission.validate(resource, object);
+    const { object: stored, created } = this.store.replace(
+      resource,
+      namespace,
+      { ...KINDS[resource], ...object },
+      strategy,
+    );
+    json(res, created ? 201 : 200, stored);
   }
 
   private list(resource: Resource, namespace: string, q: URLSearchParams, res: ServerResponse): void {

@@ -22,7 +22,38 @@ export interface KObject {
   [key: string]: unknown;
 }
 
-export type Resource = 'pods' | 'jobs' | 'configmaps' | 'networkpolicies' | 'resourcequotas';
+export type Resource = 'pods' | 'jobs' | 'configmaps' | 'networkpolicies' | 'resourcequotas' | 'leases';
+
+/** API group of each resource: Status messages and details name `jobs.batch`, `leases.coordination.k8s.io`. */
+const GROUPS: Record<Resource, string> = {
+  pods: '',
+  configmaps: '',
+  resourcequotas: '',
+  jobs: 'batch',
+  networkpolicies: 'networking.k8s.io',
+  leases: 'coordination.k8s.io',
+};
+
+/** The group-qualified resource, as the API server writes it in messages (`leases.coordination.k8s.io`). */
+export function qualified(resource: Resource): string {
+  return GROUPS[resource] ? `${resource}.${GROUPS[resource]}` : resource;
+}
+
+/** How PUT behaves per resource, the registry strategy's `AllowCreateOnUpdate`/`AllowUnconditionalUpdate`. */
+export interface UpdateStrategy {
+  /** PUT of a missing object creates it (Leases, Endpoints, Events). */
+  readonly allowCreateOnUpdate: boolean;
+  /** PUT without `metadata.resourceVersion` overwrites whatever is stored (false for Leases: 422). */
+  readonly allowUnconditionalUpdate: boolean;
+}
+
+/** `details` of a Status body: which object the failure is about. */
+export interface StatusDetails {
+  readonly name?: string;
+  readonly group?: string;
+  readonly kind?: string;
+  readonly causes?: { reason: string; message: string; field: string }[];
+}
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface StoredEvent {
@@ -37,9 +68,46 @@ export class StoreError extends Error {
     readonly code: number,
     readonly reason: string,
     message: string,
+    readonly details?: StatusDetails,
   ) {
     super(message);
   }
+}
+
+const OPTIMISTIC_LOCK =
+  'the object has been modified; please apply your changes to the latest version and try again';
+
+/** The API server's errors for one named object (apimachinery `NewNotFound`, `NewAlreadyExists`, `NewConflict`). */
+export const objectErrors = {
+  notFound: (resource: Resource, name: string): StoreError =>
+    new StoreError(404, 'NotFound', `${qualified(resource)} "${name}" not found`, details(resource, name)),
+  alreadyExists: (resource: Resource, name: string): StoreError =>
+    new StoreError(
+      409,
+      'AlreadyExists',
+      `${qualified(resource)} "${name}" already exists`,
+      details(resource, name),
+    ),
+  conflict: (resource: Resource, name: string, why = OPTIMISTIC_LOCK): StoreError =>
+    new StoreError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${qualified(resource)} "${name}": ${why}`,
+      details(resource, name),
+    ),
+};
+
+function details(resource: Resource, name: string): StatusDetails {
+  return GROUPS[resource] ? { name, group: GROUPS[resource], kind: resource } : { name, kind: resource };
+}
+
+/** JSON with sorted keys, so two objects that differ only in key order compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
@@ -101,9 +169,7 @@ export class ObjectStore {
       object.metadata.name = object.metadata.generateName + Math.random().toString(36).slice(2, 7);
     }
     const key = `${namespace}/${object.metadata.name}`;
-    if (this.table(resource).has(key)) {
-      throw new StoreError(409, 'AlreadyExists', `${resource} "${object.metadata.name}" already exists`);
-    }
+    if (this.table(resource).has(key)) throw objectErrors.alreadyExists(resource, object.metadata.name);
     this.rv += 1;
     object.metadata.uid = randomUUID();
     object.metadata.resourceVersion = String(this.rv);
@@ -133,6 +199,71 @@ export class ObjectStore {
     this.table(resource).set(key, next);
     this.emit(resource, 'MODIFIED', next);
     return clone(next);
+  }
+
+  /**
+   * PUT: replaces the whole object as the API server's generic registry does. The resourceVersion sent
+   * must equal the stored one (409 Conflict otherwise); none sent is 422 unless the strategy allows
+   * unconditional updates; a uid sent is a precondition too (409). A missing object is created when the
+   * strategy allows create-on-update (a uid sent then fails its precondition: 409), else 404. An update
+   * that changes nothing keeps the resourceVersion: the server does not write etcd for a no-op.
+   */
+  replace(
+    resource: Resource,
+    namespace: string,
+    input: KObject,
+    strategy: UpdateStrategy,
+  ): { object: KObject; created: boolean } {
+    const name = input.metadata.name;
+    const current = this.table(resource).get(`${namespace}/${name}`);
+    const sentRv = input.metadata.resourceVersion ?? '';
+    const sentUid = input.metadata.uid ?? '';
+    if (!current) {
+      if (!strategy.allowCreateOnUpdate) throw objectErrors.notFound(resource, name);
+      if (sentUid) {
+        throw objectErrors.conflict(
+          resource,
+          name,
+          `Precondition failed: UID in precondition: ${sentUid}, UID in object meta: `,
+        );
+      }
+      const { resourceVersion: _ignored, ...metadata } = input.metadata;
+      return { object: this.create(resource, namespace, { ...input, metadata }), created: true };
+    }
+    if (sentRv === '' && !strategy.allowUnconditionalUpdate) {
+      throw new StoreError(
+        422,
+        'Invalid',
+        `${qualified(resource)} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+        details(resource, name),
+      );
+    }
+    if (sentRv !== '' && sentRv !== current.metadata.resourceVersion)
+      throw objectErrors.conflict(resource, name);
+    if (sentUid && sentUid !== current.metadata.uid) {
+      throw objectErrors.conflict(
+        resource,
+        name,
+        `Precondition failed: UID in precondition: ${sentUid}, UID in object meta: ${current.metadata.uid ?? ''}`,
+      );
+    }
+    const next = clone(input);
+    next.metadata = {
+      ...next.metadata,
+      namespace,
+      uid: current.metadata.uid,
+      creationTimestamp: current.metadata.creationTimestamp,
+      resourceVersion: current.metadata.resourceVersion,
+    };
+    if (current.metadata.deletionTimestamp)
+      next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+    else delete next.metadata.deletionTimestamp;
+    if (canonical(next) === canonical(current)) return { object: clone(current), created: false };
+    const stored = this.update(resource, namespace, name, (o) => {
+      for (const key of Object.keys(o)) delete o[key];
+      Object.assign(o, clone(next));
+    });
+    return { object: stored ?? clone(next), created: false };
   }
 
   /** Deletes, or marks for deletion while finalizers remain. */
