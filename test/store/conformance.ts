@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrucibleError, type Evaluation, type Result } from '../../src/core/index.js';
 import { IdempotencyKeyTaken, type EvaluationStore } from '../../src/store/store.js';
+import { describeClaimConformance } from './conformance-claims.js';
+import { describeSharedConformance } from './conformance-shared.js';
 import { chunk, moveTo, queuedEvaluation } from './fixtures.js';
 
 export interface ConformanceOptions {
@@ -10,6 +12,17 @@ export interface ConformanceOptions {
    * Adapters with no durable storage (SQLite `:memory:`) leave it out and the persistence test is skipped.
    */
   readonly reopen?: (store: EvaluationStore) => Promise<EvaluationStore>;
+  /**
+   * Opens a second store on the same backing data while `store` stays open, as another replica would
+   * (`store.shared` adapters only; the suite migrates and closes it). Enables the multi-replica tests.
+   */
+  readonly sibling?: (store: EvaluationStore) => Promise<EvaluationStore>;
+}
+
+/** What the test groups in other files share: the running test's store (fresh and migrated) and the options. */
+export interface ConformanceContext {
+  readonly store: () => EvaluationStore;
+  readonly options: ConformanceOptions;
 }
 
 /**
@@ -340,6 +353,17 @@ export function describeStoreConformance(
       expect(await store.get(e!.id)).toEqual(e);
       expect(await store.transitionsAfter(0, 10)).toHaveLength(1);
     });
+
+    it('latestTransitionSeq is 0 on an empty store, then the highest committed seq', async () => {
+      expect(await store.latestTransitionSeq()).toBe(0);
+      const [e] = await createMany(1);
+      const moved = await store.saveTransition(moveTo(e!, 'starting'));
+      expect(await store.latestTransitionSeq()).toBe(moved!.seq);
+    });
+
+    const context: ConformanceContext = { store: () => store, options };
+    describeClaimConformance(context);
+    describeSharedConformance(context);
 
     it.skipIf(!options.reopen)('keeps data across close and reopen', async () => {
       const [e] = await createMany(1);

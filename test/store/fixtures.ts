@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_LIMITS, type Evaluation, type LogChunk, type OutputStream } from '../../src/core/index.js';
-import type { TransitionWrite } from '../../src/store/store.js';
+import type { ClaimRequest, TransitionWrite } from '../../src/store/store.js';
 
 /** A queued evaluation with a unique id; tests override what they assert on. */
 export function queuedEvaluation(overrides: Partial<Evaluation> = {}): Evaluation {
@@ -50,4 +50,15 @@ export function chunk(
     data: typeof data === 'string' ? Buffer.from(data) : data,
     at: new Date().toISOString(),
   };
+}
+
+/** The `dispatched` transition a claim writes: to `starting`, with `dispatchedAt` stamped. */
+export function dispatchOf(evaluation: Evaluation): TransitionWrite {
+  const at = new Date().toISOString();
+  return moveTo(evaluation, 'starting', { timings: { ...evaluation.timings, dispatchedAt: at } });
+}
+
+/** A claim for `owner` that dispatches everything it is offered; tests override what they assert on. */
+export function claimFor(owner: string, overrides: Partial<ClaimRequest> = {}): ClaimRequest {
+  return { owner, max: 100, globalConcurrency: 100, agingMs: 30_000, dispatch: dispatchOf, ...overrides };
 }

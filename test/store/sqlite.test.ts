@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
-import { LATEST_VERSION } from '../../src/store/sqlite/migrations/index.js';
+import { LATEST_VERSION, MIGRATIONS } from '../../src/store/sqlite/migrations/index.js';
 import type { EvaluationStore } from '../../src/store/store.js';
 import { describeStoreConformance } from './conformance.js';
-import { moveTo, queuedEvaluation } from './fixtures.js';
+import { claimFor, moveTo, queuedEvaluation } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'crucible-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,5 +91,58 @@ describe('SQLite store specifics', () => {
     expect((await first.get(evaluation.id))?.status).toBe('cancelled');
     await first.close();
     await second.close();
+  });
+
+  it('after a restart, work claimed before it is orphaned even if its lease was renewed', async () => {
+    const path = join(dir, 'restart.db');
+    const before = createSqliteStore({ path });
+    await before.migrate();
+    expect(before.shared).toBe(false);
+    await before.create(queuedEvaluation());
+    await before.renewLease('replica-1', 60_000);
+    const [claimed] = await before.claimQueued(claimFor('replica-1'));
+    expect(await before.listOrphans()).toEqual([]);
+    await before.close();
+
+    const after = createSqliteStore({ path });
+    await after.migrate();
+    expect(await after.listOrphans()).toEqual([{ evaluation: claimed!.evaluation, owner: 'replica-1' }]);
+    await after.close();
+  });
+
+  it('migration 3 gives rows from before it their submitted epoch milliseconds and no owner', async () => {
+    const path = join(dir, 'from-v2.db');
+    const raw = new DatabaseSync(path);
+    raw.exec(
+      'CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    for (const migration of MIGRATIONS.filter((m) => m.version <= 2)) {
+      raw.exec(migration.sql);
+      raw
+        .prepare('INSERT INTO schema_version VALUES (?, ?, ?)')
+        .run(migration.version, migration.name, 'then');
+    }
+    const insert = raw.prepare(
+      'INSERT INTO evaluations (id, status, language, code, stdin, priority, labels, limits, runtime, ' +
+        "created_at, submitted_at) VALUES (?, 'queued', 'python', '', '', ?, '{}', '{}', 'bwrap', ?, ?)",
+    );
+    // With a 30 s aging interval the later high one goes first (30001 < 30002) only if the milliseconds
+    // survive; rounded to seconds the two would tie and go in creation order.
+    insert.run('ev_old_normal', 'normal', '2026-01-01T00:00:00.002Z', '2026-01-01T00:00:00.002Z');
+    insert.run('ev_old_high', 'high', '2026-01-01T00:00:30.001Z', '2026-01-01T00:00:30.001Z');
+    raw.close();
+
+    const store = createSqliteStore({ path });
+    await store.migrate();
+    const migrated = new DatabaseSync(path);
+    const rows = migrated.prepare('SELECT id, submitted_ms, owner FROM evaluations ORDER BY row_order').all();
+    migrated.close();
+    expect(rows).toEqual([
+      { id: 'ev_old_normal', submitted_ms: Date.parse('2026-01-01T00:00:00.002Z'), owner: null },
+      { id: 'ev_old_high', submitted_ms: Date.parse('2026-01-01T00:00:30.001Z'), owner: null },
+    ]);
+    const claimed = await store.claimQueued(claimFor('r1', { dispatch: (e) => moveTo(e, 'starting') }));
+    expect(claimed.map((c) => c.evaluation.id)).toEqual(['ev_old_high', 'ev_old_normal']);
+    await store.close();
   });
 });

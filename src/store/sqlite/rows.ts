@@ -18,12 +18,14 @@ export type Row = Record<string, SQLOutputValue>;
 export interface EvaluationRow {
   readonly evaluation: Evaluation;
   readonly rowOrder: number;
+  /** The replica that claimed it, if any. */
+  readonly owner: string | null;
 }
 
 /** Column list shared by every evaluation query, so the mapper below always gets the same shape. */
 export const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
-  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result';
+  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner';
 
 export function toEvaluationRow(row: Row): EvaluationRow {
   const resultJson = textOrNull(row, 'result');
@@ -47,7 +49,7 @@ export function toEvaluationRow(row: Row): EvaluationRow {
     },
     result: resultJson === null ? null : withDefaults(JSON.parse(resultJson) as Partial<Result>),
   };
-  return { evaluation, rowOrder: integer(row, 'row_order') };
+  return { evaluation, rowOrder: integer(row, 'row_order'), owner: textOrNull(row, 'owner') };
 }
 
 /** Rows stored before `outputComplete` existed read as complete: nothing said otherwise then. */

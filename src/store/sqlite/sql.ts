@@ -1,19 +1,37 @@
+import { PRIORITIES, priorityRank } from '../../core/index.js';
 import { EVALUATION_COLUMNS } from './rows.js';
+
+const ACTIVE = "('starting', 'running')";
 
 /** Every fixed statement of the adapter, in one place so the schema and its queries are reviewed together. */
 export const SQL = {
   insertEvaluation:
     'INSERT INTO evaluations (id, status, language, code, stdin, priority, labels, limits, runtime, created_at, ' +
-    'submitted_at, dispatched_at, started_at, finished_at, stored_at, result) ' +
-    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
+    'submitted_at, dispatched_at, started_at, finished_at, stored_at, result, submitted_ms) ' +
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
   insertLabel: 'INSERT INTO evaluation_labels (key, value, row_order) VALUES (?, ?, ?)',
   insertTransition:
     'INSERT INTO transitions (evaluation_id, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?) ' +
     'RETURNING seq',
-  // The `AND status = ?` is the compare-and-set: zero changed rows means another writer moved it first.
+  // The `AND status = ?` is the compare-and-set: zero changed rows means another writer moved it first. A NULL
+  // owner keeps the stored one (only a claim sets it).
   casUpdate:
     'UPDATE evaluations SET status = ?, runtime = ?, dispatched_at = ?, started_at = ?, finished_at = ?, ' +
-    'stored_at = ?, result = ? WHERE id = ? AND status = ?',
+    'stored_at = ?, result = ?, owner = COALESCE(?, owner) WHERE id = ? AND status = ?',
+  countActive: `SELECT COUNT(*) AS n FROM evaluations WHERE status IN ${ACTIVE}`,
+  queuedInOrder: queuedInOrderSql(),
+  queueCounts:
+    'SELECT status, priority, COUNT(*) AS n FROM evaluations ' +
+    "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority",
+  // Owners with a live lease come as a JSON array; everything active owned by anyone else is an orphan.
+  listOrphans:
+    `SELECT ${EVALUATION_COLUMNS} FROM evaluations e WHERE e.status IN ${ACTIVE} ` +
+    'AND (e.owner IS NULL OR e.owner NOT IN (SELECT value FROM json_each(?))) ORDER BY e.row_order',
+  listOwned:
+    `SELECT ${EVALUATION_COLUMNS} FROM evaluations e ` +
+    'WHERE e.owner = ? AND e.status IN (SELECT value FROM json_each(?)) ORDER BY e.row_order',
+  // `IS` compares NULL with NULL as equal: rows from before ownership can be taken over too.
+  transferOwnership: 'UPDATE evaluations SET owner = ? WHERE id = ? AND owner IS ?',
   getById: `SELECT ${EVALUATION_COLUMNS} FROM evaluations e WHERE e.id = ?`,
   listByStatus:
     `SELECT ${EVALUATION_COLUMNS} FROM evaluations e ` +
@@ -21,6 +39,7 @@ export const SQL = {
   transitionsAfter:
     'SELECT seq, evaluation_id, from_status, to_status, at, reason FROM transitions ' +
     'WHERE seq > ? ORDER BY seq LIMIT ?',
+  latestTransitionSeq: 'SELECT COALESCE(MAX(seq), 0) AS seq FROM transitions',
   transitionsOf:
     'SELECT seq, evaluation_id, from_status, to_status, at, reason FROM transitions ' +
     'WHERE evaluation_id = ? ORDER BY seq',
@@ -68,4 +87,24 @@ export function listQuery(filter: {
   sql += filter.label ? ' ORDER BY l.row_order DESC LIMIT ?' : ' ORDER BY e.row_order DESC LIMIT ?';
   params.push(filter.limit);
   return { sql, params };
+}
+
+/**
+ * The next queued evaluations in queue order, as the scheduler's heap: ascending `submitted_ms + rank × aging`,
+ * then creation order. Within one priority that is plain FIFO, so each priority's first `room` rows come
+ * straight off the partial index `evaluations_queue` (no sort of the whole queue), and only those 3 × `room`
+ * candidates are merged: a claim costs the same at a queue of ten or ten thousand. `skip` (a JSON array of
+ * row_orders) holds the ones `dispatch` left queued earlier in this claim. Named parameters: aging, skip, room.
+ */
+function queuedInOrderSql(): string {
+  const perPriority = PRIORITIES.map(
+    (priority) =>
+      `SELECT * FROM (SELECT row_order, submitted_ms + ${priorityRank(priority)} * :aging AS queue_key ` +
+      `FROM evaluations WHERE status = 'queued' AND priority = '${priority}' ` +
+      'AND row_order NOT IN (SELECT value FROM json_each(:skip)) ORDER BY submitted_ms, row_order LIMIT :room)',
+  ).join(' UNION ALL ');
+  return (
+    `SELECT ${EVALUATION_COLUMNS} FROM (${perPriority}) q JOIN evaluations e ON e.row_order = q.row_order ` +
+    'ORDER BY q.queue_key, q.row_order LIMIT :room'
+  );
 }

@@ -1,18 +1,30 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import type { Evaluation, LogChunk, Status, Transition } from '../../core/index.js';
+import {
+  PRIORITIES,
+  type Evaluation,
+  type LogChunk,
+  type Priority,
+  type Status,
+  type Transition,
+} from '../../core/index.js';
+import { checkClaimRequest, checkDispatch, submittedMs } from '../claim.js';
 import {
   IdempotencyKeyTaken,
+  type Claimed,
+  type ClaimRequest,
   type EvaluationStore,
   type IdempotencyKey,
   type IdempotentSubmission,
   type ListPage,
   type ListQuery,
   type LogRead,
+  type OwnedEvaluation,
+  type QueueCounts,
   type TransitionWrite,
 } from '../store.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 import { migrateDatabase } from './migrate.js';
 import { toEvaluationRow, toLogChunk, toTransition, type Row } from './rows.js';
 import { listQuery, SQL } from './sql.js';
@@ -56,6 +68,12 @@ export function createSqliteStore(options: SqliteStoreOptions): EvaluationStore 
 class SqliteStore implements EvaluationStore {
   private readonly statements: StatementCache;
   private readonly transactor: Transactor;
+  /**
+   * Lease expiry (epoch ms) per replica. In memory: one process uses a SQLite file, so after a restart no
+   * earlier owner is alive and everything active it did not renew here is an orphan.
+   */
+  private readonly leases = new Map<string, number>();
+  readonly shared = false;
 
   constructor(private readonly db: DatabaseSync) {
     this.statements = new StatementCache(db);
@@ -92,6 +110,7 @@ class SqliteStore implements EvaluationStore {
             t.finishedAt,
             t.storedAt,
             evaluation.result === null ? null : JSON.stringify(evaluation.result),
+            submittedMs(evaluation),
           );
         const rowOrder = Number(inserted?.['row_order']);
         const insertLabel = this.statements.get(SQL.insertLabel);
@@ -161,34 +180,15 @@ class SqliteStore implements EvaluationStore {
   }
 
   async saveTransition(write: TransitionWrite): Promise<Transition | null> {
-    const e = write.evaluation;
-    if (e.status !== write.to) {
-      throw new Error(
-        `saveTransition(): evaluation.status is ${e.status} but the transition goes to ${write.to}`,
-      );
-    }
-    return this.transactor.run(() => {
-      const changed = this.statements
-        .get(SQL.casUpdate)
-        .run(
-          write.to,
-          e.runtime,
-          e.timings.dispatchedAt,
-          e.timings.startedAt,
-          e.timings.finishedAt,
-          e.timings.storedAt,
-          e.result === null ? null : JSON.stringify(e.result),
-          e.id,
-          write.from,
-        );
-      // Lost the race (or no such evaluation): nothing written, and the empty transaction commits for free.
-      if (Number(changed.changes) === 0) return null;
-      return this.insertTransition(e.id, write.from, write.to, write.at, write.reason);
-    });
+    return this.transactor.run(() => this.writeTransition(write, null));
   }
 
   async transitionsAfter(afterSeq: number, limit: number): Promise<Transition[]> {
     return this.statements.get(SQL.transitionsAfter).all(afterSeq, limit).map(toTransition);
+  }
+
+  async latestTransitionSeq(): Promise<number> {
+    return Number(this.statements.get(SQL.latestTransitionSeq).get()?.['seq']);
   }
 
   async transitionsOf(evaluationId: string): Promise<Transition[]> {
@@ -221,10 +221,112 @@ class SqliteStore implements EvaluationStore {
     return rows.map((row) => toEvaluationRow(row).evaluation);
   }
 
+  async claimQueued(request: ClaimRequest): Promise<Claimed[]> {
+    checkClaimRequest(request);
+    return this.transactor.run(() => {
+      const active = Number(this.statements.get(SQL.countActive).get()?.['n']);
+      let room = Math.min(request.max, request.globalConcurrency - active);
+      const claimed: Claimed[] = [];
+      const leftQueued: number[] = [];
+      while (room > 0) {
+        const page = this.statements
+          .get(SQL.queuedInOrder)
+          .all({ aging: request.agingMs, skip: JSON.stringify(leftQueued), room })
+          .map(toEvaluationRow);
+        if (page.length === 0) break;
+        for (const { evaluation: queued, rowOrder } of page) {
+          const write = request.dispatch(queued);
+          if (write) checkDispatch(queued, write);
+          // Inside this IMMEDIATE transaction nobody else writes, so the compare-and-set cannot lose here.
+          const transition = write && this.writeTransition(write, request.owner);
+          if (write && transition) {
+            claimed.push({ evaluation: write.evaluation, transition });
+            room--;
+          } else {
+            leftQueued.push(rowOrder);
+          }
+        }
+      }
+      return claimed;
+    });
+  }
+
+  async queueCounts(): Promise<QueueCounts> {
+    const queued = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
+    let active = 0;
+    for (const row of this.statements.get(SQL.queueCounts).all()) {
+      const count = Number(row['n']);
+      if (row['status'] === 'queued') queued[row['priority'] as Priority] += count;
+      else active += count;
+    }
+    return { queued, active };
+  }
+
+  async renewLease(replica: string, ttlMs: number): Promise<void> {
+    this.leases.set(replica, Date.now() + ttlMs);
+  }
+
+  async dropLease(replica: string): Promise<void> {
+    this.leases.delete(replica);
+  }
+
+  async listOrphans(): Promise<OwnedEvaluation[]> {
+    const now = Date.now();
+    const live = [...this.leases].filter(([, expiresAt]) => expiresAt > now).map(([replica]) => replica);
+    return this.statements
+      .get(SQL.listOrphans)
+      .all(JSON.stringify(live))
+      .map((row) => {
+        const { evaluation, owner } = toEvaluationRow(row);
+        return { evaluation, owner };
+      });
+  }
+
+  async listOwned(owner: string, statuses: readonly Status[]): Promise<Evaluation[]> {
+    if (statuses.length === 0) return [];
+    const rows = this.statements.get(SQL.listOwned).all(owner, JSON.stringify(statuses));
+    return rows.map((row) => toEvaluationRow(row).evaluation);
+  }
+
+  async transferOwnership(evaluationId: string, from: string | null, to: string): Promise<boolean> {
+    return Number(this.statements.get(SQL.transferOwnership).run(to, evaluationId, from).changes) === 1;
+  }
+
   async close(): Promise<void> {
     if (!this.db.isOpen) return;
     this.statements.clear();
     this.db.close();
+  }
+
+  /**
+   * The compare-and-set write of `saveTransition` and of each claim, inside the caller's transaction: moves the
+   * row only if its status is still `write.from`, and records the transition. `owner` (claims only) is stored
+   * with it; null keeps the stored owner.
+   */
+  private writeTransition(write: TransitionWrite, owner: string | null): Transition | null {
+    const e = write.evaluation;
+    if (e.status !== write.to) {
+      throw new Error(
+        `saveTransition(): evaluation.status is ${e.status} but the transition goes to ${write.to}`,
+      );
+    }
+    const changed = this.statements
+      .get(SQL.casUpdate)
+      .run(
+        write.to,
+        e.runtime,
+        e.timings.dispatchedAt,
+        e.timings.startedAt,
+        e.timings.finishedAt,
+        e.timings.storedAt,
+        e.result === null ? null : JSON.stringify(e.result),
+        owner,
+        e.id,
+        write.from,
+      );
+    // Lost the race (or no such evaluation): nothing written, and an empty transaction commits for free.
+    if (Number(changed.changes) === 0) return null;
+    return this.insertTransition(e.id, write.from, write.to, write.at, write.reason);
   }
 
   private insertTransition(

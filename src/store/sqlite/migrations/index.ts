@@ -1,5 +1,6 @@
 import { migration001 } from './001_init.js';
 import { migration002 } from './002_idempotency_keys.js';
+import { migration003 } from './003_ownership.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -8,6 +9,6 @@ export type { Migration } from './migration.js';
  * Every migration, in order. TS constants rather than `.sql` files because `tsc` does not copy assets into
  * `dist`, and the build must carry its schema.
  */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
 
 export const LATEST_VERSION = MIGRATIONS.length;

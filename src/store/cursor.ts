@@ -1,4 +1,4 @@
-import { CrucibleError } from '../../core/index.js';
+import { CrucibleError } from '../core/index.js';
 
 /**
  * List cursors are the `row_order` of the last item served, base64url-encoded so clients treat them as opaque
