@@ -3,13 +3,18 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { StreamLimiter, buildApi } from './api/index.js';
 import { redactedStoreUrl, storeUrl, type ServerConfig } from './config/index.js';
-import { EventBus } from './events/index.js';
+import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import type { Runtime } from './runtime/runtime.js';
 import { EvaluationService, type Logger } from './service/index.js';
 import { createStore } from './store/index.js';
 import { packageVersion } from './version.js';
+
+export interface ServerHooks {
+  /** This replica was the leader and is no longer: it has stopped working and should exit (and restart). */
+  readonly onLeadershipLost?: () => void;
+}
 
 export interface RunningServer {
   readonly url: string;
@@ -25,6 +30,7 @@ export interface RunningServer {
 export async function startServer(
   config: ServerConfig,
   log: Logger = createLogger(),
+  hooks: ServerHooks = {},
 ): Promise<RunningServer> {
   const dataDir = path.resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -33,11 +39,18 @@ export async function startServer(
   const runtime = await createRuntime(config, dataDir, log);
   const slots = slotsFor(config, runtime, log);
   const bus = new EventBus();
+  const feed = store.shared
+    ? new StoreEventFeed(store, bus, (error) => log.error(`reading changes from the store: ${String(error)}`))
+    : undefined;
   const service = new EvaluationService({
     store,
     runtime,
     bus,
+    ...(feed ? { feed } : {}),
+    replicaId: config.replicaId,
     concurrency: slots,
+    ...(config.globalConcurrency ? { globalConcurrency: config.globalConcurrency } : {}),
+    leaseMs: config.leaseSeconds * 1000,
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
     log,
@@ -59,13 +72,17 @@ export async function startServer(
     log,
     version: packageVersion(),
   });
-  await service.start();
+  let closing: Promise<void> | undefined;
+  const election = await leaderElectionFor(config, store.shared, service, log, () => {
+    if (!closing) hooks.onLeadershipLost?.();
+  });
+  await service.start({ work: !election });
+  await election?.start();
   ready = true;
   const address = await app.listen({ host: config.host, port: config.port });
   log.info(
-    `listening on ${address} (runtime ${runtime.name}, store ${redactedStoreUrl(storeUrl(config))}, ${slots} slots)`,
+    `listening on ${address} (replica ${config.replicaId}, runtime ${runtime.name}, store ${redactedStoreUrl(storeUrl(config))}, ${slots} slots${election ? ', leader election on' : ''})`,
   );
-  let closing: Promise<void> | undefined;
   return {
     url: address,
     service,
@@ -73,10 +90,46 @@ export async function startServer(
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        await election?.stop();
         await service.stop();
         await store.close();
       })()),
   };
+}
+
+/**
+ * Replicas of the Kubernetes backend on a shared store elect one leader over a `coordination.k8s.io/v1`
+ * Lease: only it watches the cluster, claims queued work and writes run transitions; the others serve the
+ * API. Local replicas each run their own sandboxes, so they all work and need no leader.
+ */
+async function leaderElectionFor(
+  config: ServerConfig,
+  sharedStore: boolean,
+  service: EvaluationService,
+  log: Logger,
+  onLost: () => void,
+): Promise<{ start(): Promise<void>; stop(): Promise<void> } | null> {
+  if (config.backend !== 'kubernetes' || !sharedStore) return null;
+  const { createLeaderElection } = await import('./cluster/index.js');
+  const leaseMs = config.leaseSeconds * 1000;
+  return createLeaderElection({
+    ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
+    namespace: config.leaderElection.namespace ?? config.kubernetes.namespace,
+    name: config.leaderElection.name,
+    identity: config.replicaId,
+    leaseDurationMs: leaseMs,
+    renewDeadlineMs: (leaseMs * 2) / 3,
+    retryPeriodMs: Math.max(100, leaseMs / 7.5),
+    onStartedLeading: async () => {
+      log.info(`replica ${config.replicaId} is the leader: watching the cluster and running evaluations`);
+      await service.startWork();
+    },
+    onStoppedLeading: () => {
+      log.error(`replica ${config.replicaId} lost the leader Lease; it stops working`);
+      onLost();
+    },
+    onNewLeader: (identity: string) => log.info(`the leader is ${identity}`),
+  });
 }
 
 /**

@@ -177,6 +177,8 @@ export const QueueSchema = z.object({
   queued: z.object({ high: z.number(), normal: z.number(), low: z.number() }),
   running: z.number(),
   capacity: z.number(),
+  /** The replica that answered: its own slots, and whether it runs work (false: a follower, API only). */
+  replica: z.object({ id: z.string(), running: z.number(), slots: z.number(), working: z.boolean() }),
 });
 
 export const TransitionSchema = z.object({

@@ -88,8 +88,19 @@ export type Transition = Omit<CoreTransition, 'reason'> & { readonly reason: str
 
 export interface QueueStats {
   readonly queued: { readonly high: number; readonly normal: number; readonly low: number };
+  /** Starting or running across every replica. */
   readonly running: number;
+  /** The global limit (or the answering replica's slots when there is none). */
   readonly capacity: number;
+  /** The replica that answered. */
+  readonly replica: {
+    readonly id: string;
+    /** Slots it holds. */
+    readonly running: number;
+    readonly slots: number;
+    /** False on a follower that serves the API only (leader election). */
+    readonly working: boolean;
+  };
 }
 
 export interface Health {

@@ -30,6 +30,25 @@ const ServerConfigFields = z.object({
   sandbox: z.enum(['bwrap', 'gvisor', 'none']).default('bwrap'),
   /** Default by backend: cores for `local`, 64 (bounded by the namespace's quota) for `kubernetes`. */
   concurrency: intFrom(1, 1024).optional(),
+  /**
+   * Evaluations `starting` or `running` at once across every replica sharing the store; default: no limit
+   * beyond each replica's `concurrency`.
+   */
+  globalConcurrency: intFrom(1, 1_000_000).optional(),
+  /** This replica's name, unique among replicas sharing a store (default: host name + a random suffix). */
+  replicaId: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/, 'letters, digits, ".", "_", ":" or "-", at most 253')
+    .optional(),
+  /** A replica's lease on its work (and the Kubernetes leader Lease): others take over after it runs out. */
+  leaseSeconds: z.coerce.number().min(1).max(600).default(15),
+  leaderElection: z
+    .object({
+      /** Namespace of the `coordination.k8s.io/v1` Lease (default: the evaluations' namespace). */
+      namespace: z.string().optional(),
+      name: z.string().default('crucible-leader'),
+    })
+    .prefault({}),
   /** Each this many seconds of waiting lifts a queued evaluation one priority level, so `low` never starves. */
   agingSeconds: z.coerce.number().positive().max(86_400).default(30),
   limits: z
@@ -71,6 +90,7 @@ const ServerConfigFields = z.object({
 
 export const ServerConfigSchema = ServerConfigFields.transform((config) => ({
   ...config,
+  replicaId: config.replicaId ?? `${os.hostname()}-${Math.random().toString(36).slice(2, 8)}`,
   concurrency: config.concurrency ?? defaultConcurrency(config.backend),
   /** Set by flag or environment: it then wins over the namespace's ResourceQuota too. */
   concurrencyExplicit: config.concurrency !== undefined,
@@ -90,6 +110,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     sandbox: env.CRUCIBLE_SANDBOX as ServerConfigInput['sandbox'],
     concurrency: env.CRUCIBLE_CONCURRENCY,
     agingSeconds: env.CRUCIBLE_AGING_SECONDS,
+    globalConcurrency: env.CRUCIBLE_GLOBAL_CONCURRENCY,
+    replicaId: env.CRUCIBLE_REPLICA_ID,
+    leaseSeconds: env.CRUCIBLE_LEASE_SECONDS,
+    leaderElection: {
+      namespace: env.CRUCIBLE_LEADER_ELECTION_NAMESPACE,
+      name: env.CRUCIBLE_LEADER_ELECTION_NAME,
+    },
     api: { rateLimitPerMinute: env.CRUCIBLE_RATE_LIMIT_PER_MINUTE },
     kubernetes: {
       kubeconfig: env.KUBECONFIG,

@@ -3,17 +3,22 @@ import type { Evaluation, LogChunk, Transition } from '../core/index.js';
 
 export interface TransitionEvent {
   readonly transition: Transition;
-  readonly evaluation: Evaluation;
+  /**
+   * The evaluation after the transition, when this replica wrote it; absent for transitions other replicas
+   * wrote (seen through a shared store), so per-replica metrics count only their own work.
+   */
+  readonly evaluation?: Evaluation;
 }
 
 interface BusEvents {
   transition: [TransitionEvent];
-  log: [LogChunk];
+  [log: `log:${string}`]: [LogChunk];
 }
 
 /**
  * In-process, typed event bus for one node. Listeners run synchronously in emit order, which is what makes
- * SSE resume gap-free: a subscriber registered before it reads the store sees every later event.
+ * SSE resume gap-free: a subscriber registered before it reads the store sees every later event. Log chunks
+ * are published per evaluation, so a chunk reaches only that evaluation's followers.
  */
 export class EventBus {
   readonly #emitter = new EventEmitter<BusEvents>();
@@ -28,7 +33,7 @@ export class EventBus {
   }
 
   publishLog(chunk: LogChunk): void {
-    this.#emitter.emit('log', chunk);
+    this.#emitter.emit(`log:${chunk.evaluationId}`, chunk);
   }
 
   onTransition(listener: (event: TransitionEvent) => void): () => void {
@@ -36,8 +41,20 @@ export class EventBus {
     return () => this.#emitter.off('transition', listener);
   }
 
-  onLog(listener: (chunk: LogChunk) => void): () => void {
-    this.#emitter.on('log', listener);
-    return () => this.#emitter.off('log', listener);
+  onLog(evaluationId: string, listener: (chunk: LogChunk) => void): () => void {
+    this.#emitter.on(`log:${evaluationId}`, listener);
+    return () => this.#emitter.off(`log:${evaluationId}`, listener);
+  }
+
+  /** Evaluations someone on this node follows the logs of. */
+  followedEvaluations(): string[] {
+    return this.#emitter
+      .eventNames()
+      .filter((name): name is `log:${string}` => typeof name === 'string' && name.startsWith('log:'))
+      .map((name) => name.slice('log:'.length));
+  }
+
+  isFollowed(evaluationId: string): boolean {
+    return this.#emitter.listenerCount(`log:${evaluationId}`) > 0;
   }
 }

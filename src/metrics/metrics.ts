@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isTerminal, type Evaluation } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
-import type { QueueStats } from '../scheduler/index.js';
+import type { QueueStats } from '../service/index.js';
 
 const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -20,7 +20,7 @@ const STAGES = [
  */
 export function createMetrics(
   bus: EventBus,
-  queueStats: () => QueueStats,
+  queueStats: () => Promise<QueueStats>,
   openStreams: () => number,
 ): Registry {
   const registry = new Registry();
@@ -49,16 +49,25 @@ export function createMetrics(
     help: 'Queued evaluations by priority',
     labelNames: ['priority'] as const,
     registers: [registry],
-    collect() {
-      for (const [priority, count] of Object.entries(queueStats().queued)) this.set({ priority }, count);
+    async collect() {
+      const { queued } = await queueStats();
+      for (const [priority, count] of Object.entries(queued)) this.set({ priority }, count);
     },
   });
   new Gauge({
     name: 'crucible_running',
-    help: 'Evaluations starting or running',
+    help: 'Evaluations starting or running, across every replica',
     registers: [registry],
-    collect() {
-      this.set(queueStats().running);
+    async collect() {
+      this.set((await queueStats()).running);
+    },
+  });
+  new Gauge({
+    name: 'crucible_replica_slots_used',
+    help: 'Slots held on this replica (a cancelled run holds its slot until its sandbox is gone)',
+    registers: [registry],
+    async collect() {
+      this.set((await queueStats()).replica.running);
     },
   });
   new Gauge({
@@ -71,6 +80,8 @@ export function createMetrics(
   });
 
   bus.onTransition(({ transition, evaluation }) => {
+    // Transitions other replicas wrote are theirs to count: a sum across replicas counts each once.
+    if (!evaluation) return;
     transitions.inc({ to: transition.to });
     if (!isTerminal(transition.to)) return;
     finished.inc({

@@ -1,2 +1,2 @@
-export * from './priority-queue.js';
-export * from './scheduler.js';
+export * from './claim-loop.js';
+export * from './slots.js';

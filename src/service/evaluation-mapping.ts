@@ -1,6 +1,5 @@
 import type { Evaluation, Limits, RunOutcome, Submission } from '../core/index.js';
 import type { RunRequest } from '../runtime/runtime.js';
-import type { QueueEntry } from '../scheduler/index.js';
 
 export interface NewEvaluationContext {
   readonly id: string;
@@ -41,10 +40,6 @@ export function shutdownOutcome(at: Date): RunOutcome {
     message: 'the server shut down while this evaluation ran; it was stopped and not run again',
     at,
   };
-}
-
-export function queueEntryOf(evaluation: Evaluation): QueueEntry {
-  return { id: evaluation.id, priority: evaluation.priority, enqueuedAt: Date.parse(evaluation.createdAt) };
 }
 
 export function runRequestOf(evaluation: Evaluation): RunRequest {

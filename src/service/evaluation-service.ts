@@ -8,14 +8,16 @@ import {
   type LifecycleEvent,
   type Limits,
   type LogChunk,
+  type Priority,
   type Submission,
   type Transition,
 } from '../core/index.js';
-import type { EventBus } from '../events/index.js';
+import type { EventBus, StoreEventFeed, TransitionEvent } from '../events/index.js';
 import type { DeliveredBytes, RunObserver, Runtime } from '../runtime/runtime.js';
-import { Scheduler, type QueueEntry, type QueueStats } from '../scheduler/index.js';
+import { ClaimLoop, Slots } from '../scheduler/index.js';
 import {
   IdempotencyKeyTaken,
+  type Claimed,
   type EvaluationStore,
   type IdempotencyKey,
   type IdempotentSubmission,
@@ -23,8 +25,9 @@ import {
   type ListQuery,
 } from '../store/store.js';
 import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
-import { newEvaluation, queueEntryOf, runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
+import { newEvaluation, runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, persistently, type RetryPolicy } from './persist.js';
+import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { RunContext } from './run-context.js';
 import { createRunObserver } from './run-observer.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
@@ -39,7 +42,19 @@ export interface EvaluationServiceOptions {
   readonly store: EvaluationStore;
   readonly runtime: Runtime;
   readonly bus: EventBus;
+  /**
+   * Set when several replicas share the store: transitions are then published through it, in seq order with
+   * every other replica's.
+   */
+  readonly feed?: StoreEventFeed;
+  /** This replica's name: the owner of what it claims. Unique among replicas sharing a store. */
+  readonly replicaId: string;
+  /** Evaluations this replica runs at once (its slots). */
   readonly concurrency: number;
+  /** Evaluations `starting`/`running` at once across every replica; default: no limit beyond the slots. */
+  readonly globalConcurrency?: number;
+  /** How long this replica's lease on its work lasts without renewal (default 15 s). */
+  readonly leaseMs?: number;
   readonly agingMs: number;
   readonly defaultLimits: Limits;
   readonly log: Logger;
@@ -63,6 +78,24 @@ export interface Submitted {
   readonly replayed: boolean;
 }
 
+export interface QueueStats {
+  readonly queued: Record<Priority, number>;
+  /** `starting` + `running` across every replica. */
+  readonly running: number;
+  /** The global limit, or this replica's slots when there is none. */
+  readonly capacity: number;
+  readonly replica: ReplicaStats;
+}
+
+export interface ReplicaStats {
+  readonly id: string;
+  /** Slots held here (a cancelled run keeps its slot until its sandbox is gone). */
+  readonly running: number;
+  readonly slots: number;
+  /** False on a replica that only serves the API (not the leader). */
+  readonly working: boolean;
+}
+
 export type { SubmitOptions } from './idempotency.js';
 
 /** Attempts a run write gets once the server is stopping, before it gives up (the store may be gone). */
@@ -70,17 +103,29 @@ const ATTEMPTS_WHILE_STOPPING = 3;
 
 /**
  * The application layer: every way in (HTTP, CLI) goes through here, and only here are the store, the
- * scheduler, the runtime and the state machine put together.
+ * slots, the runtime and the state machine put together.
  *
- * Slots: a scheduler slot is held from dispatch until the sandbox is gone — the run's `finished` was
- * persisted, or a cancel was delivered to the runtime after its launch returned — never merely until the
- * status turned terminal, so a cancelled program still being killed keeps counting against the limit.
+ * Work: the store is the queue. A replica that works claims queued evaluations (`claimQueued`: priority order
+ * with aging, one global limit, each claimed by exactly one replica) into its free slots, owns them under a
+ * lease it keeps renewing, and re-adopts or ends the work of replicas whose lease ran out. A replica that
+ * does not work (a follower under leader election) serves the API only.
+ *
+ * Slots: a slot is held from the claim until the sandbox is gone — the run's `finished` was persisted, or a
+ * cancel was delivered to the runtime after its launch returned — never merely until the status turned
+ * terminal, so a cancelled program still being killed keeps counting against the limit.
  */
 export class EvaluationService {
   readonly #store: EvaluationStore;
   readonly #bus: EventBus;
+  readonly #feed: StoreEventFeed | undefined;
   readonly #runtime: Runtime;
-  readonly #scheduler: Scheduler;
+  readonly #replica: string;
+  readonly #slots: Slots;
+  readonly #claims: ClaimLoop;
+  readonly #lease: ReplicaLease;
+  readonly #leaseMs: number;
+  readonly #globalConcurrency: number | undefined;
+  readonly #agingMs: number;
   readonly #defaults: Limits;
   readonly #log: Logger;
   readonly #now: () => Date;
@@ -91,54 +136,88 @@ export class EvaluationService {
   /** Transitions are written and published one at a time, so SSE sees them in `seq` order. */
   #transitions: Promise<unknown> = Promise.resolve();
   #stopping = false;
+  #working = false;
+  #reaping: Promise<void> | null = null;
+  #reapTimer: NodeJS.Timeout | undefined;
+  #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
     this.#store = options.store;
     this.#bus = options.bus;
+    this.#feed = options.feed;
     this.#runtime = options.runtime;
+    this.#replica = options.replicaId;
     this.#defaults = options.defaultLimits;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
     this.#newId = options.newId ?? randomUUID;
     this.#retry = options.storeRetry ?? DEFAULT_STORE_RETRY;
     this.#maxBacklog = options.maxFollowerBacklog ?? DEFAULT_MAX_BACKLOG;
-    this.#scheduler = new Scheduler({
-      concurrency: options.concurrency,
-      agingMs: options.agingMs,
-      dispatch: (entry) => void this.#dispatch(entry),
+    this.#agingMs = options.agingMs;
+    this.#globalConcurrency = options.globalConcurrency;
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#slots = new Slots(options.concurrency);
+    this.#claims = new ClaimLoop({
+      freeSlots: () => this.#slots.free,
+      claim: (max) => this.#claim(max),
+      onError: (error) => this.#log.warn(`claiming queued evaluations failed; retrying: ${messageOf(error)}`),
     });
+    this.#lease = new ReplicaLease(this.#store, this.#replica, this.#leaseMs, (error) =>
+      this.#log.warn(`renewing the lease of replica ${this.#replica} failed: ${messageOf(error)}`),
+    );
   }
 
   get runtimeName(): string {
     return this.#runtime.name;
   }
 
+  get replicaId(): string {
+    return this.#replica;
+  }
+
   /**
-   * Recovers after a restart, then starts dispatching: queued evaluations are queued again; evaluations that
-   * were starting or running are re-adopted by the runtime, or ended as `error` / `lost_on_restart` when the
-   * runtime cannot find them (a local sandbox dies with its server). Nothing is ever run twice.
+   * Starts serving: takes this replica's lease and follows every transition (this replica's and, on a shared
+   * store, everyone's). With `work` (the default), also starts working — see `startWork`.
    */
-  async start(): Promise<void> {
-    for (const evaluation of await this.#store.listByStatus(['queued'])) {
-      this.#scheduler.enqueue(queueEntryOf(evaluation));
-    }
-    for (const evaluation of await this.#store.listByStatus(['starting', 'running'])) {
-      await this.#adopt(evaluation);
-    }
-    this.#scheduler.start();
+  async start(options: { work?: boolean } = {}): Promise<void> {
+    this.#offBus = this.#bus.onTransition((event) => this.#onTransition(event));
+    await this.#feed?.start();
+    await this.#lease.start();
+    if (options.work !== false) await this.startWork();
+  }
+
+  /**
+   * Starts running evaluations: first the orphans — `starting`/`running` evaluations whose owner's lease ran
+   * out (after a restart on SQLite: all of them), each offered to `runtime.adopt` and ended as `error` /
+   * `lost_on_restart` when the runtime cannot find it (a local sandbox dies with its server); nothing is ever
+   * run twice — then claiming queued ones, and looking for orphans again every half lease.
+   */
+  async startWork(): Promise<void> {
+    if (this.#working || this.#stopping) return;
+    this.#working = true;
+    await this.#reapOrphans();
+    this.#reapTimer = setInterval(() => void this.#reapOrphans(), this.#leaseMs / 2);
+    this.#reapTimer.unref();
+    this.#claims.start();
   }
 
   /**
    * Stops dispatching and closes the runtime. Runs a local runtime kills on close end as `error` /
    * `infrastructure` ("the server shut down"), not as the program's own failure; runtimes that keep running
-   * without us (Kubernetes Jobs) report nothing and are re-adopted at the next start.
+   * without us (Kubernetes Jobs) report nothing and are re-adopted by the next replica that works.
    */
   async stop(): Promise<void> {
-    this.#scheduler.stop();
     this.#stopping = true;
+    this.#working = false;
+    clearInterval(this.#reapTimer);
+    await this.#claims.stop();
+    await this.#reaping;
     await this.#runtime.close();
     await Promise.all([...this.#runs.values()].map((run) => run.idle()));
     await this.#transitions;
+    this.#offBus?.();
+    await this.#feed?.stop();
+    await this.#lease.stop();
   }
 
   async submit(submission: Submission, options: SubmitOptions = {}): Promise<Submitted> {
@@ -167,7 +246,7 @@ export class EvaluationService {
         const found = key ? await this.#store.findIdempotent(key.scope, key.key) : null;
         if (found) return found;
         const transition = await this.#store.create(evaluation, key);
-        this.#bus.publishTransition({ transition, evaluation });
+        this.#publish({ transition, evaluation });
         return null;
       });
     } catch (error) {
@@ -180,7 +259,7 @@ export class EvaluationService {
       assertSameSubmission(earlier, key);
       return { evaluation: await this.get(earlier.evaluationId), replayed: true };
     }
-    this.#scheduler.enqueue(queueEntryOf(evaluation));
+    this.#claims.wake();
     return { evaluation, replayed: false };
   }
 
@@ -245,54 +324,92 @@ export class EvaluationService {
 
   /**
    * Idempotent: a terminal evaluation is returned as it is. The decision is taken inside the serialized
-   * transition section, so it sees a dispatch that is in progress and hands the kill to whoever can do it.
+   * transition section, so it sees a dispatch that is in progress and hands the kill to whoever can do it. A
+   * run on another replica is killed by that replica when it sees the `cancelled` transition.
    */
   async cancel(id: string): Promise<Evaluation> {
-    this.#scheduler.remove(id);
-    const { evaluation, run } = await this.#serially(async () => {
-      const current = await this.#store.get(id);
-      if (!current) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
-      if (isTerminal(current.status)) return { evaluation: current, run: undefined };
-      const active = this.#runs.get(id);
-      if (active) active.cancelRequested = true;
-      const event: LifecycleEvent = {
-        type: 'cancelled',
-        at: this.#now(),
-        output: active?.outputFlags ?? { stdoutTruncated: false, stderrTruncated: false },
-      };
-      const saved = await this.#save(current, event);
-      // Queued (or popped by the scheduler but not yet dispatched): no sandbox, so the slot is free now.
-      if (!active) this.#scheduler.release(id);
-      return { evaluation: saved ?? current, run: active };
+    for (;;) {
+      const decided = await this.#serially(async () => {
+        const current = await this.#store.get(id);
+        if (!current) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
+        if (isTerminal(current.status)) return { evaluation: current, run: undefined };
+        const active = this.#runs.get(id);
+        const event: LifecycleEvent = {
+          type: 'cancelled',
+          at: this.#now(),
+          output: active?.outputFlags ?? { stdoutTruncated: false, stderrTruncated: false },
+        };
+        if (active) active.cancelRequested = true;
+        const saved = await this.#save(current, event);
+        // Another replica moved it meanwhile (claimed it, or ended it): decide again on what it is now.
+        if (!saved) return null;
+        return { evaluation: saved, run: active };
+      });
+      if (!decided) continue;
+      if (decided.run && !decided.run.launching) await this.#killCancelled(decided.run);
+      return decided.evaluation;
+    }
+  }
+
+  async queueStats(): Promise<QueueStats> {
+    const counts = await this.#store.queueCounts();
+    return {
+      queued: counts.queued,
+      running: counts.active,
+      capacity: this.#globalConcurrency ?? this.#slots.capacity,
+      replica: {
+        id: this.#replica,
+        running: this.#slots.used,
+        slots: this.#slots.capacity,
+        working: this.#working,
+      },
+    };
+  }
+
+  /** Every transition this node sees, its own and (on a shared store) other replicas'. */
+  #onTransition({ transition, evaluation }: TransitionEvent): void {
+    // A queued evaluation to claim, or a slot freed somewhere under the global limit.
+    if (transition.to === 'queued' || isTerminal(transition.to)) this.#claims.wake();
+    const run = this.#runs.get(transition.evaluationId);
+    // Another replica ended a run of ours (a cancel there, or our lease ran out): its sandbox must go.
+    if (run && !evaluation && isTerminal(transition.to) && !run.cancelRequested) {
+      run.cancelRequested = true;
+      if (!run.launching) void this.#killCancelled(run);
+    }
+  }
+
+  /** Claims up to `max` queued evaluations for this replica and launches them. */
+  async #claim(max: number): Promise<number> {
+    const claimed = await this.#serially(async () => {
+      const batch = await this.#store.claimQueued({
+        owner: this.#replica,
+        max,
+        globalConcurrency: this.#globalConcurrency ?? Number.MAX_SAFE_INTEGER,
+        agingMs: this.#agingMs,
+        // Stamped inside the claiming transaction, after the global count: `dispatchedAt`..`storedAt` then
+        // overlap exactly as the store counted them, so the limit can be checked from stored timestamps.
+        dispatch: (queued) => {
+          const at = this.#now();
+          return applyEvent(queued, { type: 'dispatched', at, runtime: this.#runtime.name }, at);
+        },
+      });
+      for (const { evaluation, transition } of batch) {
+        this.#slots.occupy(evaluation.id);
+        this.#newRun(evaluation, 0, { stdout: 0, stderr: 0 }, true);
+        this.#publish({ transition, evaluation });
+      }
+      return batch;
     });
-    if (run && !run.launching) await this.#killCancelled(run);
-    return evaluation;
+    for (const item of claimed) void this.#launch(item);
+    return claimed.length;
   }
 
-  queueStats(): QueueStats {
-    return this.#scheduler.stats();
-  }
-
-  async #dispatch(entry: QueueEntry): Promise<void> {
-    const launch: { run?: RunContext } = {};
-    let dispatched: Evaluation | null = null;
-    try {
-      dispatched = await this.#persist(`dispatching ${entry.id}`, () =>
-        this.#apply(entry.id, { type: 'dispatched', at: this.#now(), runtime: this.#runtime.name }, (e) => {
-          launch.run = this.#newRun(e, 0, { stdout: 0, stderr: 0 }, true);
-        }),
-      );
-    } catch (error) {
-      this.#log.error(`dispatching ${entry.id} failed: ${messageOf(error)}`);
-    }
-    const { run } = launch;
-    if (!dispatched || !run) {
-      this.#scheduler.release(entry.id);
-      return;
-    }
+  async #launch({ evaluation }: Claimed): Promise<void> {
+    const run = this.#runs.get(evaluation.id);
+    if (!run) return;
     const observer = this.#observerFor(run);
     if (!run.cancelRequested) {
-      await this.#runtime.start(runRequestOf(dispatched), observer).catch((error: unknown) =>
+      await this.#runtime.start(runRequestOf(evaluation), observer).catch((error: unknown) =>
         observer.finished({
           kind: 'error',
           reason: 'sandbox_error',
@@ -314,12 +431,35 @@ export class EvaluationService {
     } catch (error) {
       this.#log.error(`cancelling ${id} in the ${this.#runtime.name} runtime failed: ${messageOf(error)}`);
     }
-    if (this.#runs.get(id) === run) this.#runs.delete(id);
-    this.#scheduler.release(id);
+    this.#free(run);
   }
 
-  async #adopt(evaluation: Evaluation): Promise<void> {
-    this.#scheduler.occupy(evaluation.id);
+  #free(run: RunContext): void {
+    if (this.#runs.get(run.evaluationId) === run) this.#runs.delete(run.evaluationId);
+    if (this.#slots.release(run.evaluationId)) this.#claims.wake();
+  }
+
+  /** Takes over every orphan this replica can win (compare-and-set on the owner: one replica each). */
+  #reapOrphans(): Promise<void> {
+    this.#reaping ??= (async () => {
+      try {
+        for (const { evaluation, owner } of await this.#store.listOrphans()) {
+          if (!this.#working || this.#runs.has(evaluation.id)) continue;
+          if (await this.#store.transferOwnership(evaluation.id, owner, this.#replica)) {
+            await this.#adopt(evaluation, owner);
+          }
+        }
+      } catch (error) {
+        this.#log.warn(`looking for orphaned evaluations failed: ${messageOf(error)}`);
+      } finally {
+        this.#reaping = null;
+      }
+    })();
+    return this.#reaping;
+  }
+
+  async #adopt(evaluation: Evaluation, previousOwner: string | null): Promise<void> {
+    this.#slots.occupy(evaluation.id);
     const chunks = await this.#store.readLogs(evaluation.id);
     const delivered = { stdout: 0, stderr: 0 };
     for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
@@ -331,15 +471,16 @@ export class EvaluationService {
         this.#log.error(`adopting ${evaluation.id} failed: ${messageOf(error)}`);
         return 'lost' as const;
       });
+    const from = previousOwner === this.#replica || previousOwner === null ? '' : ` (from ${previousOwner})`;
     if (adopted === 'lost') {
       void observer.finished({
         kind: 'error',
         reason: 'lost_on_restart',
-        message: 'the server restarted while this evaluation was running; it was not run again',
+        message: 'the server running this evaluation stopped while it ran; it was not run again',
         at: this.#now(),
       });
     } else {
-      this.#log.info(`re-adopted ${evaluation.id} from the ${this.#runtime.name} runtime`);
+      this.#log.info(`re-adopted ${evaluation.id}${from} from the ${this.#runtime.name} runtime`);
     }
   }
 
@@ -354,15 +495,22 @@ export class EvaluationService {
       now: this.#now,
       persist: (what, task) => this.#persist(what, task),
       appendLogs: (chunks) => this.#store.appendLogs(chunks),
-      publishLog: (chunk) => this.#bus.publishLog(chunk),
+      publishLogs: (chunks) => this.#publishLogs(chunks),
       apply: (id, event) => this.#apply(id, event),
       overrideOutcome: (outcome) => (this.#stopping ? shutdownOutcome(this.#now()) : outcome),
-      ended: (ended) => {
-        if (this.#runs.get(ended.evaluationId) === ended) this.#runs.delete(ended.evaluationId);
-        this.#scheduler.release(ended.evaluationId);
-      },
+      ended: (ended) => this.#free(ended),
       onError: (error) => this.#log.error(`evaluation ${run.evaluationId}: ${messageOf(error)}`),
     });
+  }
+
+  #publish(event: TransitionEvent): void {
+    if (this.#feed) this.#feed.committed(event);
+    else this.#bus.publishTransition(event);
+  }
+
+  #publishLogs(chunks: readonly LogChunk[]): void {
+    if (this.#feed) this.#feed.committedLogs(chunks);
+    else for (const chunk of chunks) this.#bus.publishLog(chunk);
   }
 
   #persist<T>(what: string, task: () => Promise<T>): Promise<T> {
@@ -399,7 +547,7 @@ export class EvaluationService {
     if (!next) return null;
     const transition = await this.#store.saveTransition(next);
     if (!transition) return null;
-    this.#bus.publishTransition({ transition, evaluation: next.evaluation });
+    this.#publish({ transition, evaluation: next.evaluation });
     return next.evaluation;
   }
 

@@ -7,7 +7,7 @@ export interface RunObserverDeps {
   readonly now: () => Date;
   readonly persist: <T>(what: string, task: () => Promise<T>) => Promise<T>;
   readonly appendLogs: (chunks: readonly LogChunk[]) => Promise<void>;
-  readonly publishLog: (chunk: LogChunk) => void;
+  readonly publishLogs: (chunks: readonly LogChunk[]) => void;
   readonly apply: (id: string, event: LifecycleEvent) => Promise<Evaluation | null>;
   /** The outcome to record instead of the runtime's, e.g. "the server shut down" while stopping. */
   readonly overrideOutcome: (outcome: RunOutcome) => RunOutcome;
@@ -27,7 +27,7 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
     for (let chunks = run.pending(); chunks.length > 0; chunks = run.pending()) {
       await deps.persist(`storing output of ${id}`, () => deps.appendLogs(chunks));
       run.stored(chunks.length);
-      for (const chunk of chunks) deps.publishLog(chunk);
+      deps.publishLogs(chunks);
     }
   };
   const started = async (at: Date) => {

@@ -110,9 +110,7 @@ export async function* followLogs(
   options: LogFollowOptions,
 ): AsyncGenerator<LogChunk> {
   const inbox = new Inbox<LogChunk>(options.maxBacklog ?? DEFAULT_MAX_BACKLOG);
-  const offLog = bus.onLog((chunk) => {
-    if (chunk.evaluationId === evaluationId) inbox.push(chunk);
-  });
+  const offLog = bus.onLog(evaluationId, (chunk) => inbox.push(chunk));
   const offTransition = bus.onTransition(({ transition }) => {
     if (transition.evaluationId === evaluationId && isTerminal(transition.to)) {
       inbox.closed = true;

@@ -1,4 +1,12 @@
-import type { Evaluation, LogChunk, OutputStream, Priority, Reason, Status, Transition } from '../core/index.js';
+import type {
+  Evaluation,
+  LogChunk,
+  OutputStream,
+  Priority,
+  Reason,
+  Status,
+  Transition,
+} from '../core/index.js';
 
 export interface ListQuery {
   readonly status?: Status;
@@ -130,6 +138,8 @@ export interface EvaluationStore {
    * commit out of order, so its adapter hands out seqs in commit order — see its docs).
    */
   transitionsAfter(afterSeq: number, limit: number): Promise<Transition[]>;
+  /** The highest transition seq committed so far (0 when there is none): where a live feed starts reading. */
+  latestTransitionSeq(): Promise<number>;
   /** Transitions of one evaluation, oldest first. */
   transitionsOf(evaluationId: string): Promise<Transition[]>;
   appendLogs(chunks: readonly LogChunk[]): Promise<void>;

@@ -64,6 +64,7 @@ describe('outputComplete', () => {
       finished_at: null,
       stored_at: null,
       result: JSON.stringify(result),
+      owner: null,
     });
     expect(toEvaluationRow(row(old)).evaluation.result?.outputComplete).toBe(true);
     const stored = toEvaluationRow(row({ ...old, outputComplete: false })).evaluation.result;

@@ -57,9 +57,11 @@ describeSandboxed('cancel racing the dispatch, in the real bwrap sandbox', () =>
     expect(final.map((e) => e.status)).toEqual(final.map(() => 'cancelled'));
     // Some of them really were running in a sandbox when the cancel came.
     expect(final.some((e) => e.timings.startedAt !== null)).toBe(true);
-    expect(await eventually(() => p.service.queueStats().running === 0, 15_000)).toBe(true);
+    expect(await eventually(async () => (await p.service.queueStats()).replica.running === 0, 15_000)).toBe(
+      true,
+    );
     expect(await eventually(() => processesNamed(name).length === 0, 15_000)).toBe(true);
     // Nothing dispatched after its cancel: the queue holds nothing either.
-    expect(p.service.queueStats().queued).toEqual({ high: 0, normal: 0, low: 0 });
+    expect((await p.service.queueStats()).queued).toEqual({ high: 0, normal: 0, low: 0 });
   }, 120_000);
 });

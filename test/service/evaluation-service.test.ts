@@ -23,9 +23,14 @@ async function start(options: Parameters<typeof inProcess>[0]): Promise<InProces
 }
 
 /** Lets queued promise work run until `done` holds (bounded in turns, not in time). */
-async function settle(done: () => boolean, turns = 10_000): Promise<void> {
-  for (let i = 0; i < turns && !done(); i++) await nextTurn();
-  expect(done()).toBe(true);
+async function settle(done: () => boolean | Promise<boolean>, turns = 10_000): Promise<void> {
+  for (let i = 0; i < turns && !(await done()); i++) await nextTurn();
+  expect(await done()).toBe(true);
+}
+
+/** Slots this replica holds: a slot is free only once the sandbox is gone. */
+async function slotsHeld(service: EvaluationService): Promise<number> {
+  return (await service.queueStats()).replica.running;
 }
 
 async function submit(service: EvaluationService, code = 'print(1)'): Promise<Evaluation> {
@@ -40,7 +45,7 @@ describe('EvaluationService with a scripted runtime', () => {
     const done = await service.wait(submitted.id, 5_000);
     expect(done.status).toBe('succeeded');
     expect((await service.withOutput(done)).stdout).toBe('hello');
-    await settle(() => service.queueStats().running === 0);
+    await settle(async () => (await slotsHeld(service)) === 0);
   });
 
   test('200 submit-then-cancel pairs racing the dispatch: each cancelled or finished, nothing left running, every slot free', async () => {
@@ -72,7 +77,7 @@ describe('EvaluationService with a scripted runtime', () => {
     const final = await Promise.all(pairs.map((e) => service.wait(e.id, 5_000)));
     for (const evaluation of final) expect(['cancelled', 'succeeded']).toContain(evaluation.status);
     expect(final.filter((e) => e.status === 'cancelled').length).toBeGreaterThan(100);
-    await settle(() => service.queueStats().running === 0 && runtime.alive.length === 0);
+    await settle(async () => (await slotsHeld(service)) === 0 && runtime.alive.length === 0);
     // No run was launched for an evaluation already cancelled before its dispatch.
     const cancelledBeforeDispatch = final.filter(
       (e) => e.status === 'cancelled' && e.timings.dispatchedAt === null,
@@ -104,7 +109,7 @@ describe('EvaluationService with a scripted runtime', () => {
     expect((await p.service.withOutput(done)).stdout).toBe('all of it');
     await settle(() => persistedSeen.length === 1);
     expect(persistedSeen[0]).toEqual({ status: 'succeeded', stdout: 'all of it' });
-    await settle(() => p.service.queueStats().running === 0);
+    await settle(async () => (await slotsHeld(p.service)) === 0);
     expect(p.log.lines.some((l) => l.level === 'warn' && l.message.includes('retrying'))).toBe(true);
   });
 

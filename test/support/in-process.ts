@@ -52,6 +52,7 @@ export async function inProcess(options: InProcessOptions): Promise<InProcess> {
     agingMs: 30_000,
     defaultLimits: DEFAULT_LIMITS,
     ...options,
+    replicaId: options.replicaId ?? 'test-replica',
     store,
     bus,
     log,

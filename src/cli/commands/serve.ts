@@ -21,6 +21,21 @@ export const serveCommand: CommandSpec = {
         'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores for local, 64 for kubernetes, bounded by its ResourceQuota)',
     },
     {
+      flags: '--global-concurrency <n>',
+      description:
+        'evaluations running at once across all replicas sharing a postgres:// store (env CRUCIBLE_GLOBAL_CONCURRENCY)',
+    },
+    {
+      flags: '--replica-id <id>',
+      description:
+        'this replica’s name among those sharing the store (env CRUCIBLE_REPLICA_ID; default host-random)',
+    },
+    {
+      flags: '--lease-seconds <s>',
+      description:
+        'how long a dead replica’s work stays owned before others take it (env CRUCIBLE_LEASE_SECONDS; 15)',
+    },
+    {
       flags: '--data-dir <dir>',
       description: 'where the embedded store and sandbox state live (env CRUCIBLE_DATA_DIR)',
     },
@@ -43,13 +58,17 @@ export const serveCommand: CommandSpec = {
       const issue = parsed.error.issues[0];
       throw new Error(`invalid configuration: ${issue?.path.join('.')}: ${issue?.message}`);
     }
-    const server = await startServer(parsed.data);
-    const shutdown = (signal: string) => {
-      process.stderr.write(`received ${signal}, shutting down\n`);
-      void server.close().then(() => process.exit(0));
+    const shutdown = (why: string, code: number) => {
+      process.stderr.write(`${why}, shutting down\n`);
+      void server.close().then(() => process.exit(code));
     };
-    process.once('SIGINT', () => shutdown('SIGINT'));
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    // As client-go's controllers do: a replica that lost leadership exits and comes back as a follower.
+    const server = await startServer(parsed.data, undefined, {
+      onLeadershipLost: () => shutdown('lost the leader Lease', 1),
+    });
+    const signalled = (signal: string) => shutdown(`received ${signal}`, 0);
+    process.once('SIGINT', () => signalled('SIGINT'));
+    process.once('SIGTERM', () => signalled('SIGTERM'));
   },
 };
 
@@ -64,6 +83,9 @@ function configInput(env: ServerConfigInput, flags: Flags): ServerConfigInput {
     backend: (flag('backend') ?? env.backend) as ServerConfigInput['backend'],
     sandbox: (flag('sandbox') ?? env.sandbox) as ServerConfigInput['sandbox'],
     concurrency: flag('concurrency') ?? env.concurrency,
+    globalConcurrency: flag('globalConcurrency') ?? env.globalConcurrency,
+    replicaId: flag('replicaId') ?? env.replicaId,
+    leaseSeconds: flag('leaseSeconds') ?? env.leaseSeconds,
     dataDir: flag('dataDir') ?? env.dataDir,
     api: { ...env.api, rateLimitPerMinute: flag('rateLimit') ?? env.api?.rateLimitPerMinute },
     kubernetes: {
