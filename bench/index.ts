@@ -6,19 +6,28 @@
  *    c. the CLI's `run hello.py` wall time minus the evaluation's own time, next to `node -e 0`.
  * 2. Kubernetes runtime on the fake API server: watch event → observed transition lag (watch vs poll
  *    monitor), and print(1) end to end.
+ * 3. Replicas: 1 server on SQLite (the floor) vs 1 and 3 replicas on one PostgreSQL database, throughput
+ *    at 8 clients and the lag of SSE across replicas.
  */
 import { benchCli } from '../src/bench/cli-bench.js';
-import { formatCliBench, formatLocalBench, formatThroughputBench } from '../src/bench/format.js';
+import {
+  formatCliBench,
+  formatLocalBench,
+  formatReplicaBench,
+  formatThroughputBench,
+} from '../src/bench/format.js';
 import { benchLocal } from '../src/bench/local-bench.js';
+import { benchReplicas, type ReplicaLevel } from '../src/bench/replica-bench.js';
 import { startBenchServer } from '../src/bench/server-process.js';
 import { benchThroughput } from '../src/bench/throughput-bench.js';
 import { table } from '../src/format/table.js';
 import { benchKubernetes } from './kubernetes.js';
+import { createBenchDatabase } from './postgres.js';
 
 const json = process.argv.includes('--json');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-log('benchmark 1/2: local runtime (bwrap) over HTTP');
+log('benchmark 1/3: local runtime (bwrap) over HTTP');
 const server = await startBenchServer({ sandbox: 'bwrap' });
 const { local, throughput, cli } = await (async () => {
   try {
@@ -30,11 +39,28 @@ const { local, throughput, cli } = await (async () => {
     await server.stop();
   }
 })();
-log('benchmark 2/2: kubernetes runtime on the fake API server');
+log('benchmark 2/3: kubernetes runtime on the fake API server');
 const kubernetes = await benchKubernetes();
+log('benchmark 3/3: replicas on PostgreSQL vs one server on SQLite');
+const replicas = await (async (): Promise<ReplicaLevel[]> => {
+  const database = await createBenchDatabase(log);
+  if (!database) return [];
+  try {
+    return await benchReplicas({
+      setups: [
+        { label: '1 replica, SQLite', replicas: 1 },
+        { label: '1 replica, PostgreSQL', replicas: 1, store: database.url },
+        { label: '3 replicas, PostgreSQL', replicas: 3, store: database.url },
+      ],
+      log,
+    });
+  } finally {
+    await database.drop();
+  }
+})();
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ local, throughput, cli, kubernetes }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ local, throughput, cli, kubernetes, replicas }, null, 2)}\n`);
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   process.stdout.write(`${formatLocalBench(local)}\n\n`);
@@ -60,4 +86,5 @@ if (json) {
       ])}\n` +
       `goal: watch lag p99 ≤ 100 ms (the seeds' polling system took 10–15 s)\n`,
   );
+  if (replicas.length > 0) process.stdout.write(`\n${formatReplicaBench(replicas)}\n`);
 }

@@ -1,6 +1,7 @@
 import { table } from '../format/table.js';
 import { CLI_GOAL_RATIO, type CliBenchResult } from './cli-bench.js';
 import type { LocalBenchResult } from './local-bench.js';
+import { SSE_LAG_GOAL_MS, type ReplicaLevel } from './replica-bench.js';
 import type { Summary } from './stats.js';
 import { THROUGHPUT_GOAL, type ThroughputLevel } from './throughput-bench.js';
 
@@ -113,4 +114,30 @@ function rate(value: number): string {
 
 function ms(value: number): string {
   return Number.isNaN(value) ? '-' : `${value.toFixed(1)} ms`;
+}
+
+/** Replicas next to one SQLite server (the floor), with the cross-replica SSE lag against its goal. */
+export function formatReplicaBench(levels: readonly ReplicaLevel[]): string {
+  const floor = levels[0];
+  const rows = [['setup', 'req/s', 'vs first', 'median', 'p95', 'SSE lag p50', 'SSE lag p99', 'n']];
+  for (const level of levels) {
+    const l = level.load;
+    rows.push([
+      level.label,
+      rate(l.throughput),
+      floor ? `${(l.throughput / floor.load.throughput).toFixed(2)}×` : '-',
+      ms(l.latency.median),
+      ms(l.latency.p95),
+      level.sseLagMs ? ms(level.sseLagMs.median) : '-',
+      level.sseLagMs ? ms(level.sseLagMs.p99) : '-',
+      String(l.latency.n),
+    ]);
+  }
+  const lagged = levels.filter((l) => l.sseLagMs);
+  const met = lagged.every((l) => (l.sseLagMs?.p99 ?? Infinity) <= SSE_LAG_GOAL_MS);
+  return [
+    `replicas: print(1) at ${floor?.load.concurrency ?? 8} clients, round-robin over the replicas; SSE lag = transition stored → delivered on replica 0's stream`,
+    table(rows),
+    `goal: SSE lag p99 ≤ ${SSE_LAG_GOAL_MS} ms across replicas — ${lagged.length === 0 ? 'not measured' : met ? 'met' : 'NOT met'}`,
+  ].join('\n');
 }
