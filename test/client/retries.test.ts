@@ -37,7 +37,8 @@ describe('SDK retries', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
     expect(server.requests).toHaveLength(2);
     const [first, second] = server.requests.map((r) => r.headers['idempotency-key']);
-    expect(first).toMatch(/^[0-9a-f-]{36}$/);
+    // A version-4 UUID (RFC 9562: version nibble 4, variant bits 10).
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(second).toBe(first);
     expect(JSON.parse(server.requests[1]!.body)).toEqual({ language: 'python', code: 'print(1)' });
   });
