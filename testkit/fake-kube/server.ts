@@ -48,6 +48,8 @@ export interface ServerFaults {
   watchChunking: 'normal' | 'split' | 'merge';
   /** Requests are accepted and never answered (a hung API server or half-open path) while true. */
   stalled: boolean;
+  /** While set, requests wait for it before they are handled: lets a test line up racing requests. */
+  gate: Promise<void> | null;
 }
 
 interface OpenWatch {
@@ -128,8 +130,20 @@ export class FakeApiServer {
     bookmarkIntervalMs: 1000,
     watchChunking: 'normal',
     stalled: false,
+    gate: null,
   };
-  readonly requests = { lists: 0, watches: 0, logs: 0, throttled: 0, total: 0, connections: 0 };
+  readonly requests = {
+    lists: 0,
+    watches: 0,
+    logs: 0,
+    throttled: 0,
+    total: 0,
+    connections: 0,
+    /** Requests that waited at `faults.gate`. */
+    gated: 0,
+    /** Answers 409 (AlreadyExists or Conflict): races lost to optimistic concurrency. */
+    conflicts: 0,
+  };
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<OpenWatch>();
@@ -143,6 +157,11 @@ export class FakeApiServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Client connections open now (keep-alive included): a client that closed its pool has none. */
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   async listen(port = 0): Promise<void> {
@@ -208,6 +227,10 @@ export class FakeApiServer {
     this.requests.total += 1;
     // Held until the socket is closed: by the client giving up, or by `stop()`.
     if (this.faults.stalled) return;
+    if (this.faults.gate) {
+      this.requests.gated += 1;
+      await this.faults.gate;
+    }
     const url = new URL(req.url ?? '/', 'http://fake');
     if (this.faults.throttle.count > 0) {
       this.faults.throttle.count -= 1;
@@ -267,6 +290,7 @@ export class FakeApiServer {
       }
     } catch (error) {
       if (error instanceof StoreError) {
+        if (error.code === 409) this.requests.conflicts += 1;
         return status(res, error.code, error.reason, error.message, {}, error.details);
       }
       throw error;
