@@ -83,7 +83,7 @@ describeWithKubectl('the evaluation namespace', () => {
 
       it('bounds every container the server creates within the LimitRange, at each memory bound', () => {
         const [limitRange] = inNamespace<V1LimitRange>('LimitRange');
-        const bounds = limitRange!.spec.limits.find((l) => l.type === 'Container')!;
+        const bounds = limitRange!.spec!.limits.find((l) => l.type === 'Container')!;
         const { minMemoryMb, maxMemoryMb } = serverConfigOf(objects).bounds;
         for (const memoryMb of [minMemoryMb, maxMemoryMb]) {
           const pod = evaluationJob(objects, memoryMb).spec!.template.spec!;
@@ -133,7 +133,7 @@ describeWithKubectl('the evaluation namespace', () => {
         const byPriority = PRIORITIES.map((p) => classes.find((c) => c.metadata!.name === `crucible-${p}`));
         expect(byPriority.every((c) => c?.preemptionPolicy === 'Never' && !c.globalDefault)).toBe(true);
         // low < normal < high, so the scheduler's queue orders pods as Crucible's own queue does.
-        const values = byPriority.map((c) => c!.value);
+        const values = byPriority.map((c) => c!.value!);
         expect(new Set(values).size).toBe(values.length);
         expect(values).toEqual([...values].sort((a, b) => a - b));
         for (const priority of PRIORITIES) {

@@ -150,7 +150,7 @@ describeWithKubectl('the API server workload', () => {
         const policies = ofKind<V1NetworkPolicy>(objects, 'NetworkPolicy').filter(
           (p) =>
             p.metadata!.namespace === deployment.metadata!.namespace &&
-            selects(p.spec!.podSelector.matchLabels, podLabels),
+            selects(p.spec!.podSelector?.matchLabels, podLabels),
         );
         expect(policies).toHaveLength(1);
         const spec = policies[0]!.spec!;
