@@ -19,6 +19,15 @@ import {
  * process's monotonic clock since it last saw the record change* — the remote renewTime is never compared
  * with the local clock, so clock skew between replicas does not matter. Every write is a PUT conditional on
  * the resourceVersion read: two candidates racing for an expired lease get one 200 and one 409.
+ *
+ * Where this is stricter than client-go, on purpose (a second leader costs duplicated transitions):
+ * - the renew deadline counts from the *start* of the last successful renewal (client-go: a new
+ *   renewDeadline window opens retryPeriod after each success, so up to retry + deadline);
+ * - a leader that reads another holder on the Lease steps down at once rather than at its deadline;
+ * - on stop, onStoppedLeading is awaited *before* the release, so the guarded work has ended when a
+ *   successor can start (client-go releases first and asks callers to have stopped already);
+ * - onStoppedLeading follows only a term that started; after losing, the candidate keeps campaigning
+ *   (client-go's Run returns and the process is expected to exit).
  */
 
 export interface ElectionLog {
@@ -133,7 +142,18 @@ class LeaseElection implements LeaderElector {
   async start(): Promise<void> {
     if (this.stopping) return;
     const stopping = (this.stopping = new AbortController());
-    this.client ??= await createLeaseClient(this.options);
+    try {
+      this.client ??= await createLeaseClient(this.options);
+    } catch (error) {
+      this.stopping = null; // a bad kubeconfig: a later start may try again
+      throw error;
+    }
+    if (stopping.signal.aborted) {
+      // stop() ran while the client was being built; it had nothing to close yet.
+      if (!this.options.leaseClient) await this.client.close();
+      this.client = this.options.leaseClient ?? null;
+      return;
+    }
     let firstAttemptDone = (): void => undefined;
     const firstAttempt = new Promise<void>((resolve) => (firstAttemptDone = resolve));
     this.loop = (async () => {
@@ -143,6 +163,9 @@ class LeaseElection implements LeaderElector {
           firstAttemptDone();
           await pause(wait, stopping.signal);
         }
+      } catch (error) {
+        this.options.log?.warn(`leader election ${this.describe()} stopped: ${String(error)}`);
+        if (this.leading) this.stepDown('the election loop failed');
       } finally {
         firstAttemptDone();
       }
