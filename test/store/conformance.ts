@@ -73,6 +73,12 @@ export function describeStoreConformance(
         expect(await store.get(evaluation.id)).toEqual(evaluation);
       });
 
+      it('keeps stdin exactly, NUL and non-ASCII included', async () => {
+        const evaluation = queuedEvaluation({ stdin: 'a\u0000b\n✓ ключ\u0000' });
+        await store.create(evaluation);
+        expect((await store.get(evaluation.id))?.stdin).toBe(evaluation.stdin);
+      });
+
       it('returns null for an unknown id', async () => {
         expect(await store.get('ev_missing')).toBeNull();
       });

@@ -1,0 +1,10 @@
+/** One numbered schema step. Versions are consecutive from 1; a released migration is never edited. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /**
+   * DDL/DML with no parameters, run inside the migration transaction. `{schema}` stands for the quoted schema
+   * name: every table lives in the store's schema.
+   */
+  readonly sql: string;
+}

@@ -1,0 +1,276 @@
+import {
+  PRIORITIES,
+  type Evaluation,
+  type LogChunk,
+  type Priority,
+  type Status,
+  type Transition,
+} from '../../core/index.js';
+import { submittedMs } from '../claim.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import {
+  IdempotencyKeyTaken,
+  type Claimed,
+  type ClaimRequest,
+  type EvaluationStore,
+  type IdempotencyKey,
+  type IdempotentSubmission,
+  type ListPage,
+  type ListQuery,
+  type LogRead,
+  type OwnedEvaluation,
+  type QueueCounts,
+  type StoreChange,
+  type TransitionWrite,
+} from '../store.js';
+import { claimQueued } from './claim.js';
+import { Database } from './database.js';
+import { migrateSchema } from './migrate.js';
+import { integer, toEvaluationRow, toLogChunk, toTransition, type Row } from './rows.js';
+import { schemaNames, statements, type SchemaNames, type Statements } from './sql.js';
+import { TransitionWriter } from './transitions.js';
+import { watchChanges } from './watch.js';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`; the password never appears in errors. */
+  readonly url: string;
+  /** The schema holding every table (created by `migrate()` if missing); default `public`. */
+  readonly schema?: string;
+  /** Pool size; default 10. */
+  readonly poolSize?: number;
+}
+
+/** PostgreSQL's unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Opens a pool on a PostgreSQL database (connections are made on first use). Call `migrate()` first. Several
+ * server processes may share the database: `shared` is true.
+ *
+ * @example
+ * const store = createPostgresStore({ url: 'postgres://crucible@db:5432/crucible' });
+ * await store.migrate();
+ */
+export function createPostgresStore(options: PostgresStoreOptions): EvaluationStore {
+  return new PostgresStore(options);
+}
+
+class PostgresStore implements EvaluationStore {
+  readonly shared = true;
+  readonly #db: Database;
+  readonly #names: SchemaNames;
+  readonly #sql: Statements;
+  readonly #writer: TransitionWriter;
+  readonly #url: string;
+  readonly #watchers = new Set<() => Promise<void>>();
+
+  constructor(options: PostgresStoreOptions) {
+    this.#names = schemaNames(options.schema ?? 'public');
+    this.#db = new Database({ url: options.url, poolSize: options.poolSize });
+    this.#url = options.url;
+    this.#sql = statements(this.#names);
+    this.#writer = new TransitionWriter(this.#names);
+  }
+
+  async migrate(): Promise<void> {
+    await migrateSchema(this.#db, this.#names);
+  }
+
+  async create(evaluation: Evaluation, idempotency?: IdempotencyKey): Promise<Transition> {
+    if (evaluation.status !== 'queued') {
+      throw new Error(`create() takes a queued evaluation; ${evaluation.id} is ${evaluation.status}`);
+    }
+    const t = evaluation.timings;
+    try {
+      return await this.#db.transaction(async (tx) => {
+        const [inserted] = await tx.query(this.#sql.insertEvaluation, [
+          evaluation.id,
+          evaluation.status,
+          evaluation.language,
+          evaluation.code,
+          Buffer.from(evaluation.stdin, 'utf8'),
+          evaluation.priority,
+          JSON.stringify(evaluation.labels),
+          JSON.stringify(evaluation.limits),
+          evaluation.runtime,
+          evaluation.createdAt,
+          t.submittedAt,
+          submittedMs(evaluation),
+          t.dispatchedAt,
+          t.startedAt,
+          t.finishedAt,
+          t.storedAt,
+          evaluation.result === null ? null : JSON.stringify(evaluation.result),
+        ]);
+        const labels = Object.entries(evaluation.labels);
+        if (labels.length > 0) {
+          await tx.query(this.#sql.insertLabels, [
+            labels.map(([key]) => key),
+            labels.map(([, value]) => value),
+            inserted!['row_order'],
+          ]);
+        }
+        if (idempotency) {
+          await tx.query(this.#sql.insertIdempotencyKey, [
+            idempotency.scope,
+            idempotency.key,
+            idempotency.fingerprint,
+            evaluation.id,
+            evaluation.createdAt,
+          ]);
+        }
+        return this.#writer.first(tx, evaluation.id, evaluation.createdAt);
+      });
+    } catch (error) {
+      const constraint = uniqueViolation(error);
+      if (constraint === 'idempotency_keys_pkey' && idempotency) throw new IdempotencyKeyTaken(idempotency);
+      if (constraint === 'evaluations_id_key') {
+        throw new Error(`evaluation ${evaluation.id} already exists`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async findIdempotent(scope: string, key: string): Promise<IdempotentSubmission | null> {
+    const [row] = await this.#db.query(this.#sql.findIdempotencyKey, [scope, key]);
+    if (!row) return null;
+    return { evaluationId: String(row['evaluation_id']), fingerprint: String(row['fingerprint']) };
+  }
+
+  async get(id: string): Promise<Evaluation | null> {
+    const [row] = await this.#db.query(this.#sql.getById, [id]);
+    return row ? toEvaluationRow(row).evaluation : null;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    if (!Number.isInteger(query.limit) || query.limit < 1) {
+      throw new RangeError(`list() limit must be a positive integer, got ${query.limit}`);
+    }
+    const before = query.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(query.cursor);
+    // One extra row tells whether a next page exists, so the last page says `nextCursor: null`.
+    const params: unknown[] = [before, query.limit + 1];
+    if (query.status !== undefined) params.push(query.status);
+    if (query.label) params.push(query.label.key, query.label.value);
+    const sql = this.#sql.list({ status: query.status !== undefined, label: query.label !== undefined });
+    const rows = (await this.#db.query(sql, params)).map(toEvaluationRow);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => r.evaluation),
+      nextCursor: rows.length > query.limit && last ? encodeCursor(last.rowOrder) : null,
+    };
+  }
+
+  async saveTransition(write: TransitionWrite): Promise<Transition | null> {
+    const [transition] = await this.#writer.compareAndSet(this.#db, [write], null);
+    return transition ?? null;
+  }
+
+  async transitionsAfter(afterSeq: number, limit: number): Promise<Transition[]> {
+    return (await this.#db.query(this.#sql.transitionsAfter, [afterSeq, limit])).map(toTransition);
+  }
+
+  async latestTransitionSeq(): Promise<number> {
+    const [row] = await this.#db.query(this.#sql.latestTransitionSeq);
+    return row ? integer(row, 'last_seq') : 0;
+  }
+
+  async transitionsOf(evaluationId: string): Promise<Transition[]> {
+    return (await this.#db.query(this.#sql.transitionsOf, [evaluationId])).map(toTransition);
+  }
+
+  async appendLogs(chunks: readonly LogChunk[]): Promise<void> {
+    if (chunks.length === 0) return;
+    await this.#db.query(this.#sql.insertLogs, [
+      chunks.map((c) => c.evaluationId),
+      chunks.map((c) => c.seq),
+      chunks.map((c) => c.stream),
+      chunks.map((c) => c.data),
+      chunks.map((c) => c.at),
+      this.#names.channel,
+    ]);
+  }
+
+  async readLogs(evaluationId: string, read: LogRead = {}): Promise<LogChunk[]> {
+    const rows: Row[] = await this.#db.query(this.#sql.readLogs, [
+      evaluationId,
+      read.afterSeq ?? 0,
+      read.stream ?? null,
+      read.limit ?? null,
+    ]);
+    return rows.map(toLogChunk);
+  }
+
+  async listByStatus(statuses: readonly Status[]): Promise<Evaluation[]> {
+    if (statuses.length === 0) return [];
+    const rows = await this.#db.query(this.#sql.listByStatus, [statuses]);
+    return rows.map((row) => toEvaluationRow(row).evaluation);
+  }
+
+  async claimQueued(request: ClaimRequest): Promise<Claimed[]> {
+    return claimQueued(this.#db, this.#names, this.#sql, this.#writer, request);
+  }
+
+  async queueCounts(): Promise<QueueCounts> {
+    const queued = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
+    let active = 0;
+    for (const row of await this.#db.query<{ status: string; priority: Priority; n: number }>(
+      this.#sql.queueCounts,
+    )) {
+      if (row.status === 'queued') queued[row.priority] += row.n;
+      else active += row.n;
+    }
+    return { queued, active };
+  }
+
+  async renewLease(replica: string, ttlMs: number): Promise<void> {
+    await this.#db.query(this.#sql.renewLease, [replica, ttlMs]);
+  }
+
+  async dropLease(replica: string): Promise<void> {
+    await this.#db.query(this.#sql.dropLease, [replica]);
+  }
+
+  async listOrphans(): Promise<OwnedEvaluation[]> {
+    return (await this.#db.query(this.#sql.listOrphans)).map((row) => {
+      const { evaluation, owner } = toEvaluationRow(row);
+      return { evaluation, owner };
+    });
+  }
+
+  async listOwned(owner: string, statuses: readonly Status[]): Promise<Evaluation[]> {
+    if (statuses.length === 0) return [];
+    const rows = await this.#db.query(this.#sql.listOwned, [owner, statuses]);
+    return rows.map((row) => toEvaluationRow(row).evaluation);
+  }
+
+  async transferOwnership(evaluationId: string, from: string | null, to: string): Promise<boolean> {
+    return (await this.#db.query(this.#sql.transferOwnership, [evaluationId, from, to])).length === 1;
+  }
+
+  async watchChanges(listener: (change: StoreChange) => void): Promise<() => Promise<void>> {
+    const stop = await watchChanges(
+      { url: this.#url, names: this.#names, scrub: (e) => this.#db.scrub(e) },
+      listener,
+    );
+    const once = async () => {
+      this.#watchers.delete(once);
+      await stop();
+    };
+    this.#watchers.add(once);
+    return once;
+  }
+
+  /** Also stops watchers still running: their connections would keep the process alive. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#watchers].map((stop) => stop()));
+    await this.#db.close();
+  }
+}
+
+/** The constraint a unique violation names, or null for any other error. */
+function uniqueViolation(error: unknown): string | null {
+  const fields = error as { code?: unknown; constraint?: unknown } | null;
+  if (fields?.code !== UNIQUE_VIOLATION) return null;
+  return typeof fields.constraint === 'string' ? fields.constraint : null;
+}

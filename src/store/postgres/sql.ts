@@ -1,0 +1,122 @@
+import { PRIORITIES, priorityRank } from '../../core/index.js';
+
+/** The schema every table lives in, and the notification channel of that schema. */
+export interface SchemaNames {
+  readonly schema: string;
+  /** The schema as a quoted identifier, ready to prefix a table. */
+  readonly quoted: string;
+  readonly channel: string;
+}
+
+/** Lower-case identifiers only, short enough that the channel name stays under PostgreSQL's 63 bytes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/** @throws Error on a schema name that would need escaping or would make the channel name too long */
+export function schemaNames(schema: string): SchemaNames {
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new Error(
+      `PostgreSQL schema "${schema}" is not a plain lower-case identifier of at most 48 characters`,
+    );
+  }
+  return { schema, quoted: `"${schema}"`, channel: `crucible_${schema}` };
+}
+
+const EVALUATION_COLUMNS =
+  'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
+  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner';
+
+const TRANSITION_COLUMNS = 'seq, evaluation_id, from_status, to_status, at, reason';
+
+const ACTIVE = "('starting', 'running')";
+
+/** SQL for a priority's rank, built from the core's table so the database orders as `priorityRank` does. */
+const RANK = `(CASE e.priority ${PRIORITIES.map((p) => `WHEN '${p}' THEN ${priorityRank(p)}`).join(' ')} END)`;
+
+/** Every fixed statement of the adapter for one schema; only fixed fragments and the schema name go in. */
+export function statements(names: SchemaNames) {
+  const t = (table: string) => `${names.quoted}.${table}`;
+  return {
+    insertEvaluation:
+      `INSERT INTO ${t('evaluations')} (id, status, language, code, stdin, priority, labels, limits, runtime, ` +
+      'created_at, submitted_at, submitted_ms, dispatched_at, started_at, finished_at, stored_at, result) ' +
+      'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING row_order',
+    insertLabels:
+      `INSERT INTO ${t('evaluation_labels')} (key, value, row_order) ` +
+      'SELECT key, value, $3 FROM unnest($1::text[], $2::text[]) AS l(key, value)',
+    insertIdempotencyKey:
+      `INSERT INTO ${t('idempotency_keys')} (scope, key, fingerprint, evaluation_id, created_at) ` +
+      'VALUES ($1, $2, $3, $4, $5)',
+    findIdempotencyKey: `SELECT evaluation_id, fingerprint FROM ${t('idempotency_keys')} WHERE scope = $1 AND key = $2`,
+    getById: `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE e.id = $1`,
+    listByStatus:
+      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE e.status = ANY($1::text[]) ` +
+      'ORDER BY e.row_order',
+    transitionsAfter: `SELECT ${TRANSITION_COLUMNS} FROM ${t('transitions')} WHERE seq > $1 ORDER BY seq LIMIT $2`,
+    // The counter holds the last seq handed out, and it is only ever advanced by a committing transaction.
+    latestTransitionSeq: `SELECT last_seq FROM ${t('transition_counter')}`,
+    transitionsOf: `SELECT ${TRANSITION_COLUMNS} FROM ${t('transitions')} WHERE evaluation_id = $1 ORDER BY seq`,
+    // Notifies once per evaluation that got new chunks (none for a retry whose chunks were all stored).
+    insertLogs:
+      `WITH inserted AS (INSERT INTO ${t('log_chunks')} (evaluation_id, seq, stream, data, at) ` +
+      'SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bytea[], $5::text[]) ' +
+      'ON CONFLICT (evaluation_id, seq) DO NOTHING RETURNING evaluation_id) ' +
+      'SELECT pg_notify($6, evaluation_id) FROM (SELECT DISTINCT evaluation_id FROM inserted) d',
+    // NULL limit is LIMIT ALL.
+    readLogs:
+      `SELECT evaluation_id, seq, stream, data, at FROM ${t('log_chunks')} ` +
+      'WHERE evaluation_id = $1 AND seq > $2 AND ($3::text IS NULL OR stream = $3) ORDER BY seq LIMIT $4',
+    claimLock: 'SELECT pg_advisory_xact_lock($1::bigint)',
+    countActive: `SELECT count(*)::integer AS n FROM ${t('evaluations')} WHERE status IN ${ACTIVE}`,
+    // Queue order as the scheduler's heap. A candidate another transaction holds (a cancel writing it) is
+    // skipped, not waited for; rows already fetched by this claim are excluded by row_order.
+    queuedInOrder:
+      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e ` +
+      "WHERE e.status = 'queued' AND e.row_order <> ALL($1::bigint[]) " +
+      `ORDER BY e.submitted_ms + ${RANK} * $2::bigint, e.row_order LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED`,
+    queueCounts:
+      `SELECT status, priority, count(*)::integer AS n FROM ${t('evaluations')} ` +
+      "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority",
+    // Leases that lapsed an hour ago are deleted on the way, so names of replicas long gone do not pile up.
+    renewLease:
+      `WITH lapsed AS (DELETE FROM ${t('replica_leases')} ` +
+      "WHERE expires_at < now() - interval '1 hour' AND replica <> $1) " +
+      `INSERT INTO ${t('replica_leases')} (replica, expires_at) ` +
+      "VALUES ($1, now() + $2::double precision * interval '1 millisecond') " +
+      'ON CONFLICT (replica) DO UPDATE SET expires_at = EXCLUDED.expires_at',
+    dropLease: `DELETE FROM ${t('replica_leases')} WHERE replica = $1`,
+    listOrphans:
+      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE e.status IN ${ACTIVE} ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${t('replica_leases')} l ` +
+      'WHERE l.replica = e.owner AND l.expires_at > now()) ORDER BY e.row_order',
+    listOwned:
+      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e ` +
+      'WHERE e.owner = $1 AND e.status = ANY($2::text[]) ORDER BY e.row_order',
+    transferOwnership: `UPDATE ${t('evaluations')} SET owner = $3 WHERE id = $1 AND owner IS NOT DISTINCT FROM $2 RETURNING id`,
+    list: (filter: { status: boolean; label: boolean }) => listSql(t, filter),
+  };
+}
+
+export type Statements = ReturnType<typeof statements>;
+
+/**
+ * One of four list queries, by which filters are present. Parameters in order: before (row_order), limit,
+ * then status if filtered, then label key and value if filtered. With a label, the walk starts from the
+ * (key, value, row_order) primary key of `evaluation_labels`, already newest-first.
+ */
+function listSql(t: (table: string) => string, filter: { status: boolean; label: boolean }): string {
+  const conditions = ['e.row_order < $1'];
+  if (filter.status) conditions.push('e.status = $3');
+  if (filter.label) {
+    const key = filter.status ? 4 : 3;
+    conditions.push(`l.key = $${key}`, `l.value = $${key + 1}`);
+    return (
+      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluation_labels')} l ` +
+      `JOIN ${t('evaluations')} e ON e.row_order = l.row_order ` +
+      `WHERE ${conditions.join(' AND ')} AND l.row_order < $1 ORDER BY l.row_order DESC LIMIT $2`
+    );
+  }
+  return (
+    `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE ${conditions.join(' AND ')} ` +
+    'ORDER BY e.row_order DESC LIMIT $2'
+  );
+}

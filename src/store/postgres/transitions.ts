@@ -1,0 +1,124 @@
+import type { Transition } from '../../core/index.js';
+import type { TransitionWrite } from '../store.js';
+import type { Queryable } from './database.js';
+import type { SchemaNames } from './sql.js';
+
+/*
+ * Transition seqs in commit order.
+ *
+ * A PostgreSQL sequence hands out numbers at insert time, but transactions commit in any order: a reader could
+ * see seq 6 committed, move its cursor past it, and miss seq 5 committing a moment later — an SSE client
+ * resuming with `Last-Event-ID: 6` would never get it. So seqs come from `transition_counter`, a one-row table
+ * that every transaction inserting transitions advances (`UPDATE … RETURNING`) in its LAST statement before
+ * COMMIT. The row lock is held until commit, so the next writer's UPDATE waits for it and then reads the
+ * committed value: seqs are handed out in commit order, and seq N is visible only once every smaller seq is.
+ * PostgreSQL makes a transaction visible before it releases its locks, so a waiter that gets the row sees the
+ * previous holder's rows. The cost is that these transactions serialize for one statement and the commit; the
+ * statement is the last one, so the lock is held for well under a millisecond plus the commit itself.
+ *
+ * The same statement does `pg_notify`: NOTIFY is delivered at commit, in commit order, to every listener.
+ *
+ * Lock order (no deadlocks): evaluation rows first (the compare-and-set UPDATE, or a claim's FOR NO KEY
+ * UPDATE), the counter last; nobody holding the counter waits for anything but its own commit.
+ */
+
+/** Runs the compare-and-set UPDATE of every write and records the transitions of those that won, in one statement. */
+function casSql(names: SchemaNames): string {
+  const t = (table: string) => `${names.quoted}.${table}`;
+  return `WITH w AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[])
+    WITH ORDINALITY AS w(id, from_status, to_status, runtime, dispatched_at, started_at, finished_at,
+                         stored_at, result, at, reason, n)
+), moved AS (
+  UPDATE ${t('evaluations')} e SET status = w.to_status, runtime = w.runtime, dispatched_at = w.dispatched_at,
+    started_at = w.started_at, finished_at = w.finished_at, stored_at = w.stored_at, result = w.result::json,
+    owner = COALESCE($12::text, e.owner)
+  FROM w WHERE e.id = w.id AND e.status = w.from_status
+  RETURNING w.n
+), numbered AS (
+  SELECT n, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS total FROM moved
+), counter AS (
+  UPDATE ${t('transition_counter')} SET last_seq = last_seq + (SELECT count(*) FROM moved)
+  WHERE EXISTS (SELECT 1 FROM moved)
+  RETURNING last_seq
+), inserted AS (
+  INSERT INTO ${t('transitions')} (seq, evaluation_id, from_status, to_status, at, reason)
+  SELECT c.last_seq - nb.total + nb.k, w.id, w.from_status, w.to_status, w.at, w.reason
+  FROM counter c CROSS JOIN numbered nb JOIN w ON w.n = nb.n
+)
+SELECT nb.n::integer AS n, (c.last_seq - nb.total + nb.k)::text AS seq, pg_notify($13, '') AS notified
+FROM counter c CROSS JOIN numbered nb`;
+}
+
+function firstSql(names: SchemaNames): string {
+  const t = (table: string) => `${names.quoted}.${table}`;
+  return `WITH counter AS (
+  UPDATE ${t('transition_counter')} SET last_seq = last_seq + 1 RETURNING last_seq
+), inserted AS (
+  INSERT INTO ${t('transitions')} (seq, evaluation_id, from_status, to_status, at, reason)
+  SELECT last_seq, $1, NULL, 'queued', $2, NULL FROM counter
+)
+SELECT last_seq::text AS seq, pg_notify($3, '') AS notified FROM counter`;
+}
+
+/** Writes transitions for one schema; every path that inserts transitions goes through here. */
+export class TransitionWriter {
+  readonly #cas: string;
+  readonly #first: string;
+
+  constructor(private readonly names: SchemaNames) {
+    this.#cas = casSql(names);
+    this.#first = firstSql(names);
+  }
+
+  /** The `queued` transition of a new evaluation: the last statement of `create`'s transaction. */
+  async first(tx: Queryable, evaluationId: string, at: string): Promise<Transition> {
+    const [row] = await tx.query<{ seq: string }>(this.#first, [evaluationId, at, this.names.channel]);
+    return { seq: Number(row!.seq), evaluationId, from: null, to: 'queued', at, reason: null };
+  }
+
+  /**
+   * Compare-and-set of each write (the row moves only if its status is still `from`) and the transitions of
+   * those that won, numbered in the order given. Returns one entry per write: its transition, or null when it
+   * lost the race. `owner` (claims) is stored on the moved rows; null keeps the stored owner. As one
+   * statement it can run alone (autocommit) or as the last statement of a transaction.
+   */
+  async compareAndSet(
+    tx: Queryable,
+    writes: readonly TransitionWrite[],
+    owner: string | null,
+  ): Promise<(Transition | null)[]> {
+    if (writes.length === 0) return [];
+    for (const write of writes) {
+      if (write.evaluation.status !== write.to) {
+        throw new Error(
+          `saveTransition(): evaluation.status is ${write.evaluation.status} but the transition goes to ${write.to}`,
+        );
+      }
+    }
+    const column = <T>(pick: (write: TransitionWrite) => T) => writes.map(pick);
+    const rows = await tx.query<{ n: number; seq: string }>(this.#cas, [
+      column((w) => w.evaluation.id),
+      column((w) => w.from),
+      column((w) => w.to),
+      column((w) => w.evaluation.runtime),
+      column((w) => w.evaluation.timings.dispatchedAt),
+      column((w) => w.evaluation.timings.startedAt),
+      column((w) => w.evaluation.timings.finishedAt),
+      column((w) => w.evaluation.timings.storedAt),
+      column((w) => (w.evaluation.result === null ? null : JSON.stringify(w.evaluation.result))),
+      column((w) => w.at),
+      column((w) => w.reason),
+      owner,
+      this.names.channel,
+    ]);
+    const seqByIndex = new Map(rows.map((row) => [row.n - 1, Number(row.seq)]));
+    return writes.map((write, index) => {
+      const seq = seqByIndex.get(index);
+      if (seq === undefined) return null;
+      const { from, to, at, reason } = write;
+      return { seq, evaluationId: write.evaluation.id, from, to, at, reason };
+    });
+  }
+}
