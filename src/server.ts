@@ -149,10 +149,19 @@ function slotsFor(config: ServerConfig, runtime: Runtime, log: Logger): number {
 async function createRuntime(config: ServerConfig, dataDir: string, log: Logger): Promise<Runtime> {
   if (config.backend === 'kubernetes') {
     const { createKubernetesRuntime } = await import('./runtime/kubernetes/index.js');
+    if (!config.kubernetes.runnerImage) {
+      log.warn(
+        'no runner image set: the built-in default is published nowhere, so pods would end in ImagePullBackOff. ' +
+          'Build deploy/runner and push it (README, "Deploy on Kubernetes"), then set CRUCIBLE_K8S_RUNNER_IMAGE.',
+      );
+    }
     return createKubernetesRuntime({
       namespace: config.kubernetes.namespace,
       ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
       ...(config.kubernetes.runtimeClassName ? { runtimeClassName: config.kubernetes.runtimeClassName } : {}),
+      ...(config.kubernetes.priorityClassPrefix
+        ? { priorityClassPrefix: config.kubernetes.priorityClassPrefix }
+        : {}),
       ...(config.kubernetes.runnerImage ? { runnerImage: config.kubernetes.runnerImage } : {}),
       warn: (message) => log.warn(message),
     });

@@ -84,6 +84,8 @@ const ServerConfigFields = z.object({
       namespace: z.string().default('crucible-evaluations'),
       runnerImage: z.string().optional(),
       runtimeClassName: z.string().optional(),
+      /** Evaluation pods get PriorityClass `<prefix><priority>` (deploy/ installs `crucible-…`). */
+      priorityClassPrefix: z.string().optional(),
     })
     .prefault({}),
 });
@@ -123,6 +125,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       namespace: env.CRUCIBLE_K8S_NAMESPACE,
       runnerImage: env.CRUCIBLE_K8S_RUNNER_IMAGE,
       runtimeClassName: env.CRUCIBLE_K8S_RUNTIME_CLASS,
+      priorityClassPrefix: env.CRUCIBLE_K8S_PRIORITY_CLASS_PREFIX,
     },
   } as ServerConfigInput;
 }

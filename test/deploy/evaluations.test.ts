@@ -38,6 +38,9 @@ function evaluationJob(
     namespace: config.kubernetes.namespace,
     ...(config.kubernetes.runnerImage ? { runnerImage: config.kubernetes.runnerImage } : {}),
     ...(config.kubernetes.runtimeClassName ? { runtimeClassName: config.kubernetes.runtimeClassName } : {}),
+    ...(config.kubernetes.priorityClassPrefix
+      ? { priorityClassPrefix: config.kubernetes.priorityClassPrefix }
+      : {}),
   });
   const run = request('print(1)', { priority, limits: { memoryMb } });
   return buildEvaluationManifests(run, options).job;
@@ -138,7 +141,8 @@ describeWithKubectl('the evaluation namespace', () => {
         expect(values).toEqual([...values].sort((a, b) => a - b));
         for (const priority of PRIORITIES) {
           const named = evaluationJob(objects, 256, priority).spec!.template.spec!.priorityClassName;
-          if (named) expect(classes.map((c) => c.metadata!.name)).toContain(named);
+          expect(named).toBe(`crucible-${priority}`);
+          expect(classes.map((c) => c.metadata!.name)).toContain(named);
         }
       });
 

@@ -80,6 +80,15 @@ describe('evaluation manifests', () => {
     const { job } = buildEvaluationManifests(request('console.log(1)', { language: 'javascript' }), plain);
     expect(job.spec!.template.spec!.containers[0]!.image).toBe('registry.local/node:24');
     expect(job.spec!.template.spec!.runtimeClassName).toBeUndefined();
+    expect(job.spec!.template.spec!.priorityClassName).toBeUndefined();
+  });
+
+  it('names the PriorityClass of the submission priority when a prefix is set', () => {
+    const classed = parseKubernetesOptions({ priorityClassPrefix: 'crucible-' });
+    for (const priority of ['low', 'normal', 'high'] as const) {
+      const { job } = buildEvaluationManifests(request('print(1)', { priority }), classed);
+      expect(job.spec!.template.spec!.priorityClassName).toBe(`crucible-${priority}`);
+    }
   });
 
   it('rejects unknown languages', () => {

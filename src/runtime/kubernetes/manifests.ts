@@ -38,6 +38,7 @@ export type ManifestOptions = Pick<
   | 'images'
   | 'runnerImage'
   | 'runtimeClassName'
+  | 'priorityClassPrefix'
   | 'tmpSizeMb'
   | 'jobTtlSeconds'
   | 'cpuRequest'
@@ -140,6 +141,9 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     ...(options.runtimeClassName ? { runtimeClassName: options.runtimeClassName } : {}),
+    ...(options.priorityClassPrefix
+      ? { priorityClassName: `${options.priorityClassPrefix}${request.priority}` }
+      : {}),
     securityContext: {
       runAsNonRoot: true,
       runAsUser: 65534,

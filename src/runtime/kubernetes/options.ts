@@ -18,6 +18,11 @@ export const kubernetesRuntimeOptionsSchema = z.object({
   runnerImage: z.string().min(1).default('ghcr.io/crucible/runner:0.1.0'),
   /** RuntimeClass (e.g. `gvisor`) for evaluation pods; none when unset. */
   runtimeClassName: z.string().min(1).optional(),
+  /**
+   * Evaluation pods get the PriorityClass `<prefix><priority>` (`deploy/` installs `crucible-low`,
+   * `crucible-normal`, `crucible-high`); none when unset, since a pod naming a missing class is refused.
+   */
+  priorityClassPrefix: z.string().min(1).optional(),
   /** Upper bound of the `/tmp` emptyDir; the evaluation's own `tmpSizeMb` applies when smaller. */
   tmpSizeMb: z.number().int().positive().default(64),
   /** Safety net only: Crucible deletes each Job itself once its result and logs are stored. */
