@@ -41,7 +41,7 @@ const ServerConfigFields = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/, 'letters, digits, ".", "_", ":" or "-", at most 253')
     .optional(),
   /** A replica's lease on its work (and the Kubernetes leader Lease): others take over after it runs out. */
-  leaseSeconds: z.coerce.number().min(1).max(600).default(15),
+  leaseSeconds: intFrom(1, 600).default(15),
   leaderElection: z
     .object({
       /** Namespace of the `coordination.k8s.io/v1` Lease (default: the evaluations' namespace). */
