@@ -1,11 +1,5 @@
-import type {
-  ConfigurationOptions,
-  KubeConfig,
-  RequestContext,
-  ResponseContext,
-  V1Lease,
-} from '@kubernetes/client-node';
-import { KubeError, toKubeError } from '../runtime/kubernetes/kube-client.js';
+import type { ConfigurationOptions, RequestContext, ResponseContext, V1Lease } from '@kubernetes/client-node';
+import { KubeError, openKubeConfig, toKubeError } from '../runtime/kubernetes/kube-client.js';
 
 /**
  * One `coordination.k8s.io/v1` Lease through `@kubernetes/client-node`'s CoordinationV1Api: read, create,
@@ -71,12 +65,7 @@ export async function createLeaseClient(options: {
   name: string;
   kubeconfigPath?: string;
 }): Promise<LeaseClient> {
-  const k8s = await import('@kubernetes/client-node');
-  const config = new k8s.KubeConfig();
-  if (options.kubeconfigPath) config.loadFromFile(options.kubeconfigPath);
-  else config.loadFromDefault();
-  if (!config.getCurrentCluster()) throw new KubeError('The kubeconfig names no current cluster.', 0);
-  const pool = shareOneDispatcher(config);
+  const { k8s, config, pool } = await openKubeConfig(options.kubeconfigPath);
   const api = config.makeApiClient(k8s.CoordinationV1Api);
   const { namespace, name } = options;
 
@@ -142,19 +131,4 @@ export async function createLeaseClient(options: {
     },
     close: () => pool.close(),
   };
-}
-
-/**
- * The client builds a new undici Agent (a new connection) for every request; renewing every retry period
- * would leave one keep-alive connection per call. As in `kube-client.ts`, every request uses the first.
- */
-function shareOneDispatcher(config: KubeConfig): { close(): Promise<void> } {
-  const authenticate = config.applySecurityAuthentication.bind(config);
-  let shared: ReturnType<RequestContext['getDispatcher']>;
-  config.applySecurityAuthentication = async (context: RequestContext) => {
-    await authenticate(context);
-    shared ??= context.getDispatcher();
-    if (shared) context.setDispatcher(shared);
-  };
-  return { close: async () => shared?.destroy() };
 }

@@ -142,14 +142,8 @@ export async function createKubeApi(options: {
   namespace: string;
   kubeconfigPath?: string;
 }): Promise<KubeApi> {
-  const k8s = await import('@kubernetes/client-node');
   const { fetch } = await import('undici');
-  const config = new k8s.KubeConfig();
-  if (options.kubeconfigPath) config.loadFromFile(options.kubeconfigPath);
-  else config.loadFromDefault();
-  const cluster = config.getCurrentCluster();
-  if (!cluster) throw new KubeError('The kubeconfig names no current cluster.', 0);
-  const dispatcher = shareOneDispatcher(config);
+  const { k8s, config, cluster, pool: dispatcher } = await openKubeConfig(options.kubeconfigPath);
   const core = config.makeApiClient(k8s.CoreV1Api);
   const batch = config.makeApiClient(k8s.BatchV1Api);
   const networking = config.makeApiClient(k8s.NetworkingV1Api);
@@ -258,6 +252,21 @@ export async function createKubeApi(options: {
       );
     },
   };
+}
+
+/**
+ * The client library (loaded lazily: installations without Kubernetes never load it) and a KubeConfig from
+ * a kubeconfig path, else `KUBECONFIG`/`~/.kube/config`, else the in-cluster service account, with every
+ * request on one shared connection pool. Every Kubernetes client of this project is built from this.
+ */
+export async function openKubeConfig(kubeconfigPath?: string) {
+  const k8s = await import('@kubernetes/client-node');
+  const config = new k8s.KubeConfig();
+  if (kubeconfigPath) config.loadFromFile(kubeconfigPath);
+  else config.loadFromDefault();
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new KubeError('The kubeconfig names no current cluster.', 0);
+  return { k8s, config, cluster, pool: shareOneDispatcher(config) };
 }
 
 /**
