@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
-import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { Pool, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg';
 
-/** Anything a statement can run on: the pool (autocommit) or a client inside a transaction. */
+/** Anything statements can run on: the pool (each statement its own transaction) or one transaction. */
 export interface Queryable {
+  /** One statement with `$n` parameters, prepared once per connection (no parse and plan on every call). */
   query<R extends QueryResultRow>(sql: string, values?: readonly unknown[]): Promise<R[]>;
+  /** Statements without parameters, sent as they are (DDL, several separated by `;`). */
+  exec(sql: string): Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -14,6 +17,14 @@ export interface DatabaseOptions {
   readonly connectTimeoutMs?: number;
 }
 
+export interface TransactionOptions {
+  /**
+   * A transaction-level advisory lock taken in the same round trip as BEGIN (see `advisoryKey`): the work
+   * then runs with it held, and COMMIT or ROLLBACK releases it.
+   */
+  readonly advisoryLock?: string;
+}
+
 /**
  * The pool, and the one place errors leave the driver: each is scrubbed of the URL's password before it is
  * thrown, whatever the driver (or Node's URL parser) put into its message, stack or fields.
@@ -21,6 +32,8 @@ export interface DatabaseOptions {
 export class Database implements Queryable {
   readonly pool: Pool;
   readonly #secrets: readonly string[];
+  /** Prepared-statement name per SQL text. The texts are the adapter's fixed ones, so this stays small. */
+  readonly #prepared = new Map<string, string>();
 
   constructor(options: DatabaseOptions) {
     this.#secrets = passwordForms(options.url);
@@ -38,14 +51,22 @@ export class Database implements Queryable {
 
   async query<R extends QueryResultRow>(sql: string, values: readonly unknown[] = []): Promise<R[]> {
     try {
-      return (await this.pool.query<R>(sql, values as unknown[])).rows;
+      return (await this.pool.query<R>(this.#statement(sql, values))).rows;
+    } catch (error) {
+      throw this.scrub(error);
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    try {
+      await this.pool.query(sql);
     } catch (error) {
       throw this.scrub(error);
     }
   }
 
   /** Runs `work` between BEGIN and COMMIT on one connection; rolls back and rethrows if it throws. */
-  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     let client: PoolClient;
     try {
       client = await this.pool.connect();
@@ -54,11 +75,15 @@ export class Database implements Queryable {
     }
     const tx: Queryable = {
       query: async <R extends QueryResultRow>(sql: string, values: readonly unknown[] = []) =>
-        (await client.query<R>(sql, values as unknown[])).rows,
+        (await client.query<R>(this.#statement(sql, values))).rows,
+      exec: async (sql: string) => void (await client.query(sql)),
     };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      const lock = options.advisoryLock;
+      if (lock !== undefined && !/^-?[0-9]{1,20}$/.test(lock))
+        throw new Error(`bad advisory lock key ${lock}`);
+      await client.query(lock === undefined ? 'BEGIN' : `BEGIN; SELECT pg_advisory_xact_lock(${lock})`);
       const result = await work(tx);
       await client.query('COMMIT');
       return result;
@@ -71,6 +96,15 @@ export class Database implements Queryable {
     } finally {
       client.release(broken);
     }
+  }
+
+  #statement(sql: string, values: readonly unknown[]): QueryConfig {
+    let name = this.#prepared.get(sql);
+    if (name === undefined) {
+      name = `crucible_${this.#prepared.size + 1}`;
+      this.#prepared.set(sql, name);
+    }
+    return { name, text: sql, values: values as unknown[] };
   }
 
   /** `error` with every form of the password replaced, in its message, stack and string fields. */

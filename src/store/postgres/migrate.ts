@@ -1,4 +1,4 @@
-import { advisoryKey, type Database } from './database.js';
+import { advisoryKey, type Database, type Queryable } from './database.js';
 import { LATEST_VERSION, MIGRATIONS } from './migrations/index.js';
 import type { SchemaNames } from './sql.js';
 
@@ -10,12 +10,11 @@ import type { SchemaNames } from './sql.js';
  * @throws Error when the schema was written by a newer Crucible; running old code on it could corrupt it.
  */
 export async function migrateSchema(db: Database, names: SchemaNames): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(names.schema, 'migrate')]);
+  const migrating = async (tx: Queryable) => {
     // Checked before CREATE: CREATE SCHEMA IF NOT EXISTS still needs the CREATE privilege on the database.
     const exists = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [names.schema]);
-    if (exists.length === 0) await tx.query(`CREATE SCHEMA ${names.quoted}`);
-    await tx.query(`CREATE TABLE IF NOT EXISTS ${names.quoted}.schema_version (
+    if (exists.length === 0) await tx.exec(`CREATE SCHEMA ${names.quoted}`);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS ${names.quoted}.schema_version (
       version    integer PRIMARY KEY,
       name       text        NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
@@ -32,11 +31,12 @@ export async function migrateSchema(db: Database, names: SchemaNames): Promise<v
     }
     for (const migration of MIGRATIONS) {
       if (migration.version <= current) continue;
-      await tx.query(migration.sql.replaceAll('{schema}', names.quoted));
+      await tx.exec(migration.sql.replaceAll('{schema}', names.quoted));
       await tx.query(`INSERT INTO ${names.quoted}.schema_version (version, name) VALUES ($1, $2)`, [
         migration.version,
         migration.name,
       ]);
     }
-  });
+  };
+  await db.transaction(migrating, { advisoryLock: advisoryKey(names.schema, 'migrate') });
 }

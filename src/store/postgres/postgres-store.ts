@@ -6,7 +6,6 @@ import {
   type Status,
   type Transition,
 } from '../../core/index.js';
-import { submittedMs } from '../claim.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import {
   IdempotencyKeyTaken,
@@ -80,47 +79,8 @@ class PostgresStore implements EvaluationStore {
     if (evaluation.status !== 'queued') {
       throw new Error(`create() takes a queued evaluation; ${evaluation.id} is ${evaluation.status}`);
     }
-    const t = evaluation.timings;
     try {
-      return await this.#db.transaction(async (tx) => {
-        const [inserted] = await tx.query(this.#sql.insertEvaluation, [
-          evaluation.id,
-          evaluation.status,
-          evaluation.language,
-          evaluation.code,
-          Buffer.from(evaluation.stdin, 'utf8'),
-          evaluation.priority,
-          JSON.stringify(evaluation.labels),
-          JSON.stringify(evaluation.limits),
-          evaluation.runtime,
-          evaluation.createdAt,
-          t.submittedAt,
-          submittedMs(evaluation),
-          t.dispatchedAt,
-          t.startedAt,
-          t.finishedAt,
-          t.storedAt,
-          evaluation.result === null ? null : JSON.stringify(evaluation.result),
-        ]);
-        const labels = Object.entries(evaluation.labels);
-        if (labels.length > 0) {
-          await tx.query(this.#sql.insertLabels, [
-            labels.map(([key]) => key),
-            labels.map(([, value]) => value),
-            inserted!['row_order'],
-          ]);
-        }
-        if (idempotency) {
-          await tx.query(this.#sql.insertIdempotencyKey, [
-            idempotency.scope,
-            idempotency.key,
-            idempotency.fingerprint,
-            evaluation.id,
-            evaluation.createdAt,
-          ]);
-        }
-        return this.#writer.first(tx, evaluation.id, evaluation.createdAt);
-      });
+      return await this.#writer.create(this.#db, evaluation, idempotency);
     } catch (error) {
       const constraint = uniqueViolation(error);
       if (constraint === 'idempotency_keys_pkey' && idempotency) throw new IdempotencyKeyTaken(idempotency);

@@ -29,23 +29,10 @@ const TRANSITION_COLUMNS = 'seq, evaluation_id, from_status, to_status, at, reas
 
 const ACTIVE = "('starting', 'running')";
 
-/** SQL for a priority's rank, built from the core's table so the database orders as `priorityRank` does. */
-const RANK = `(CASE e.priority ${PRIORITIES.map((p) => `WHEN '${p}' THEN ${priorityRank(p)}`).join(' ')} END)`;
-
 /** Every fixed statement of the adapter for one schema; only fixed fragments and the schema name go in. */
 export function statements(names: SchemaNames) {
   const t = (table: string) => `${names.quoted}.${table}`;
   return {
-    insertEvaluation:
-      `INSERT INTO ${t('evaluations')} (id, status, language, code, stdin, priority, labels, limits, runtime, ` +
-      'created_at, submitted_at, submitted_ms, dispatched_at, started_at, finished_at, stored_at, result) ' +
-      'VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING row_order',
-    insertLabels:
-      `INSERT INTO ${t('evaluation_labels')} (key, value, row_order) ` +
-      'SELECT key, value, $3 FROM unnest($1::text[], $2::text[]) AS l(key, value)',
-    insertIdempotencyKey:
-      `INSERT INTO ${t('idempotency_keys')} (scope, key, fingerprint, evaluation_id, created_at) ` +
-      'VALUES ($1, $2, $3, $4, $5)',
     findIdempotencyKey: `SELECT evaluation_id, fingerprint FROM ${t('idempotency_keys')} WHERE scope = $1 AND key = $2`,
     getById: `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE e.id = $1`,
     listByStatus:
@@ -65,14 +52,7 @@ export function statements(names: SchemaNames) {
     readLogs:
       `SELECT evaluation_id, seq, stream, data, at FROM ${t('log_chunks')} ` +
       'WHERE evaluation_id = $1 AND seq > $2 AND ($3::text IS NULL OR stream = $3) ORDER BY seq LIMIT $4',
-    claimLock: 'SELECT pg_advisory_xact_lock($1::bigint)',
-    countActive: `SELECT count(*)::integer AS n FROM ${t('evaluations')} WHERE status IN ${ACTIVE}`,
-    // Queue order as the scheduler's heap. A candidate another transaction holds (a cancel writing it) is
-    // skipped, not waited for; rows already fetched by this claim are excluded by row_order.
-    queuedInOrder:
-      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e ` +
-      "WHERE e.status = 'queued' AND e.row_order <> ALL($1::bigint[]) " +
-      `ORDER BY e.submitted_ms + ${RANK} * $2::bigint, e.row_order LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED`,
+    claimCandidates: claimSql(t),
     queueCounts:
       `SELECT status, priority, count(*)::integer AS n FROM ${t('evaluations')} ` +
       "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority",
@@ -118,5 +98,33 @@ function listSql(t: (table: string) => string, filter: { status: boolean; label:
   return (
     `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE ${conditions.join(' AND ')} ` +
     'ORDER BY e.row_order DESC LIMIT $2'
+  );
+}
+
+/**
+ * The next queued evaluations in queue order, locked, with the room left under both limits computed in the
+ * same statement. Queue order is the scheduler's heap (ascending `submitted_ms + rank × aging`, then creation
+ * order); within one priority that is plain FIFO, so each priority's first `room` rows come straight off the
+ * partial index `evaluations_queue`, and only those candidates are sorted — the cost does not grow with the
+ * queue. Each priority's rows are locked `FOR NO KEY UPDATE SKIP LOCKED` in its own CTE (a locking clause is
+ * not allowed in a UNION): a row a concurrent cancel is writing is skipped, not waited for. Up to 3 × room rows
+ * are locked for `room` claimed; the rest are released at COMMIT, unchanged.
+ * Parameters: $1 row_orders to leave out (already fetched in this claim), $2 aging ms, $3 claims still
+ * allowed by `max`, $4 by `globalConcurrency` (both less what this claim already took).
+ */
+function claimSql(t: (table: string) => string): string {
+  const perPriority = PRIORITIES.map(
+    (priority) =>
+      `${priority} AS (SELECT ${EVALUATION_COLUMNS}, e.submitted_ms + ${priorityRank(priority)} * $2::bigint ` +
+      `AS queue_key FROM ${t('evaluations')} e WHERE e.status = 'queued' AND e.priority = '${priority}' ` +
+      'AND e.row_order <> ALL($1::bigint[]) ORDER BY e.submitted_ms, e.row_order ' +
+      'LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED)',
+  );
+  return (
+    'WITH room AS MATERIALIZED (SELECT GREATEST(0, LEAST($3::integer, $4::integer - ' +
+    `(SELECT count(*) FROM ${t('evaluations')} WHERE status IN ${ACTIVE})))::integer AS n), ` +
+    `${perPriority.join(', ')} ` +
+    `SELECT * FROM (${PRIORITIES.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')}) q ` +
+    'ORDER BY q.queue_key, q.row_order LIMIT (SELECT n FROM room)'
   );
 }

@@ -1,5 +1,6 @@
-import type { Transition } from '../../core/index.js';
-import type { TransitionWrite } from '../store.js';
+import type { Evaluation, Transition } from '../../core/index.js';
+import { submittedMs } from '../claim.js';
+import type { IdempotencyKey, TransitionWrite } from '../store.js';
 import type { Queryable } from './database.js';
 import type { SchemaNames } from './sql.js';
 
@@ -16,7 +17,8 @@ import type { SchemaNames } from './sql.js';
  * previous holder's rows. The cost is that these transactions serialize for one statement and the commit; the
  * statement is the last one, so the lock is held for well under a millisecond plus the commit itself.
  *
- * The same statement does `pg_notify`: NOTIFY is delivered at commit, in commit order, to every listener.
+ * Each of these writes is one statement: alone it is its own transaction (one round trip), or it is the last
+ * statement of a claim. The same statement does `pg_notify`: NOTIFY is delivered at commit, in commit order, to every listener.
  *
  * Lock order (no deadlocks): evaluation rows first (the compare-and-set UPDATE, or a claim's FOR NO KEY
  * UPDATE), the counter last; nobody holding the counter waits for anything but its own commit.
@@ -51,31 +53,82 @@ SELECT nb.n::integer AS n, (c.last_seq - nb.total + nb.k)::text AS seq, pg_notif
 FROM counter c CROSS JOIN numbered nb`;
 }
 
-function firstSql(names: SchemaNames): string {
+/**
+ * A new evaluation with its labels, idempotency key and `queued` transition, as one statement (one round trip,
+ * atomic on its own). The counter's WHERE reads the other inserts, so they run first: a unique violation, or a
+ * wait for another submission holding the same idempotency key, happens before the counter row is locked.
+ */
+function createSql(names: SchemaNames): string {
   const t = (table: string) => `${names.quoted}.${table}`;
-  return `WITH counter AS (
-  UPDATE ${t('transition_counter')} SET last_seq = last_seq + 1 RETURNING last_seq
+  return `WITH ev AS (
+  INSERT INTO ${t('evaluations')} (id, status, language, code, stdin, priority, labels, limits, runtime,
+    created_at, submitted_at, submitted_ms, dispatched_at, started_at, finished_at, stored_at, result)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+  RETURNING row_order, id
+), labels AS (
+  INSERT INTO ${t('evaluation_labels')} (key, value, row_order)
+  SELECT l.key, l.value, ev.row_order FROM ev CROSS JOIN unnest($18::text[], $19::text[]) AS l(key, value)
+  RETURNING 1
+), idem AS (
+  INSERT INTO ${t('idempotency_keys')} (scope, key, fingerprint, evaluation_id, created_at)
+  SELECT $20, $21, $22, ev.id, $10 FROM ev WHERE $20::text IS NOT NULL
+  RETURNING 1
+), counter AS (
+  UPDATE ${t('transition_counter')} SET last_seq = last_seq + 1
+  WHERE (SELECT count(*) FROM ev) + (SELECT count(*) FROM labels) + (SELECT count(*) FROM idem) > 0
+  RETURNING last_seq
 ), inserted AS (
   INSERT INTO ${t('transitions')} (seq, evaluation_id, from_status, to_status, at, reason)
-  SELECT last_seq, $1, NULL, 'queued', $2, NULL FROM counter
+  SELECT c.last_seq, ev.id, NULL, 'queued', $10, NULL FROM counter c CROSS JOIN ev
 )
-SELECT last_seq::text AS seq, pg_notify($3, '') AS notified FROM counter`;
+SELECT c.last_seq::text AS seq, pg_notify($23, '') AS notified FROM counter c`;
 }
 
 /** Writes transitions for one schema; every path that inserts transitions goes through here. */
 export class TransitionWriter {
   readonly #cas: string;
-  readonly #first: string;
+  readonly #create: string;
 
   constructor(private readonly names: SchemaNames) {
     this.#cas = casSql(names);
-    this.#first = firstSql(names);
+    this.#create = createSql(names);
   }
 
-  /** The `queued` transition of a new evaluation: the last statement of `create`'s transaction. */
-  async first(tx: Queryable, evaluationId: string, at: string): Promise<Transition> {
-    const [row] = await tx.query<{ seq: string }>(this.#first, [evaluationId, at, this.names.channel]);
-    return { seq: Number(row!.seq), evaluationId, from: null, to: 'queued', at, reason: null };
+  /** Inserts a new (queued) evaluation and its first transition. */
+  async create(
+    db: Queryable,
+    evaluation: Evaluation,
+    idempotency: IdempotencyKey | undefined,
+  ): Promise<Transition> {
+    const t = evaluation.timings;
+    const labels = Object.entries(evaluation.labels);
+    const [row] = await db.query<{ seq: string }>(this.#create, [
+      evaluation.id,
+      evaluation.status,
+      evaluation.language,
+      evaluation.code,
+      Buffer.from(evaluation.stdin, 'utf8'),
+      evaluation.priority,
+      JSON.stringify(evaluation.labels),
+      JSON.stringify(evaluation.limits),
+      evaluation.runtime,
+      evaluation.createdAt,
+      t.submittedAt,
+      submittedMs(evaluation),
+      t.dispatchedAt,
+      t.startedAt,
+      t.finishedAt,
+      t.storedAt,
+      evaluation.result === null ? null : JSON.stringify(evaluation.result),
+      labels.map(([key]) => key),
+      labels.map(([, value]) => value),
+      idempotency?.scope ?? null,
+      idempotency?.key ?? null,
+      idempotency?.fingerprint ?? null,
+      this.names.channel,
+    ]);
+    const at = evaluation.createdAt;
+    return { seq: Number(row!.seq), evaluationId: evaluation.id, from: null, to: 'queued', at, reason: null };
   }
 
   /**
