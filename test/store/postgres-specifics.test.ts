@@ -8,7 +8,7 @@ import { createPostgresStore } from '../../src/store/postgres/index.js';
 import type { EvaluationStore, StoreChange } from '../../src/store/store.js';
 import { eventually } from '../runtime/tracked.js';
 import { describePostgres, TestSchemas, withClient } from '../support/postgres.js';
-import { queuedEvaluation } from './fixtures.js';
+import { claimFor, queuedEvaluation } from './fixtures.js';
 
 const schemas = new TestSchemas();
 const opened: EvaluationStore[] = [];
@@ -25,7 +25,38 @@ function open(schema?: string): EvaluationStore {
   return store;
 }
 
-describePostgres('PostgreSQL store specifics', () => {
+describePostgres('PostgreSQL store specifics', (database) => {
+  it('createStore opens the schema a ?schema= URL names', async () => {
+    const store = await createStore(database().url);
+    opened.push(store);
+    await store.migrate();
+    const evaluation = queuedEvaluation();
+    await store.create(evaluation);
+    const rows = await withClient((admin) =>
+      admin.query(`SELECT id FROM "${database().schema}".evaluations`),
+    );
+    expect(rows.rows).toEqual([{ id: evaluation.id }]);
+  });
+
+  it('a claim skips a queued row another transaction holds instead of waiting for it', async () => {
+    const store = open();
+    await store.migrate();
+    const held = queuedEvaluation();
+    const next = queuedEvaluation();
+    await store.create(held);
+    await store.create(next);
+    await withClient(async (admin) => {
+      await admin.query('BEGIN');
+      await admin.query(`SELECT 1 FROM "${schemas.schemaOf(store)}".evaluations WHERE id = $1 FOR UPDATE`, [
+        held.id,
+      ]);
+      const claimed = await store.claimQueued(claimFor('r1', { max: 1 }));
+      await admin.query('ROLLBACK');
+      expect(claimed.map((c) => c.evaluation.id)).toEqual([next.id]);
+    });
+    expect((await store.claimQueued(claimFor('r1'))).map((c) => c.evaluation.id)).toEqual([held.id]);
+  });
+
   it('three replicas migrating an empty schema at once make one schema', async () => {
     const schema = schemas.name();
     const replicas = [open(schema), open(schema), open(schema)];
