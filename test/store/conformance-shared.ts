@@ -50,6 +50,36 @@ export function describeSharedConformance({ store, options }: ConformanceContext
       expect(await maxActiveOverTime(store())).toBeLessThanOrEqual(limit);
     });
 
+    it('a follower reading after its last seq while both replicas write sees every transition once, in order', async () => {
+      const writers = [store(), other, store(), other, store(), other];
+      let writing = true;
+      const followed: number[] = [];
+      const follower = (async () => {
+        for (let last = 0; ;) {
+          // Read before the query starts: an empty page then proves every write had committed.
+          const allWritten = !writing;
+          const page = await other.transitionsAfter(last, 1000);
+          followed.push(...page.map((t) => t.seq));
+          if (page.length > 0) last = page[page.length - 1]!.seq;
+          else if (allWritten) return;
+        }
+      })();
+      await Promise.all(
+        writers.map(async (writer) => {
+          for (let i = 0; i < 20; i++) {
+            const evaluation = queuedEvaluation();
+            await writer.create(evaluation);
+            await writer.saveTransition(moveTo(evaluation, 'cancelled'));
+          }
+        }),
+      );
+      writing = false;
+      await follower;
+      const committed = (await store().transitionsAfter(0, 10_000)).map((t) => t.seq);
+      expect(committed).toHaveLength(writers.length * 20 * 2);
+      expect(followed).toEqual(committed);
+    });
+
     it('sees the other replica’s leases: its work is no orphan until its lease is dropped', async () => {
       const evaluation = queuedEvaluation();
       await store().create(evaluation);

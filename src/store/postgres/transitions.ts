@@ -24,7 +24,11 @@ import type { SchemaNames } from './sql.js';
  * UPDATE), the counter last; nobody holding the counter waits for anything but its own commit.
  */
 
-/** Runs the compare-and-set UPDATE of every write and records the transitions of those that won, in one statement. */
+/**
+ * The compare-and-set UPDATE of every write and the transitions of those that won, in one statement. The
+ * counter's WHERE counts every moved row, so all evaluation rows are updated (and their locks taken) before
+ * the counter row is locked; a write that lost takes no counter lock at all.
+ */
 function casSql(names: SchemaNames): string {
   const t = (table: string) => `${names.quoted}.${table}`;
   return `WITH w AS (
@@ -42,7 +46,7 @@ function casSql(names: SchemaNames): string {
   SELECT n, row_number() OVER (ORDER BY n) AS k, count(*) OVER () AS total FROM moved
 ), counter AS (
   UPDATE ${t('transition_counter')} SET last_seq = last_seq + (SELECT count(*) FROM moved)
-  WHERE EXISTS (SELECT 1 FROM moved)
+  WHERE (SELECT count(*) FROM moved) > 0
   RETURNING last_seq
 ), inserted AS (
   INSERT INTO ${t('transitions')} (seq, evaluation_id, from_status, to_status, at, reason)
