@@ -109,7 +109,7 @@ export interface LogRead {
 }
 
 /**
- * Persistence in domain words. Every adapter (SQLite today, PostgreSQL later) passes the conformance suite in
+ * Persistence in domain words. Every adapter (SQLite, PostgreSQL) passes the conformance suite in
  * `test/store/conformance.ts`. No driver types cross this line.
  */
 export interface EvaluationStore {

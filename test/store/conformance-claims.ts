@@ -85,6 +85,14 @@ export function describeClaimConformance({ store }: ConformanceContext): void {
       ]);
     });
 
+    it('takes the largest safe integer as "no global limit"', async () => {
+      const waiting = [await queued('normal', 0), await queued('low', 1)];
+      const claimed = await store().claimQueued(
+        claimFor('r1', { max: 10, globalConcurrency: Number.MAX_SAFE_INTEGER }),
+      );
+      expect(ids(claimed).sort()).toEqual(waiting.map((e) => e.id).sort());
+    });
+
     it('offers only queued evaluations to dispatch', async () => {
       const cancelled = await queued('high', 0);
       await store().saveTransition(moveTo(cancelled, 'cancelled'));

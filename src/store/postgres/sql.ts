@@ -121,7 +121,7 @@ function claimSql(t: (table: string) => string): string {
       'LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED)',
   );
   return (
-    'WITH room AS MATERIALIZED (SELECT GREATEST(0, LEAST($3::integer, $4::integer - ' +
+    'WITH room AS MATERIALIZED (SELECT GREATEST(0, LEAST($3::bigint, $4::bigint - ' +
     `(SELECT count(*) FROM ${t('evaluations')} WHERE status IN ${ACTIVE})))::integer AS n), ` +
     `${perPriority.join(', ')} ` +
     `SELECT * FROM (${PRIORITIES.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')}) q ` +

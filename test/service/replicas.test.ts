@@ -1,0 +1,148 @@
+import { afterEach, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, type LogChunk, type Transition } from '../../src/core/index.js';
+import { EventBus, StoreEventFeed } from '../../src/events/index.js';
+import { EvaluationService } from '../../src/service/index.js';
+import type { EvaluationStore } from '../../src/store/store.js';
+import { FakeRuntime, type FakeRuntimeOptions } from '../support/fake-runtime.js';
+import { FlakyStore } from '../support/flaky-store.js';
+import { MemoryLogger } from '../support/in-process.js';
+import { TestSchemas, describePostgres } from '../support/postgres.js';
+
+interface Replica {
+  readonly service: EvaluationService;
+  readonly runtime: FakeRuntime;
+  readonly store: EvaluationStore;
+}
+
+const LEASE_MS = 400;
+
+/**
+ * Several services in this process on one PostgreSQL schema, each with its own store connection, bus and
+ * store-fed event feed, as separate replicas would be: what one writes, the others see through the store.
+ */
+describePostgres('replicas of the service on one PostgreSQL database', () => {
+  const schemas = new TestSchemas();
+  const replicas: Replica[] = [];
+  const stores: EvaluationStore[] = [];
+
+  afterEach(async () => {
+    for (const { service } of replicas.splice(0)) await service.stop();
+    for (const store of stores.splice(0)) await store.close();
+    await schemas.dropAll();
+  });
+
+  async function replica(
+    schema: string,
+    id: string,
+    options: {
+      work?: boolean;
+      runtime?: FakeRuntimeOptions;
+      wrap?: (s: EvaluationStore) => EvaluationStore;
+    } = {},
+  ): Promise<Replica> {
+    const raw = schemas.store(schema);
+    stores.push(raw);
+    await raw.migrate();
+    const store = options.wrap ? options.wrap(raw) : raw;
+    const bus = new EventBus();
+    const feed = new StoreEventFeed(store, bus, (error) => {
+      throw error;
+    });
+    const runtime = new FakeRuntime(options.runtime);
+    const service = new EvaluationService({
+      store,
+      runtime,
+      bus,
+      feed,
+      replicaId: id,
+      concurrency: 2,
+      leaseMs: LEASE_MS,
+      agingMs: 30_000,
+      defaultLimits: DEFAULT_LIMITS,
+      log: new MemoryLogger(),
+    });
+    await service.start({ work: options.work ?? true });
+    const made = { service, runtime, store };
+    replicas.push(made);
+    return made;
+  }
+
+  async function collect<T>(source: AsyncGenerator<T>, until: (item: T) => boolean): Promise<T[]> {
+    const items: T[] = [];
+    for await (const item of source) {
+      items.push(item);
+      if (until(item)) break;
+    }
+    return items;
+  }
+
+  it('a replica that does not work streams the transitions and live output of a run on another', async () => {
+    const schema = schemas.name();
+    const api = await replica(schema, 'api-only', { work: false });
+    let release!: () => void;
+    const printed = new Promise<void>((resolve) => (release = resolve));
+    const worker = await replica(schema, 'worker', {
+      runtime: {
+        script: async (run) => {
+          run.print('one\n');
+          await printed;
+          run.print('two\n');
+          await run.exit(0);
+        },
+      },
+    });
+    const { evaluation } = await api.service.submit({ language: 'python', code: 'x' });
+    const events = collect(api.service.followTransitions(0), (t: Transition) => t.to === 'succeeded');
+    const logs = api.service.followLogs(evaluation.id, { follow: true });
+    const first = await logs.next();
+    expect(Buffer.from((first.value as LogChunk).data).toString()).toBe('one\n');
+    release();
+    const rest = await collect(logs, () => false);
+    expect(rest.map((c) => Buffer.from(c.data).toString())).toEqual(['two\n']);
+    const seen = await events;
+    expect(seen.map((t) => t.to)).toEqual(['queued', 'starting', 'running', 'succeeded']);
+    expect(seen.map((t) => t.seq)).toEqual([...seen.map((t) => t.seq)].sort((a, b) => a - b));
+    expect(worker.runtime.started).toEqual([evaluation.id]);
+    expect((await api.service.wait(evaluation.id, 1000)).status).toBe('succeeded');
+  });
+
+  it('a cancel that reaches another replica kills the run where it runs and frees its slot there', async () => {
+    const schema = schemas.name();
+    const api = await replica(schema, 'api-only', { work: false });
+    const worker = await replica(schema, 'worker', { runtime: { script: () => undefined } });
+    const { evaluation } = await api.service.submit({ language: 'python', code: 'x' });
+    await expect.poll(() => worker.runtime.alive.length).toBe(1);
+    const cancelled = await api.service.cancel(evaluation.id);
+    expect(cancelled.status).toBe('cancelled');
+    await expect.poll(() => worker.runtime.alive.length).toBe(0);
+    await expect.poll(async () => (await worker.service.queueStats()).replica.running).toBe(0);
+    const steps = (await api.service.transitionsOf(evaluation.id)).map((t) => t.to);
+    expect(steps).toEqual(['queued', 'starting', 'running', 'cancelled']);
+  });
+
+  it('work of a replica that stopped renewing its lease is taken over once the lease runs out, once', async () => {
+    const schema = schemas.name();
+    let dead: FlakyStore | undefined;
+    const doomed = await replica(schema, 'doomed', {
+      runtime: { script: (run) => run.print('partial\n') },
+      wrap: (store) => (dead = new FlakyStore(store, ['renewLease', 'saveTransition', 'appendLogs'])).store,
+    });
+    const { evaluation } = await doomed.service.submit({ language: 'python', code: 'x' });
+    await expect
+      .poll(async () => (await doomed.service.withOutput(await doomed.service.get(evaluation.id))).stdout)
+      .toBe('partial\n');
+    // The process "dies": nothing it does reaches the database any more.
+    dead!.failuresLeft = Number.MAX_SAFE_INTEGER;
+    const diedAt = Date.now();
+    const survivor = await replica(schema, 'survivor');
+    const final = await survivor.service.wait(evaluation.id, 10 * LEASE_MS);
+    expect(final.status).toBe('error');
+    expect(final.result?.reason).toBe('lost_on_restart');
+    expect(Date.now() - diedAt).toBeGreaterThanOrEqual(LEASE_MS / 2);
+    const { stdout } = await survivor.service.withOutput(final);
+    expect(stdout).toBe('partial\n');
+    expect(survivor.runtime.started).toEqual([]);
+    const steps = (await survivor.service.transitionsOf(evaluation.id)).map((t) => t.to);
+    expect(steps).toEqual(['queued', 'starting', 'running', 'error']);
+  });
+});
