@@ -119,7 +119,22 @@ function ms(value: number): string {
 /** Replicas next to one SQLite server (the floor), with the cross-replica SSE lag against its goal. */
 export function formatReplicaBench(levels: readonly ReplicaLevel[]): string {
   const floor = levels[0];
-  const rows = [['setup', 'req/s', 'vs first', 'median', 'p95', 'SSE lag p50', 'SSE lag p99', 'n']];
+  const rows = [
+    [
+      'setup',
+      'req/s',
+      'vs first',
+      'median',
+      'p95',
+      'n',
+      'SSE lag p50',
+      'SSE lag p99',
+      '1 client: p50',
+      'p99',
+    ],
+  ];
+  const bounds = (pick: (s: Summary) => number, lag: ReplicaLevel['sseLagMs']) =>
+    lag ? `${ms(pick(lag.lower))} – ${ms(pick(lag.upper))}` : '-';
   for (const level of levels) {
     const l = level.load;
     rows.push([
@@ -128,16 +143,22 @@ export function formatReplicaBench(levels: readonly ReplicaLevel[]): string {
       floor ? `${(l.throughput / floor.load.throughput).toFixed(2)}×` : '-',
       ms(l.latency.median),
       ms(l.latency.p95),
-      level.sseLagMs ? ms(level.sseLagMs.median) : '-',
-      level.sseLagMs ? ms(level.sseLagMs.p99) : '-',
       String(l.latency.n),
+      bounds((s) => s.median, level.sseLagMs),
+      bounds((s) => s.p99, level.sseLagMs),
+      bounds((s) => s.median, level.sseLagIdleMs),
+      bounds((s) => s.p99, level.sseLagIdleMs),
     ]);
   }
   const lagged = levels.filter((l) => l.sseLagMs);
-  const met = lagged.every((l) => (l.sseLagMs?.p99 ?? Infinity) <= SSE_LAG_GOAL_MS);
+  // Judged on the upper bound: the POST's own time counts against it (the lower bound would flatter it).
+  const verdict = (pick: (l: ReplicaLevel) => ReplicaLevel['sseLagMs']) =>
+    lagged.every((l) => (pick(l)?.upper.p99 ?? Infinity) <= SSE_LAG_GOAL_MS) ? 'met' : 'NOT met';
   return [
-    `replicas: print(1) at ${floor?.load.concurrency ?? 8} clients, round-robin over the replicas; SSE lag = transition stored → delivered on replica 0's stream`,
+    `replicas: print(1) at ${floor?.load.concurrency ?? 8} clients, round-robin over the replicas; SSE lag = commit on replica k ≠ 0 → seen on replica 0's SSE, bounded below by POST answered → seen and above by POST sent → seen`,
     table(rows),
-    `goal: SSE lag p99 ≤ ${SSE_LAG_GOAL_MS} ms across replicas — ${lagged.length === 0 ? 'not measured' : met ? 'met' : 'NOT met'}`,
+    lagged.length === 0
+      ? `goal: SSE lag p99 ≤ ${SSE_LAG_GOAL_MS} ms across replicas — not measured`
+      : `goal: SSE lag p99 ≤ ${SSE_LAG_GOAL_MS} ms across replicas — at ${floor?.load.concurrency ?? 8} clients ${verdict((l) => l.sseLagMs)}, at 1 client ${verdict((l) => l.sseLagIdleMs)}`,
   ].join('\n');
 }

@@ -1,5 +1,4 @@
 import { Crucible } from '../client/index.js';
-import { printOneTask } from './evaluation-task.js';
 import { closedLoop, summarizeLoad, type LoadResult } from './load.js';
 import { startBenchServer, type BenchServer } from './server-process.js';
 import { summarize, type Summary } from './stats.js';
@@ -15,8 +14,14 @@ export interface ReplicaLevel {
   readonly label: string;
   readonly replicas: number;
   readonly load: LoadResult;
-  /** Transition committed (its stored `at`) → seen on another replica's SSE, ms; null with one replica. */
-  readonly sseLagMs: Summary | null;
+  /**
+   * Commit → seen on another replica's SSE, bounded, ms: the commit happens inside the POST to replica k ≠ 0,
+   * so "POST sent → its `queued` transition on replica 0's SSE" bounds it from above and "POST answered → …"
+   * from below. Null with one replica.
+   */
+  readonly sseLagMs: LagBounds | null;
+  /** The same with one client: the lag when the machine has CPU to spare. */
+  readonly sseLagIdleMs: LagBounds | null;
 }
 
 export interface ReplicaBenchOptions {
@@ -31,8 +36,8 @@ export const SSE_LAG_GOAL_MS = 50;
 
 /**
  * Throughput of `print(1)` at 8 clients spread round-robin over N `crucible serve` replicas, and the lag of
- * events across replicas: an SSE stream on replica 0 times every transition of evaluations submitted to the
- * others, from the transition's stored `at` to the moment the stream delivered it (one clock: one machine).
+ * events across replicas, timed by this process's clock alone: from sending a submission to replica k ≠ 0 to
+ * its `queued` transition arriving on replica 0's SSE stream.
  */
 export async function benchReplicas(options: ReplicaBenchOptions): Promise<ReplicaLevel[]> {
   const log = options.log ?? (() => undefined);
@@ -64,43 +69,84 @@ async function measure(
   concurrency: number,
   measureMs: number,
 ): Promise<ReplicaLevel> {
-  const tasks = servers.map((s) => printOneTask(s.url));
+  const clients = servers.map((s) => new Crucible({ baseUrl: s.url, retry: { attempts: 1 } }));
+  const sentAt = new Map<string, { sent: number; answered: number }>();
   let turn = 0;
-  const roundRobin = () => tasks[turn++ % tasks.length]!();
+  const roundRobin = async () => {
+    const index = turn++ % clients.length;
+    const client = clients[index]!;
+    const sent = performance.now();
+    const submitted = await client.submit({ language: 'python', code: 'print(1)' });
+    if (index !== 0) sentAt.set(submitted.id, { sent, answered: performance.now() });
+    const final = await client.wait(submitted.id, { timeoutSeconds: 30 });
+    if (final.status !== 'succeeded' || final.result?.stdout !== '1\n') {
+      throw new Error(
+        `benchmark evaluation ${final.id} ended ${final.status}: ${JSON.stringify(final.result)}`,
+      );
+    }
+  };
   await closedLoop(concurrency, 1000, roundRobin);
+  sentAt.clear();
 
-  const lags: number[] = [];
-  const watching = new AbortController();
-  const watched = servers.length > 1 ? watchLag(servers, lags, watching.signal) : null;
-  await watched?.ready;
-  const load = summarizeLoad([await closedLoop(concurrency, measureMs, roundRobin)]);
-  watching.abort();
-  await watched?.done;
+  const loaded = await timedLag(clients, sentAt, () => closedLoop(concurrency, measureMs, roundRobin));
+  // The same lag with CPU to spare: one client, so no replica waits for a core.
+  const idle = await timedLag(clients, sentAt, () => closedLoop(1, Math.min(measureMs, 3000), roundRobin));
   return {
     label: setup.label,
     replicas: servers.length,
-    load,
-    sseLagMs: watched ? summarize(lags) : null,
+    load: summarizeLoad([loaded.window]),
+    sseLagMs: loaded.lag,
+    sseLagIdleMs: idle.lag,
   };
 }
 
+type LagBounds = { readonly upper: Summary; readonly lower: Summary };
+
+/** Runs `load` with replica 0's SSE stream open; the lag bounds of the submissions `load` sent elsewhere. */
+async function timedLag<W>(
+  clients: readonly Crucible[],
+  sentAt: Map<string, { sent: number; answered: number }>,
+  load: () => Promise<W>,
+): Promise<{ window: W; lag: LagBounds | null }> {
+  sentAt.clear();
+  if (clients.length < 2) return { window: await load(), lag: null };
+  const seenAt = new Map<string, number>();
+  const watching = new AbortController();
+  const watched = watchQueued(clients[0]!, seenAt, watching.signal);
+  await watched.ready;
+  const window = await load();
+  watching.abort();
+  await watched.done;
+  const upper: number[] = [];
+  const lower: number[] = [];
+  for (const [id, { sent, answered }] of sentAt) {
+    const seen = seenAt.get(id);
+    if (seen === undefined) continue;
+    upper.push(seen - sent);
+    lower.push(Math.max(0, seen - answered));
+  }
+  if (upper.length < sentAt.size) {
+    throw new Error(`replica 0's stream missed ${sentAt.size - upper.length} of ${sentAt.size} submissions`);
+  }
+  return { window, lag: { upper: summarize(upper), lower: summarize(lower) } };
+}
+
 /**
- * SSE on replica 0, from the newest transition on: every transition that arrives is timed. About two thirds
- * were written by the other replicas (they took those submissions and claims); replica 0's own go through
- * the same path (NOTIFY, then a read of the store), so they are timed alike.
+ * SSE on replica 0, from the newest transition on: when each evaluation's `queued` transition arrived. For
+ * the evaluations submitted to the other replicas, arrival − the moment their POST was sent bounds the lag
+ * from commit (inside the POST) to another replica's stream from above: it also counts the request itself.
  */
-function watchLag(
-  servers: readonly BenchServer[],
-  lags: number[],
+function watchQueued(
+  observer: Crucible,
+  seenAt: Map<string, number>,
   signal: AbortSignal,
 ): { ready: Promise<void>; done: Promise<void> } {
-  const observer = new Crucible({ baseUrl: servers[0]!.url });
   const ready = latestSeq(observer);
   const done = (async () => {
     const after = await ready;
     try {
       for await (const transition of observer.events({ after, signal })) {
-        lags.push(Date.now() - Date.parse(transition.at));
+        if (transition.to === 'queued') seenAt.set(transition.evaluationId, performance.now());
       }
     } catch (error) {
       if (!signal.aborted) throw error;

@@ -368,8 +368,10 @@ export class EvaluationService {
 
   /** Every transition this node sees, its own and (on a shared store) other replicas'. */
   #onTransition({ transition, evaluation }: TransitionEvent): void {
-    // A queued evaluation to claim, or a slot freed somewhere under the global limit.
-    if (transition.to === 'queued' || isTerminal(transition.to)) this.#claims.wake();
+    // A queued evaluation to claim, or a slot freed somewhere under the global limit (without one, only a
+    // slot freed here matters, and `#free` wakes the loop for that).
+    const globalSlotFreed = this.#globalConcurrency !== undefined && isTerminal(transition.to);
+    if (transition.to === 'queued' || globalSlotFreed) this.#claims.wake();
     const run = this.#runs.get(transition.evaluationId);
     // Another replica ended a run of ours (a cancel there, or our lease ran out): its sandbox must go.
     if (run && !evaluation && isTerminal(transition.to) && !run.cancelRequested) {
