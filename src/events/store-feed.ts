@@ -31,6 +31,7 @@ export class StoreEventFeed {
   #running: Promise<void> | null = null;
   #stopWatching: (() => Promise<void>) | null = null;
   #onError: (error: unknown) => void;
+  #localWrites: () => Promise<unknown> = () => Promise.resolve();
 
   constructor(store: FeedStore, bus: EventBus, onError: (error: unknown) => void) {
     this.#store = store;
@@ -50,6 +51,15 @@ export class StoreEventFeed {
     await this.#stopWatching?.();
     this.#stopWatching = null;
     await this.#running;
+  }
+
+  /**
+   * This replica's writes in flight (the service's serialized write chain). The reader waits for them before
+   * it publishes what it read: a write's commit can be read (its NOTIFY can arrive) before the write has
+   * returned and been announced through `committed`, and it must not then pass for another replica's.
+   */
+  awaitLocalWrites(inFlight: () => Promise<unknown>): void {
+    this.#localWrites = inFlight;
   }
 
   /** A transition this replica committed; it is published in seq order with everyone else's. */
@@ -93,6 +103,7 @@ export class StoreEventFeed {
       }
       for (;;) {
         const page = await this.#store.transitionsAfter(this.#lastSeq, PAGE);
+        if (page.length > 0) await this.#localWrites().catch(() => undefined);
         for (const transition of page) {
           const terminal = isTerminal(transition.to);
           // The owner stored every chunk before this commit: publish them first, so followers end complete.

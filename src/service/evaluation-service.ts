@@ -162,6 +162,7 @@ export class EvaluationService {
       claim: (max) => this.#claim(max),
       onError: (error) => this.#log.warn(`claiming queued evaluations failed; retrying: ${messageOf(error)}`),
     });
+    this.#feed?.awaitLocalWrites(() => this.#transitions);
     this.#lease = new ReplicaLease(this.#store, this.#replica, this.#leaseMs, (error) =>
       this.#log.warn(`renewing the lease of replica ${this.#replica} failed: ${messageOf(error)}`),
     );

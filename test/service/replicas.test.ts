@@ -10,6 +10,7 @@ import { TestSchemas, describePostgres } from '../support/postgres.js';
 
 interface Replica {
   readonly service: EvaluationService;
+  readonly bus: EventBus;
   readonly runtime: FakeRuntime;
   readonly store: EvaluationStore;
 }
@@ -62,7 +63,7 @@ describePostgres('replicas of the service on one PostgreSQL database', () => {
       log: new MemoryLogger(),
     });
     await service.start({ work: options.work ?? true });
-    const made = { service, runtime, store };
+    const made = { service, runtime, store, bus };
     replicas.push(made);
     return made;
   }
@@ -106,6 +107,28 @@ describePostgres('replicas of the service on one PostgreSQL database', () => {
     expect((await api.service.wait(evaluation.id, 1000)).status).toBe('succeeded');
   });
 
+  it('its own transitions pass for its own even when their NOTIFY is read before the write returns', async () => {
+    const schema = schemas.name();
+    // Each write returns only a while after it committed: the feed reads the commit first.
+    const slowReturns = (store: EvaluationStore): EvaluationStore => ({
+      ...bindAll(store),
+      saveTransition: async (write) => {
+        const saved = await store.saveTransition(write);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return saved;
+      },
+    });
+    const worker = await replica(schema, 'worker', { wrap: slowReturns });
+    const own: boolean[] = [];
+    worker.bus.onTransition(({ evaluation }) => own.push(evaluation !== undefined));
+    const { evaluation } = await worker.service.submit({ language: 'python', code: 'print(1)' });
+    const final = await worker.service.wait(evaluation.id, 5_000);
+    expect(final.status).toBe('succeeded');
+    expect((await worker.service.withOutput(final)).stdout).toBe('print(1)');
+    await expect.poll(() => own.length).toBe(4);
+    expect(own).toEqual([true, true, true, true]);
+  });
+
   it('a cancel that reaches another replica kills the run where it runs and frees its slot there', async () => {
     const schema = schemas.name();
     const api = await replica(schema, 'api-only', { work: false });
@@ -146,3 +169,19 @@ describePostgres('replicas of the service on one PostgreSQL database', () => {
     expect(steps).toEqual(['queued', 'starting', 'running', 'error']);
   });
 });
+
+/** The store's methods bound to it, so a spread copy can override one of them. */
+function bindAll(store: EvaluationStore): EvaluationStore {
+  const bound: Record<string, unknown> = {};
+  let proto: object | null = store;
+  while (proto && proto !== Object.prototype) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const value = (store as unknown as Record<string, unknown>)[name];
+      if (name !== 'constructor' && !(name in bound)) {
+        bound[name] = typeof value === 'function' ? value.bind(store) : value;
+      }
+    }
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return bound as unknown as EvaluationStore;
+}
