@@ -18,6 +18,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   unknown_language: 400,
   not_found: 404,
   idempotency_conflict: 409,
+  already_exists: 409,
   rate_limited: 429,
   too_many_streams: 429,
   slow_consumer: 429,

@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'unknown_language',
   'not_found',
   'idempotency_conflict',
+  /** A named resource (a project) with that name exists already. */
+  'already_exists',
   'rate_limited',
   'too_many_streams',
   'slow_consumer',

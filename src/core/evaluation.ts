@@ -15,13 +15,17 @@ export type Reason =
   | 'timeout'
   | 'cancelled'
   | 'lost_on_restart'
+  /** Its cluster's API did not answer for `clusterLostAfterSeconds` (more than one cluster); never re-run. */
+  | 'cluster_unreachable'
   | 'image_pull'
   | 'config_error'
   | 'unschedulable'
   | 'infrastructure'
   | 'sandbox_error'
   /** The platform could not start the container (e.g. its entry binary is missing): not the program's fault. */
-  | 'container_start_failed';
+  | 'container_start_failed'
+  /** Its project's ResourceQuota stayed exhausted for `quotaWaitSeconds`: no pod could be created. */
+  | 'quota_exceeded';
 
 export interface Timings {
   readonly submittedAt: string;
@@ -58,6 +62,8 @@ export interface Evaluation {
   readonly limits: Limits;
   /** Runtime backend that ran (or will run) it, e.g. `bwrap` or `kubernetes`. */
   readonly runtime: string;
+  /** The project it belongs to (absent or null: none). */
+  readonly project?: string | null;
   readonly createdAt: string;
   readonly timings: Timings;
   readonly result: Result | null;
@@ -72,6 +78,8 @@ export interface Submission {
   readonly memoryMb?: number;
   readonly priority?: Priority;
   readonly labels?: Record<string, string>;
+  /** A project id: the evaluation runs under that project's namespace and limits. */
+  readonly project?: string;
 }
 
 /** One recorded status change; `seq` is global and increasing, the id of the SSE event. */

@@ -4,6 +4,7 @@ export * from './languages.js';
 export * from './limits.js';
 export * from './outcome.js';
 export * from './priority.js';
+export * from './project.js';
 export * from './state-machine.js';
 export * from './status.js';
 export * from './retry-after.js';

@@ -32,7 +32,9 @@ export interface PlatformErrorOutcome {
     | 'infrastructure'
     | 'sandbox_error'
     | 'lost_on_restart'
+    | 'cluster_unreachable'
     | 'container_start_failed'
+    | 'quota_exceeded'
   >;
   readonly message: string;
   readonly at: Date;

@@ -3,6 +3,7 @@ import type {
   LogChunk,
   OutputStream,
   Priority,
+  Project,
   Reason,
   Status,
   Transition,
@@ -12,6 +13,8 @@ export interface ListQuery {
   readonly status?: Status;
   /** `key=value` label filter. */
   readonly label?: { readonly key: string; readonly value: string };
+  /** Only evaluations of this project id. */
+  readonly project?: string;
   readonly limit: number;
   /** Opaque cursor from a previous page. */
   readonly cursor?: string;
@@ -108,6 +111,25 @@ export interface LogRead {
   readonly limit?: number;
 }
 
+/** Thrown by `createProject` when another project already has the name (nothing is written). */
+export class ProjectNameTaken extends Error {
+  constructor(readonly projectName: string) {
+    super(`a project named "${projectName}" already exists`);
+    this.name = 'ProjectNameTaken';
+  }
+}
+
+/** Projects, in the same database as their evaluations (conformance: `test/store/conformance-projects.ts`). */
+export interface ProjectStore {
+  /** @throws ProjectNameTaken when the name is taken */
+  createProject(project: Project): Promise<void>;
+  getProject(id: string): Promise<Project | null>;
+  /** Oldest first. */
+  listProjects(): Promise<Project[]>;
+  /** True when it existed. The project's evaluations stay, still naming it (history). */
+  deleteProject(id: string): Promise<boolean>;
+}
+
 /**
  * Persistence in domain words. Every adapter (SQLite, PostgreSQL) passes the conformance suite in
  * `test/store/conformance.ts`. No driver types cross this line.
@@ -181,4 +203,6 @@ export interface EvaluationStore {
    */
   watchChanges?(listener: (change: StoreChange) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** Projects, when the adapter stores them (both built-in adapters do). */
+  readonly projects?: ProjectStore;
 }

@@ -3,6 +3,7 @@ import {
   type Evaluation,
   type LogChunk,
   type Priority,
+  type Project,
   type Status,
   type Transition,
 } from '../../core/index.js';
@@ -18,6 +19,8 @@ import {
   type ListQuery,
   type LogRead,
   type OwnedEvaluation,
+  ProjectNameTaken,
+  type ProjectStore,
   type QueueCounts,
   type StoreChange,
   type TransitionWrite,
@@ -25,7 +28,7 @@ import {
 import { claimQueued } from './claim.js';
 import { Database } from './database.js';
 import { migrateSchema } from './migrate.js';
-import { integer, toEvaluationRow, toLogChunk, toTransition, type Row } from './rows.js';
+import { integer, toEvaluationRow, toLogChunk, toProject, toTransition, type Row } from './rows.js';
 import { schemaNames, statements, type SchemaNames, type Statements } from './sql.js';
 import { TransitionWriter } from './transitions.js';
 import { watchChanges } from './watch.js';
@@ -62,6 +65,7 @@ class PostgresStore implements EvaluationStore {
   readonly #writer: TransitionWriter;
   readonly #url: string;
   readonly #watchers = new Set<() => Promise<void>>();
+  readonly projects: ProjectStore;
 
   constructor(options: PostgresStoreOptions) {
     this.#names = schemaNames(options.schema ?? 'public');
@@ -69,6 +73,7 @@ class PostgresStore implements EvaluationStore {
     this.#url = options.url;
     this.#sql = statements(this.#names);
     this.#writer = new TransitionWriter(this.#names);
+    this.projects = postgresProjects(this.#db, this.#sql);
   }
 
   async migrate(): Promise<void> {
@@ -111,7 +116,12 @@ class PostgresStore implements EvaluationStore {
     const params: unknown[] = [before, query.limit + 1];
     if (query.status !== undefined) params.push(query.status);
     if (query.label) params.push(query.label.key, query.label.value);
-    const sql = this.#sql.list({ status: query.status !== undefined, label: query.label !== undefined });
+    if (query.project !== undefined) params.push(query.project);
+    const sql = this.#sql.list({
+      status: query.status !== undefined,
+      label: query.label !== undefined,
+      project: query.project !== undefined,
+    });
     const rows = (await this.#db.query(sql, params)).map(toEvaluationRow);
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
@@ -226,6 +236,40 @@ class PostgresStore implements EvaluationStore {
     await Promise.all([...this.#watchers].map((stop) => stop()));
     await this.#db.close();
   }
+}
+
+function postgresProjects(db: Database, sql: Statements): ProjectStore {
+  return {
+    async createProject(project: Project): Promise<void> {
+      try {
+        await db.query(sql.insertProject, [
+          project.id,
+          project.name,
+          project.namespace,
+          JSON.stringify(project.limits),
+          JSON.stringify(project.egress),
+          project.createdAt,
+        ]);
+      } catch (error) {
+        const constraint = uniqueViolation(error);
+        if (constraint === 'projects_name_key') throw new ProjectNameTaken(project.name);
+        if (constraint === 'projects_id_key') {
+          throw new Error(`project ${project.id} already exists`, { cause: error });
+        }
+        throw error;
+      }
+    },
+    async getProject(id: string): Promise<Project | null> {
+      const [row] = await db.query(sql.getProject, [id]);
+      return row ? toProject(row) : null;
+    },
+    async listProjects(): Promise<Project[]> {
+      return (await db.query(sql.listProjects)).map(toProject);
+    },
+    async deleteProject(id: string): Promise<boolean> {
+      return (await db.query(sql.deleteProject, [id])).length === 1;
+    },
+  };
 }
 
 /** The constraint a unique violation names, or null for any other error. */

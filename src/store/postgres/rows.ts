@@ -4,6 +4,8 @@ import type {
   LogChunk,
   OutputStream,
   Priority,
+  Project,
+  ProjectLimits,
   Reason,
   Result,
   Status,
@@ -31,6 +33,8 @@ export function toEvaluationRow(row: Row): EvaluationRow {
     labels: row['labels'] as Record<string, string>,
     limits: row['limits'] as Limits,
     runtime: text(row, 'runtime'),
+    // Absent rather than null, so evaluations without a project look as they did before projects existed.
+    ...projectOf(textOrNull(row, 'project')),
     createdAt: text(row, 'created_at'),
     timings: {
       submittedAt: text(row, 'submitted_at'),
@@ -43,6 +47,21 @@ export function toEvaluationRow(row: Row): EvaluationRow {
     result: result === null ? null : ({ ...result, outputComplete: result.outputComplete ?? true } as Result),
   };
   return { evaluation, rowOrder: integer(row, 'row_order'), owner: textOrNull(row, 'owner') };
+}
+
+function projectOf(project: string | null): { project?: string } {
+  return project === null ? {} : { project };
+}
+
+export function toProject(row: Row): Project {
+  return {
+    id: text(row, 'id'),
+    name: text(row, 'name'),
+    namespace: text(row, 'namespace'),
+    limits: row['limits'] as ProjectLimits,
+    egress: row['egress'] as string[],
+    createdAt: text(row, 'created_at'),
+  };
 }
 
 export function toTransition(row: Row): Transition {

@@ -23,7 +23,7 @@ export function schemaNames(schema: string): SchemaNames {
 
 const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
-  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner';
+  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project';
 
 const TRANSITION_COLUMNS = 'seq, evaluation_id, from_status, to_status, at, reason';
 
@@ -72,20 +72,34 @@ export function statements(names: SchemaNames) {
       `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e ` +
       'WHERE e.owner = $1 AND e.status = ANY($2::text[]) ORDER BY e.row_order',
     transferOwnership: `UPDATE ${t('evaluations')} SET owner = $3 WHERE id = $1 AND owner IS NOT DISTINCT FROM $2 RETURNING id`,
-    list: (filter: { status: boolean; label: boolean }) => listSql(t, filter),
+    list: (filter: ListFilter) => listSql(t, filter),
+    insertProject:
+      `INSERT INTO ${t('projects')} (id, name, namespace, limits, egress, created_at) ` +
+      'VALUES ($1, $2, $3, $4, $5, $6)',
+    getProject: `SELECT id, name, namespace, limits, egress, created_at FROM ${t('projects')} WHERE id = $1`,
+    listProjects: `SELECT id, name, namespace, limits, egress, created_at FROM ${t('projects')} ORDER BY row_order`,
+    deleteProject: `DELETE FROM ${t('projects')} WHERE id = $1 RETURNING id`,
   };
 }
 
 export type Statements = ReturnType<typeof statements>;
 
+export interface ListFilter {
+  readonly status: boolean;
+  readonly label: boolean;
+  readonly project?: boolean;
+}
+
 /**
- * One of four list queries, by which filters are present. Parameters in order: before (row_order), limit,
- * then status if filtered, then label key and value if filtered. With a label, the walk starts from the
- * (key, value, row_order) primary key of `evaluation_labels`, already newest-first.
+ * One of the list queries, by which filters are present. Parameters in order: before (row_order), limit,
+ * then status if filtered, then label key and value if filtered, then project if filtered. With a label,
+ * the walk starts from the (key, value, row_order) primary key of `evaluation_labels`, already newest-first.
  */
-function listSql(t: (table: string) => string, filter: { status: boolean; label: boolean }): string {
+function listSql(t: (table: string) => string, filter: ListFilter): string {
   const conditions = ['e.row_order < $1'];
   if (filter.status) conditions.push('e.status = $3');
+  const next = 3 + (filter.status ? 1 : 0) + (filter.label ? 2 : 0);
+  if (filter.project) conditions.push(`e.project = $${next}`);
   if (filter.label) {
     const key = filter.status ? 4 : 3;
     conditions.push(`l.key = $${key}`, `l.value = $${key + 1}`);

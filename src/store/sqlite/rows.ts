@@ -5,6 +5,8 @@ import type {
   LogChunk,
   OutputStream,
   Priority,
+  Project,
+  ProjectLimits,
   Reason,
   Result,
   Status,
@@ -25,7 +27,7 @@ export interface EvaluationRow {
 /** Column list shared by every evaluation query, so the mapper below always gets the same shape. */
 export const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
-  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner';
+  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project';
 
 export function toEvaluationRow(row: Row): EvaluationRow {
   const resultJson = textOrNull(row, 'result');
@@ -39,6 +41,8 @@ export function toEvaluationRow(row: Row): EvaluationRow {
     labels: JSON.parse(text(row, 'labels')) as Record<string, string>,
     limits: JSON.parse(text(row, 'limits')) as Limits,
     runtime: text(row, 'runtime'),
+    // Absent rather than null, so evaluations without a project look as they did before projects existed.
+    ...projectOf(textOrNull(row, 'project')),
     createdAt: text(row, 'created_at'),
     timings: {
       submittedAt: text(row, 'submitted_at'),
@@ -55,6 +59,21 @@ export function toEvaluationRow(row: Row): EvaluationRow {
 /** Rows stored before `outputComplete` existed read as complete: nothing said otherwise then. */
 function withDefaults(result: Partial<Result>): Result {
   return { ...result, outputComplete: result.outputComplete ?? true } as Result;
+}
+
+function projectOf(project: string | null): { project?: string } {
+  return project === null ? {} : { project };
+}
+
+export function toProject(row: Row): Project {
+  return {
+    id: text(row, 'id'),
+    name: text(row, 'name'),
+    namespace: text(row, 'namespace'),
+    limits: JSON.parse(text(row, 'limits')) as ProjectLimits,
+    egress: JSON.parse(text(row, 'egress')) as string[],
+    createdAt: text(row, 'created_at'),
+  };
 }
 
 export function toTransition(row: Row): Transition {

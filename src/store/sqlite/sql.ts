@@ -7,8 +7,8 @@ const ACTIVE = "('starting', 'running')";
 export const SQL = {
   insertEvaluation:
     'INSERT INTO evaluations (id, status, language, code, stdin, priority, labels, limits, runtime, created_at, ' +
-    'submitted_at, dispatched_at, started_at, finished_at, stored_at, result, submitted_ms) ' +
-    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
+    'submitted_at, dispatched_at, started_at, finished_at, stored_at, result, submitted_ms, project) ' +
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
   insertLabel: 'INSERT INTO evaluation_labels (key, value, row_order) VALUES (?, ?, ?)',
   insertTransition:
     'INSERT INTO transitions (evaluation_id, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?) ' +
@@ -52,19 +52,25 @@ export const SQL = {
   readLogs:
     'SELECT evaluation_id, seq, stream, data, at FROM log_chunks ' +
     'WHERE evaluation_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+  insertProject:
+    'INSERT INTO projects (id, name, namespace, limits, egress, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+  getProject: 'SELECT id, name, namespace, limits, egress, created_at FROM projects WHERE id = ?',
+  listProjects: 'SELECT id, name, namespace, limits, egress, created_at FROM projects ORDER BY row_order',
+  deleteProject: 'DELETE FROM projects WHERE id = ?',
   readLogsOfStream:
     'SELECT evaluation_id, seq, stream, data, at FROM log_chunks ' +
     'WHERE evaluation_id = ? AND seq > ? AND stream = ? ORDER BY seq LIMIT ?',
 } as const;
 
 /**
- * One of four list queries, picked by which filters are present. Only fixed fragments are joined; every value
+ * One of the list queries, picked by which filters are present. Only fixed fragments are joined; every value
  * is a `?` parameter, returned alongside in matching order. With a label, the walk starts from the
  * (key, value, row_order) primary key of `evaluation_labels`, already newest-first.
  */
 export function listQuery(filter: {
   readonly status: string | undefined;
   readonly label: { readonly key: string; readonly value: string } | undefined;
+  readonly project?: string | undefined;
   readonly before: number;
   readonly limit: number;
 }): { sql: string; params: (string | number)[] } {
@@ -82,6 +88,10 @@ export function listQuery(filter: {
   if (filter.status !== undefined) {
     sql += ' AND e.status = ?';
     params.push(filter.status);
+  }
+  if (filter.project !== undefined) {
+    sql += ' AND e.project = ?';
+    params.push(filter.project);
   }
   // Order by the column the walk starts from, so SQLite reads the index backwards instead of sorting.
   sql += filter.label ? ' ORDER BY l.row_order DESC LIMIT ?' : ' ORDER BY e.row_order DESC LIMIT ?';

@@ -6,6 +6,7 @@ import {
   type Evaluation,
   type LogChunk,
   type Priority,
+  type Project,
   type Status,
   type Transition,
 } from '../../core/index.js';
@@ -21,12 +22,14 @@ import {
   type ListQuery,
   type LogRead,
   type OwnedEvaluation,
+  ProjectNameTaken,
+  type ProjectStore,
   type QueueCounts,
   type TransitionWrite,
 } from '../store.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { migrateDatabase } from './migrate.js';
-import { toEvaluationRow, toLogChunk, toTransition, type Row } from './rows.js';
+import { toEvaluationRow, toLogChunk, toProject, toTransition, type Row } from './rows.js';
 import { listQuery, SQL } from './sql.js';
 import { StatementCache } from './statements.js';
 import { Transactor } from './transaction.js';
@@ -74,10 +77,12 @@ class SqliteStore implements EvaluationStore {
    */
   private readonly leases = new Map<string, number>();
   readonly shared = false;
+  readonly projects: ProjectStore;
 
   constructor(private readonly db: DatabaseSync) {
     this.statements = new StatementCache(db);
     this.transactor = new Transactor(db);
+    this.projects = sqliteProjects(this.statements);
   }
 
   async migrate(): Promise<void> {
@@ -111,6 +116,7 @@ class SqliteStore implements EvaluationStore {
             t.storedAt,
             evaluation.result === null ? null : JSON.stringify(evaluation.result),
             submittedMs(evaluation),
+            evaluation.project ?? null,
           );
         const rowOrder = Number(inserted?.['row_order']);
         const insertLabel = this.statements.get(SQL.insertLabel);
@@ -163,6 +169,7 @@ class SqliteStore implements EvaluationStore {
     const { sql, params } = listQuery({
       status: query.status,
       label: query.label,
+      project: query.project,
       before: query.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(query.cursor),
       // One extra row tells whether a next page exists, so the last page says `nextCursor: null`.
       limit: query.limit + 1,
@@ -339,6 +346,41 @@ class SqliteStore implements EvaluationStore {
     const row = this.statements.get(SQL.insertTransition).get(evaluationId, from, to, at, reason);
     return { seq: Number(row?.['seq']), evaluationId, from, to, at, reason };
   }
+}
+
+function sqliteProjects(statements: StatementCache): ProjectStore {
+  return {
+    async createProject(project: Project): Promise<void> {
+      try {
+        statements
+          .get(SQL.insertProject)
+          .run(
+            project.id,
+            project.name,
+            project.namespace,
+            JSON.stringify(project.limits),
+            JSON.stringify(project.egress),
+            project.createdAt,
+          );
+      } catch (error) {
+        if (isSqliteError(error) && error.errcode === SQLITE_CONSTRAINT_UNIQUE) {
+          if (/projects\.name/.test(error.message)) throw new ProjectNameTaken(project.name);
+          throw new Error(`project ${project.id} already exists`, { cause: error });
+        }
+        throw error;
+      }
+    },
+    async getProject(id: string): Promise<Project | null> {
+      const row = statements.get(SQL.getProject).get(id);
+      return row ? toProject(row) : null;
+    },
+    async listProjects(): Promise<Project[]> {
+      return statements.get(SQL.listProjects).all().map(toProject);
+    },
+    async deleteProject(id: string): Promise<boolean> {
+      return Number(statements.get(SQL.deleteProject).run(id).changes) === 1;
+    },
+  };
 }
 
 function isSqliteError(error: unknown): error is Error & { errcode: number } {
