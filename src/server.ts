@@ -162,6 +162,7 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
       ...(config.kubernetes.priorityClassPrefix
         ? { priorityClassPrefix: config.kubernetes.priorityClassPrefix }
         : {}),
+      ...(config.kubernetes.kueueQueue ? { kueueQueue: config.kubernetes.kueueQueue } : {}),
       ...(config.kubernetes.runnerImage ? { runnerImage: config.kubernetes.runnerImage } : {}),
       warn: (message) => log.warn(message),
     });

@@ -86,6 +86,8 @@ const ServerConfigFields = z.object({
       runtimeClassName: z.string().optional(),
       /** Evaluation pods get PriorityClass `<prefix><priority>` (deploy/ installs `crucible-…`). */
       priorityClassPrefix: z.string().optional(),
+      /** Kueue LocalQueue: Jobs are created suspended for Kueue to admit (`--kueue-queue`). */
+      kueueQueue: z.string().optional(),
     })
     .prefault({}),
 });
@@ -126,6 +128,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       runnerImage: env.CRUCIBLE_K8S_RUNNER_IMAGE,
       runtimeClassName: env.CRUCIBLE_K8S_RUNTIME_CLASS,
       priorityClassPrefix: env.CRUCIBLE_K8S_PRIORITY_CLASS_PREFIX,
+      kueueQueue: env.CRUCIBLE_KUEUE_QUEUE,
     },
   } as ServerConfigInput;
 }

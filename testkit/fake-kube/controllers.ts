@@ -30,6 +30,8 @@ export class FakeControllers {
   readonly faults: ControllerFaults = { schedulingDelayMs: 0, unschedulable: false, podQuota: null };
   quotaRejections = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Jobs (by uid) whose pod was created: a Job starts once, when created unsuspended or later resumed. */
+  private readonly startedJobs = new Set<string>();
   private unsubscribe: (() => void) | null = null;
 
   constructor(private readonly store: ObjectStore) {}
@@ -68,10 +70,43 @@ export class FakeControllers {
 
   private onEvent(event: StoredEvent): void {
     const object = event.object;
-    if (event.resource === 'jobs' && event.type === 'ADDED') this.jobAdded(object);
+    if (event.resource === 'jobs' && event.type !== 'DELETED') this.jobChanged(object);
     if (event.resource !== 'pods' || event.type === 'DELETED') return;
     if (event.type === 'ADDED' && !object.spec?.['nodeName']) this.schedule(object);
     this.podChanged(object);
+  }
+
+  /**
+   * A Job runs once it exists and is not suspended (`spec.suspend`, as Kueue creates them): a suspended Job
+   * gets the `Suspended` condition and no pod until someone (Kueue) sets `suspend: false`.
+   */
+  private jobChanged(job: KObject): void {
+    const uid = job.metadata.uid ?? '';
+    if (this.startedJobs.has(uid)) return;
+    const namespace = job.metadata.namespace ?? '';
+    if (job.spec?.['suspend'] === true) {
+      const suspended = (job.status?.['conditions'] as Condition[] | undefined)?.some(
+        (c) => c.type === 'Suspended' && c.status === 'True',
+      );
+      if (suspended) return;
+      this.store.update('jobs', namespace, job.metadata.name, (j) => {
+        j.status = {
+          conditions: [
+            {
+              type: 'Suspended',
+              status: 'True',
+              reason: 'JobSuspended',
+              message: 'Job suspended',
+              lastProbeTime: now(),
+              lastTransitionTime: now(),
+            },
+          ],
+        };
+      });
+      return;
+    }
+    this.startedJobs.add(uid);
+    this.jobAdded(job);
   }
 
   private jobAdded(job: KObject): void {

@@ -16,6 +16,11 @@ export const serveCommand: CommandSpec = {
     { flags: '--kubeconfig <file>', description: 'kubeconfig for the kubernetes backend (env KUBECONFIG)' },
     { flags: '--namespace <ns>', description: 'namespace for evaluation Jobs (env CRUCIBLE_K8S_NAMESPACE)' },
     {
+      flags: '--kueue-queue <name>',
+      description:
+        'create Jobs suspended in this Kueue LocalQueue, for Kueue to admit (env CRUCIBLE_KUEUE_QUEUE)',
+    },
+    {
       flags: '--concurrency <n>',
       description:
         'evaluations running at once (env CRUCIBLE_CONCURRENCY; default: cores for local, 64 for kubernetes, bounded by its ResourceQuota)',
@@ -92,6 +97,7 @@ function configInput(env: ServerConfigInput, flags: Flags): ServerConfigInput {
       ...env.kubernetes,
       kubeconfig: flag('kubeconfig') ?? env.kubernetes?.kubeconfig,
       namespace: flag('namespace') ?? env.kubernetes?.namespace,
+      kueueQueue: flag('kueueQueue') ?? env.kubernetes?.kueueQueue,
     },
   };
 }

@@ -30,6 +30,8 @@ export const RUNNER_PATH = `${RUNNER_BIN_DIR}/crucible-runner`;
 export const WORKDIR = '/tmp/crucible';
 export const STDIN_FILE = 'stdin';
 export const NETWORK_POLICY_NAME = 'crucible-default-deny';
+/** The label Kueue reads a Job's LocalQueue from. */
+export const KUEUE_QUEUE_LABEL = 'kueue.x-k8s.io/queue-name';
 
 /** The options the manifests depend on (a subset, so the CLI can render without a full runtime config). */
 export type ManifestOptions = Pick<
@@ -39,6 +41,7 @@ export type ManifestOptions = Pick<
   | 'runnerImage'
   | 'runtimeClassName'
   | 'priorityClassPrefix'
+  | 'kueueQueue'
   | 'tmpSizeMb'
   | 'jobTtlSeconds'
   | 'cpuRequest'
@@ -188,8 +191,15 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name, namespace: options.namespace, labels, annotations },
+    metadata: {
+      name,
+      namespace: options.namespace,
+      labels: options.kueueQueue ? { ...labels, [KUEUE_QUEUE_LABEL]: options.kueueQueue } : labels,
+      annotations,
+    },
     spec: {
+      // Kueue admits a Job by unsuspending it; created running, it would bypass Kueue's quota.
+      ...(options.kueueQueue ? { suspend: true } : {}),
       backoffLimit: 0,
       activeDeadlineSeconds: request.limits.timeoutSeconds + options.deadlineAllowanceSeconds,
       ttlSecondsAfterFinished: options.jobTtlSeconds,

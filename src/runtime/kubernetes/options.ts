@@ -23,6 +23,15 @@ export const kubernetesRuntimeOptionsSchema = z.object({
    * `crucible-normal`, `crucible-high`); none when unset, since a pod naming a missing class is refused.
    */
   priorityClassPrefix: z.string().min(1).optional(),
+  /**
+   * Kueue LocalQueue: Jobs are created suspended with the `kueue.x-k8s.io/queue-name` label and Kueue admits
+   * them (unsuspends them) when its quota allows; the pending timeout counts from admission.
+   */
+  kueueQueue: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS label (lower case, digits, "-")')
+    .max(63)
+    .optional(),
   /** Upper bound of the `/tmp` emptyDir; the evaluation's own `tmpSizeMb` applies when smaller. */
   tmpSizeMb: z.number().int().positive().default(64),
   /** Safety net only: Crucible deletes each Job itself once its result and logs are stored. */

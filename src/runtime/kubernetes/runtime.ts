@@ -17,7 +17,8 @@ interface Tracked {
   readonly request: RunRequest;
   readonly observer: RunObserver;
   readonly label: string;
-  readonly since: number;
+  /** When the wait for a pod started: creation, or Kueue's admission of a suspended Job. */
+  since: number;
   /** Bytes per stream already delivered before a restart; skipped when the log is re-read. */
   readonly skip: Record<OutputStream, number>;
   /** Aborted by `cancel`/`close`: stops retrying the creation of the evaluation's objects. */
@@ -327,6 +328,11 @@ export class KubernetesRuntime implements Runtime {
     switch (next.kind) {
       case 'wait':
         tracked.stuckSince = undefined;
+        // Waiting for Kueue's admission is queueing, not a pod failing to start: the clock starts at admission.
+        if (tracked.job?.spec?.suspend === true) {
+          tracked.since = now;
+          return this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
+        }
         if (!tracked.started && now - tracked.since >= this.deps.options.pendingTimeoutSeconds * 1000) {
           const seconds = this.deps.options.pendingTimeoutSeconds;
           this.end(tracked, {
