@@ -1,4 +1,4 @@
-import type { Limits, OutputStream, Priority, RunOutcome } from '../core/index.js';
+import type { Limits, OutputStream, Priority, ProjectPlacement, RunOutcome } from '../core/index.js';
 
 /** Everything a runtime needs to run one evaluation. */
 export interface RunRequest {
@@ -9,6 +9,8 @@ export interface RunRequest {
   readonly limits: Limits;
   readonly priority: Priority;
   readonly labels: Readonly<Record<string, string>>;
+  /** The evaluation's project, if any: the Kubernetes runtime runs it in the project's namespace. */
+  readonly project?: ProjectPlacement;
 }
 
 /**
@@ -55,4 +57,20 @@ export interface Runtime {
    * ResourceQuota); null or absent when it sets no bound of its own.
    */
   suggestedConcurrency?(memoryMb: number): number | null;
+  /** The clusters behind a backend that spreads runs over several (`GET /v1/clusters`); absent otherwise. */
+  clusters?(): ClusterInfo[];
+}
+
+/** One cluster as `GET /v1/clusters` shows it. */
+export interface ClusterInfo {
+  readonly name: string;
+  readonly health: 'healthy' | 'unreachable';
+  /** ISO time its API stopped answering; null while healthy. */
+  readonly unreachableSince: string | null;
+  /** Evaluations Crucible placed there that have not finished. */
+  readonly running: number;
+  /** Evaluations of the default size its ResourceQuota admits at once; null when no quota bounds it. */
+  readonly capacity: number | null;
+  /** Why the last readiness probe failed; null when it answered. */
+  readonly lastError: string | null;
 }

@@ -1,0 +1,362 @@
+import type { V1ResourceQuota } from '@kubernetes/client-node';
+import type { PlatformErrorOutcome } from '../../core/index.js';
+import { evaluationLabel } from '../kubernetes/names.js';
+import { quotaConcurrency, type PodFootprint } from '../kubernetes/quota.js';
+import type { ClusterInfo, DeliveredBytes, RunObserver, RunRequest, Runtime } from '../runtime.js';
+import type { GuardedApi } from './guarded-api.js';
+import { ClusterHealth, type HealthOptions } from './health.js';
+import { CLUSTER_LABEL, place, type ClusterView } from './placement.js';
+import { PendingAdoptions } from './pending-adoptions.js';
+
+/** One cluster as the multi-cluster runtime is given it. */
+export interface ClusterSpec {
+  readonly name: string;
+  readonly runtime: Runtime;
+  /** The cluster's API as its runtime uses it; without one, a start is never moved (tests of placement). */
+  readonly guard?: GuardedApi;
+  /** The readiness probe: the namespace's ResourceQuotas. */
+  readonly probe: () => Promise<V1ResourceQuota[]>;
+  /** One pod's CPU request and limit, for the quota arithmetic (memory comes from each evaluation). */
+  readonly cpu: Omit<PodFootprint, 'memoryBytes'>;
+}
+
+export interface MultiClusterOptions extends HealthOptions {
+  /** Memory of the default evaluation, for the capacity `GET /v1/clusters` shows. */
+  readonly defaultMemoryMb: number;
+  readonly warn: (message: string) => void;
+  readonly clock?: () => Date;
+}
+
+interface Member extends ClusterSpec {
+  readonly health: ClusterHealth;
+  /** Evaluations placed here and not finished, by id. */
+  readonly placed: Map<string, Placed>;
+}
+
+interface Placed {
+  readonly request: RunRequest;
+  readonly observer: RunObserver;
+  ended: boolean;
+}
+
+/**
+ * `Runtime` over several Kubernetes clusters, so the service does not know there are several. Each cluster
+ * has its own `KubernetesRuntime`; this places new runs (`placement.ts`), watches each cluster's health
+ * (`health.ts`), moves a start off a cluster that went down only when the Job provably never reached it
+ * (`guarded-api.ts`), and ends what ran on a cluster unreachable for `lostAfterMs` as `error` /
+ * `cluster_unreachable`. A cluster that comes back within the bound needs nothing: its runtime's watches
+ * relist and its evaluations carry on where they were.
+ *
+ * Adopt after a restart asks every cluster (a Job exists in one only); see `pending-adoptions.ts` for runs
+ * whose cluster is down at that moment.
+ */
+export class MultiClusterRuntime implements Runtime {
+  readonly name = 'kubernetes';
+  readonly #members: Member[];
+  readonly #options: MultiClusterOptions;
+  readonly #clock: () => Date;
+  readonly #pending: PendingAdoptions;
+  #turn = 0;
+  /** Woken whenever a cluster's health changes, for starts waiting for a healthy cluster. */
+  #healthChanged: (() => void)[] = [];
+
+  constructor(specs: readonly ClusterSpec[], options: MultiClusterOptions) {
+    if (new Set(specs.map((s) => s.name)).size !== specs.length) throw new Error('cluster names must differ');
+    this.#options = options;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#pending = new PendingAdoptions({
+      adoptOn: (name, request, observer, delivered) =>
+        this.#adoptOn(this.#member(name)!, request, observer, delivered),
+      lostOutcome: () => this.#lostOutcome('the cluster that ran it'),
+      now: this.#clock,
+    });
+    this.#members = specs.map((spec) => {
+      const member: Member = {
+        ...spec,
+        placed: new Map(),
+        health: new ClusterHealth(
+          spec.probe,
+          options,
+          {
+            unreachable: () => this.#onUnreachable(member),
+            recovered: () => this.#onRecovered(member),
+            lost: () => this.#onLost(member),
+          },
+          this.#clock,
+        ),
+      };
+      return member;
+    });
+  }
+
+  /** Probes every cluster once (an unreachable one is started as such), then keeps probing. */
+  async startProbing(): Promise<void> {
+    await Promise.all(this.#members.map((m) => m.health.start()));
+  }
+
+  /** An API call to this cluster failed without an answer: probe it now. */
+  suspect(name: string): void {
+    this.#member(name)?.health.suspect();
+  }
+
+  async start(request: RunRequest, observer: RunObserver): Promise<void> {
+    const excluded = new Set<string>();
+    const deadline = Date.now() + this.#options.lostAfterMs;
+    for (;;) {
+      const member = await this.#choose(request, excluded, deadline);
+      if (!member) {
+        const pinned = request.labels[CLUSTER_LABEL];
+        if (pinned !== undefined && !this.#member(pinned)) {
+          throw new Error(`no cluster named "${pinned}" (label ${CLUSTER_LABEL})`);
+        }
+        await observer.finished(this.#lostOutcome('any cluster'));
+        return;
+      }
+      if ((await this.#startOn(member, request, observer)) === 'started') return;
+      this.#options.warn(
+        `${request.evaluationId}: cluster ${member.name} went down before its Job was created; placing it elsewhere`,
+      );
+      excluded.add(member.name);
+    }
+  }
+
+  async cancel(evaluationId: string): Promise<void> {
+    this.#pending.drop(evaluationId);
+    const member = this.#members.find((m) => m.placed.has(evaluationId));
+    if (member) await member.runtime.cancel(evaluationId);
+  }
+
+  /**
+   * Asks every cluster (only the pinned one when pinned): the one holding the Job adopts it. When none does
+   * but some cluster could not answer, the run waits for those (re-adopted when one answers, `lost` once all
+   * answered without it, `cluster_unreachable` after the bound).
+   */
+  async adopt(
+    request: RunRequest,
+    observer: RunObserver,
+    delivered?: DeliveredBytes,
+  ): Promise<'adopted' | 'lost'> {
+    const pinned = request.labels[CLUSTER_LABEL];
+    const candidates = this.#members.filter((m) => pinned === undefined || m.name === pinned);
+    const answers = await Promise.all(
+      candidates.map(async (m) => {
+        if (!m.health.healthy) return 'unknown' as const;
+        return this.#adoptOn(m, request, observer, delivered).catch(() => 'unknown' as const);
+      }),
+    );
+    if (answers.includes('adopted')) return 'adopted';
+    const unknown = candidates.filter((_, i) => answers[i] === 'unknown').map((m) => m.name);
+    if (unknown.length === 0) return 'lost';
+    this.#pending.add(request, observer, delivered, unknown);
+    return 'adopted';
+  }
+
+  async close(): Promise<void> {
+    for (const member of this.#members) member.health.stop();
+    this.#pending.clear();
+    await Promise.all(this.#members.map((m) => m.runtime.close()));
+  }
+
+  /** The sum over clusters; null when any cluster sets no bound. */
+  suggestedConcurrency(memoryMb: number): number | null {
+    let sum = 0;
+    for (const member of this.#members) {
+      const fit = this.#capacity(member, memoryMb);
+      if (fit === null) return null;
+      sum += fit;
+    }
+    return sum;
+  }
+
+  clusters(): ClusterInfo[] {
+    return this.#members.map((m) => ({
+      name: m.name,
+      health: m.health.healthy ? 'healthy' : 'unreachable',
+      unreachableSince: m.health.unreachableSince?.toISOString() ?? null,
+      running: m.placed.size + this.#pending.countOn(m.name),
+      capacity: this.#capacity(m, this.#options.defaultMemoryMb),
+      lastError: m.health.lastError,
+    }));
+  }
+
+  #member(name: string): Member | undefined {
+    return this.#members.find((m) => m.name === name);
+  }
+
+  #capacity(member: Member, memoryMb: number): number | null {
+    const quotas = member.health.quotas;
+    return quotas.length === 0
+      ? null
+      : quotaConcurrency(quotas, { ...member.cpu, memoryBytes: memoryMb * 2 ** 20 });
+  }
+
+  /** A cluster by the policy; waits for one to become healthy until `deadline`; null when none comes. */
+  async #choose(
+    request: RunRequest,
+    excluded: ReadonlySet<string>,
+    deadline: number,
+  ): Promise<Member | null> {
+    for (;;) {
+      const views: ClusterView[] = this.#members.map((m) => ({
+        name: m.name,
+        healthy: m.health.healthy,
+        capacity: this.#capacity(m, request.limits.memoryMb),
+        running: m.placed.size,
+      }));
+      const placement = place(views, request.labels, this.#turn, excluded);
+      if (placement.kind === 'cluster') {
+        this.#turn += 1;
+        return this.#member(placement.name)!;
+      }
+      const left = deadline - Date.now();
+      if (placement.reason === 'unknown_cluster' || left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#healthChanged.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /**
+   * Starts on one cluster. `moved`: the cluster went down before any create of the Job can have reached
+   * it, the start there was withdrawn, and the caller may place it elsewhere.
+   */
+  async #startOn(member: Member, request: RunRequest, observer: RunObserver): Promise<'started' | 'moved'> {
+    const id = request.evaluationId;
+    const label = evaluationLabel(id);
+    const placed = this.#place(member, request, observer);
+    let wentDown = (): void => undefined;
+    const down = new Promise<'down'>((resolve) => (wentDown = () => resolve('down')));
+    const check = () => (!member.health.healthy ? wentDown() : undefined);
+    this.#healthChanged.push(check);
+    const started = member.runtime
+      .start(request, this.#observerFor(member, placed))
+      .then(() => 'started' as const);
+    try {
+      const first = await Promise.race([started, down]).catch((error: unknown) => {
+        if (placed.ended) return 'started' as const;
+        if (member.guard && !member.health.healthy && member.guard.neverCreated(label))
+          return 'down' as const;
+        throw error;
+      });
+      if (first === 'started') return 'started';
+      if (member.guard?.neverCreated(label) && !placed.ended) {
+        member.guard.abandon(label);
+        // `cancel` withdraws the start synchronously (no create is sent after it); its deletes go on alone.
+        void member.runtime.cancel(id).catch(() => undefined);
+        started.catch(() => undefined);
+        this.#unplace(member, placed);
+        return 'moved';
+      }
+      // The Job may exist there: it stays, carried on when the cluster answers or ended after the bound.
+      return await started.catch((error: unknown) => {
+        if (placed.ended) return 'started' as const;
+        throw error;
+      });
+    } catch (error) {
+      this.#unplace(member, placed);
+      throw error;
+    } finally {
+      this.#healthChanged = this.#healthChanged.filter((f) => f !== check);
+    }
+  }
+
+  #adoptOn(
+    member: Member,
+    request: RunRequest,
+    observer: RunObserver,
+    delivered?: DeliveredBytes,
+  ): Promise<'adopted' | 'lost'> {
+    const placed = this.#place(member, request, observer);
+    return member.runtime.adopt(request, this.#observerFor(member, placed), delivered).then(
+      (answer) => {
+        if (answer === 'lost') this.#unplace(member, placed);
+        return answer;
+      },
+      (error: unknown) => {
+        this.#unplace(member, placed);
+        throw error;
+      },
+    );
+  }
+
+  #place(member: Member, request: RunRequest, observer: RunObserver): Placed {
+    const placed: Placed = { request, observer, ended: false };
+    member.placed.set(request.evaluationId, placed);
+    return placed;
+  }
+
+  #unplace(member: Member, placed: Placed): void {
+    const id = placed.request.evaluationId;
+    if (member.placed.get(id) === placed) member.placed.delete(id);
+    member.guard?.forget(evaluationLabel(id));
+  }
+
+  /** Passes calls on, unless this run was already ended here (cluster lost); frees the placement at the end. */
+  #observerFor(member: Member, placed: Placed): RunObserver {
+    return {
+      started: (at) => {
+        if (!placed.ended) placed.observer.started(at);
+      },
+      output: (stream, data) => {
+        if (!placed.ended) placed.observer.output(stream, data);
+      },
+      finished: (outcome) => {
+        if (placed.ended) return;
+        placed.ended = true;
+        this.#unplace(member, placed);
+        return placed.observer.finished(outcome);
+      },
+    };
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#healthChanged]) wake();
+  }
+
+  #onUnreachable(member: Member): void {
+    this.#options.warn(
+      `cluster ${member.name} is unreachable (${member.health.lastError}); no new evaluations go there`,
+    );
+    this.#wake();
+  }
+
+  #onRecovered(member: Member): void {
+    this.#options.warn(`cluster ${member.name} answers again; its evaluations carry on`);
+    this.#pending.recovered(member.name);
+    this.#wake();
+  }
+
+  /** Its runs end as `cluster_unreachable`; its runtime forgets them (a late Job there is deleted if it can be). */
+  #onLost(member: Member): void {
+    const seconds = Math.round(this.#options.lostAfterMs / 1000);
+    this.#options.warn(
+      `cluster ${member.name} has been unreachable for ${seconds} s; its evaluations end as errors`,
+    );
+    for (const placed of [...member.placed.values()]) {
+      if (placed.ended) continue;
+      placed.ended = true;
+      const id = placed.request.evaluationId;
+      member.guard?.abandon(evaluationLabel(id));
+      void member.runtime.cancel(id).catch(() => undefined);
+      this.#unplace(member, placed);
+      void Promise.resolve(placed.observer.finished(this.#lostOutcome(`cluster ${member.name}`))).catch(
+        (error: unknown) => this.#options.warn(`ending ${id}: ${String(error)}`),
+      );
+    }
+    this.#pending.lost(member.name);
+  }
+
+  #lostOutcome(where: string): PlatformErrorOutcome {
+    const seconds = Math.round(this.#options.lostAfterMs / 1000);
+    return {
+      kind: 'error',
+      reason: 'cluster_unreachable',
+      message: `${where} did not answer for ${seconds} s; the evaluation was not run again`,
+      at: this.#clock(),
+    };
+  }
+}
