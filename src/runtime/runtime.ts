@@ -59,6 +59,11 @@ export interface Runtime {
   suggestedConcurrency?(memoryMb: number): number | null;
   /** The clusters behind a backend that spreads runs over several (`GET /v1/clusters`); absent otherwise. */
   clusters?(): ClusterInfo[];
+  /**
+   * A project was deleted: remove what the runtime made for it (a Kubernetes namespace, with its Jobs). Its
+   * evaluations were cancelled first. Absent when the runtime makes nothing per project (local).
+   */
+  removeProject?(project: ProjectPlacement): Promise<void>;
 }
 
 /** One cluster as `GET /v1/clusters` shows it. */
