@@ -147,6 +147,8 @@ function slotsFor(config: ServerConfig, runtime: Runtime, log: Logger): number {
 }
 
 async function createRuntime(config: ServerConfig, dataDir: string, log: Logger): Promise<Runtime> {
+  if (config.backend === 'kubernetes' && config.clusters.length > 0)
+    return createClustersRuntime(config, log);
   if (config.backend === 'kubernetes') {
     const { createKubernetesRuntime } = await import('./runtime/kubernetes/index.js');
     if (!config.kubernetes.runnerImage) {
@@ -177,4 +179,24 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
     warn: (message) => log.warn(message),
   });
   return createLocalRuntime(sandbox);
+}
+
+/** `--cluster NAME=KUBECONFIG` repeated: one Kubernetes runtime per cluster behind one placement layer. */
+async function createClustersRuntime(config: ServerConfig, log: Logger): Promise<Runtime> {
+  const { createMultiClusterRuntime } = await import('./runtime/multi-cluster/index.js');
+  const { namespace, runtimeClassName, priorityClassPrefix, runnerImage } = config.kubernetes;
+  const runtime = await createMultiClusterRuntime({
+    clusters: config.clusters.map((c) => ({ name: c.name, kubeconfigPath: c.kubeconfig })),
+    lostAfterMs: config.clusterLostAfterSeconds * 1000,
+    defaultMemoryMb: config.limits.memoryMb,
+    kubernetes: {
+      namespace,
+      ...(runtimeClassName ? { runtimeClassName } : {}),
+      ...(priorityClassPrefix ? { priorityClassPrefix } : {}),
+      ...(runnerImage ? { runnerImage } : {}),
+      warn: (message) => log.warn(message),
+    },
+  });
+  log.info(`spreading evaluations over clusters ${config.clusters.map((c) => c.name).join(', ')}`);
+  return runtime;
 }

@@ -12,8 +12,10 @@ import { CrucibleError, type LimitBounds } from '../core/index.js';
 import type { EvaluationService, Logger } from '../service/index.js';
 import { createErrorHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
+import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
+import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
 import type { StreamLimiter } from './streaming.js';
 
@@ -107,6 +109,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { service, bounds, streams } = options;
   await app.register(evaluationRoutes, { service, bounds, streams });
   await app.register(eventRoutes, { service, streams });
+  await app.register(projectRoutes, { service });
+  await app.register(clusterRoutes, { service });
   await app.register(systemRoutes, {
     service,
     metrics: options.metrics,

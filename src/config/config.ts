@@ -3,6 +3,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
 
+/** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
+function clusterEntry(text: string): { name: string; kubeconfig: string } {
+  const at = text.indexOf('=');
+  return at < 0
+    ? { name: text.trim(), kubeconfig: '' }
+    : { name: text.slice(0, at).trim(), kubeconfig: text.slice(at + 1).trim() };
+}
+
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /**
@@ -78,6 +86,26 @@ const ServerConfigFields = z.object({
       maxStreamsPerClient: intFrom(1, 100_000).default(100),
     })
     .prefault({}),
+  /**
+   * More than one cluster (`--cluster NAME=KUBECONFIG`, repeated; env `CRUCIBLE_CLUSTERS="a=/path,b=/path"`):
+   * the kubernetes backend spreads evaluations over them (docs/kubernetes.md, "More than one cluster").
+   */
+  clusters: z
+    .array(
+      z.preprocess(
+        (entry) => (typeof entry === 'string' ? clusterEntry(entry) : entry),
+        z.object({
+          name: z
+            .string()
+            .regex(/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/, 'NAME=KUBECONFIG, NAME a label value'),
+          kubeconfig: z.string().min(1, 'NAME=KUBECONFIG needs a kubeconfig path'),
+        }),
+      ),
+    )
+    .default([])
+    .refine((list) => new Set(list.map((c) => c.name)).size === list.length, 'cluster names must differ'),
+  /** A cluster unreachable this long: what ran there ends as `error` / `cluster_unreachable`. */
+  clusterLostAfterSeconds: z.coerce.number().positive().max(86_400).default(120),
   kubernetes: z
     .object({
       kubeconfig: z.string().optional(),
@@ -122,6 +150,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       name: env.CRUCIBLE_LEADER_ELECTION_NAME,
     },
     api: { rateLimitPerMinute: env.CRUCIBLE_RATE_LIMIT_PER_MINUTE },
+    ...(env.CRUCIBLE_CLUSTERS
+      ? { clusters: env.CRUCIBLE_CLUSTERS.split(',').filter((entry) => entry.trim() !== '') }
+      : {}),
+    clusterLostAfterSeconds: env.CRUCIBLE_CLUSTER_LOST_AFTER_SECONDS,
     kubernetes: {
       kubeconfig: env.KUBECONFIG,
       namespace: env.CRUCIBLE_K8S_NAMESPACE,

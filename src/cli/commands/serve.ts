@@ -16,6 +16,17 @@ export const serveCommand: CommandSpec = {
     { flags: '--kubeconfig <file>', description: 'kubeconfig for the kubernetes backend (env KUBECONFIG)' },
     { flags: '--namespace <ns>', description: 'namespace for evaluation Jobs (env CRUCIBLE_K8S_NAMESPACE)' },
     {
+      flags: '--cluster <name=kubeconfig>',
+      description:
+        'a cluster to spread evaluations over, repeatable; implies --backend kubernetes (env CRUCIBLE_CLUSTERS="a=/path,b=/path")',
+      collect: { initial: [], add: (value, previous) => [...(previous as string[]), value] },
+    },
+    {
+      flags: '--cluster-lost-after <s>',
+      description:
+        'seconds a cluster may be unreachable before its evaluations end as errors (env CRUCIBLE_CLUSTER_LOST_AFTER_SECONDS; 120)',
+    },
+    {
       flags: '--kueue-queue <name>',
       description:
         'create Jobs suspended in this Kueue LocalQueue, for Kueue to admit (env CRUCIBLE_KUEUE_QUEUE)',
@@ -80,12 +91,20 @@ export const serveCommand: CommandSpec = {
 /** Flags over the environment's settings. */
 function configInput(env: ServerConfigInput, flags: Flags): ServerConfigInput {
   const flag = (name: string) => flags[name] as string | undefined;
+  const clusterFlags = (flags['cluster'] as string[] | undefined) ?? [];
+  const clusters = clusterFlags.length > 0 ? clusterFlags : env.clusters;
+  // Clusters only make sense on the kubernetes backend: naming them chooses it unless a backend was set.
+  const clustered = clusters !== undefined && clusters.length > 0;
   return {
     ...env,
+    ...(clusters ? { clusters } : {}),
+    clusterLostAfterSeconds: flag('clusterLostAfter') ?? env.clusterLostAfterSeconds,
     port: flag('port') ?? env.port,
     host: flag('host') ?? env.host,
     store: flag('store') ?? env.store,
-    backend: (flag('backend') ?? env.backend) as ServerConfigInput['backend'],
+    backend: (flag('backend') ??
+      env.backend ??
+      (clustered ? 'kubernetes' : undefined)) as ServerConfigInput['backend'],
     sandbox: (flag('sandbox') ?? env.sandbox) as ServerConfigInput['sandbox'],
     concurrency: flag('concurrency') ?? env.concurrency,
     globalConcurrency: flag('globalConcurrency') ?? env.globalConcurrency,
