@@ -13,7 +13,7 @@ import {
   type Transition,
 } from '../core/index.js';
 import type { EventBus, StoreEventFeed, TransitionEvent } from '../events/index.js';
-import type { DeliveredBytes, RunObserver, Runtime } from '../runtime/runtime.js';
+import type { ClusterInfo, DeliveredBytes, RunObserver, Runtime } from '../runtime/runtime.js';
 import { ClaimLoop, Slots } from '../scheduler/index.js';
 import {
   IdempotencyKeyTaken,
@@ -365,6 +365,11 @@ export class EvaluationService {
         working: this.#working,
       },
     };
+  }
+
+  /** The clusters the runtime spreads runs over (`GET /v1/clusters`); empty on a one-cluster or local backend. */
+  clusters(): ClusterInfo[] {
+    return this.#runtime.clusters?.() ?? [];
   }
 
   /** Every transition this node sees, its own and (on a shared store) other replicas'. */
