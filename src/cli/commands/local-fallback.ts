@@ -1,4 +1,4 @@
-import { Crucible, CrucibleError } from '../../client/index.js';
+import { Crucible } from '../../client/index.js';
 
 /**
  * Runs `work` against the server. When none answers and `allowLocal` is set, starts an in-process server (same
@@ -21,12 +21,24 @@ export async function withLocalFallback<T>(
   }
 }
 
-/** Anything that answers HTTP is a server (even an error answer); a refused or silent address is not. */
-async function isReachable(baseUrl: string): Promise<boolean> {
-  try {
-    await new Crucible({ baseUrl, retry: { attempts: 1 } }).health({ signal: AbortSignal.timeout(2000) });
-    return true;
-  } catch (error) {
-    return error instanceof CrucibleError;
-  }
+/**
+ * Something accepts connections at the server's address: a TCP connect, not an HTTP request, since the
+ * submission that follows is one anyway (a non-HTTP listener then fails it with a clear error). A refused,
+ * unresolvable or silent (2 s) address has no server, so running in-process cannot run anything twice.
+ */
+function isReachable(baseUrl: string): Promise<boolean> {
+  const url = new URL(baseUrl);
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const net = process.getBuiltinModule('node:net');
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 2000 });
+    const done = (reachable: boolean) => {
+      socket.destroy();
+      resolve(reachable);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
 }
