@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { CustomResources } from './custom-resources.js';
 import { matchesFields, matchesLabels } from './selectors.js';
 import { decode, UPDATABLE } from './leases.js';
 import {
@@ -148,6 +149,12 @@ export class FakeApiServer {
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<OpenWatch>();
   port = 0;
+  #customResources: CustomResources | undefined;
+
+  /** CRDs and their custom resources, served generically. */
+  get customResources(): CustomResources {
+    return (this.#customResources ??= new CustomResources(this.store));
+  }
 
   constructor(
     readonly store: ObjectStore,
@@ -240,6 +247,8 @@ export class FakeApiServer {
         'retry-after': retry,
       });
     }
+    // CustomResourceDefinitions, the custom resources they define, and discovery (custom-resources.ts).
+    if (await this.customResources.handle(req, res, url)) return;
     const route = ROUTES.map((r) => ({ r, m: r.pattern.exec(url.pathname) })).find((x) => x.m);
     if (!route?.m) return status(res, 404, 'NotFound', `no route for ${url.pathname}`);
     const resource = route.r.resource;

@@ -162,6 +162,11 @@ export class ObjectStore {
     return [...this.table(resource).values()].filter((o) => o.metadata.namespace === namespace).map(clone);
   }
 
+  /** Every object of a resource, in every namespace (cluster-wide lists of custom resources). */
+  listAll(resource: Resource): KObject[] {
+    return [...this.table(resource).values()].map(clone);
+  }
+
   create(resource: Resource, namespace: string, input: KObject): KObject {
     const object = clone(input);
     object.metadata.namespace = namespace;
