@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LANGUAGE_IDS, PRIORITIES, STATUSES, type LimitBounds } from '../core/index.js';
+import { LANGUAGE_IDS, PRIORITIES, PROJECT_LIMIT_BOUNDS, STATUSES, type LimitBounds } from '../core/index.js';
 
 /** Kubernetes-compatible label syntax, since labels become Job labels on the Kubernetes backend. */
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
@@ -68,6 +68,12 @@ export function submissionSchema(bounds: LimitBounds) {
         message: `at most ${MAX_LABELS} labels`,
       })
       .optional(),
+    /** A project id (`POST /v1/projects`); an unknown one answers 404 naming `project`. */
+    project: z
+      .string({ error: 'project must be a project id (a string)' })
+      .min(1, { error: 'project must be a project id' })
+      .max(200, { error: 'project must be at most 200 characters' })
+      .optional(),
   });
 }
 
@@ -105,6 +111,8 @@ export const EvaluationSchema = z.object({
   priority: z.enum(PRIORITIES),
   labels: z.record(z.string(), z.string()),
   runtime: z.string(),
+  /** The project id; absent on an evaluation of no project. */
+  project: z.string().optional(),
   limits: z.object({
     timeoutSeconds: z.number(),
     memoryMb: z.number(),
@@ -160,6 +168,7 @@ export const ListQuerySchema = z.strictObject({
     .max(500, { error: 'limit must be between 1 and 500' })
     .default(50),
   cursor: z.string().max(200).optional(),
+  project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
 });
 
 export const LogsQuerySchema = z.strictObject({
@@ -188,4 +197,50 @@ export const TransitionSchema = z.object({
   to: z.enum(STATUSES),
   at: z.string(),
   reason: z.string().nullable(),
+});
+
+/** A bounded number, with messages that name the field and the range (as `boundedInt` does). */
+function boundedNumber(field: string, min: number, max: number, integer: boolean) {
+  const range = { error: `${field} must be between ${min} and ${max}` };
+  const number = z.number({ error: `${field} must be a number` });
+  return (integer ? number.int({ error: `${field} must be a whole number` }) : number)
+    .min(min, range)
+    .max(max, range);
+}
+
+const { memoryMb, maxConcurrent, cpu, egress } = PROJECT_LIMIT_BOUNDS;
+
+/** A project name: a DNS label, so it can name Kubernetes objects and labels as it is. */
+const PROJECT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export const ProjectLimitsSchema = z.strictObject({
+  memoryMb: boundedNumber('limits.memoryMb', memoryMb.min, memoryMb.max, true).optional(),
+  maxConcurrent: boundedNumber('limits.maxConcurrent', maxConcurrent.min, maxConcurrent.max, true).optional(),
+  cpu: boundedNumber('limits.cpu', cpu.min, cpu.max, false).optional(),
+});
+
+export const NewProjectSchema = z.strictObject({
+  name: z.string({ error: 'name must be a string' }).regex(PROJECT_NAME, {
+    error: 'name is 1-63 characters: lower-case letters, digits and "-" (alphanumeric at both ends)',
+  }),
+  limits: ProjectLimitsSchema.optional(),
+  egress: z
+    .array(z.union([z.cidrv4(), z.cidrv6()], { error: 'egress entries must be CIDRs such as 10.0.0.0/8' }), {
+      error: 'egress must be a list of CIDRs',
+    })
+    .max(egress.max, { error: `egress holds at most ${egress.max} CIDRs` })
+    .optional(),
+});
+
+export const ProjectSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  namespace: z.string(),
+  limits: z.object({
+    memoryMb: z.number().optional(),
+    maxConcurrent: z.number().optional(),
+    cpu: z.number().optional(),
+  }),
+  egress: z.array(z.string()),
+  createdAt: z.string(),
 });

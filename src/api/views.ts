@@ -21,6 +21,7 @@ export function toView(
     priority: evaluation.priority,
     labels: { ...evaluation.labels },
     runtime: evaluation.runtime,
+    ...(evaluation.project ? { project: evaluation.project } : {}),
     limits: { ...evaluation.limits },
     createdAt: evaluation.createdAt,
     result: evaluation.result

@@ -1,4 +1,4 @@
-import type { Evaluation, Limits, RunOutcome, Submission } from '../core/index.js';
+import type { Evaluation, Limits, ProjectPlacement, RunOutcome, Submission } from '../core/index.js';
 import type { RunRequest } from '../runtime/runtime.js';
 
 export interface NewEvaluationContext {
@@ -27,6 +27,7 @@ export function newEvaluation(submission: Submission, context: NewEvaluationCont
       memoryMb: submission.memoryMb ?? defaults.memoryMb,
     },
     runtime: context.runtime,
+    ...(submission.project === undefined ? {} : { project: submission.project }),
     createdAt: now,
     timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
     result: null,
@@ -42,7 +43,7 @@ export function shutdownOutcome(at: Date): RunOutcome {
   };
 }
 
-export function runRequestOf(evaluation: Evaluation): RunRequest {
+export function runRequestOf(evaluation: Evaluation, project?: ProjectPlacement): RunRequest {
   return {
     evaluationId: evaluation.id,
     language: evaluation.language,
@@ -51,5 +52,6 @@ export function runRequestOf(evaluation: Evaluation): RunRequest {
     limits: evaluation.limits,
     priority: evaluation.priority,
     labels: evaluation.labels,
+    ...(project ? { project } : {}),
   };
 }

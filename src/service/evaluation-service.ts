@@ -3,12 +3,14 @@ import {
   CrucibleError,
   applyEvent,
   findLanguage,
+  placementOf,
   isTerminal,
   type Evaluation,
   type LifecycleEvent,
   type Limits,
   type LogChunk,
   type Priority,
+  type ProjectPlacement,
   type Submission,
   type Transition,
 } from '../core/index.js';
@@ -27,6 +29,7 @@ import {
 import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
 import { newEvaluation, runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, persistently, type RetryPolicy } from './persist.js';
+import { ProjectService } from './projects.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { RunContext } from './run-context.js';
 import { createRunObserver } from './run-observer.js';
@@ -115,6 +118,8 @@ const ATTEMPTS_WHILE_STOPPING = 3;
  * terminal, so a cancelled program still being killed keeps counting against the limit.
  */
 export class EvaluationService {
+  /** Projects, when the store keeps them (both built-in stores do). */
+  readonly projects: ProjectService | null;
   readonly #store: EvaluationStore;
   readonly #bus: EventBus;
   readonly #feed: StoreEventFeed | undefined;
@@ -163,6 +168,14 @@ export class EvaluationService {
       onError: (error) => this.#log.warn(`claiming queued evaluations failed; retrying: ${messageOf(error)}`),
     });
     this.#feed?.awaitLocalWrites(() => this.#transitions);
+    this.projects = options.store.projects
+      ? new ProjectService({
+          store: options.store.projects,
+          runtime: options.runtime,
+          evaluations: { activeOf: (id) => this.#activeOf(id), cancel: (id) => this.cancel(id) },
+          now: this.#now,
+        })
+      : null;
     this.#lease = new ReplicaLease(this.#store, this.#replica, this.#leaseMs, (error) =>
       this.#log.warn(`renewing the lease of replica ${this.#replica} failed: ${messageOf(error)}`),
     );
@@ -226,6 +239,7 @@ export class EvaluationService {
     if (!language) {
       throw new CrucibleError('unknown_language', `unknown language "${submission.language}"`, 'language');
     }
+    if (submission.project !== undefined) await this.#checkProject(submission);
     const key: IdempotencyKey | undefined =
       options.idempotencyKey === undefined
         ? undefined
@@ -417,14 +431,16 @@ export class EvaluationService {
     if (!run) return;
     const observer = this.#observerFor(run);
     if (!run.cancelRequested) {
-      await this.#runtime.start(runRequestOf(evaluation), observer).catch((error: unknown) =>
-        observer.finished({
-          kind: 'error',
-          reason: 'sandbox_error',
-          message: messageOf(error),
-          at: this.#now(),
-        }),
-      );
+      await this.#runRequest(evaluation)
+        .then((request) => this.#runtime.start(request, observer))
+        .catch((error: unknown) =>
+          observer.finished({
+            kind: 'error',
+            reason: 'sandbox_error',
+            message: messageOf(error),
+            at: this.#now(),
+          }),
+        );
     }
     run.launching = false;
     // A cancel that arrived while the runtime was launching found nothing to kill yet.
@@ -473,8 +489,8 @@ export class EvaluationService {
     for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
     const run = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered, false);
     const observer = this.#observerFor(run);
-    const adopted = await this.#runtime
-      .adopt(runRequestOf(evaluation), observer, delivered)
+    const adopted = await this.#runRequest(evaluation)
+      .then((request) => this.#runtime.adopt(request, observer, delivered))
       .catch((error: unknown) => {
         this.#log.error(`adopting ${evaluation.id} failed: ${messageOf(error)}`);
         return 'lost' as const;
@@ -490,6 +506,38 @@ export class EvaluationService {
     } else {
       this.#log.info(`re-adopted ${evaluation.id}${from} from the ${this.#runtime.name} runtime`);
     }
+  }
+
+  /** The submission's project must exist, and one evaluation must fit its memory limit. */
+  async #checkProject(submission: Submission): Promise<void> {
+    if (!this.projects) throw new CrucibleError('not_found', 'this server keeps no projects', 'project');
+    const project = await this.projects.get(submission.project ?? '', 'project');
+    const memoryMb = submission.memoryMb ?? this.#defaults.memoryMb;
+    const limit = project.limits.memoryMb;
+    if (limit !== undefined && memoryMb > limit) {
+      throw new CrucibleError(
+        'invalid_request',
+        `memoryMb ${memoryMb} is more than project "${project.name}" allows in all (limits.memoryMb ${limit})`,
+        'memoryMb',
+      );
+    }
+  }
+
+  /** The project's evaluations that are not terminal yet. */
+  async #activeOf(projectId: string): Promise<Evaluation[]> {
+    const active = await this.#store.listByStatus(['queued', 'starting', 'running']);
+    return active.filter((evaluation) => evaluation.project === projectId);
+  }
+
+  /** What the runtime gets; a project deleted meanwhile fails the launch (its evaluations are cancelled). */
+  async #runRequest(evaluation: Evaluation) {
+    let placement: ProjectPlacement | undefined;
+    if (evaluation.project) {
+      const project = await this.#store.projects?.getProject(evaluation.project);
+      if (!project) throw new Error(`project ${evaluation.project} no longer exists`);
+      placement = placementOf(project);
+    }
+    return runRequestOf(evaluation, placement);
   }
 
   #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes, launching: boolean): RunContext {

@@ -90,13 +90,14 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       },
     },
     async (request) => {
-      const { status, label, limit, cursor } = request.query;
+      const { status, label, limit, cursor, project } = request.query;
       const [key = '', value = ''] = label?.split('=') ?? [];
       const page = await service.list({
         limit,
         ...(status ? { status } : {}),
         ...(label ? { label: { key, value } } : {}),
         ...(cursor ? { cursor } : {}),
+        ...(project ? { project } : {}),
       });
       return { items: page.items.map(toListItem), nextCursor: page.nextCursor };
     },
