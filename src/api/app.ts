@@ -16,7 +16,6 @@ import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
-import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
 import type { StreamLimiter } from './streaming.js';
 
@@ -110,7 +109,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { service, bounds, streams } = options;
   await app.register(evaluationRoutes, { service, bounds, streams });
   await app.register(eventRoutes, { service, streams });
-  await app.register(projectRoutes, { service });
   await app.register(projectRoutes, { service });
   await app.register(clusterRoutes, { service });
   await app.register(systemRoutes, {
