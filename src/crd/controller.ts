@@ -17,6 +17,9 @@ import { refusedStatus, statusFor, type EvaluationObjectStatus } from './status.
 /** Deleting an Evaluation waits for the controller to cancel its run, even if it was down at the time. */
 export const CANCEL_FINALIZER = 'crucible.dev/cancel-on-delete';
 
+/** Status writes that lose the resourceVersion race this often in a row are left to the next event. */
+const CONFLICT_ATTEMPTS = 20;
+
 /** What the controller uses of the service: the same calls the HTTP API makes. */
 export type ControllerService = Pick<
   EvaluationService,
@@ -248,8 +251,10 @@ export class EvaluationController {
         return true;
       } catch (caught) {
         const error = toKubeError(caught);
-        if (error.code === 404) return false;
-        if (error.code !== 409 && attempt + 1 >= this.#writeAttempts) throw error;
+        if (error.code === 404 || this.#abort?.signal.aborted !== false) return false;
+        // Conflicts are cheap and resolve themselves; give up only after many (the next event retries).
+        const limit = error.code === 409 ? CONFLICT_ATTEMPTS : this.#writeAttempts;
+        if (attempt + 1 >= limit) throw error;
         if (error.code !== 409) await pause(jitteredBackoff(attempt, 100, 5000), this.#abort?.signal);
         current = undefined;
       }
