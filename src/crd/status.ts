@@ -120,7 +120,8 @@ export function statusFor(
       status: terminal ? 'True' : 'False',
       reason: status.phase!,
       ...(result?.message ? { message: result.message } : {}),
-      lastTransitionTime: (terminal ? evaluation.timings.finishedAt : null) ?? now.toISOString(),
+      lastTransitionTime:
+        (terminal ? evaluation.timings.finishedAt : evaluation.timings.submittedAt) ?? now.toISOString(),
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
     },
   ];
