@@ -37,6 +37,9 @@ interface Placed {
   readonly request: RunRequest;
   readonly observer: RunObserver;
   ended: boolean;
+  /** Resolves when this placement ended here without its runtime (the cluster was lost). */
+  readonly lost: Promise<'started'>;
+  markLost(): void;
 }
 
 /**
@@ -228,6 +231,8 @@ export class MultiClusterRuntime implements Runtime {
     const id = request.evaluationId;
     const label = evaluationLabel(id);
     const placed = this.#place(member, request, observer);
+    // A pinned evaluation has nowhere else to go: it waits for its cluster (or the bound).
+    const movable = request.labels[CLUSTER_LABEL] === undefined && member.guard !== undefined;
     let wentDown = (): void => undefined;
     const down = new Promise<'down'>((resolve) => (wentDown = () => resolve('down')));
     const check = () => (!member.health.healthy ? wentDown() : undefined);
@@ -236,14 +241,13 @@ export class MultiClusterRuntime implements Runtime {
       .start(request, this.#observerFor(member, placed))
       .then(() => 'started' as const);
     try {
-      const first = await Promise.race([started, down]).catch((error: unknown) => {
+      const first = await Promise.race([started, down, placed.lost]).catch((error: unknown) => {
         if (placed.ended) return 'started' as const;
-        if (member.guard && !member.health.healthy && member.guard.neverCreated(label))
-          return 'down' as const;
+        if (movable && !member.health.healthy && member.guard?.neverCreated(label)) return 'down' as const;
         throw error;
       });
       if (first === 'started') return 'started';
-      if (member.guard?.neverCreated(label) && !placed.ended) {
+      if (movable && member.guard?.neverCreated(label) && !placed.ended) {
         member.guard.abandon(label);
         // `cancel` withdraws the start synchronously (no create is sent after it); its deletes go on alone.
         void member.runtime.cancel(id).catch(() => undefined);
@@ -252,7 +256,8 @@ export class MultiClusterRuntime implements Runtime {
         return 'moved';
       }
       // The Job may exist there: it stays, carried on when the cluster answers or ended after the bound.
-      return await started.catch((error: unknown) => {
+      // Its runtime's start may go on retrying (and cleaning up) against the dead API: not waited for.
+      return await Promise.race([started, placed.lost]).catch((error: unknown) => {
         if (placed.ended) return 'started' as const;
         throw error;
       });
@@ -284,7 +289,9 @@ export class MultiClusterRuntime implements Runtime {
   }
 
   #place(member: Member, request: RunRequest, observer: RunObserver): Placed {
-    const placed: Placed = { request, observer, ended: false };
+    let markLost = (): void => undefined;
+    const lost = new Promise<'started'>((resolve) => (markLost = () => resolve('started')));
+    const placed: Placed = { request, observer, ended: false, lost, markLost: () => markLost() };
     member.placed.set(request.evaluationId, placed);
     return placed;
   }
@@ -339,6 +346,7 @@ export class MultiClusterRuntime implements Runtime {
     for (const placed of [...member.placed.values()]) {
       if (placed.ended) continue;
       placed.ended = true;
+      placed.markLost();
       const id = placed.request.evaluationId;
       member.guard?.abandon(evaluationLabel(id));
       void member.runtime.cancel(id).catch(() => undefined);

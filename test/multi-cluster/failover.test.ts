@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MultiClusterRuntime } from '../../src/runtime/multi-cluster/index.js';
+import { request, Tracked } from '../runtime/tracked.js';
+import { startClusters, startRuntime, type NamedCluster } from './harness.js';
+
+/**
+ * The runtime alone over two fake clusters, for the moments the service test cannot time: a start placed on
+ * a cluster whose API has just died, and a start whose Job may already exist on it.
+ */
+let clusters: NamedCluster[] = [];
+let runtime: MultiClusterRuntime | undefined;
+const warnings: string[] = [];
+afterEach(async () => {
+  await runtime?.close();
+  await Promise.all(clusters.map((c) => c.fake.close()));
+  runtime = undefined;
+  clusters = [];
+  warnings.length = 0;
+});
+
+async function twoClusters(lostAfterMs: number) {
+  // East has more free quota, so placement picks it first.
+  clusters = await startClusters({ east: 20, west: 5 });
+  runtime = await startRuntime(clusters, lostAfterMs, warnings);
+  return { east: clusters[0]!, west: clusters[1]!, runtime };
+}
+
+const start = async (rt: MultiClusterRuntime, code: string, labels: Record<string, string> = {}) => {
+  const tracked = new Tracked(request(code, { labels }));
+  await rt.start(tracked.request, tracked);
+  return tracked;
+};
+
+describe('failover of starts', () => {
+  it('a start on a cluster that died before it noticed is moved: it runs once, on the other cluster', async () => {
+    const { east, west, runtime: rt } = await twoClusters(30_000);
+    await east.fake.server.stop();
+    const tracked = await start(rt, 'print("moved")');
+    await tracked.until();
+    expect([tracked.evaluation.status, tracked.out]).toEqual(['succeeded', 'moved\n']);
+    expect([east.jobsCreated.length, west.jobsCreated]).toEqual([0, [tracked.request.evaluationId]]);
+    expect(warnings.some((w) => /went down before its Job was created; placing it elsewhere/.test(w))).toBe(
+      true,
+    );
+    expect(rt.clusters().map((c) => [c.name, c.health])).toEqual([
+      ['east', 'unreachable'],
+      ['west', 'healthy'],
+    ]);
+  });
+
+  it('a Job create whose reply was lost is not moved: after the bound it ends as cluster_unreachable', async () => {
+    const { east, west, runtime: rt } = await twoClusters(1500);
+    // The ConfigMap's and the Job's creates are carried out, their answers never arrive; then east dies.
+    east.fake.server.faults.lostCreateReplies = 2;
+    const died = new Promise<void>((resolve) => {
+      const off = east.fake.store.subscribe((event) => {
+        if (event.type === 'ADDED' && event.resource === 'jobs') {
+          off();
+          void east.fake.server.stop().then(resolve);
+        }
+      });
+    });
+    const tracked = new Tracked(request('import time\ntime.sleep(0.5)\nprint("once")'));
+    const started = rt.start(tracked.request, tracked);
+    await died;
+    await started;
+    await tracked.until();
+    expect([tracked.evaluation.status, tracked.evaluation.result?.reason]).toEqual([
+      'error',
+      'cluster_unreachable',
+    ]);
+    expect(tracked.evaluation.result?.message).toMatch(
+      /cluster east did not answer for 2 s; the evaluation was not run again/,
+    );
+    expect([east.jobsCreated.length, west.jobsCreated.length]).toEqual([1, 0]);
+  });
+
+  it('an evaluation pinned with the cluster label waits for its cluster instead of moving', async () => {
+    const { east, west, runtime: rt } = await twoClusters(30_000);
+    const port = east.fake.server.port;
+    await east.fake.server.stop();
+    const tracked = new Tracked(request('print("pinned")', { labels: { cluster: 'east' } }));
+    const started = rt.start(tracked.request, tracked);
+    await new Promise((r) => setTimeout(r, 800));
+    await east.fake.server.listen(port);
+    await started;
+    await tracked.until();
+    expect([tracked.evaluation.status, tracked.out]).toEqual(['succeeded', 'pinned\n']);
+    expect([east.jobsCreated.length, west.jobsCreated.length]).toEqual([1, 0]);
+  });
+
+  it('a label naming no cluster is refused at start', async () => {
+    const { runtime: rt } = await twoClusters(30_000);
+    const tracked = new Tracked(request('print(1)', { labels: { cluster: 'nowhere' } }));
+    await expect(rt.start(tracked.request, tracked)).rejects.toThrow(/no cluster named "nowhere"/);
+  });
+});
