@@ -73,10 +73,19 @@ export async function startServer(
     version: packageVersion(),
   });
   let closing: Promise<void> | undefined;
-  const election = await leaderElectionFor(config, store.shared, service, log, () => {
-    if (!closing) hooks.onLeadershipLost?.();
-  });
+  const crd = config.crd.enabled ? await crdControllerFor(config, service, log) : null;
+  const election = await leaderElectionFor(
+    config,
+    store.shared,
+    service,
+    log,
+    () => {
+      if (!closing) hooks.onLeadershipLost?.();
+    },
+    async () => crd?.start(),
+  );
   await service.start({ work: !election });
+  if (!election) crd?.start();
   await election?.start();
   ready = true;
   const address = await app.listen({ host: config.host, port: config.port });
@@ -90,6 +99,7 @@ export async function startServer(
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        await crd?.stop();
         await election?.stop();
         await service.stop();
         await store.close();
@@ -108,6 +118,8 @@ async function leaderElectionFor(
   service: EvaluationService,
   log: Logger,
   onLost: () => void,
+  /** Started with the work (the Evaluation controller): only the leader reconciles. */
+  onWorking: () => Promise<void> = async () => undefined,
 ): Promise<{ start(): Promise<void>; stop(): Promise<void> } | null> {
   if (config.backend !== 'kubernetes' || !sharedStore) return null;
   const { createLeaderElection } = await import('./cluster/index.js');
@@ -123,6 +135,7 @@ async function leaderElectionFor(
     onStartedLeading: async () => {
       log.info(`replica ${config.replicaId} is the leader: watching the cluster and running evaluations`);
       await service.startWork();
+      await onWorking();
     },
     onStoppedLeading: () => {
       log.error(`replica ${config.replicaId} lost the leader Lease; it stops working`);
@@ -199,4 +212,39 @@ async function createClustersRuntime(config: ServerConfig, log: Logger): Promise
   });
   log.info(`spreading evaluations over clusters ${config.clusters.map((c) => c.name).join(', ')}`);
   return runtime;
+}
+
+/**
+ * The `Evaluation` custom resource controller (`--crd`), started where the work starts: at once without
+ * leader election, on winning the Lease with it. `start` does not wait for the first list, so an API server
+ * that does not answer yet never holds up the HTTP API.
+ */
+async function crdControllerFor(
+  config: ServerConfig,
+  service: EvaluationService,
+  log: Logger,
+): Promise<{ start(): void; stop(): Promise<void> }> {
+  const { createEvaluationApi, EvaluationController } = await import('./crd/index.js');
+  const api = await createEvaluationApi(config.kubernetes.kubeconfig);
+  const wanted = config.crd.namespaces ?? [config.kubernetes.namespace];
+  const controller = new EvaluationController({
+    service,
+    api,
+    namespaces: wanted.includes('*') ? null : wanted,
+    bounds: config.bounds,
+    log,
+  });
+  let started = false;
+  return {
+    start() {
+      if (started) return;
+      started = true;
+      log.info(`reconciling Evaluation objects in ${wanted.join(', ')}`);
+      void controller.start();
+    },
+    async stop() {
+      await controller.stop();
+      await api.close();
+    },
+  };
 }

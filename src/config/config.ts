@@ -118,6 +118,18 @@ const ServerConfigFields = z.object({
       kueueQueue: z.string().optional(),
     })
     .prefault({}),
+  /** The `Evaluation` custom resource controller (runs where the work runs: on the leader). */
+  crd: z
+    .object({
+      /** `--crd`, `CRUCIBLE_CRD=on`. */
+      enabled: z
+        .union([z.boolean(), z.enum(['on', 'off', 'true', 'false', '1', '0', ''])])
+        .transform((v) => v === true || v === 'on' || v === 'true' || v === '1')
+        .default(false),
+      /** Namespaces whose Evaluations are reconciled; `*` means every namespace. Default: `kubernetes.namespace`. */
+      namespaces: z.array(z.string().min(1)).optional(),
+    })
+    .prefault({}),
 });
 
 export const ServerConfigSchema = ServerConfigFields.transform((config) => ({
@@ -161,6 +173,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       runtimeClassName: env.CRUCIBLE_K8S_RUNTIME_CLASS,
       priorityClassPrefix: env.CRUCIBLE_K8S_PRIORITY_CLASS_PREFIX,
       kueueQueue: env.CRUCIBLE_KUEUE_QUEUE,
+    },
+    crd: {
+      enabled: env.CRUCIBLE_CRD as 'on' | undefined,
+      namespaces: env.CRUCIBLE_CRD_NAMESPACES?.split(',')
+        .map((ns) => ns.trim())
+        .filter(Boolean),
     },
   } as ServerConfigInput;
 }
