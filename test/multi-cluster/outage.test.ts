@@ -89,7 +89,7 @@ describe('more than one cluster', () => {
     const e = (env = await setup({ lostAfterMs: 60_000, concurrency: 12 }));
     const [east, west] = e.clusters as [Env['clusters'][0], Env['clusters'][0]];
     const code = 'import time\nprint("before", flush=True)\ntime.sleep(1.5)\nprint("after")';
-    const submitted = [];
+    const submitted: string[] = [];
     for (let i = 0; i < 8; i += 1) {
       submitted.push((await e.service.submit({ language: 'python', code })).evaluation.id);
     }
@@ -106,7 +106,7 @@ describe('more than one cluster', () => {
       (v) => v[0]?.health === 'unreachable' && v[0].running === onEastBefore.length,
       5000,
     );
-    const duringOutage = [];
+    const duringOutage: string[] = [];
     for (let i = 0; i < 4; i += 1) {
       duringOutage.push((await e.service.submit({ language: 'python', code })).evaluation.id);
     }

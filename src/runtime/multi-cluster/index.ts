@@ -49,11 +49,12 @@ export async function createMultiClusterRuntime(
   if (options.clusters.length === 0) throw new Error('at least one cluster is needed');
   const { clock, warn = () => undefined, whenPersisted, ...data } = options.kubernetes ?? {};
   const parsed = parseKubernetesOptions(data);
-  let runtime: MultiClusterRuntime | undefined;
+  // A failed call seen by a cluster's API makes the runtime (built below, from these) probe that cluster.
+  const hooks = { suspect: (name: string): void => void name };
   const specs = await Promise.all(
     options.clusters.map(async ({ name, kubeconfigPath }) => {
       const api = await createKubeApi({ namespace: parsed.namespace, kubeconfigPath });
-      const guard = new GuardedApi(api, () => runtime?.suspect(name));
+      const guard = new GuardedApi(api, () => hooks.suspect(name));
       const kubernetes = new KubernetesRuntime({
         api: guard.api,
         options: { ...parsed, kubeconfigPath },
@@ -73,7 +74,7 @@ export async function createMultiClusterRuntime(
       };
     }),
   );
-  runtime = new MultiClusterRuntime(specs, {
+  const runtime = new MultiClusterRuntime(specs, {
     ...DEFAULT_HEALTH,
     ...definedOnly({
       probeIntervalMs: options.probeIntervalMs,
@@ -85,6 +86,7 @@ export async function createMultiClusterRuntime(
     warn,
     ...(clock ? { clock } : {}),
   });
+  hooks.suspect = (name) => runtime.suspect(name);
   await runtime.startProbing();
   return runtime;
 }
