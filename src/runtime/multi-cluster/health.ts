@@ -43,9 +43,13 @@ export class ClusterHealth {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  /** The first probe, then one every interval. */
+  /**
+   * The first probe, then one every interval. A cluster that does not answer the first probe starts as
+   * unreachable: with no history of answering, one miss is enough to keep work off it.
+   */
   async start(): Promise<void> {
     await this.check();
+    if (this.#failures > 0 && this.healthy) this.#markUnreachable();
     this.#schedule();
   }
 
@@ -106,7 +110,11 @@ export class ClusterHealth {
   #failed(message: string): void {
     this.#failures += 1;
     this.lastError = message;
-    if (!this.healthy || this.#failures < this.options.failuresToUnreachable || this.#stopped) return;
+    if (this.healthy && this.#failures >= this.options.failuresToUnreachable) this.#markUnreachable();
+  }
+
+  #markUnreachable(): void {
+    if (this.#stopped) return;
     this.healthy = false;
     this.unreachableSince = this.clock();
     this.#lostTimer = setTimeout(() => {
