@@ -1,4 +1,5 @@
-import type { KObject, ObjectStore, StoredEvent } from './store.js';
+import { admitPod } from './namespaces.js';
+import { StoreError, type KObject, type ObjectStore, type StoredEvent } from './store.js';
 
 const TRACKING_FINALIZER = 'batch.kubernetes.io/job-tracking';
 
@@ -29,6 +30,8 @@ const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 export class FakeControllers {
   readonly faults: ControllerFaults = { schedulingDelayMs: 0, unschedulable: false, podQuota: null };
   quotaRejections = 0;
+  /** The 403 message of the last pod creation refused by a ResourceQuota object (`FailedCreate` event's). */
+  lastQuotaRejection: string | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Jobs (by uid) whose pod was created: a Job starts once, when created unsuspended or later resumed. */
   private readonly startedJobs = new Set<string>();
@@ -164,10 +167,20 @@ export class FakeControllers {
     const inUse = this.store
       .list('pods', namespace)
       .filter((p) => p.status?.['phase'] !== 'Succeeded' && p.status?.['phase'] !== 'Failed').length;
-    if (quota !== null && inUse >= quota) {
+    const retry = () => {
       this.quotaRejections += 1;
       this.later(50, () => this.createPod(namespace, jobName, jobUid, pod));
-      return;
+    };
+    if (quota !== null && inUse >= quota) return retry();
+    try {
+      // The controller's create goes through the same quota admission as an API request.
+      admitPod(this.store, namespace, pod);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 403) {
+        this.lastQuotaRejection = error.message;
+        return retry();
+      }
+      throw error;
     }
     this.store.create('pods', namespace, pod);
   }

@@ -8,6 +8,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { LANGUAGES } from '../../src/core/index.js';
 import { FakeControllers } from './controllers.js';
 import { FakeKubelet } from './kubelet.js';
+import { emptyNamespace } from './namespaces.js';
 import { loadSandbox, type Sandbox } from './sandbox.js';
 import { FakeApiServer } from './server.js';
 import { ObjectStore, StoreError, type KObject, type Resource } from './store.js';
@@ -168,6 +169,9 @@ export async function startFakeCluster(
     },
     deleted(resource: Resource, object: KObject, policy: string | null): void {
       if (resource === 'jobs') controllers.jobDeleted(object, policy);
+      if (resource === 'namespaces') {
+        emptyNamespace(store, object.metadata.name, (job) => controllers.jobDeleted(job, 'Background'));
+      }
     },
   };
   const server = new FakeApiServer(store, { open: kubelet.openLog.bind(kubelet) }, admission);

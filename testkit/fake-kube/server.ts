@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { CustomResources } from './custom-resources.js';
+import { admitPod } from './namespaces.js';
 import { matchesFields, matchesLabels } from './selectors.js';
 import { decode, UPDATABLE } from './leases.js';
 import {
@@ -59,7 +60,8 @@ interface OpenWatch {
   close(): void;
 }
 
-const ROUTES: { pattern: RegExp; resource: Resource }[] = [
+/** `allNamespaces`: a cluster-wide list or watch of a namespaced resource (`/api/v1/pods`). */
+const ROUTES: { pattern: RegExp; resource: Resource; allNamespaces?: true }[] = [
   { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?(\/log)?$/, resource: 'pods' },
   { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?()$/, resource: 'configmaps' },
   { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/resourcequotas(?:\/([^/]+))?()$/, resource: 'resourcequotas' },
@@ -72,6 +74,10 @@ const ROUTES: { pattern: RegExp; resource: Resource }[] = [
     pattern: /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?()$/,
     resource: 'leases',
   },
+  { pattern: /^\/api\/v1\/namespaces\/([^/]+)\/limitranges(?:\/([^/]+))?()$/, resource: 'limitranges' },
+  { pattern: /^\/api\/v1\/namespaces()(?:\/([^/]+))?()$/, resource: 'namespaces' },
+  { pattern: /^\/api\/v1\/pods()()()$/, resource: 'pods', allNamespaces: true },
+  { pattern: /^\/apis\/batch\/v1\/jobs()()()$/, resource: 'jobs', allNamespaces: true },
 ];
 
 const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
@@ -81,6 +87,8 @@ const KINDS: Record<Resource, { kind: string; apiVersion: string }> = {
   networkpolicies: { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1' },
   resourcequotas: { kind: 'ResourceQuota', apiVersion: 'v1' },
   leases: { kind: 'Lease', apiVersion: 'coordination.k8s.io/v1' },
+  namespaces: { kind: 'Namespace', apiVersion: 'v1' },
+  limitranges: { kind: 'LimitRange', apiVersion: 'v1' },
 };
 
 function status(
@@ -253,6 +261,11 @@ export class FakeApiServer {
     if (!route?.m) return status(res, 404, 'NotFound', `no route for ${url.pathname}`);
     const resource = route.r.resource;
     const namespace = decodeURIComponent(route.m[1] ?? '');
+    // Cluster-wide lists and watches read every namespace; nothing else is served on those paths.
+    const scope = route.r.allNamespaces ? null : namespace;
+    if (scope === null && req.method !== 'GET') {
+      return status(res, 405, 'MethodNotAllowed', `${req.method} not supported on ${url.pathname}`);
+    }
     const name = route.m[2] ? decodeURIComponent(route.m[2]) : null;
     const q = url.searchParams;
     try {
@@ -264,12 +277,12 @@ export class FakeApiServer {
             if (!found) throw objectErrors.notFound(resource, name);
             return json(res, 200, found);
           }
-          if (q.get('watch') === 'true' || q.get('watch') === '1')
-            return this.watch(resource, namespace, q, res);
-          return this.list(resource, namespace, q, res);
+          if (q.get('watch') === 'true' || q.get('watch') === '1') return this.watch(resource, scope, q, res);
+          return this.list(resource, scope, q, res);
         case 'POST': {
           const object = decode(resource, JSON.parse(await readBody(req)) as KObject);
           this.admission.validate(resource, object);
+          if (resource === 'pods') admitPod(this.store, namespace, object);
           const created = this.store.create(resource, namespace, { ...KINDS[resource], ...object });
           if (this.faults.lostCreateReplies > 0) {
             this.faults.lostCreateReplies -= 1;
@@ -343,14 +356,13 @@ export class FakeApiServer {
     json(res, created ? 201 : 200, stored);
   }
 
-  private list(resource: Resource, namespace: string, q: URLSearchParams, res: ServerResponse): void {
+  private list(resource: Resource, namespace: string | null, q: URLSearchParams, res: ServerResponse): void {
     this.requests.lists += 1;
     if (this.faults.failLists.count > 0) {
       this.faults.failLists.count -= 1;
       return status(res, this.faults.failLists.status, 'InternalError', 'etcdserver: request timed out');
     }
-    const all = this.store
-      .list(resource, namespace)
+    const all = (namespace === null ? this.store.listAll(resource) : this.store.list(resource, namespace))
       .filter((o) => matchesLabels(q.get('labelSelector'), o) && matchesFields(q.get('fieldSelector'), o))
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     const token = q.get('continue');
@@ -378,20 +390,19 @@ export class FakeApiServer {
     });
   }
 
-  private watch(resource: Resource, namespace: string, q: URLSearchParams, res: ServerResponse): void {
+  private watch(resource: Resource, namespace: string | null, q: URLSearchParams, res: ServerResponse): void {
     this.requests.watches += 1;
     const selector = q.get('labelSelector');
     const fields = q.get('fieldSelector');
     const rvParam = q.get('resourceVersion') ?? '';
     const matches = (e: StoredEvent): boolean =>
       e.resource === resource &&
-      e.object.metadata.namespace === namespace &&
+      (namespace === null || e.object.metadata.namespace === namespace) &&
       matchesLabels(selector, e.object) &&
       matchesFields(fields, e.object);
     let replay: StoredEvent[];
     if (rvParam === '' || rvParam === '0') {
-      replay = this.store
-        .list(resource, namespace)
+      replay = (namespace === null ? this.store.listAll(resource) : this.store.list(resource, namespace))
         .map((object) => ({ rv: this.store.rv, resource, type: 'ADDED' as const, object }))
         .filter(matches);
     } else {

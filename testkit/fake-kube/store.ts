@@ -22,7 +22,16 @@ export interface KObject {
   [key: string]: unknown;
 }
 
-export type Resource = 'pods' | 'jobs' | 'configmaps' | 'networkpolicies' | 'resourcequotas' | 'leases';
+export type Resource =
+  | 'pods'
+  | 'jobs'
+  | 'configmaps'
+  | 'networkpolicies'
+  | 'resourcequotas'
+  | 'leases'
+  /** Cluster-scoped: stored under the namespace "". */
+  | 'namespaces'
+  | 'limitranges';
 
 /** API group of each resource: Status messages and details name `jobs.batch`, `leases.coordination.k8s.io`. */
 const GROUPS: Record<Resource, string> = {
@@ -32,6 +41,8 @@ const GROUPS: Record<Resource, string> = {
   jobs: 'batch',
   networkpolicies: 'networking.k8s.io',
   leases: 'coordination.k8s.io',
+  namespaces: '',
+  limitranges: '',
 };
 
 /** The group-qualified resource, as the API server writes it in messages (`leases.coordination.k8s.io`). */

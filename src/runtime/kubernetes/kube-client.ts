@@ -4,6 +4,8 @@ import type {
   RequestContext,
   V1ConfigMap,
   V1Job,
+  V1LimitRange,
+  V1Namespace,
   V1NetworkPolicy,
   V1Pod,
   V1ResourceQuota,
@@ -75,6 +77,26 @@ export interface KubeApi {
   log(query: LogQuery, signal: AbortSignal): Promise<Readable>;
   /** Closes the connections; calls still in flight fail. */
   close(): Promise<void>;
+  /** Projects' namespaces and the calls across them; absent on APIs that do not offer them. */
+  readonly projects?: ProjectKubeApi;
+}
+
+/** The same calls in a project's namespace, plus the namespace-wide objects a project gets. */
+export interface NamespacedKubeApi extends KubeApi {
+  ensureResourceQuota(quota: V1ResourceQuota): Promise<void>;
+  ensureLimitRange(limitRange: V1LimitRange): Promise<void>;
+}
+
+/** What project namespaces need beyond one namespace. Every call shares the one connection pool. */
+export interface ProjectKubeApi {
+  /** Creates the namespace; one that exists already is left as it is. */
+  ensureNamespace(namespace: V1Namespace): Promise<void>;
+  /** Deletes it with everything in it (the namespace controller's cascade); a missing one is a no-op. */
+  deleteNamespace(name: string): Promise<void>;
+  /** The API bound to another namespace; its `close` does nothing (the pool is the parent's). */
+  inNamespace(namespace: string): NamespacedKubeApi;
+  /** Lists and watches across every namespace (`/apis/batch/v1/jobs`, `/api/v1/pods`). */
+  readonly allNamespaces: Pick<KubeApi, 'listJobs' | 'listPods' | 'watch'>;
 }
 
 /**
@@ -147,7 +169,6 @@ export async function createKubeApi(options: {
   const core = config.makeApiClient(k8s.CoreV1Api);
   const batch = config.makeApiClient(k8s.BatchV1Api);
   const networking = config.makeApiClient(k8s.NetworkingV1Api);
-  const namespace = options.namespace;
 
   async function call<T>(run: () => Promise<T>): Promise<T> {
     try {
@@ -192,7 +213,7 @@ export async function createKubeApi(options: {
     return Readable.fromWeb(response.body);
   }
 
-  return {
+  const namespaced = (namespace: string): NamespacedKubeApi => ({
     namespace,
     close: () => dispatcher.close(),
     createConfigMap: (body) => create(() => core.createNamespacedConfigMap({ namespace, body })),
@@ -251,6 +272,58 @@ export async function createKubeApi(options: {
         signal,
       );
     },
+    async ensureResourceQuota(body) {
+      await create(() => core.createNamespacedResourceQuota({ namespace, body }));
+    },
+    async ensureLimitRange(body) {
+      await create(() => core.createNamespacedLimitRange({ namespace, body }));
+    },
+  });
+
+  const projects: ProjectKubeApi = {
+    async ensureNamespace(body) {
+      await create(() => core.createNamespace({ body }));
+    },
+    async deleteNamespace(name) {
+      try {
+        await call(() => core.deleteNamespace({ name, propagationPolicy: 'Background' }));
+      } catch (error) {
+        if (!(error instanceof KubeError && error.code === 404)) throw error;
+      }
+    },
+    inNamespace: (namespace) => ({ ...namespaced(namespace), close: async () => undefined }),
+    allNamespaces: {
+      async listJobs(query) {
+        return pageOf(await call(() => batch.listJobForAllNamespaces(allArgs(query))));
+      },
+      async listPods(query) {
+        return pageOf(await call(() => core.listPodForAllNamespaces(allArgs(query))));
+      },
+      watch(kind, query, signal) {
+        return stream(
+          kind === 'jobs' ? '/apis/batch/v1/jobs' : '/api/v1/pods',
+          {
+            watch: 'true',
+            labelSelector: query.labelSelector,
+            resourceVersion: query.resourceVersion,
+            allowWatchBookmarks: 'true',
+            timeoutSeconds: String(query.timeoutSeconds),
+          },
+          signal,
+        );
+      },
+    },
+  };
+  return { ...namespaced(options.namespace), projects };
+}
+
+/** A cluster-wide list query in the client's parameter names. */
+function allArgs(query: ListQuery) {
+  return {
+    labelSelector: query.labelSelector,
+    resourceVersion: query.resourceVersion,
+    limit: query.limit,
+    _continue: query.continueToken,
   };
 }
 

@@ -15,6 +15,7 @@ import {
   MANAGED_LABEL,
   MANAGED_VALUE,
   PRIORITY_LABEL,
+  PROJECT_LABEL,
   USER_LABEL,
   costLabelKey,
   evaluationLabel,
@@ -47,6 +48,7 @@ export type ManifestOptions = Pick<
   | 'cpuRequest'
   | 'cpuLimit'
   | 'deadlineAllowanceSeconds'
+  | 'quotaWaitSeconds'
 >;
 
 export interface EvaluationManifests {
@@ -60,6 +62,7 @@ export function evaluationLabels(request: RunRequest): Record<string, string> {
     [MANAGED_LABEL]: MANAGED_VALUE,
     [EVALUATION_LABEL]: evaluationLabel(request.evaluationId),
     [PRIORITY_LABEL]: request.priority,
+    ...(request.project ? { [PROJECT_LABEL]: request.project.id } : {}),
   };
   // RunRequest carries no user; the service passes it as the `user` submission label.
   const user = request.labels['user'];
@@ -83,6 +86,8 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     throw new CrucibleError('unknown_language', `Unknown language "${request.language}".`, 'language');
   }
   const labels = evaluationLabels(request);
+  // A project's evaluations run in the project's namespace (see namespaces.ts).
+  const namespace = request.project?.namespace ?? options.namespace;
   const annotations = { [EVALUATION_ANNOTATION]: request.evaluationId };
   const name = jobName(request.evaluationId);
   const parts = packPayload([
@@ -94,7 +99,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     kind: 'ConfigMap',
     metadata: {
       name: payloadName(request.evaluationId, index),
-      namespace: options.namespace,
+      namespace,
       labels,
       annotations,
     },
@@ -193,7 +198,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     kind: 'Job',
     metadata: {
       name,
-      namespace: options.namespace,
+      namespace,
       labels: options.kueueQueue ? { ...labels, [KUEUE_QUEUE_LABEL]: options.kueueQueue } : labels,
       annotations,
     },
@@ -201,7 +206,11 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
       // Kueue admits a Job by unsuspending it; created running, it would bypass Kueue's quota.
       ...(options.kueueQueue ? { suspend: true } : {}),
       backoffLimit: 0,
-      activeDeadlineSeconds: request.limits.timeoutSeconds + options.deadlineAllowanceSeconds,
+      // A project's Job may wait for quota first (`quotaWaitSeconds`); the runner enforces the exact limit.
+      activeDeadlineSeconds:
+        request.limits.timeoutSeconds +
+        options.deadlineAllowanceSeconds +
+        (request.project ? options.quotaWaitSeconds : 0),
       ttlSecondsAfterFinished: options.jobTtlSeconds,
       template: { metadata: { labels, annotations }, spec: podSpec },
     },

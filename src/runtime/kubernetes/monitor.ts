@@ -27,16 +27,21 @@ export interface ClusterMonitor {
 
 export const MANAGED_SELECTOR = `${MANAGED_LABEL}=${MANAGED_VALUE}`;
 
+/**
+ * `api` is one namespace's, or the cluster-wide one of project namespaces (with the project `selector`);
+ * either way one list/watch per kind.
+ */
 export function createWatchMonitor(
-  api: KubeApi,
+  api: Pick<KubeApi, 'listJobs' | 'listPods' | 'watch'>,
   options: KubernetesOptions,
   listener: MonitorListener,
   warn: (message: string) => void,
+  selector: string = MANAGED_SELECTOR,
 ): ClusterMonitor {
   const jobs = new Reflector<V1Job>(
     'jobs',
     { list: (q) => api.listJobs(q), watch: (q, s) => api.watch('jobs', q, s) },
-    MANAGED_SELECTOR,
+    selector,
     { upsert: (j) => listener.job(j, false), remove: (j) => listener.job(j, true) },
     options,
     warn,
@@ -44,7 +49,7 @@ export function createWatchMonitor(
   const pods = new Reflector<V1Pod>(
     'pods',
     { list: (q) => api.listPods(q), watch: (q, s) => api.watch('pods', q, s) },
-    MANAGED_SELECTOR,
+    selector,
     { upsert: (p) => listener.pod(p, false), remove: (p) => listener.pod(p, true) },
     options,
     warn,

@@ -5,6 +5,8 @@ export const EVALUATION_LABEL = `${LABEL_PREFIX}/evaluation`;
 export const EVALUATION_ANNOTATION = `${LABEL_PREFIX}/evaluation-id`;
 export const USER_LABEL = `${LABEL_PREFIX}/user`;
 export const PRIORITY_LABEL = `${LABEL_PREFIX}/priority`;
+/** The project id on a project's namespace, its objects, Jobs and pods. */
+export const PROJECT_LABEL = `${LABEL_PREFIX}/project-id`;
 export const MANAGED_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_VALUE = 'crucible';
 export const COST_LABEL_PREFIX = 'cost.crucible.dev';

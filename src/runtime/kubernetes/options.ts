@@ -44,6 +44,12 @@ export const kubernetesRuntimeOptionsSchema = z.object({
   unschedulableGraceSeconds: z.number().nonnegative().default(30),
   /** Seconds a pod may stay Pending for any reason before the evaluation ends as `error`. */
   pendingTimeoutSeconds: z.number().positive().default(300),
+  /**
+   * Seconds a project's evaluation may wait for its pod to be admitted by the project's ResourceQuota (the
+   * Job controller retries as quota frees) before it ends as `error` / `quota_exceeded`. Also added to the
+   * Job's `activeDeadlineSeconds`, so the Job's own deadline does not end the wait first.
+   */
+  quotaWaitSeconds: z.number().positive().default(300),
   /** Seconds to wait for the last log lines after the container terminated. */
   logGraceSeconds: z.number().positive().default(10),
   monitor: z.enum(['watch', 'poll']).default('watch'),

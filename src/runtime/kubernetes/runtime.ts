@@ -1,5 +1,5 @@
 import type { V1Job, V1Pod, V1ResourceQuota } from '@kubernetes/client-node';
-import type { OutputStream, RunOutcome } from '../../core/index.js';
+import type { OutputStream, ProjectPlacement, RunOutcome } from '../../core/index.js';
 import type { RunObserver, RunRequest, Runtime } from '../runtime.js';
 import { retryUntil, type RetryOptions } from './backoff.js';
 import type { KubeApi } from './kube-client.js';
@@ -7,7 +7,13 @@ import { KubeError, toKubeError } from './kube-client.js';
 import { LogCollector } from './log-collector.js';
 import { createEvaluationObjects, deleteEvaluationObjects } from './objects.js';
 import { buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
-import { createPollMonitor, createWatchMonitor, type ClusterMonitor } from './monitor.js';
+import {
+  createPollMonitor,
+  createWatchMonitor,
+  type ClusterMonitor,
+  type MonitorListener,
+} from './monitor.js';
+import { PROJECT_SELECTOR, ProjectNamespaces, quotaExceededOutcome } from './namespaces.js';
 import { EVALUATION_LABEL, evaluationLabel } from './names.js';
 import { parseQuantity, quotaConcurrency } from './quota.js';
 import type { KubernetesOptions } from './options.js';
@@ -23,6 +29,10 @@ interface Tracked {
   readonly skip: Record<OutputStream, number>;
   /** Aborted by `cancel`/`close`: stops retrying the creation of the evaluation's objects. */
   readonly creating: AbortController;
+  /** The API bound to the namespace the evaluation runs in (its project's, or the runtime's). */
+  api: KubeApi;
+  /** A project's Job waiting for its pod (quota) since then; cleared once the pod exists. */
+  quotaWaitStart?: number;
   job?: V1Job;
   pod?: V1Pod;
   jobDeleted: boolean;
@@ -59,8 +69,15 @@ export class KubernetesRuntime implements Runtime {
   private closed = false;
   /** Aborted by `close`: stops the shared NetworkPolicy retries. */
   private readonly closing = new AbortController();
+  private readonly listener: MonitorListener;
+  private readonly projects: ProjectNamespaces;
+  /** Jobs and pods of every project, across namespaces; started by the first project evaluation. */
+  private projectMonitor: ClusterMonitor | null = null;
+  /** The namespaced API of each evaluation whose objects may still exist, for `cancel` and cleanup. */
+  private readonly apis = new Map<string, KubeApi>();
 
   constructor(private readonly deps: RuntimeDeps) {
+    this.projects = new ProjectNamespaces(deps.api);
     const listener = {
       job: (job: V1Job, deleted: boolean) =>
         this.onObject(job.metadata?.labels, (t) => {
@@ -73,8 +90,33 @@ export class KubernetesRuntime implements Runtime {
           t.podDeleted = deleted;
         }),
     };
+    this.listener = listener;
     const create = deps.options.monitor === 'watch' ? createWatchMonitor : createPollMonitor;
     this.monitor = create(deps.api, deps.options, listener, deps.warn);
+  }
+
+  /**
+   * One cluster-wide list/watch of Jobs and pods carrying the project label, rather than one per project
+   * namespace: two connections however many projects there are, and no watch to start or stop per project.
+   * It needs a ClusterRole (list/watch jobs and pods), which creating namespaces needs anyway.
+   */
+  private watchProjects(): ClusterMonitor {
+    const all = this.deps.api.projects?.allNamespaces;
+    if (!all) throw new KubeError('This Kubernetes API cannot watch project namespaces.', 400);
+    this.projectMonitor ??= createWatchMonitor(
+      all,
+      this.deps.options,
+      this.listener,
+      this.deps.warn,
+      PROJECT_SELECTOR,
+    );
+    return this.projectMonitor;
+  }
+
+  /** A project was deleted: its namespace goes, with whatever is left in it (its evaluations were cancelled). */
+  async removeProject(project: ProjectPlacement): Promise<void> {
+    const deadline = Date.now() + this.deps.options.cleanupRetrySeconds * 1000;
+    await this.projects.remove(project, this.retryOptions(deadline, this.closing.signal));
   }
 
   /**
@@ -123,8 +165,12 @@ export class KubernetesRuntime implements Runtime {
     let failure: unknown = null;
     try {
       void this.monitor.start();
-      await this.ensurePolicy(retry);
-      await createEvaluationObjects(this.deps.api, manifests, retry);
+      if (request.project) {
+        void this.watchProjects().start();
+        tracked.api = await this.projects.ensure(request.project, { ...retry, signal: this.closing.signal });
+      } else await this.ensurePolicy(retry);
+      this.apis.set(request.evaluationId, tracked.api);
+      await createEvaluationObjects(tracked.api, manifests, retry);
     } catch (error) {
       failure = error;
     }
@@ -136,7 +182,8 @@ export class KubernetesRuntime implements Runtime {
     }
     if (failure !== null) {
       this.untrack(tracked);
-      await this.deps.api.deleteConfigMaps(`${EVALUATION_LABEL}=${tracked.label}`).catch(() => undefined);
+      await tracked.api.deleteConfigMaps(`${EVALUATION_LABEL}=${tracked.label}`).catch(() => undefined);
+      this.apis.delete(request.evaluationId);
       throw toKubeError(failure);
     }
     this.refresh(tracked);
@@ -161,13 +208,20 @@ export class KubernetesRuntime implements Runtime {
     observer: RunObserver,
     delivered?: Readonly<Record<OutputStream, number>>,
   ): Promise<'adopted' | 'lost'> {
-    await this.ready();
+    await this.ready(request.project !== undefined);
     const label = evaluationLabel(request.evaluationId);
-    const job = this.monitor.jobs().find((j) => j.metadata?.labels?.[EVALUATION_LABEL] === label);
+    const monitors = [this.monitor, ...(this.projectMonitor ? [this.projectMonitor] : [])];
+    const job = monitors
+      .flatMap((m) => m.jobs())
+      .find((j) => j.metadata?.labels?.[EVALUATION_LABEL] === label);
     if (!job) return 'lost';
     const tracked = this.track(request, observer, delivered);
+    if (request.project) tracked.api = this.projects.apiFor(request.project.namespace);
+    this.apis.set(request.evaluationId, tracked.api);
     tracked.job = job;
-    tracked.pod = this.monitor.pods().find((p) => p.metadata?.labels?.[EVALUATION_LABEL] === label);
+    tracked.pod = monitors
+      .flatMap((m) => m.pods())
+      .find((p) => p.metadata?.labels?.[EVALUATION_LABEL] === label);
     this.refresh(tracked);
     return 'adopted';
   }
@@ -182,6 +236,7 @@ export class KubernetesRuntime implements Runtime {
     }
     this.tracked.clear();
     await this.monitor.stop();
+    await this.projectMonitor?.stop();
     await this.deps.api.close();
   }
 
@@ -211,8 +266,8 @@ export class KubernetesRuntime implements Runtime {
     return this.policyEnsured;
   }
 
-  /** For `adopt`: the policy and the monitor's first full list, within `readyTimeoutMs`. */
-  private ready(): Promise<void> {
+  /** For `adopt`: the policy and the monitor's first full list (and the projects' one), within `readyTimeoutMs`. */
+  private ready(project = false): Promise<void> {
     const deadline = Date.now() + this.deps.options.readyTimeoutMs;
     // The monitor retries forever on its own; a caller must not wait forever for its first list.
     let timer: NodeJS.Timeout | undefined;
@@ -223,7 +278,11 @@ export class KubernetesRuntime implements Runtime {
       );
     });
     return Promise.race([
-      Promise.all([this.ensurePolicy(this.retryOptions(deadline)), this.monitor.start()]),
+      Promise.all([
+        this.ensurePolicy(this.retryOptions(deadline)),
+        this.monitor.start(),
+        project ? this.watchProjects().start() : undefined,
+      ]),
       limit,
     ])
       .then(() => undefined)
@@ -246,6 +305,7 @@ export class KubernetesRuntime implements Runtime {
       started: false,
       ending: false,
       creating: new AbortController(),
+      api: this.deps.api,
     };
     this.tracked.set(tracked.label, tracked);
     this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
@@ -308,7 +368,7 @@ export class KubernetesRuntime implements Runtime {
     const pod = tracked.pod;
     if (!tracked.collector && pod?.metadata?.name && pod.spec?.nodeName && !tracked.podDeleted) {
       tracked.collector = new LogCollector(
-        this.deps.api,
+        tracked.api,
         pod.metadata.name,
         (stream, data) => {
           const skipped = Math.min(tracked.skip[stream], data.length);
@@ -333,6 +393,7 @@ export class KubernetesRuntime implements Runtime {
           tracked.since = now;
           return this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
         }
+        if (tracked.request.project && !tracked.started && this.waitForQuota(tracked, now)) return;
         if (!tracked.started && now - tracked.since >= this.deps.options.pendingTimeoutSeconds * 1000) {
           const seconds = this.deps.options.pendingTimeoutSeconds;
           this.end(tracked, {
@@ -364,6 +425,28 @@ export class KubernetesRuntime implements Runtime {
         this.end(tracked, next.outcome);
         return;
     }
+  }
+
+  /**
+   * A project's Job without a pod is waiting for its ResourceQuota (the Job controller retries the create as
+   * quota frees): bounded by `quotaWaitSeconds`, then `error`/`quota_exceeded`. Once the pod exists the
+   * pending timeout counts from then. True while it waits (or has just ended).
+   */
+  private waitForQuota(tracked: Tracked, now: number): boolean {
+    if (tracked.pod) {
+      if (tracked.quotaWaitStart !== undefined) {
+        tracked.quotaWaitStart = undefined;
+        tracked.since = now;
+        this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
+      }
+      return false;
+    }
+    tracked.quotaWaitStart ??= tracked.since;
+    const limitMs = this.deps.options.quotaWaitSeconds * 1000;
+    const waited = now - tracked.quotaWaitStart;
+    if (waited < limitMs) this.armWatchdog(tracked, limitMs - waited);
+    else this.end(tracked, quotaExceededOutcome(tracked.request.project!, waited, new Date(now)));
+    return true;
   }
 
   /** Waits for the complete logs, reports the outcome, then deletes the Job. */
@@ -399,8 +482,10 @@ export class KubernetesRuntime implements Runtime {
   private async cleanup(evaluationId: string): Promise<void> {
     const deadline = Date.now() + this.deps.options.cleanupRetrySeconds * 1000;
     const retry = this.retryOptions(deadline, this.closing.signal);
+    const api = this.apis.get(evaluationId) ?? this.deps.api;
     try {
-      await deleteEvaluationObjects(this.deps.api, evaluationId, retry);
+      await deleteEvaluationObjects(api, evaluationId, retry);
+      this.apis.delete(evaluationId);
     } catch (error) {
       // The Job's ttlSecondsAfterFinished is the safety net when this delete fails.
       this.deps.warn(`cleanup of ${evaluationId} failed: ${toKubeError(error).message}`);
