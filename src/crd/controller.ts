@@ -23,7 +23,7 @@ const CONFLICT_ATTEMPTS = 20;
 /** What the controller uses of the service: the same calls the HTTP API makes. */
 export type ControllerService = Pick<
   EvaluationService,
-  'submit' | 'get' | 'withOutput' | 'cancel' | 'followTransitions'
+  'submit' | 'get' | 'withOutput' | 'cancel' | 'followTransitions' | 'list' | 'transitionsOf'
 >;
 
 export interface EvaluationControllerOptions {
@@ -116,7 +116,9 @@ export class EvaluationController {
   async start(): Promise<void> {
     if (this.#abort) return;
     const abort = (this.#abort = new AbortController());
-    this.#following = this.#follow(abort.signal);
+    // Taken before anything is read from the cluster: every later transition has a larger seq.
+    const from = await this.#recentSeq();
+    this.#following = this.#follow(from, abort.signal);
     await Promise.all(this.#reflectors.map((r) => r.start()));
   }
 
@@ -212,9 +214,25 @@ export class EvaluationController {
     if (terminal || !written) this.#tracked.delete(id);
   }
 
+  /**
+   * A seq no larger than the newest one (the last transition of the newest evaluation), so following starts
+   * near now instead of replaying the store's whole history; what happened earlier is caught up by the first
+   * reconcile of each object, which reads the evaluation as it is.
+   */
+  async #recentSeq(): Promise<number> {
+    try {
+      const newest = (await this.#service.list({ limit: 1 })).items[0];
+      if (!newest) return 0;
+      return (await this.#service.transitionsOf(newest.id)).at(-1)?.seq ?? 0;
+    } catch (error) {
+      this.#log.warn(`reading the newest transition failed; following from the start: ${String(error)}`);
+      return 0;
+    }
+  }
+
   /** The one transition loop: each transition of a tracked evaluation queues a sync of its object. */
-  async #follow(signal: AbortSignal): Promise<void> {
-    let after = 0;
+  async #follow(from: number, signal: AbortSignal): Promise<void> {
+    let after = from;
     let failures = 0;
     while (!signal.aborted) {
       try {
