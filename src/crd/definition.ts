@@ -93,6 +93,8 @@ function specSchema(bounds: LimitBounds) {
     properties: {
       language: {
         type: 'string',
+        // Bounded so the API server's CEL cost estimate of the rule below stays small.
+        maxLength: 32,
         'x-kubernetes-validations': [
           {
             rule: `self in [${LANGUAGE_IDS.map((id) => `'${id}'`).join(', ')}]`,
