@@ -89,7 +89,7 @@ export const serveCommand: CommandSpec = {
 };
 
 /** Flags over the environment's settings. */
-function configInput(env: ServerConfigInput, flags: Flags): ServerConfigInput {
+export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigInput {
   const flag = (name: string) => flags[name] as string | undefined;
   const clusterFlags = (flags['cluster'] as string[] | undefined) ?? [];
   const clusters = clusterFlags.length > 0 ? clusterFlags : env.clusters;
