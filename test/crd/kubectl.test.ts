@@ -80,6 +80,9 @@ describe.skipIf(missing)('Evaluation objects driven with the real kubectl (fake 
     );
     const noCode = await harness.apply(evaluationYaml('nocode', { language: 'python' }));
     expect(noCode.stderr).toContain('spec.code: Required value');
+    const typo = await harness.apply(evaluationYaml('typo', { language: 'python', code: 'x', timeout: 5 }));
+    expect(typo.stderr).toContain('strict decoding error: unknown field "spec.timeout"');
+    expect(harness.object('typo')).toBeUndefined();
     expect(harness.object('cobol')).toBeUndefined();
     expect(harness.object('slow')).toBeUndefined();
     expect((await harness.crucible.service.list({ limit: 10 })).items).toHaveLength(0);

@@ -66,6 +66,22 @@ export function prune(value: unknown, schema: Schema): unknown {
   return out;
 }
 
+/** Paths of fields `prune` would drop: what `?fieldValidation=Strict` refuses (`unknown field "spec.x"`). */
+export function unknownFields(value: unknown, schema: Schema, path = ''): string[] {
+  if (schema['x-kubernetes-preserve-unknown-fields'] || !value || typeof value !== 'object') return [];
+  if (Array.isArray(value)) {
+    return schema.items ? value.flatMap((v, i) => unknownFields(v, schema.items!, `${path}[${i}]`)) : [];
+  }
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => {
+    const at = path ? `${path}.${key}` : key;
+    const declared =
+      schema.properties?.[key] ??
+      (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+    if (declared) return unknownFields(child, declared, at);
+    return schema.additionalProperties === true || !schema.properties ? [] : [at];
+  });
+}
+
 const dotted = (instancePath: string): string =>
   instancePath
     .split('/')

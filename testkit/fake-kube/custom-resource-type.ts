@@ -1,4 +1,4 @@
-import { invalidMessage, prune, validate, type Schema } from './crd-schema.js';
+import { invalidMessage, prune, unknownFields, validate, type Schema } from './crd-schema.js';
 import { StoreError, type KObject, type Resource } from './store.js';
 import type { PrinterColumn } from './table.js';
 
@@ -95,7 +95,16 @@ export class CustomResourceType {
   }
 
   /** Pruned and validated against the schema (and its CEL rules, transition rules against `old`); 422 otherwise. */
-  private admit(object: KObject, old: KObject | undefined): KObject {
+  private admit(object: KObject, old: KObject | undefined, strict: boolean): KObject {
+    // metadata is the server's own (ObjectMeta), not the CRD schema's.
+    const unknown = strict ? unknownFields({ ...object, metadata: undefined }, this.schema) : [];
+    if (unknown.length > 0) {
+      throw new StoreError(
+        400,
+        'BadRequest',
+        `${this.kind} in version "${this.apiVersion.split('/')[1]}" cannot be handled as a ${this.kind}: strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`,
+      );
+    }
     const pruned = prune(object, this.schema) as KObject;
     pruned.metadata = object.metadata;
     const causes = validate(this.schema, pruned, old);
@@ -112,19 +121,19 @@ export class CustomResourceType {
   }
 
   /** The object a create stores. */
-  forCreate(input: KObject, namespace: string): KObject {
+  forCreate(input: KObject, namespace: string, strict = false): KObject {
     input.metadata = { ...(input.metadata ?? {}), namespace } as KObject['metadata'];
     if (!input.metadata.name && !input.metadata.generateName) {
       throw this.invalid('', 'metadata.name', 'Required value: name or generateName is required');
     }
-    const object = this.admit(input, undefined);
+    const object = this.admit(input, undefined, strict);
     if (this.hasStatus) delete object.status;
     (object.metadata as Record<string, unknown>)['generation'] = 1;
     return object;
   }
 
   /** The object an update (of the main resource, or of `/status`) stores in place of `current`. */
-  forUpdate(current: KObject, sent: KObject, status: boolean): KObject {
+  forUpdate(current: KObject, sent: KObject, status: boolean, strict = false): KObject {
     let next: KObject;
     if (status) {
       next = { ...clone(current), status: sent.status };
@@ -137,7 +146,7 @@ export class CustomResourceType {
         else next.status = current.status;
       }
     }
-    const admitted = this.admit(next, current);
+    const admitted = this.admit(next, current, strict);
     const generation = Number((current.metadata as Record<string, unknown>)['generation'] ?? 1);
     const bumped = !status && specPart(admitted) !== specPart(current);
     (admitted.metadata as Record<string, unknown>)['generation'] = bumped ? generation + 1 : generation;

@@ -47,6 +47,9 @@ function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
+/** `?fieldValidation=Strict` (kubectl's default): unknown fields are refused instead of pruned. */
+const strict = (q: URLSearchParams): boolean => q.get('fieldValidation') === 'Strict';
+
 interface Target {
   readonly type: CustomResourceType;
   /** null: every namespace (list and watch only). */
@@ -193,7 +196,7 @@ export class CustomResources {
     }
     const ns = namespace ?? '';
     if (req.method === 'POST' && !name) {
-      const object = type.forCreate(await readObject(req), ns);
+      const object = type.forCreate(await readObject(req), ns, strict(q));
       if (object.metadata.name && this.store.get(type.key, ns, object.metadata.name)) {
         throw type.alreadyExists(object.metadata.name);
       }
@@ -214,7 +217,7 @@ export class CustomResources {
         return send(res, 200, this.store.delete(type.key, ns, name));
       case 'PUT':
       case 'PATCH':
-        return send(res, 200, await this.update(req, target, current));
+        return send(res, 200, await this.update(req, target, current, strict(q)));
       default:
         throw new StoreError(405, 'MethodNotAllowed', `${req.method} not supported`);
     }
@@ -241,7 +244,12 @@ export class CustomResources {
   }
 
   /** PUT (optimistic concurrency on `metadata.resourceVersion`) or JSON merge PATCH, of the object or its status. */
-  private async update(req: IncomingMessage, target: Target, current: KObject): Promise<KObject | undefined> {
+  private async update(
+    req: IncomingMessage,
+    target: Target,
+    current: KObject,
+    strictFields: boolean,
+  ): Promise<KObject | undefined> {
     const { type, name, status } = target;
     const sent = await readObject(req);
     let next: KObject;
@@ -269,7 +277,7 @@ export class CustomResources {
       if (injected || sentRv !== current.metadata.resourceVersion) throw type.conflict(name!);
     }
     if (status) this.requests.statusWrites += 1;
-    const admitted = type.forUpdate(current, next, status);
+    const admitted = type.forUpdate(current, next, status, strictFields);
     return this.store.update(type.key, current.metadata.namespace ?? '', name!, (o) => {
       for (const k of Object.keys(o)) delete o[k];
       Object.assign(o, admitted);
