@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MultiClusterRuntime } from '../../src/runtime/multi-cluster/index.js';
+import { jobsGone } from '../kubernetes/harness.js';
 import { request, Tracked } from '../runtime/tracked.js';
 import { startClusters, startRuntime, type NamedCluster } from './harness.js';
 
@@ -48,7 +49,7 @@ describe('failover of starts', () => {
     ]);
   });
 
-  it('a Job create whose reply was lost is not moved: after the bound it ends as cluster_unreachable', async () => {
+  it('a Job create whose reply was lost is not moved: it ends as cluster_unreachable, its Job deleted later', async () => {
     const { east, west, runtime: rt } = await twoClusters(1500);
     // The ConfigMap's and the Job's creates are carried out, their answers never arrive; then east dies.
     east.fake.server.faults.lostCreateReplies = 2;
@@ -73,6 +74,9 @@ describe('failover of starts', () => {
       /cluster east did not answer for 2 s; the evaluation was not run again/,
     );
     expect([east.jobsCreated.length, west.jobsCreated.length]).toEqual([1, 0]);
+    // When east answers again, what it still holds of the given-up evaluation is deleted.
+    await east.fake.server.listen(east.port);
+    expect(await jobsGone(east.fake, 10_000)).toBe(true);
   });
 
   it('an evaluation pinned with the cluster label waits for its cluster instead of moving', async () => {

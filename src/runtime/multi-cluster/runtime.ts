@@ -31,6 +31,8 @@ interface Member extends ClusterSpec {
   readonly health: ClusterHealth;
   /** Evaluations placed here and not finished, by id. */
   readonly placed: Map<string, Placed>;
+  /** Runs ended as `cluster_unreachable` here: their Jobs are deleted once the cluster answers again. */
+  readonly givenUp: Set<string>;
 }
 
 interface Placed {
@@ -70,13 +72,15 @@ export class MultiClusterRuntime implements Runtime {
     this.#pending = new PendingAdoptions({
       adoptOn: (name, request, observer, delivered) =>
         this.#adoptOn(this.#member(name)!, request, observer, delivered),
-      lostOutcome: () => this.#lostOutcome('the cluster that ran it'),
+      lostOutcome: () =>
+        this.#lostOutcome((seconds) => `the cluster that ran it did not answer for ${seconds} s`),
       now: this.#clock,
     });
     this.#members = specs.map((spec) => {
       const member: Member = {
         ...spec,
         placed: new Map(),
+        givenUp: new Set(),
         health: new ClusterHealth(
           spec.probe,
           options,
@@ -112,7 +116,7 @@ export class MultiClusterRuntime implements Runtime {
         if (pinned !== undefined && !this.#member(pinned)) {
           throw new Error(`no cluster named "${pinned}" (label ${CLUSTER_LABEL})`);
         }
-        await observer.finished(this.#lostOutcome('any cluster'));
+        await observer.finished(this.#lostOutcome((seconds) => `no cluster answered for ${seconds} s`));
         return;
       }
       if ((await this.#startOn(member, request, observer)) === 'started') return;
@@ -334,6 +338,9 @@ export class MultiClusterRuntime implements Runtime {
   #onRecovered(member: Member): void {
     this.#options.warn(`cluster ${member.name} answers again; its evaluations carry on`);
     this.#pending.recovered(member.name);
+    // Their pods may have run on without the API; nothing must stay behind (cancel deletes, idempotently).
+    for (const id of member.givenUp) void member.runtime.cancel(id).catch(() => undefined);
+    member.givenUp.clear();
     this.#wake();
   }
 
@@ -350,20 +357,23 @@ export class MultiClusterRuntime implements Runtime {
       const id = placed.request.evaluationId;
       member.guard?.abandon(evaluationLabel(id));
       void member.runtime.cancel(id).catch(() => undefined);
+      member.givenUp.add(id);
       this.#unplace(member, placed);
-      void Promise.resolve(placed.observer.finished(this.#lostOutcome(`cluster ${member.name}`))).catch(
-        (error: unknown) => this.#options.warn(`ending ${id}: ${String(error)}`),
-      );
+      void Promise.resolve(
+        placed.observer.finished(
+          this.#lostOutcome((seconds) => `cluster ${member.name} did not answer for ${seconds} s`),
+        ),
+      ).catch((error: unknown) => this.#options.warn(`ending ${id}: ${String(error)}`));
     }
     this.#pending.lost(member.name);
   }
 
-  #lostOutcome(where: string): PlatformErrorOutcome {
+  #lostOutcome(what: (seconds: number) => string): PlatformErrorOutcome {
     const seconds = Math.round(this.#options.lostAfterMs / 1000);
     return {
       kind: 'error',
       reason: 'cluster_unreachable',
-      message: `${where} did not answer for ${seconds} s; the evaluation was not run again`,
+      message: `${what(seconds)}; the evaluation was not run again`,
       at: this.#clock(),
     };
   }
