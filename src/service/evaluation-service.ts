@@ -138,6 +138,10 @@ export class EvaluationService {
   readonly #retry: RetryPolicy;
   readonly #maxBacklog: number;
   readonly #runs = new Map<string, RunContext>();
+  /** `maxConcurrent` of each project read so far (submit, launch): claims keep within it. */
+  readonly #projectLimits = new Map<string, number | undefined>();
+  /** The project of each run holding a slot here. */
+  readonly #projectOf = new Map<string, string>();
   /** Transitions are written and published one at a time, so SSE sees them in `seq` order. */
   #transitions: Promise<unknown> = Promise.resolve();
   #stopping = false;
@@ -403,6 +407,7 @@ export class EvaluationService {
   /** Claims up to `max` queued evaluations for this replica and launches them. */
   async #claim(max: number): Promise<number> {
     const claimed = await this.#serially(async () => {
+      const claimedNow = new Map<string, number>();
       const batch = await this.#store.claimQueued({
         owner: this.#replica,
         max,
@@ -411,12 +416,16 @@ export class EvaluationService {
         // Stamped inside the claiming transaction, after the global count: `dispatchedAt`..`storedAt` then
         // overlap exactly as the store counted them, so the limit can be checked from stored timestamps.
         dispatch: (queued) => {
+          // Leave it queued while its project runs `maxConcurrent` here: waiting for the cluster's quota
+          // would hold a slot that another project's evaluation could use.
+          if (!this.#projectHasRoom(queued, claimedNow)) return null;
           const at = this.#now();
           return applyEvent(queued, { type: 'dispatched', at, runtime: this.#runtime.name }, at);
         },
       });
       for (const { evaluation, transition } of batch) {
         this.#slots.occupy(evaluation.id);
+        if (evaluation.project) this.#projectOf.set(evaluation.id, evaluation.project);
         this.#newRun(evaluation, 0, { stdout: 0, stderr: 0 }, true);
         this.#publish({ transition, evaluation });
       }
@@ -460,6 +469,7 @@ export class EvaluationService {
 
   #free(run: RunContext): void {
     if (this.#runs.get(run.evaluationId) === run) this.#runs.delete(run.evaluationId);
+    this.#projectOf.delete(run.evaluationId);
     if (this.#slots.release(run.evaluationId)) this.#claims.wake();
   }
 
@@ -484,6 +494,7 @@ export class EvaluationService {
 
   async #adopt(evaluation: Evaluation, previousOwner: string | null): Promise<void> {
     this.#slots.occupy(evaluation.id);
+    if (evaluation.project) this.#projectOf.set(evaluation.id, evaluation.project);
     const chunks = await this.#store.readLogs(evaluation.id);
     const delivered = { stdout: 0, stderr: 0 };
     for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
@@ -512,6 +523,7 @@ export class EvaluationService {
   async #checkProject(submission: Submission): Promise<void> {
     if (!this.projects) throw new CrucibleError('not_found', 'this server keeps no projects', 'project');
     const project = await this.projects.get(submission.project ?? '', 'project');
+    this.#projectLimits.set(project.id, project.limits.maxConcurrent);
     const memoryMb = submission.memoryMb ?? this.#defaults.memoryMb;
     const limit = project.limits.memoryMb;
     if (limit !== undefined && memoryMb > limit) {
@@ -521,6 +533,25 @@ export class EvaluationService {
         'memoryMb',
       );
     }
+  }
+
+  /**
+   * Whether a queued evaluation's project has room for one more run here (`claimedNow` counts this claim's
+   * picks and is updated). A project not read since the server started has no known limit yet: its first
+   * launch reads it. Per working replica: on Kubernetes one leader works; elsewhere each replica keeps it.
+   */
+  #projectHasRoom(queued: Evaluation, claimedNow: Map<string, number>): boolean {
+    const project = queued.project;
+    if (!project) return true;
+    const limit = this.#projectLimits.get(project);
+    const picked = claimedNow.get(project) ?? 0;
+    if (limit !== undefined) {
+      let running = picked;
+      for (const of of this.#projectOf.values()) if (of === project) running += 1;
+      if (running >= limit) return false;
+    }
+    claimedNow.set(project, picked + 1);
+    return true;
   }
 
   /** The project's evaluations that are not terminal yet. */
@@ -535,6 +566,7 @@ export class EvaluationService {
     if (evaluation.project) {
       const project = await this.#store.projects?.getProject(evaluation.project);
       if (!project) throw new Error(`project ${evaluation.project} no longer exists`);
+      this.#projectLimits.set(project.id, project.limits.maxConcurrent);
       placement = placementOf(project);
     }
     return runRequestOf(evaluation, placement);

@@ -194,3 +194,24 @@ describe('projects over HTTP (app.inject)', () => {
     });
   });
 });
+
+describe('project limits in the scheduler', () => {
+  test('a project at maxConcurrent leaves its next evaluation queued (no slot held) while others run', async () => {
+    const runtime = new HoldingRuntime();
+    const p = await inProcess({ runtime, concurrency: 3 });
+    open.push(p);
+    const project = await p.service.projects!.create({ name: 'narrow', limits: { maxConcurrent: 1 } });
+    const submit = async (code: string, inProject: boolean) =>
+      (await p.service.submit({ language: 'python', code, ...(inProject ? { project: project.id } : {}) }))
+        .evaluation.id;
+    const first = await submit('1', true);
+    const second = await submit('2', true);
+    const outside = await submit('3', false);
+    await expect.poll(() => [...runtime.started].sort()).toEqual([first, outside].sort());
+    expect((await p.service.get(second)).status).toBe('queued');
+    // The first ends: the second is claimed into the freed room.
+    await runtime.runs.get(first)!.exit(0);
+    await expect.poll(() => runtime.started).toContain(second);
+    expect((await p.service.get(first)).status).toBe('succeeded');
+  });
+});

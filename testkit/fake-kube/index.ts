@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { LimitRange } from 'kubernetes-models/v1/LimitRange';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
 import { LANGUAGES } from '../../src/core/index.js';
 import { FakeControllers } from './controllers.js';
 import { FakeKubelet } from './kubelet.js';
@@ -157,6 +160,9 @@ export async function startFakeCluster(
         if (resource === 'jobs') new Job(object as never).validate();
         if (resource === 'configmaps') new ConfigMap(object as never).validate();
         if (resource === 'networkpolicies') new NetworkPolicy(object as never).validate();
+        if (resource === 'namespaces') new Namespace(object as never).validate();
+        if (resource === 'resourcequotas') new ResourceQuota(object as never).validate();
+        if (resource === 'limitranges') new LimitRange(object as never).validate();
       } catch (error) {
         throw new StoreError(422, 'Invalid', `${resource} is invalid: ${String(error)}`);
       }
