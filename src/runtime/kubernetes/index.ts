@@ -12,6 +12,7 @@ import { KubernetesRuntime } from './runtime.js';
 export { renderEvaluationManifests, buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
 export type { ManifestOptions } from './manifests.js';
 export { KubernetesRuntime } from './runtime.js';
+export { buildProjectManifests, renderProjectManifests } from './namespaces.js';
 export {
   kubernetesRuntimeOptionsSchema,
   parseKubernetesOptions,
