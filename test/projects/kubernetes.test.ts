@@ -2,7 +2,7 @@ import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectNamespace, type ProjectPlacement } from '../../src/core/index.js';
 import { createKubernetesRuntime } from '../../src/runtime/kubernetes/index.js';
-import { eventually, FAST, request, setup, type Env } from '../kubernetes/harness.js';
+import { eventually, FAST, request, setup, Tracked, type Env } from '../kubernetes/harness.js';
 import { inProcess } from '../support/in-process.js';
 
 /** A run request of a project (the harness's `request` takes no project). */
@@ -131,6 +131,35 @@ describe('projects on the fake cluster: namespaces, policies, quotas', () => {
     expect(Date.parse(second.evaluation.timings.startedAt ?? '')).toBeGreaterThanOrEqual(
       finishedFirst - 1000,
     );
+  });
+});
+
+describe('a project evaluation across a restart of Crucible', () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await setup();
+  });
+  afterAll(async () => env.close());
+
+  it('is re-adopted from its project namespace by a new runtime, output complete', async () => {
+    const f = placement('ffff-6666');
+    const req = inProject('import time\nprint("before", flush=True)\ntime.sleep(1.5)\nprint("after")', f);
+    const before = await env.run(req);
+    await before.until((s) => s === 'running');
+    await env.runtime.close();
+    const next = await createKubernetesRuntime({ ...FAST, kubeconfigPath: env.cluster.kubeconfigPath });
+    try {
+      const after = new Tracked(req);
+      after.started(new Date());
+      expect(await next.adopt(req, after)).toBe('adopted');
+      await after.until();
+      expect([after.evaluation.status, after.out]).toEqual(['succeeded', 'before\nafter\n']);
+      await eventually(() => env.cluster.store.list('jobs', f.namespace).length === 0);
+      // Unknown evaluations are lost, in a project as elsewhere.
+      expect(await next.adopt(inProject('print(1)', f), new Tracked(req))).toBe('lost');
+    } finally {
+      await next.close();
+    }
   });
 });
 
