@@ -117,13 +117,22 @@ describe.skipIf(missing)('Evaluation objects driven with the real kubectl (fake 
     expect(running?.alive).toBe(false);
   });
 
-  it('a status write that loses the resourceVersion race (409) is retried', async () => {
-    harness = await startCrdHarness();
-    harness.api.server.customResources.failStatusWrites = 3;
+  it('a status write that loses the resourceVersion race (409) is re-read and retried', async () => {
+    let running: FakeRun | undefined;
+    harness = await startCrdHarness((run) => {
+      running = run;
+    });
     await harness.apply(evaluationYaml('racy', { language: 'python', code: 'print(1)' }));
+    await harness.until('racy', phaseIs('Running'));
+    // The last write (nothing comes after it to try again) meets three conflicts in a row.
+    const resources = harness.api.server.customResources;
+    resources.failStatusWrites = 3;
+    const conflictsBefore = resources.requests.conflicts;
+    running!.print('done\n');
+    await running!.exit(0);
     const done = await harness.until('racy', phaseIs('Succeeded'));
-    expect(done?.status?.['exitCode']).toBe(0);
-    expect(harness.api.server.customResources.requests.conflicts).toBeGreaterThanOrEqual(3);
+    expect(done?.status).toMatchObject({ exitCode: 0, stdout: 'done\n' });
+    expect(resources.requests.conflicts - conflictsBefore).toBe(3);
   });
 
   it('a controller restarted before it wrote the status does not submit twice (idempotency on uid)', async () => {
