@@ -1,8 +1,15 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CANCEL_FINALIZER, STATUS_OUTPUT_BYTES } from '../../src/crd/index.js';
+import { stringify } from 'yaml';
+import { CANCEL_FINALIZER, evaluationCrd, STATUS_OUTPUT_BYTES } from '../../src/crd/index.js';
+import { startFakeApiServer } from '../../testkit/fake-kube/index.js';
 import type { FakeRun } from '../support/fake-runtime.js';
 import { evaluationYaml, KUBECTL, startCrdHarness, type CrdHarness } from './harness.js';
 
+const run = promisify(execFile);
 const missing = KUBECTL ? null : 'kubectl is not installed';
 if (missing && process.env.CI) throw new Error(`${missing}: the CRD tests need the real kubectl on CI`);
 
@@ -16,6 +23,27 @@ describe.skipIf(missing)('Evaluation objects driven with the real kubectl (fake 
   afterEach(async () => {
     await harness?.close();
     harness = undefined;
+  });
+
+  it('the CRD as `crucible kube render crd` prints it installs with kubectl apply', async () => {
+    const api = await startFakeApiServer();
+    try {
+      const file = join(dirname(api.kubeconfigPath), 'crd.yaml');
+      await writeFile(file, stringify(evaluationCrd(), { lineWidth: 0 }));
+      const kubectl = (...args: string[]) =>
+        run(KUBECTL!, ['--kubeconfig', api.kubeconfigPath, ...args]).then((r) => r.stdout);
+      expect(await kubectl('apply', '-f', file)).toBe(
+        'customresourcedefinition.apiextensions.k8s.io/evaluations.crucible.dev created\n',
+      );
+      expect(await kubectl('get', 'crd', '-o', 'name')).toBe(
+        'customresourcedefinition.apiextensions.k8s.io/evaluations.crucible.dev\n',
+      );
+      expect(await kubectl('api-resources', '--api-group', 'crucible.dev', '--no-headers')).toMatch(
+        /^evaluations\s+eval\s+crucible\.dev\/v1alpha1\s+true\s+Evaluation\n$/,
+      );
+    } finally {
+      await api.close();
+    }
   });
 
   it('kubectl apply runs the evaluation: Succeeded, exit code and stdout in status', async () => {

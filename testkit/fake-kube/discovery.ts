@@ -19,25 +19,28 @@ interface ResourceEntry {
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-const entry = (name: string, kind: string, namespaced = true): ResourceEntry => ({
+const entry = (name: string, kind: string, shortNames?: string[], namespaced = true): ResourceEntry => ({
   name,
   singularName: kind.toLowerCase(),
   namespaced,
   kind,
   verbs: ALL_VERBS,
+  ...(shortNames ? { shortNames } : {}),
 });
 
 const BUILT_IN: Record<string, ResourceEntry[]> = {
   v1: [
-    entry('pods', 'Pod'),
+    entry('pods', 'Pod', ['po']),
     { ...entry('pods/log', 'Pod'), singularName: '', verbs: ['get'] },
-    entry('configmaps', 'ConfigMap'),
-    entry('resourcequotas', 'ResourceQuota'),
+    entry('configmaps', 'ConfigMap', ['cm']),
+    entry('resourcequotas', 'ResourceQuota', ['quota']),
   ],
   'batch/v1': [entry('jobs', 'Job')],
-  'networking.k8s.io/v1': [entry('networkpolicies', 'NetworkPolicy')],
+  'networking.k8s.io/v1': [entry('networkpolicies', 'NetworkPolicy', ['netpol'])],
   'coordination.k8s.io/v1': [entry('leases', 'Lease')],
-  'apiextensions.k8s.io/v1': [entry('customresourcedefinitions', 'CustomResourceDefinition', false)],
+  'apiextensions.k8s.io/v1': [
+    entry('customresourcedefinitions', 'CustomResourceDefinition', ['crd', 'crds'], false),
+  ],
 };
 
 interface CrdShape {
