@@ -3,14 +3,12 @@ import {
   CrucibleError,
   applyEvent,
   findLanguage,
-  placementOf,
   isTerminal,
   type Evaluation,
   type LifecycleEvent,
   type Limits,
   type LogChunk,
   type Priority,
-  type ProjectPlacement,
   type Submission,
   type Transition,
 } from '../core/index.js';
@@ -29,6 +27,7 @@ import {
 import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
 import { newEvaluation, runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, persistently, type RetryPolicy } from './persist.js';
+import { ProjectRuns } from './project-runs.js';
 import { ProjectService } from './projects.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { RunContext } from './run-context.js';
@@ -138,10 +137,7 @@ export class EvaluationService {
   readonly #retry: RetryPolicy;
   readonly #maxBacklog: number;
   readonly #runs = new Map<string, RunContext>();
-  /** `maxConcurrent` of each project read so far (submit, launch): claims keep within it. */
-  readonly #projectLimits = new Map<string, number | undefined>();
-  /** The project of each run holding a slot here. */
-  readonly #projectOf = new Map<string, string>();
+  readonly #projectRuns: ProjectRuns;
   /** Transitions are written and published one at a time, so SSE sees them in `seq` order. */
   #transitions: Promise<unknown> = Promise.resolve();
   #stopping = false;
@@ -172,6 +168,7 @@ export class EvaluationService {
       onError: (error) => this.#log.warn(`claiming queued evaluations failed; retrying: ${messageOf(error)}`),
     });
     this.#feed?.awaitLocalWrites(() => this.#transitions);
+    this.#projectRuns = new ProjectRuns(options.store.projects);
     this.projects = options.store.projects
       ? new ProjectService({
           store: options.store.projects,
@@ -243,7 +240,7 @@ export class EvaluationService {
     if (!language) {
       throw new CrucibleError('unknown_language', `unknown language "${submission.language}"`, 'language');
     }
-    if (submission.project !== undefined) await this.#checkProject(submission);
+    await this.#projectRuns.check(submission, this.#defaults.memoryMb);
     const key: IdempotencyKey | undefined =
       options.idempotencyKey === undefined
         ? undefined
@@ -407,7 +404,7 @@ export class EvaluationService {
   /** Claims up to `max` queued evaluations for this replica and launches them. */
   async #claim(max: number): Promise<number> {
     const claimed = await this.#serially(async () => {
-      const claimedNow = new Map<string, number>();
+      const projectHasRoom = this.#projectRuns.roomForClaim();
       const batch = await this.#store.claimQueued({
         owner: this.#replica,
         max,
@@ -418,14 +415,14 @@ export class EvaluationService {
         dispatch: (queued) => {
           // Leave it queued while its project runs `maxConcurrent` here: waiting for the cluster's quota
           // would hold a slot that another project's evaluation could use.
-          if (!this.#projectHasRoom(queued, claimedNow)) return null;
+          if (!projectHasRoom(queued)) return null;
           const at = this.#now();
           return applyEvent(queued, { type: 'dispatched', at, runtime: this.#runtime.name }, at);
         },
       });
       for (const { evaluation, transition } of batch) {
         this.#slots.occupy(evaluation.id);
-        if (evaluation.project) this.#projectOf.set(evaluation.id, evaluation.project);
+        this.#projectRuns.held(evaluation);
         this.#newRun(evaluation, 0, { stdout: 0, stderr: 0 }, true);
         this.#publish({ transition, evaluation });
       }
@@ -469,7 +466,7 @@ export class EvaluationService {
 
   #free(run: RunContext): void {
     if (this.#runs.get(run.evaluationId) === run) this.#runs.delete(run.evaluationId);
-    this.#projectOf.delete(run.evaluationId);
+    this.#projectRuns.released(run.evaluationId);
     if (this.#slots.release(run.evaluationId)) this.#claims.wake();
   }
 
@@ -494,7 +491,7 @@ export class EvaluationService {
 
   async #adopt(evaluation: Evaluation, previousOwner: string | null): Promise<void> {
     this.#slots.occupy(evaluation.id);
-    if (evaluation.project) this.#projectOf.set(evaluation.id, evaluation.project);
+    this.#projectRuns.held(evaluation);
     const chunks = await this.#store.readLogs(evaluation.id);
     const delivered = { stdout: 0, stderr: 0 };
     for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
@@ -519,57 +516,15 @@ export class EvaluationService {
     }
   }
 
-  /** The submission's project must exist, and one evaluation must fit its memory limit. */
-  async #checkProject(submission: Submission): Promise<void> {
-    if (!this.projects) throw new CrucibleError('not_found', 'this server keeps no projects', 'project');
-    const project = await this.projects.get(submission.project ?? '', 'project');
-    this.#projectLimits.set(project.id, project.limits.maxConcurrent);
-    const memoryMb = submission.memoryMb ?? this.#defaults.memoryMb;
-    const limit = project.limits.memoryMb;
-    if (limit !== undefined && memoryMb > limit) {
-      throw new CrucibleError(
-        'invalid_request',
-        `memoryMb ${memoryMb} is more than project "${project.name}" allows in all (limits.memoryMb ${limit})`,
-        'memoryMb',
-      );
-    }
-  }
-
-  /**
-   * Whether a queued evaluation's project has room for one more run here (`claimedNow` counts this claim's
-   * picks and is updated). A project not read since the server started has no known limit yet: its first
-   * launch reads it. Per working replica: on Kubernetes one leader works; elsewhere each replica keeps it.
-   */
-  #projectHasRoom(queued: Evaluation, claimedNow: Map<string, number>): boolean {
-    const project = queued.project;
-    if (!project) return true;
-    const limit = this.#projectLimits.get(project);
-    const picked = claimedNow.get(project) ?? 0;
-    if (limit !== undefined) {
-      let running = picked;
-      for (const of of this.#projectOf.values()) if (of === project) running += 1;
-      if (running >= limit) return false;
-    }
-    claimedNow.set(project, picked + 1);
-    return true;
-  }
-
   /** The project's evaluations that are not terminal yet. */
   async #activeOf(projectId: string): Promise<Evaluation[]> {
     const active = await this.#store.listByStatus(['queued', 'starting', 'running']);
     return active.filter((evaluation) => evaluation.project === projectId);
   }
 
-  /** What the runtime gets; a project deleted meanwhile fails the launch (its evaluations are cancelled). */
+  /** What the runtime gets, with the evaluation's project placement. */
   async #runRequest(evaluation: Evaluation) {
-    let placement: ProjectPlacement | undefined;
-    if (evaluation.project) {
-      const project = await this.#store.projects?.getProject(evaluation.project);
-      if (!project) throw new Error(`project ${evaluation.project} no longer exists`);
-      this.#projectLimits.set(project.id, project.limits.maxConcurrent);
-      placement = placementOf(project);
-    }
-    return runRequestOf(evaluation, placement);
+    return runRequestOf(evaluation, await this.#projectRuns.placement(evaluation));
   }
 
   #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes, launching: boolean): RunContext {
