@@ -17,6 +17,8 @@ import { refusedStatus, statusFor, type EvaluationObjectStatus } from './status.
 /** Deleting an Evaluation waits for the controller to cancel its run, even if it was down at the time. */
 export const CANCEL_FINALIZER = 'crucible.dev/cancel-on-delete';
 
+const TERMINAL_PHASES = new Set(['Succeeded', 'Failed', 'TimedOut', 'Cancelled', 'Error']);
+
 /** Status writes that lose the resourceVersion race this often in a row are left to the next event. */
 const CONFLICT_ATTEMPTS = 20;
 
@@ -130,14 +132,11 @@ export class EvaluationController {
     this.#abort = null;
   }
 
-  /** Resolves when every reconcile queued so far is done (tests). */
-  async idle(): Promise<void> {
-    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
-  }
-
   #enqueue(object: EvaluationObject, deleted: boolean): void {
     const key = keyOf(object);
-    this.#latest.set(key, object);
+    // A reconcile still queued for a deleted object must find nothing to submit.
+    if (deleted) this.#latest.delete(key);
+    else this.#latest.set(key, object);
     this.#chain(key, () => (deleted ? this.#deleted(object) : this.#reconcile(key)));
   }
 
@@ -158,14 +157,11 @@ export class EvaluationController {
     if (object.metadata.deletionTimestamp) return this.#finalize(object);
     const id = object.status?.evaluationId;
     if (id) {
-      if (this.#tracked.has(id)) return;
-      const phase = object.status?.phase;
-      this.#tracked.set(id, { key, uid: object.metadata.uid, written: null });
+      const phase = object.status?.phase ?? 'Queued';
+      if (this.#tracked.has(id) || TERMINAL_PHASES.has(phase)) return;
       // After a restart (or a relist) the object may be behind the evaluation: catch it up once.
-      if (phase && !['Succeeded', 'Failed', 'TimedOut', 'Cancelled', 'Error'].includes(phase))
-        await this.#sync(id);
-      else this.#tracked.delete(id);
-      return;
+      this.#tracked.set(id, { key, uid: object.metadata.uid, written: null });
+      return this.#sync(id);
     }
     if (object.status?.phase === 'Error') return; // refused before submission; the spec cannot change
     await this.#submit(key, object);
@@ -199,19 +195,36 @@ export class EvaluationController {
     await this.#sync(id);
   }
 
-  /** Writes the evaluation's current state into its object's status, unless that status is already there. */
-  async #sync(id: string): Promise<void> {
+  /**
+   * Writes the evaluation's current state into its object's status, unless that status is already there. A
+   * write that fails is tried again later (no later transition may come to do it); an object that is gone
+   * (deleted while we submitted, or before the finalizer was on) has its evaluation cancelled.
+   */
+  async #sync(id: string, attempt = 0): Promise<void> {
     const tracked = this.#tracked.get(id);
     if (!tracked) return;
-    const evaluation = await this.#service.get(id);
-    if (tracked.written === evaluation.status) return;
-    const terminal = isTerminal(evaluation.status);
-    const output = terminal ? await this.#service.withOutput(evaluation) : null;
-    const written = await this.#writeStatus(tracked.key, tracked.uid, (current) =>
-      statusFor(evaluation, current.metadata.generation, output),
-    );
-    tracked.written = evaluation.status;
-    if (terminal || !written) this.#tracked.delete(id);
+    try {
+      const evaluation = await this.#service.get(id);
+      if (tracked.written === evaluation.status) return;
+      const terminal = isTerminal(evaluation.status);
+      const output = terminal ? await this.#service.withOutput(evaluation) : null;
+      const written = await this.#writeStatus(tracked.key, tracked.uid, (current) =>
+        statusFor(evaluation, current.metadata.generation, output),
+      );
+      tracked.written = evaluation.status;
+      if (terminal || !written) this.#tracked.delete(id);
+      if (!written && !terminal && !this.#abort?.signal.aborted) await this.#service.cancel(id);
+    } catch (error) {
+      const signal = this.#abort?.signal;
+      if (!signal || signal.aborted) return;
+      const delay = jitteredBackoff(attempt, 500, 30_000);
+      this.#log.warn(
+        `status of Evaluation ${tracked.key}: ${String(error)}; retrying in ${Math.round(delay)} ms`,
+      );
+      void pause(delay, signal).then(() => {
+        if (!signal.aborted) this.#chain(tracked.key, () => this.#sync(id, attempt + 1));
+      });
+    }
   }
 
   /**
