@@ -145,6 +145,22 @@ describe.skipIf(missing)('Evaluation objects driven with the real kubectl (fake 
     expect(running?.alive).toBe(false);
   });
 
+  it('an Evaluation deleted while the controller is down is cancelled when it is back (finalizer)', async () => {
+    harness = await startCrdHarness(() => undefined);
+    await harness.apply(evaluationYaml('orphan', { language: 'python', code: 'while True: pass' }));
+    const seen = await harness.until('orphan', phaseIs('Running'));
+    await harness.controller.stop();
+    const deleted = await harness.kubectl(['delete', 'evaluation', 'orphan', '--wait=false']);
+    expect(deleted.code).toBe(0);
+    // Held by the finalizer: the API server only marked it.
+    expect(harness.object('orphan')?.metadata.deletionTimestamp).toBeDefined();
+    await harness.restartController();
+    await harness.until('orphan', (o) => o === undefined);
+    expect((await harness.crucible.service.get(String(seen?.status?.['evaluationId']))).status).toBe(
+      'cancelled',
+    );
+  });
+
   it('a status write that loses the resourceVersion race (409) is re-read and retried', async () => {
     let running: FakeRun | undefined;
     harness = await startCrdHarness((run) => {
