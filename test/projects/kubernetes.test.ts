@@ -106,7 +106,23 @@ describe('projects on the fake cluster: namespaces, policies, quotas', () => {
       message:
         'pods "extra" is forbidden: exceeded quota: crucible-project, requested: pods=1, used: pods=1, limited: pods=1',
     });
-    await t.until();
+    // Memory is printed in the largest binary unit, as the API server prints quantities.
+    const m = placement('cccc-3334', { limits: { memoryMb: 256 } });
+    const big = await env.run(inProject(sleeper(1.5), m));
+    await big.until((s) => s === 'running');
+    const memory = await fetch(`${env.cluster.url}/api/v1/namespaces/${m.namespace}/pods`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        metadata: { name: 'more' },
+        spec: { containers: [{ name: 'x', image: 'x', resources: { limits: { memory: '1Gi' } } }] },
+      }),
+    });
+    expect(((await memory.json()) as { message: string }).message).toBe(
+      'pods "more" is forbidden: exceeded quota: crucible-project, requested: limits.memory=1Gi,requests.memory=1Gi, ' +
+        'used: limits.memory=256Mi,requests.memory=256Mi, limited: limits.memory=256Mi,requests.memory=256Mi',
+    );
+    await Promise.all([t.until(), big.until()]);
   });
 
   it('over quota the second evaluation waits (starting, no pod) while the first runs, then runs after it', async () => {

@@ -45,6 +45,22 @@ const TRACKED = [
   'limits.cpu',
 ];
 
+/** A quantity as the API server prints it: the largest binary unit for memory, millicores for CPU. */
+function quantity(resource: string, value: number): string {
+  if (resource.endsWith('memory')) {
+    for (const [unit, size] of [
+      ['Gi', 2 ** 30],
+      ['Mi', 2 ** 20],
+      ['Ki', 2 ** 10],
+    ] as const) {
+      if (value > 0 && value % size === 0) return `${value / size}${unit}`;
+    }
+    return String(value);
+  }
+  if (resource.endsWith('cpu') && !Number.isInteger(value)) return `${Math.round(value * 1000)}m`;
+  return String(value);
+}
+
 /**
  * ResourceQuota admission for a new pod, as the API server's quota plugin does it: every unscoped quota of
  * the namespace whose hard limits the pod would pass refuses it with 403 Forbidden and the real message
@@ -56,21 +72,27 @@ export function admitPod(store: ObjectStore, namespace: string, pod: KObject): v
   for (const quota of store.list('resourcequotas', namespace)) {
     const spec = (quota.spec ?? {}) as { hard?: Record<string, string>; scopes?: string[] };
     if ((spec.scopes ?? []).length > 0) continue;
-    const exceeded = Object.entries(spec.hard ?? {}).filter(([resource, hard]) => {
-      if (!TRACKED.includes(resource)) return false;
-      const used = counted.reduce((sum, p) => sum + usageOf(p, resource), 0);
-      return used + usageOf(pod, resource) > (parseQuantity(hard) ?? Infinity);
-    });
+    const exceeded = Object.entries(spec.hard ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .filter(([resource, hard]) => {
+        if (!TRACKED.includes(resource)) return false;
+        const used = counted.reduce((sum, p) => sum + usageOf(p, resource), 0);
+        return used + usageOf(pod, resource) > (parseQuantity(hard) ?? Infinity);
+      });
     if (exceeded.length === 0) continue;
     const list = (pick: (resource: string, hard: string) => string) =>
       exceeded.map(([resource, hard]) => `${resource}=${pick(resource, hard)}`).join(',');
-    const used = (resource: string) => String(counted.reduce((sum, p) => sum + usageOf(p, resource), 0));
+    const used = (resource: string) =>
+      quantity(
+        resource,
+        counted.reduce((sum, p) => sum + usageOf(p, resource), 0),
+      );
     const name = pod.metadata.name || `${pod.metadata.generateName ?? ''}xxxxx`;
     throw new StoreError(
       403,
       'Forbidden',
       `pods "${name}" is forbidden: exceeded quota: ${quota.metadata.name}, ` +
-        `requested: ${list((r) => String(usageOf(pod, r)))}, used: ${list(used)}, limited: ${list((_r, h) => h)}`,
+        `requested: ${list((r) => quantity(r, usageOf(pod, r)))}, used: ${list(used)}, limited: ${list((_r, h) => h)}`,
       { name, kind: 'pods' },
     );
   }
