@@ -86,7 +86,9 @@ export class ProjectService {
   /**
    * Deletes the project first (new submissions naming it are refused from then on), then cancels its
    * evaluations that were queued or running, then removes what the runtime made for it (on Kubernetes the
-   * namespace, with its Jobs, pods and policies). Finished evaluations stay, still naming the project.
+   * namespace, with its Jobs, pods and policies). Finished evaluations stay, still naming the project. When
+   * the runtime cannot remove its part (the cluster does not answer), the project is put back and the call
+   * answers `not_ready`, so the delete can be repeated; its evaluations stay cancelled.
    */
   async delete(id: string): Promise<DeletedProject> {
     const project = await this.get(id);
@@ -96,7 +98,18 @@ export class ProjectService {
       const after = await this.#evaluations.cancel(evaluation.id);
       if (after.status === 'cancelled') cancelled.push(evaluation.id);
     }
-    await this.#runtime.removeProject?.(placementOf(project));
+    try {
+      await this.#runtime.removeProject?.(placementOf(project));
+    } catch (error) {
+      await this.#store.createProject(project).catch(() => undefined);
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CrucibleError(
+        'not_ready',
+        `the project's evaluations were cancelled but its namespace ${project.namespace} could not be removed ` +
+          `(${reason}); the project is kept: repeat the delete`,
+        null,
+      );
+    }
     return { project, cancelled };
   }
 }

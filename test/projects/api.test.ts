@@ -175,6 +175,33 @@ describe('projects over HTTP (app.inject)', () => {
     expect(late.statusCode).toBe(404);
   });
 
+  test('a namespace that cannot be removed keeps the project (503 not_ready) so the delete can be repeated', async () => {
+    const runtime = new HoldingRuntime();
+    let failures = 1;
+    runtime.removeProject = async (project) => {
+      if (failures-- > 0) throw new Error('Kubernetes API unreachable');
+      runtime.removed.push(project);
+    };
+    const { p, app } = await api(runtime);
+    const id = String((await createProject(app, { name: 'sticky' })).body['id']);
+    const { evaluation } = await p.service.submit({ language: 'python', code: 'x', project: id });
+    const first = await app.inject({ method: 'DELETE', url: `/v1/projects/${id}` });
+    expect(first.statusCode).toBe(503);
+    expect(first.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+      code: 'not_ready',
+      message: expect.stringMatching(
+        /could not be removed \(Kubernetes API unreachable\).*repeat the delete/,
+      ) as unknown,
+    });
+    expect((await p.service.get(evaluation.id)).status).toBe('cancelled');
+    expect((await app.inject({ method: 'GET', url: `/v1/projects/${id}` })).statusCode).toBe(200);
+    const again = await app.inject({ method: 'DELETE', url: `/v1/projects/${id}` });
+    expect([again.statusCode, again.json<{ cancelledEvaluations: string[] }>().cancelledEvaluations]).toEqual(
+      [200, []],
+    );
+    expect(runtime.removed.map((r) => r.id)).toEqual([id]);
+  });
+
   test('the runtime gets the project placement with the run request', async () => {
     const runtime = new FakeRuntime();
     const { p, app } = await api(runtime);
