@@ -161,6 +161,23 @@ describe.skipIf(missing)('Evaluation objects driven with the real kubectl (fake 
     );
   });
 
+  it('keeps reconciling after its watch is cut and the history it resumes from is gone (410 → relist)', async () => {
+    harness = await startCrdHarness();
+    await harness.apply(evaluationYaml('before', { language: 'python', code: 'print(1)' }));
+    await harness.until('before', phaseIs('Succeeded'));
+    const requests = harness.api.server.customResources.requests;
+    const listsBefore = requests.lists;
+    // Synchronously: a write the watch does not carry, then compaction, so its resourceVersion is too old.
+    harness.api.store.create('configmaps', 'elsewhere', { metadata: { name: 'unrelated' } });
+    harness.api.store.compact();
+    harness.api.server.customResources.closeWatches();
+    await harness.apply(evaluationYaml('after', { language: 'python', code: 'print(2)' }));
+    expect((await harness.until('after', phaseIs('Succeeded')))?.status?.['stdout']).toBe('print(2)');
+    expect((await harness.crucible.service.list({ limit: 10 })).items).toHaveLength(2);
+    expect(requests.expired).toBeGreaterThanOrEqual(1);
+    expect(requests.lists).toBeGreaterThan(listsBefore);
+  });
+
   it('a status write that loses the resourceVersion race (409) is re-read and retried', async () => {
     let running: FakeRun | undefined;
     harness = await startCrdHarness((run) => {

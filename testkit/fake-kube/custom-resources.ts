@@ -59,7 +59,7 @@ interface Target {
 }
 
 export class CustomResources {
-  readonly requests = { statusWrites: 0, conflicts: 0 };
+  readonly requests = { statusWrites: 0, conflicts: 0, lists: 0, expired: 0 };
   /** The next N writes to `/status` answer 409 Conflict although their resourceVersion is current. */
   failStatusWrites = 0;
   private readonly watches = new Set<() => void>();
@@ -230,6 +230,7 @@ export class CustomResources {
     type: CustomResourceType,
     namespace: string | null,
   ) {
+    this.requests.lists += 1;
     const items = (namespace === null ? this.store.listAll(type.key) : this.store.list(type.key, namespace))
       .filter((o) => matchesLabels(q.get('labelSelector'), o) && matchesFields(q.get('fieldSelector'), o))
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -293,6 +294,7 @@ export class CustomResources {
     const rv = q.get('resourceVersion') ?? '';
     const history = rv === '' || rv === '0' ? null : this.store.since(Number(rv));
     if (rv !== '' && rv !== '0' && history === null) {
+      this.requests.expired += 1;
       const message = `too old resource version: ${rv} (${this.store.compactedRv})`;
       const expired = {
         kind: 'Status',
@@ -303,7 +305,10 @@ export class CustomResources {
         reason: 'Expired',
         code: 410,
       };
-      return send(res, 200, { type: 'ERROR', object: expired });
+      // One event, newline-terminated like every watch event (clients split the stream on newlines).
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ type: 'ERROR', object: expired }) + '\n');
+      return;
     }
     const replay =
       history ??
