@@ -55,4 +55,16 @@ describe('project manifests', () => {
     expect(plain.job.metadata?.labels).not.toHaveProperty('crucible.dev/project-id');
     expect(job.spec?.activeDeadlineSeconds).toBe((plain.job.spec?.activeDeadlineSeconds ?? 0) + 120);
   });
+
+  it('a project Job is not queued in Kueue (no LocalQueue in its namespace; its ResourceQuota bounds it)', () => {
+    const options = parseKubernetesOptions({ namespace: 'evals', kueueQueue: 'team' });
+    const plain = buildEvaluationManifests(request('print(1)'), options).job;
+    const inProject = buildEvaluationManifests({ ...request('print(1)'), project }, options).job;
+    expect([plain.spec?.suspend, plain.metadata?.labels?.['kueue.x-k8s.io/queue-name']]).toEqual([
+      true,
+      'team',
+    ]);
+    expect(inProject.spec).not.toHaveProperty('suspend');
+    expect(inProject.metadata?.labels).not.toHaveProperty('kueue.x-k8s.io/queue-name');
+  });
 });

@@ -86,8 +86,10 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     throw new CrucibleError('unknown_language', `Unknown language "${request.language}".`, 'language');
   }
   const labels = evaluationLabels(request);
-  // A project's evaluations run in the project's namespace (see namespaces.ts).
+  // A project's evaluations run in the project's namespace (see namespaces.ts). Its ResourceQuota bounds
+  // them, not Kueue: a LocalQueue is namespaced, and none exists in a project's namespace.
   const namespace = request.project?.namespace ?? options.namespace;
+  const kueueQueue = request.project ? undefined : options.kueueQueue;
   const annotations = { [EVALUATION_ANNOTATION]: request.evaluationId };
   const name = jobName(request.evaluationId);
   const parts = packPayload([
@@ -199,12 +201,12 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     metadata: {
       name,
       namespace,
-      labels: options.kueueQueue ? { ...labels, [KUEUE_QUEUE_LABEL]: options.kueueQueue } : labels,
+      labels: kueueQueue ? { ...labels, [KUEUE_QUEUE_LABEL]: kueueQueue } : labels,
       annotations,
     },
     spec: {
       // Kueue admits a Job by unsuspending it; created running, it would bypass Kueue's quota.
-      ...(options.kueueQueue ? { suspend: true } : {}),
+      ...(kueueQueue ? { suspend: true } : {}),
       backoffLimit: 0,
       // A project's Job may wait for quota first (`quotaWaitSeconds`); the runner enforces the exact limit.
       activeDeadlineSeconds:
