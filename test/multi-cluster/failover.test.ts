@@ -22,7 +22,8 @@ afterEach(async () => {
 async function twoClusters(lostAfterMs: number) {
   // East has more free quota, so placement picks it first.
   clusters = await startClusters({ east: 20, west: 5 });
-  runtime = await startRuntime(clusters, lostAfterMs, warnings);
+  // Probes far apart: only the runtime's own failed calls make it probe, so a kill is not noticed before a start.
+  runtime = await startRuntime(clusters, lostAfterMs, warnings, 60_000);
   return { east: clusters[0]!, west: clusters[1]!, runtime };
 }
 

@@ -37,11 +37,13 @@ export async function startRuntime(
   clusters: readonly NamedCluster[],
   lostAfterMs: number,
   warnings: string[],
+  probeIntervalMs = 200,
 ): Promise<MultiClusterRuntime> {
   return createMultiClusterRuntime({
     clusters: clusters.map((c) => ({ name: c.name, kubeconfigPath: c.fake.kubeconfigPath })),
-    probeIntervalMs: 200,
-    probeTimeoutMs: 400,
+    probeIntervalMs,
+    // Generous: the test machine is shared and busy; a refused connection fails at once anyway.
+    probeTimeoutMs: 2000,
     failuresToUnreachable: 2,
     lostAfterMs,
     kubernetes: { ...FAST, warn: (m) => warnings.push(m) },

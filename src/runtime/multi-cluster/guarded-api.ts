@@ -4,6 +4,8 @@ import { EVALUATION_LABEL } from '../kubernetes/names.js';
 
 interface JobCreates {
   inFlight: number;
+  /** Woken each time the last create in flight has settled. */
+  idle: (() => void)[];
   /** A create was answered, or failed in a way that does not prove the server never saw it. */
   mayHaveLanded: boolean;
   abandoned: boolean;
@@ -57,6 +59,18 @@ export class GuardedApi {
     return !creates || (creates.inFlight === 0 && !creates.mayHaveLanded);
   }
 
+  /** False once a create may have made the Job; true while it may still turn out never created. */
+  undecided(label: string): boolean {
+    return !this.#creates.get(label)?.mayHaveLanded;
+  }
+
+  /** Resolves when no create of this Job is in flight (at once when none is). */
+  whenIdle(label: string): Promise<void> {
+    const creates = this.#entry(label);
+    if (creates.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => creates.idle.push(resolve));
+  }
+
   /** No create of this Job is sent from now on (it runs elsewhere, or has been given up). */
   abandon(label: string): void {
     this.#entry(label).abandoned = true;
@@ -83,13 +97,14 @@ export class GuardedApi {
       throw error;
     } finally {
       creates.inFlight -= 1;
+      if (creates.inFlight === 0) for (const wake of creates.idle.splice(0)) wake();
     }
   }
 
   #entry(label: string): JobCreates {
     let creates = this.#creates.get(label);
     if (!creates) {
-      creates = { inFlight: 0, mayHaveLanded: false, abandoned: false };
+      creates = { inFlight: 0, idle: [], mayHaveLanded: false, abandoned: false };
       this.#creates.set(label, creates);
     }
     return creates;

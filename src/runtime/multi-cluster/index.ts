@@ -25,10 +25,13 @@ export interface MultiClusterRuntimeOptions extends Partial<HealthOptions> {
   readonly defaultMemoryMb?: number;
 }
 
-/** Probe every second with a 1 s timeout; out after two misses (so ~2 s); evaluations lost after 120 s. */
+/**
+ * Probe every second with a 2 s timeout (a busy server or API server must not look dead); out after two misses
+ * in a row (a refused connection: ~1 s; a hung API: ~6 s); evaluations lost after 120 s.
+ */
 export const DEFAULT_HEALTH: HealthOptions = {
   probeIntervalMs: 1000,
-  probeTimeoutMs: 1000,
+  probeTimeoutMs: 2000,
   failuresToUnreachable: 2,
   lostAfterMs: 120_000,
 };

@@ -244,6 +244,7 @@ export class MultiClusterRuntime implements Runtime {
     const started = member.runtime
       .start(request, this.#observerFor(member, placed))
       .then(() => 'started' as const);
+    const outcome = started.catch(() => 'failed' as const);
     try {
       const first = await Promise.race([started, down, placed.lost]).catch((error: unknown) => {
         if (placed.ended) return 'started' as const;
@@ -251,15 +252,28 @@ export class MultiClusterRuntime implements Runtime {
         throw error;
       });
       if (first === 'started') return 'started';
-      if (movable && member.guard?.neverCreated(label) && !placed.ended) {
-        member.guard.abandon(label);
-        // `cancel` withdraws the start synchronously (no create is sent after it); its deletes go on alone.
-        void member.runtime.cancel(id).catch(() => undefined);
-        started.catch(() => undefined);
-        this.#unplace(member, placed);
-        return 'moved';
+      // A create in flight may still fail as refused (then nothing reached the cluster): wait for it to settle.
+      while (movable && member.guard && !placed.ended && member.guard.undecided(label)) {
+        if (member.guard.neverCreated(label)) {
+          member.guard.abandon(label);
+          // `cancel` withdraws the start synchronously (no create is sent after it); its deletes go on alone.
+          void member.runtime.cancel(id).catch(() => undefined);
+          started.catch(() => undefined);
+          this.#unplace(member, placed);
+          return 'moved';
+        }
+        const settled = member.guard.whenIdle(label).then(() => 'idle' as const);
+        const next = await Promise.race([settled, outcome, placed.lost]);
+        if (next === 'started') return 'started';
+        // Its runtime gave up creating; only the creates still in flight can decide now.
+        if (next === 'failed') await Promise.race([member.guard.whenIdle(label), placed.lost]);
       }
       // The Job may exist there: it stays, carried on when the cluster answers or ended after the bound.
+      if (!placed.ended) {
+        this.#options.warn(
+          `${id}: cluster ${member.name} went down while its Job may have been created; it stays there`,
+        );
+      }
       // Its runtime's start may go on retrying (and cleaning up) against the dead API: not waited for.
       return await Promise.race([started, placed.lost]).catch((error: unknown) => {
         if (placed.ended) return 'started' as const;
