@@ -171,15 +171,8 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
       );
     }
     return createKubernetesRuntime({
-      namespace: config.kubernetes.namespace,
+      ...kubernetesOptionsOf(config, log),
       ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
-      ...(config.kubernetes.runtimeClassName ? { runtimeClassName: config.kubernetes.runtimeClassName } : {}),
-      ...(config.kubernetes.priorityClassPrefix
-        ? { priorityClassPrefix: config.kubernetes.priorityClassPrefix }
-        : {}),
-      ...(config.kubernetes.kueueQueue ? { kueueQueue: config.kubernetes.kueueQueue } : {}),
-      ...(config.kubernetes.runnerImage ? { runnerImage: config.kubernetes.runnerImage } : {}),
-      warn: (message) => log.warn(message),
     });
   }
   const { createSandbox, createLocalRuntime } = await import('./runtime/local/index.js');
@@ -194,21 +187,28 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
   return createLocalRuntime(sandbox);
 }
 
+/** The Kubernetes runtime's options from the server's configuration (one cluster or each of several). */
+function kubernetesOptionsOf(config: ServerConfig, log: Logger) {
+  const k = config.kubernetes;
+  return {
+    namespace: k.namespace,
+    ...(k.runtimeClassName ? { runtimeClassName: k.runtimeClassName } : {}),
+    ...(k.priorityClassPrefix ? { priorityClassPrefix: k.priorityClassPrefix } : {}),
+    ...(k.kueueQueue ? { kueueQueue: k.kueueQueue } : {}),
+    ...(k.quotaWaitSeconds !== undefined ? { quotaWaitSeconds: k.quotaWaitSeconds } : {}),
+    ...(k.runnerImage ? { runnerImage: k.runnerImage } : {}),
+    warn: (message: string) => log.warn(message),
+  };
+}
+
 /** `--cluster NAME=KUBECONFIG` repeated: one Kubernetes runtime per cluster behind one placement layer. */
 async function createClustersRuntime(config: ServerConfig, log: Logger): Promise<Runtime> {
   const { createMultiClusterRuntime } = await import('./runtime/multi-cluster/index.js');
-  const { namespace, runtimeClassName, priorityClassPrefix, runnerImage } = config.kubernetes;
   const runtime = await createMultiClusterRuntime({
     clusters: config.clusters.map((c) => ({ name: c.name, kubeconfigPath: c.kubeconfig })),
     lostAfterMs: config.clusterLostAfterSeconds * 1000,
     defaultMemoryMb: config.limits.memoryMb,
-    kubernetes: {
-      namespace,
-      ...(runtimeClassName ? { runtimeClassName } : {}),
-      ...(priorityClassPrefix ? { priorityClassPrefix } : {}),
-      ...(runnerImage ? { runnerImage } : {}),
-      warn: (message) => log.warn(message),
-    },
+    kubernetes: kubernetesOptionsOf(config, log),
   });
   log.info(`spreading evaluations over clusters ${config.clusters.map((c) => c.name).join(', ')}`);
   return runtime;

@@ -116,6 +116,8 @@ const ServerConfigFields = z.object({
       priorityClassPrefix: z.string().optional(),
       /** Kueue LocalQueue: Jobs are created suspended for Kueue to admit (`--kueue-queue`). */
       kueueQueue: z.string().optional(),
+      /** A project's evaluation waiting for its namespace's quota ends `quota_exceeded` after this long. */
+      quotaWaitSeconds: z.coerce.number().positive().max(86_400).optional(),
     })
     .prefault({}),
   /** The `Evaluation` custom resource controller (runs where the work runs: on the leader). */
@@ -173,6 +175,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       runtimeClassName: env.CRUCIBLE_K8S_RUNTIME_CLASS,
       priorityClassPrefix: env.CRUCIBLE_K8S_PRIORITY_CLASS_PREFIX,
       kueueQueue: env.CRUCIBLE_KUEUE_QUEUE,
+      quotaWaitSeconds: env.CRUCIBLE_K8S_QUOTA_WAIT_SECONDS,
     },
     crd: {
       enabled: env.CRUCIBLE_CRD as 'on' | undefined,

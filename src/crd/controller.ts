@@ -25,7 +25,7 @@ const CONFLICT_ATTEMPTS = 20;
 /** What the controller uses of the service: the same calls the HTTP API makes. */
 export type ControllerService = Pick<
   EvaluationService,
-  'submit' | 'get' | 'withOutput' | 'cancel' | 'followTransitions' | 'list' | 'transitionsOf'
+  'submit' | 'get' | 'withOutput' | 'cancel' | 'followTransitions' | 'latestTransitionSeq'
 >;
 
 export interface EvaluationControllerOptions {
@@ -228,15 +228,12 @@ export class EvaluationController {
   }
 
   /**
-   * A seq no larger than the newest one (the last transition of the newest evaluation), so following starts
-   * near now instead of replaying the store's whole history; what happened earlier is caught up by the first
-   * reconcile of each object, which reads the evaluation as it is.
+   * The newest seq, so following starts at now instead of replaying the store's whole history; what
+   * happened earlier is caught up by the first reconcile of each object, which reads the evaluation as it is.
    */
   async #recentSeq(): Promise<number> {
     try {
-      const newest = (await this.#service.list({ limit: 1 })).items[0];
-      if (!newest) return 0;
-      return (await this.#service.transitionsOf(newest.id)).at(-1)?.seq ?? 0;
+      return await this.#service.latestTransitionSeq();
     } catch (error) {
       this.#log.warn(`reading the newest transition failed; following from the start: ${String(error)}`);
       return 0;

@@ -323,6 +323,11 @@ export class EvaluationService {
     return this.#store.transitionsOf(id);
   }
 
+  /** The newest transition seq committed so far: where a follower that wants only what comes next starts. */
+  latestTransitionSeq(): Promise<number> {
+    return this.#store.latestTransitionSeq();
+  }
+
   /** Every transition after `afterSeq`, from the store then live, in order and without gaps. */
   followTransitions(afterSeq: number, signal?: AbortSignal): AsyncGenerator<Transition> {
     return followTransitions(this.#store, this.#bus, afterSeq, signal, this.#maxBacklog);

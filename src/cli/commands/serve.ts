@@ -27,6 +27,16 @@ export const serveCommand: CommandSpec = {
         'seconds a cluster may be unreachable before its evaluations end as errors (env CRUCIBLE_CLUSTER_LOST_AFTER_SECONDS; 120)',
     },
     {
+      flags: '--crd',
+      description:
+        'reconcile Evaluation custom resources (crucible.dev/v1alpha1) into evaluations (env CRUCIBLE_CRD=on)',
+    },
+    {
+      flags: '--crd-namespaces <a,b|*>',
+      description:
+        'namespaces whose Evaluations to reconcile, * for all (env CRUCIBLE_CRD_NAMESPACES; default --namespace)',
+    },
+    {
       flags: '--kueue-queue <name>',
       description:
         'create Jobs suspended in this Kueue LocalQueue, for Kueue to admit (env CRUCIBLE_KUEUE_QUEUE)',
@@ -111,6 +121,17 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
     replicaId: flag('replicaId') ?? env.replicaId,
     leaseSeconds: flag('leaseSeconds') ?? env.leaseSeconds,
     dataDir: flag('dataDir') ?? env.dataDir,
+    crd: {
+      ...env.crd,
+      ...(flags.crd === true ? { enabled: true } : {}),
+      ...(flag('crdNamespaces')
+        ? {
+            namespaces: flag('crdNamespaces')!
+              .split(',')
+              .map((n) => n.trim()),
+          }
+        : {}),
+    },
     api: { ...env.api, rateLimitPerMinute: flag('rateLimit') ?? env.api?.rateLimitPerMinute },
     kubernetes: {
       ...env.kubernetes,
