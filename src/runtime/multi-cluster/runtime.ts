@@ -218,11 +218,13 @@ export class MultiClusterRuntime implements Runtime {
       const left = deadline - Date.now();
       if (placement.reason === 'unknown_cluster' || left <= 0) return null;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#healthChanged.push(() => {
+        const wake = () => {
           clearTimeout(timer);
+          this.#healthChanged = this.#healthChanged.filter((f) => f !== wake);
           resolve();
-        });
+        };
+        const timer = setTimeout(wake, left);
+        this.#healthChanged.push(wake);
       });
     }
   }
