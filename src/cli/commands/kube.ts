@@ -11,6 +11,8 @@ interface RenderFlags {
   readonly timeout?: string;
   readonly memory?: string;
   readonly stdinFile?: string;
+  readonly kueueQueue?: string;
+  readonly priorityClassPrefix?: string;
 }
 
 /** A positive integer flag, or undefined when not given (the runtime's defaults apply). */
@@ -43,6 +45,8 @@ export function registerKubeCommands(program: Command): void {
     .option('--runtime-class <name>', 'RuntimeClass for the pod, e.g. gvisor')
     .option('--timeout <seconds>', 'time limit in seconds')
     .option('--memory <mb>', 'memory limit in MiB')
+    .option('--kueue-queue <name>', 'the Kueue variant: the Job suspended in this LocalQueue')
+    .option('--priority-class-prefix <prefix>', 'PriorityClass <prefix><priority> on the pod, e.g. crucible-')
     .action(async (flags: RenderFlags) => {
       const missing = (flag: string) => render.error(`error: required option '${flag}' not specified`);
       const language = flags.language ?? missing('--language <language>');
@@ -59,11 +63,60 @@ export function registerKubeCommands(program: Command): void {
         {
           namespace: flags.namespace,
           ...(flags.runtimeClass ? { runtimeClassName: flags.runtimeClass } : {}),
+          ...(flags.kueueQueue ? { kueueQueue: flags.kueueQueue } : {}),
+          ...(flags.priorityClassPrefix ? { priorityClassPrefix: flags.priorityClassPrefix } : {}),
         },
       );
       process.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));
     });
   registerRenderCrd(render);
+  registerRenderProject(render);
+}
+
+/** `crucible kube render project`: the namespace of a project and what isolates and bounds it. */
+function registerRenderProject(render: Command): void {
+  render
+    .command('project')
+    // Not --memory/--cpu: the parent `render` has --memory, and commander gives a parent's options precedence.
+    .description('print the namespace, NetworkPolicy, ResourceQuota and LimitRange of a project (YAML)')
+    .option('--id <id>', 'project id (the namespace is proj-<id>)', 'example')
+    .option('--total-memory <mb>', 'memory of all its running evaluations together, MiB')
+    .option('--max-concurrent <n>', 'its evaluations running at once')
+    .option('--total-cpu <cores>', 'CPU cores of all its running evaluations together')
+    .option(
+      '--egress <cidr>',
+      'a CIDR its pods may reach (repeatable)',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
+    .action(
+      async (flags: {
+        id: string;
+        totalMemory?: string;
+        maxConcurrent?: string;
+        totalCpu?: string;
+        egress: string[];
+      }) => {
+        const { renderProjectManifests } = await import('../../runtime/kubernetes/index.js');
+        const { projectNamespace } = await import('../../core/index.js');
+        const memoryMb = positive(flags.totalMemory, 'total-memory');
+        const maxConcurrent = positive(flags.maxConcurrent, 'max-concurrent');
+        const cpu = flags.totalCpu === undefined ? undefined : Number(flags.totalCpu);
+        if (cpu !== undefined && !(cpu > 0))
+          throw new Error(`--total-cpu must be a positive number, got "${flags.totalCpu}"`);
+        const objects = renderProjectManifests({
+          id: flags.id,
+          namespace: projectNamespace(flags.id),
+          limits: {
+            ...(memoryMb ? { memoryMb } : {}),
+            ...(maxConcurrent ? { maxConcurrent } : {}),
+            ...(cpu ? { cpu } : {}),
+          },
+          egress: flags.egress,
+        });
+        process.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));
+      },
+    );
 }
 
 /**
