@@ -23,6 +23,7 @@ const MODEL_MODULES: Record<string, () => Promise<Record<string, unknown>>> = {
   'scheduling.k8s.io/v1': () => import('kubernetes-models/scheduling.k8s.io/v1'),
   'node.k8s.io/v1': () => import('kubernetes-models/node.k8s.io/v1'),
   'coordination.k8s.io/v1': () => import('kubernetes-models/coordination.k8s.io/v1'),
+  'apiextensions.k8s.io/v1': () => import('kubernetes-models/apiextensions.k8s.io/v1'),
 };
 
 async function modelClass(object: KubeObject): Promise<Validatable> {
