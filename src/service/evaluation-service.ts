@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   CrucibleError,
-  applyEvent,
   findLanguage,
   isTerminal,
   type Evaluation,
@@ -12,12 +11,10 @@ import {
   type Submission,
   type Transition,
 } from '../core/index.js';
-import type { EventBus, StoreEventFeed, TransitionEvent } from '../events/index.js';
-import type { ClusterInfo, DeliveredBytes, RunObserver, Runtime } from '../runtime/runtime.js';
-import { ClaimLoop, Slots } from '../scheduler/index.js';
+import type { EventBus, StoreEventFeed } from '../events/index.js';
+import type { ClusterInfo, Runtime } from '../runtime/runtime.js';
 import {
   IdempotencyKeyTaken,
-  type Claimed,
   type EvaluationStore,
   type IdempotencyKey,
   type IdempotentSubmission,
@@ -25,20 +22,16 @@ import {
   type ListQuery,
 } from '../store/store.js';
 import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
-import { newEvaluation, runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
-import { DEFAULT_STORE_RETRY, persistently, type RetryPolicy } from './persist.js';
+import { newEvaluation } from './evaluation-mapping.js';
+import { DEFAULT_STORE_RETRY, type RetryPolicy } from './persist.js';
 import { ProjectRuns } from './project-runs.js';
 import { ProjectService } from './projects.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
-import { RunContext } from './run-context.js';
-import { createRunObserver } from './run-observer.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
+import { TransitionWriter, messageOf, type Logger } from './transition-writer.js';
+import { Worker } from './worker.js';
 
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+export type { Logger } from './transition-writer.js';
 
 export interface EvaluationServiceOptions {
   readonly store: EvaluationStore;
@@ -100,21 +93,11 @@ export interface ReplicaStats {
 
 export type { SubmitOptions } from './idempotency.js';
 
-/** Attempts a run write gets once the server is stopping, before it gives up (the store may be gone). */
-const ATTEMPTS_WHILE_STOPPING = 3;
-
 /**
- * The application layer: every way in (HTTP, CLI) goes through here, and only here are the store, the
- * slots, the runtime and the state machine put together.
- *
- * Work: the store is the queue. A replica that works claims queued evaluations (`claimQueued`: priority order
- * with aging, one global limit, each claimed by exactly one replica) into its free slots, owns them under a
- * lease it keeps renewing, and re-adopts or ends the work of replicas whose lease ran out. A replica that
- * does not work (a follower under leader election) serves the API only.
- *
- * Slots: a slot is held from the claim until the sandbox is gone — the run's `finished` was persisted, or a
- * cancel was delivered to the runtime after its launch returned — never merely until the status turned
- * terminal, so a cancelled program still being killed keeps counting against the limit.
+ * The application layer: every way in (HTTP, CLI, the CRD controller) goes through here, and only here are
+ * the store, the runtime and the state machine put together. Status changes go through one
+ * `TransitionWriter`; running evaluations is the `Worker`'s (see there: claiming, slots, leases, orphans). A
+ * replica that does not work (a follower under leader election) serves the API only.
  */
 export class EvaluationService {
   /** Projects, when the store keeps them (both built-in stores do). */
@@ -124,26 +107,16 @@ export class EvaluationService {
   readonly #feed: StoreEventFeed | undefined;
   readonly #runtime: Runtime;
   readonly #replica: string;
-  readonly #slots: Slots;
-  readonly #claims: ClaimLoop;
+  readonly #writer: TransitionWriter;
+  readonly #worker: Worker;
   readonly #lease: ReplicaLease;
-  readonly #leaseMs: number;
   readonly #globalConcurrency: number | undefined;
-  readonly #agingMs: number;
   readonly #defaults: Limits;
-  readonly #log: Logger;
   readonly #now: () => Date;
   readonly #newId: () => string;
-  readonly #retry: RetryPolicy;
   readonly #maxBacklog: number;
-  readonly #runs = new Map<string, RunContext>();
   readonly #projectRuns: ProjectRuns;
-  /** Transitions are written and published one at a time, so SSE sees them in `seq` order. */
-  #transitions: Promise<unknown> = Promise.resolve();
   #stopping = false;
-  #working = false;
-  #reaping: Promise<void> | null = null;
-  #reapTimer: NodeJS.Timeout | undefined;
   #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
@@ -153,22 +126,34 @@ export class EvaluationService {
     this.#runtime = options.runtime;
     this.#replica = options.replicaId;
     this.#defaults = options.defaultLimits;
-    this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
     this.#newId = options.newId ?? randomUUID;
-    this.#retry = options.storeRetry ?? DEFAULT_STORE_RETRY;
     this.#maxBacklog = options.maxFollowerBacklog ?? DEFAULT_MAX_BACKLOG;
-    this.#agingMs = options.agingMs;
     this.#globalConcurrency = options.globalConcurrency;
-    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    this.#slots = new Slots(options.concurrency);
-    this.#claims = new ClaimLoop({
-      freeSlots: () => this.#slots.free,
-      claim: (max) => this.#claim(max),
-      onError: (error) => this.#log.warn(`claiming queued evaluations failed; retrying: ${messageOf(error)}`),
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    const log = options.log;
+    this.#writer = new TransitionWriter({
+      store: options.store,
+      bus: options.bus,
+      feed: options.feed,
+      now: this.#now,
+      retry: options.storeRetry ?? DEFAULT_STORE_RETRY,
+      log,
     });
-    this.#feed?.awaitLocalWrites(() => this.#transitions);
     this.#projectRuns = new ProjectRuns(options.store.projects);
+    this.#worker = new Worker({
+      store: options.store,
+      runtime: options.runtime,
+      writer: this.#writer,
+      projectRuns: this.#projectRuns,
+      replicaId: options.replicaId,
+      concurrency: options.concurrency,
+      globalConcurrency: options.globalConcurrency,
+      leaseMs,
+      agingMs: options.agingMs,
+      now: this.#now,
+      log,
+    });
     this.projects = options.store.projects
       ? new ProjectService({
           store: options.store.projects,
@@ -177,8 +162,8 @@ export class EvaluationService {
           now: this.#now,
         })
       : null;
-    this.#lease = new ReplicaLease(this.#store, this.#replica, this.#leaseMs, (error) =>
-      this.#log.warn(`renewing the lease of replica ${this.#replica} failed: ${messageOf(error)}`),
+    this.#lease = new ReplicaLease(this.#store, this.#replica, leaseMs, (error) =>
+      log.warn(`renewing the lease of replica ${this.#replica} failed: ${messageOf(error)}`),
     );
   }
 
@@ -195,25 +180,19 @@ export class EvaluationService {
    * store, everyone's). With `work` (the default), also starts working — see `startWork`.
    */
   async start(options: { work?: boolean } = {}): Promise<void> {
-    this.#offBus = this.#bus.onTransition((event) => this.#onTransition(event));
+    this.#offBus = this.#bus.onTransition((event) => this.#worker.onTransition(event));
     await this.#feed?.start();
     await this.#lease.start();
     if (options.work !== false) await this.startWork();
   }
 
   /**
-   * Starts running evaluations: first the orphans — `starting`/`running` evaluations whose owner's lease ran
-   * out (after a restart on SQLite: all of them), each offered to `runtime.adopt` and ended as `error` /
-   * `lost_on_restart` when the runtime cannot find it (a local sandbox dies with its server); nothing is ever
-   * run twice — then claiming queued ones, and looking for orphans again every half lease.
+   * Starts running evaluations: first the orphans (re-adopted, or ended as `error` / `lost_on_restart` when
+   * the runtime cannot find them — nothing is ever run twice), then claiming queued ones.
    */
   async startWork(): Promise<void> {
-    if (this.#working || this.#stopping) return;
-    this.#working = true;
-    await this.#reapOrphans();
-    this.#reapTimer = setInterval(() => void this.#reapOrphans(), this.#leaseMs / 2);
-    this.#reapTimer.unref();
-    this.#claims.start();
+    if (this.#stopping) return;
+    await this.#worker.start();
   }
 
   /**
@@ -223,13 +202,9 @@ export class EvaluationService {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    this.#working = false;
-    clearInterval(this.#reapTimer);
-    await this.#claims.stop();
-    await this.#reaping;
-    await this.#runtime.close();
-    await Promise.all([...this.#runs.values()].map((run) => run.idle()));
-    await this.#transitions;
+    this.#writer.stopping = true;
+    await this.#worker.stop();
+    await this.#writer.idle();
     this.#offBus?.();
     await this.#feed?.stop();
     await this.#lease.stop();
@@ -258,11 +233,11 @@ export class EvaluationService {
     });
     let earlier: IdempotentSubmission | null;
     try {
-      earlier = await this.#serially(async () => {
+      earlier = await this.#writer.serially(async () => {
         const found = key ? await this.#store.findIdempotent(key.scope, key.key) : null;
         if (found) return found;
         const transition = await this.#store.create(evaluation, key);
-        this.#publish({ transition, evaluation });
+        this.#writer.publish({ transition, evaluation });
         return null;
       });
     } catch (error) {
@@ -275,7 +250,7 @@ export class EvaluationService {
       assertSameSubmission(earlier, key);
       return { evaluation: await this.get(earlier.evaluationId), replayed: true };
     }
-    this.#claims.wake();
+    this.#worker.wake();
     return { evaluation, replayed: false };
   }
 
@@ -350,24 +325,24 @@ export class EvaluationService {
    */
   async cancel(id: string): Promise<Evaluation> {
     for (;;) {
-      const decided = await this.#serially(async () => {
+      const decided = await this.#writer.serially(async () => {
         const current = await this.#store.get(id);
         if (!current) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
         if (isTerminal(current.status)) return { evaluation: current, run: undefined };
-        const active = this.#runs.get(id);
+        const active = this.#worker.runOf(id);
         const event: LifecycleEvent = {
           type: 'cancelled',
           at: this.#now(),
           output: active?.outputFlags ?? { stdoutTruncated: false, stderrTruncated: false },
         };
         if (active) active.cancelRequested = true;
-        const saved = await this.#save(current, event);
+        const saved = await this.#writer.save(current, event);
         // Another replica moved it meanwhile (claimed it, or ended it): decide again on what it is now.
         if (!saved) return null;
         return { evaluation: saved, run: active };
       });
       if (!decided) continue;
-      if (decided.run && !decided.run.launching) await this.#killCancelled(decided.run);
+      if (decided.run && !decided.run.launching) await this.#worker.killCancelled(decided.run);
       return decided.evaluation;
     }
   }
@@ -377,12 +352,12 @@ export class EvaluationService {
     return {
       queued: counts.queued,
       running: counts.active,
-      capacity: this.#globalConcurrency ?? this.#slots.capacity,
+      capacity: this.#globalConcurrency ?? this.#worker.slots.capacity,
       replica: {
         id: this.#replica,
-        running: this.#slots.used,
-        slots: this.#slots.capacity,
-        working: this.#working,
+        running: this.#worker.slots.used,
+        slots: this.#worker.slots.capacity,
+        working: this.#worker.working,
       },
     };
   }
@@ -392,220 +367,9 @@ export class EvaluationService {
     return this.#runtime.clusters?.() ?? [];
   }
 
-  /** Every transition this node sees, its own and (on a shared store) other replicas'. */
-  #onTransition({ transition, evaluation }: TransitionEvent): void {
-    // A queued evaluation to claim, or a slot freed somewhere under the global limit (without one, only a
-    // slot freed here matters, and `#free` wakes the loop for that).
-    const globalSlotFreed = this.#globalConcurrency !== undefined && isTerminal(transition.to);
-    if (transition.to === 'queued' || globalSlotFreed) this.#claims.wake();
-    const run = this.#runs.get(transition.evaluationId);
-    // Another replica ended a run of ours (a cancel there, or our lease ran out): its sandbox must go.
-    if (run && !evaluation && isTerminal(transition.to) && !run.cancelRequested) {
-      run.cancelRequested = true;
-      if (!run.launching) void this.#killCancelled(run);
-    }
-  }
-
-  /** Claims up to `max` queued evaluations for this replica and launches them. */
-  async #claim(max: number): Promise<number> {
-    const claimed = await this.#serially(async () => {
-      const projectHasRoom = this.#projectRuns.roomForClaim();
-      const batch = await this.#store.claimQueued({
-        owner: this.#replica,
-        max,
-        globalConcurrency: this.#globalConcurrency ?? Number.MAX_SAFE_INTEGER,
-        agingMs: this.#agingMs,
-        // Stamped inside the claiming transaction, after the global count: `dispatchedAt`..`storedAt` then
-        // overlap exactly as the store counted them, so the limit can be checked from stored timestamps.
-        dispatch: (queued) => {
-          // Leave it queued while its project runs `maxConcurrent` here: waiting for the cluster's quota
-          // would hold a slot that another project's evaluation could use.
-          if (!projectHasRoom(queued)) return null;
-          const at = this.#now();
-          return applyEvent(queued, { type: 'dispatched', at, runtime: this.#runtime.name }, at);
-        },
-      });
-      for (const { evaluation, transition } of batch) {
-        this.#slots.occupy(evaluation.id);
-        this.#projectRuns.held(evaluation);
-        this.#newRun(evaluation, 0, { stdout: 0, stderr: 0 }, true);
-        this.#publish({ transition, evaluation });
-      }
-      return batch;
-    });
-    for (const item of claimed) void this.#launch(item);
-    return claimed.length;
-  }
-
-  async #launch({ evaluation }: Claimed): Promise<void> {
-    const run = this.#runs.get(evaluation.id);
-    if (!run) return;
-    const observer = this.#observerFor(run);
-    if (!run.cancelRequested) {
-      await this.#runRequest(evaluation)
-        .then((request) => this.#runtime.start(request, observer))
-        .catch((error: unknown) =>
-          observer.finished({
-            kind: 'error',
-            reason: 'sandbox_error',
-            message: messageOf(error),
-            at: this.#now(),
-          }),
-        );
-    }
-    run.launching = false;
-    // A cancel that arrived while the runtime was launching found nothing to kill yet.
-    if (run.cancelRequested) await this.#killCancelled(run);
-  }
-
-  /** Delivers a decided cancel to the runtime, then frees the slot: the sandbox is gone. */
-  async #killCancelled(run: RunContext): Promise<void> {
-    const id = run.evaluationId;
-    try {
-      await this.#runtime.cancel(id);
-    } catch (error) {
-      this.#log.error(`cancelling ${id} in the ${this.#runtime.name} runtime failed: ${messageOf(error)}`);
-    }
-    this.#free(run);
-  }
-
-  #free(run: RunContext): void {
-    if (this.#runs.get(run.evaluationId) === run) this.#runs.delete(run.evaluationId);
-    this.#projectRuns.released(run.evaluationId);
-    if (this.#slots.release(run.evaluationId)) this.#claims.wake();
-  }
-
-  /** Takes over every orphan this replica can win (compare-and-set on the owner: one replica each). */
-  #reapOrphans(): Promise<void> {
-    this.#reaping ??= (async () => {
-      try {
-        for (const { evaluation, owner } of await this.#store.listOrphans()) {
-          if (!this.#working || this.#runs.has(evaluation.id)) continue;
-          if (await this.#store.transferOwnership(evaluation.id, owner, this.#replica)) {
-            await this.#adopt(evaluation, owner);
-          }
-        }
-      } catch (error) {
-        this.#log.warn(`looking for orphaned evaluations failed: ${messageOf(error)}`);
-      } finally {
-        this.#reaping = null;
-      }
-    })();
-    return this.#reaping;
-  }
-
-  async #adopt(evaluation: Evaluation, previousOwner: string | null): Promise<void> {
-    this.#slots.occupy(evaluation.id);
-    this.#projectRuns.held(evaluation);
-    const chunks = await this.#store.readLogs(evaluation.id);
-    const delivered = { stdout: 0, stderr: 0 };
-    for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
-    const run = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered, false);
-    const observer = this.#observerFor(run);
-    const adopted = await this.#runRequest(evaluation)
-      .then((request) => this.#runtime.adopt(request, observer, delivered))
-      .catch((error: unknown) => {
-        this.#log.error(`adopting ${evaluation.id} failed: ${messageOf(error)}`);
-        return 'lost' as const;
-      });
-    const from = previousOwner === this.#replica || previousOwner === null ? '' : ` (from ${previousOwner})`;
-    if (adopted === 'lost') {
-      void observer.finished({
-        kind: 'error',
-        reason: 'lost_on_restart',
-        message: 'the server running this evaluation stopped while it ran; it was not run again',
-        at: this.#now(),
-      });
-    } else {
-      this.#log.info(`re-adopted ${evaluation.id}${from} from the ${this.#runtime.name} runtime`);
-    }
-  }
-
   /** The project's evaluations that are not terminal yet. */
   async #activeOf(projectId: string): Promise<Evaluation[]> {
     const active = await this.#store.listByStatus(['queued', 'starting', 'running']);
     return active.filter((evaluation) => evaluation.project === projectId);
   }
-
-  /** What the runtime gets, with the evaluation's project placement. */
-  async #runRequest(evaluation: Evaluation) {
-    return runRequestOf(evaluation, await this.#projectRuns.placement(evaluation));
-  }
-
-  #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes, launching: boolean): RunContext {
-    const run = new RunContext(evaluation.id, evaluation.limits.maxOutputBytes, lastLogSeq, kept, launching);
-    this.#runs.set(evaluation.id, run);
-    return run;
-  }
-
-  #observerFor(run: RunContext): RunObserver {
-    return createRunObserver(run, {
-      now: this.#now,
-      persist: (what, task) => this.#persist(what, task),
-      appendLogs: (chunks) => this.#store.appendLogs(chunks),
-      publishLogs: (chunks) => this.#publishLogs(chunks),
-      apply: (id, event) => this.#apply(id, event),
-      overrideOutcome: (outcome) => (this.#stopping ? shutdownOutcome(this.#now()) : outcome),
-      ended: (ended) => this.#free(ended),
-      onError: (error) => this.#log.error(`evaluation ${run.evaluationId}: ${messageOf(error)}`),
-    });
-  }
-
-  #publish(event: TransitionEvent): void {
-    if (this.#feed) this.#feed.committed(event);
-    else this.#bus.publishTransition(event);
-  }
-
-  #publishLogs(chunks: readonly LogChunk[]): void {
-    if (this.#feed) this.#feed.committedLogs(chunks);
-    else for (const chunk of chunks) this.#bus.publishLog(chunk);
-  }
-
-  #persist<T>(what: string, task: () => Promise<T>): Promise<T> {
-    return persistently(
-      task,
-      this.#retry,
-      (error, attempt) =>
-        this.#log.warn(`${what} failed (attempt ${attempt}); retrying: ${messageOf(error)}`),
-      (attempt) => this.#stopping && attempt >= ATTEMPTS_WHILE_STOPPING,
-    );
-  }
-
-  /**
-   * Applies an event through the state machine and persists it; null when it changed nothing. `onApplied`
-   * runs inside the serialized section, so whatever it records is seen by the next serialized step.
-   */
-  #apply(
-    id: string,
-    event: LifecycleEvent,
-    onApplied?: (evaluation: Evaluation) => void,
-  ): Promise<Evaluation | null> {
-    return this.#serially(async () => {
-      const current = await this.#store.get(id);
-      if (!current) return null;
-      const saved = await this.#save(current, event);
-      if (saved) onApplied?.(saved);
-      return saved;
-    });
-  }
-
-  /** Runs inside `#serially`: state machine, compare-and-set write, then publish. */
-  async #save(current: Evaluation, event: LifecycleEvent): Promise<Evaluation | null> {
-    const next = applyEvent(current, event, this.#now());
-    if (!next) return null;
-    const transition = await this.#store.saveTransition(next);
-    if (!transition) return null;
-    this.#publish({ transition, evaluation: next.evaluation });
-    return next.evaluation;
-  }
-
-  #serially<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.#transitions.then(task);
-    this.#transitions = result.catch(() => undefined);
-    return result;
-  }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
