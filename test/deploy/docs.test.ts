@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { V1Role } from '@kubernetes/client-node';
+import type { V1ClusterRole, V1Role } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { DEPLOY, parseObjects, REPO } from './render.js';
 
@@ -20,11 +20,12 @@ describe('docs/deploy.md', () => {
     expect([...variables].sort()).toEqual([...documented].sort());
   });
 
-  it('has a row for every RBAC rule, with its namespace, resource and verbs', () => {
-    const roles = parseObjects(readFileSync(path.join(DEPLOY, 'base/rbac.yaml'), 'utf8')).filter(
-      (o) => o.kind === 'Role',
-    ) as unknown as V1Role[];
-    const rows = tableRows(/^crucible(-evaluations)?$/);
+  it('has a row for every RBAC rule, with its namespace (`cluster-wide` for a ClusterRole), resource and verbs', () => {
+    const roles = parseObjects(readFileSync(path.join(DEPLOY, 'base/rbac.yaml'), 'utf8')).filter((o) =>
+      ['Role', 'ClusterRole'].includes(o.kind),
+    ) as unknown as (V1Role | V1ClusterRole)[];
+    expect(roles.some((role) => !role.metadata!.namespace)).toBe(true);
+    const rows = tableRows(/^(crucible(-evaluations)?|cluster-wide)$/);
     const rules = roles.flatMap((role) => (role.rules ?? []).map((rule) => ({ role, rule })));
     expect(rows).toHaveLength(rules.length);
     for (const { role, rule } of rules) {
@@ -32,7 +33,7 @@ describe('docs/deploy.md', () => {
       const match = rows.find((row) => {
         const [, namespace, resource, verbs] = cells(row);
         return (
-          namespace === role.metadata!.namespace &&
+          namespace === (role.metadata!.namespace ?? 'cluster-wide') &&
           rule.resources!.every((r) => resource!.includes(`\`${r}\``)) &&
           rule.verbs.every((v) => verbs!.includes(`\`${v}\``)) &&
           (rule.resourceNames ?? []).every((n) => verbs!.includes(`\`${n}\``))
