@@ -65,6 +65,7 @@ describe('outputComplete', () => {
       stored_at: null,
       result: JSON.stringify(result),
       owner: null,
+      project: null,
     });
     expect(toEvaluationRow(row(old)).evaluation.result?.outputComplete).toBe(true);
     const stored = toEvaluationRow(row({ ...old, outputComplete: false })).evaluation.result;
