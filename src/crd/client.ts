@@ -1,7 +1,8 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   KubeError,
   openKubeConfig,
+  openStream,
   toKubeError,
   type ListQuery,
   type ObjectList,
@@ -48,11 +49,10 @@ const BASE = { group: EVALUATION_GROUP, version: EVALUATION_VERSION, plural: EVA
 
 /**
  * `Evaluation` objects over `@kubernetes/client-node` (CustomObjectsApi), on the project's one KubeConfig
- * loader and connection pool. The watch is read here with the client's auth and dispatcher, as
- * `kube-client.ts` does, because the library's `Watch` hides status codes the reflector needs.
+ * loader and connection pool. The watch is read with `openStream`, as the runtime's are, because the
+ * library's `Watch` hides status codes the reflector needs.
  */
 export async function createEvaluationApi(kubeconfigPath?: string): Promise<EvaluationApi> {
-  const { fetch } = await import('undici');
   const { k8s, config, cluster, pool } = await openKubeConfig(kubeconfigPath);
   const custom = config.makeApiClient(k8s.CustomObjectsApi);
   const call = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -88,27 +88,19 @@ export async function createEvaluationApi(kubeconfigPath?: string): Promise<Eval
         continueToken: list.metadata?.continue,
       };
     },
-    async watch(namespace, query, signal) {
-      const url = new URL(cluster.server.replace(/\/$/, '') + pathOf(namespace));
-      url.searchParams.set('watch', 'true');
-      if (query.labelSelector) url.searchParams.set('labelSelector', query.labelSelector);
-      url.searchParams.set('resourceVersion', query.resourceVersion);
-      url.searchParams.set('allowWatchBookmarks', 'true');
-      url.searchParams.set('timeoutSeconds', String(query.timeoutSeconds));
-      const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-      await config.applySecurityAuthentication(ctx);
-      let response;
-      try {
-        response = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal });
-      } catch (error) {
-        throw toKubeError(error);
-      }
-      if (response.status !== 200 || !response.body) {
-        const text = await response.text().catch(() => '');
-        throw toKubeError({ code: response.status, body: text, headers: headersOf(response.headers) });
-      }
-      return Readable.fromWeb(response.body);
-    },
+    watch: (namespace, query, signal) =>
+      openStream(
+        { k8s, config, cluster },
+        pathOf(namespace),
+        {
+          watch: 'true',
+          ...(query.labelSelector ? { labelSelector: query.labelSelector } : {}),
+          resourceVersion: query.resourceVersion,
+          allowWatchBookmarks: 'true',
+          timeoutSeconds: String(query.timeoutSeconds),
+        },
+        signal,
+      ),
     get: (namespace, name) =>
       call(() => custom.getNamespacedCustomObject({ ...BASE, namespace, name })) as Promise<EvaluationObject>,
     replaceStatus: (object) =>
@@ -130,12 +122,6 @@ export async function createEvaluationApi(kubeconfigPath?: string): Promise<Eval
         }),
       ) as Promise<EvaluationObject>,
   };
-}
-
-function headersOf(headers: { forEach(cb: (value: string, key: string) => void): void }) {
-  const out: Record<string, string> = {};
-  headers.forEach((value, key) => (out[key] = value));
-  return out;
 }
 
 export { KubeError };

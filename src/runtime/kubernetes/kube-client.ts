@@ -164,7 +164,6 @@ export async function createKubeApi(options: {
   namespace: string;
   kubeconfigPath?: string;
 }): Promise<KubeApi> {
-  const { fetch } = await import('undici');
   const { k8s, config, cluster, pool: dispatcher } = await openKubeConfig(options.kubeconfigPath);
   const core = config.makeApiClient(k8s.CoreV1Api);
   const batch = config.makeApiClient(k8s.BatchV1Api);
@@ -186,32 +185,8 @@ export async function createKubeApi(options: {
       throw error;
     }
   }
-  async function stream(
-    path: string,
-    params: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<Readable> {
-    const url = new URL(cluster!.server.replace(/\/$/, '') + path);
-    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-    const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-    await config.applySecurityAuthentication(ctx);
-    let response;
-    try {
-      response = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal });
-    } catch (error) {
-      throw toKubeError(error);
-    }
-    if (response.status !== 200 || !response.body) {
-      const text = await response.text().catch(() => '');
-      throw new KubeError(
-        `Kubernetes API answered ${response.status} for ${path}`,
-        response.status,
-        retryAfter(response.headers as unknown as Headers, text),
-        statusReason(text),
-      );
-    }
-    return Readable.fromWeb(response.body);
-  }
+  const stream = (path: string, params: Record<string, string>, signal: AbortSignal) =>
+    openStream({ k8s, config, cluster }, path, params, signal);
 
   const namespaced = (namespace: string): NamespacedKubeApi => ({
     namespace,
@@ -340,6 +315,41 @@ export async function openKubeConfig(kubeconfigPath?: string) {
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new KubeError('The kubeconfig names no current cluster.', 0);
   return { k8s, config, cluster, pool: shareOneDispatcher(config) };
+}
+
+export type OpenedKubeConfig = Pick<Awaited<ReturnType<typeof openKubeConfig>>, 'k8s' | 'config' | 'cluster'>;
+
+/**
+ * A streaming GET (a watch, a followed log) the generated client cannot do: the body as a Node stream, with
+ * the kubeconfig's credentials and the shared connection pool; a non-200 answer is a `KubeError`.
+ */
+export async function openStream(
+  { k8s, config, cluster }: OpenedKubeConfig,
+  path: string,
+  params: Record<string, string>,
+  signal: AbortSignal,
+): Promise<Readable> {
+  const { fetch } = await import('undici');
+  const url = new URL(cluster.server.replace(/\/$/, '') + path);
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+  await config.applySecurityAuthentication(ctx);
+  let response;
+  try {
+    response = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal });
+  } catch (error) {
+    throw toKubeError(error);
+  }
+  if (response.status !== 200 || !response.body) {
+    const text = await response.text().catch(() => '');
+    throw new KubeError(
+      `Kubernetes API answered ${response.status} for ${path}`,
+      response.status,
+      retryAfter(response.headers as unknown as Headers, text),
+      statusReason(text),
+    );
+  }
+  return Readable.fromWeb(response.body as never);
 }
 
 /**
