@@ -19,11 +19,11 @@ afterEach(async () => {
   warnings.length = 0;
 });
 
-async function twoClusters(lostAfterMs: number) {
+async function twoClusters(lostAfterMs: number, probeIntervalMs = 60_000) {
   // East has more free quota, so placement picks it first.
   clusters = await startClusters({ east: 20, west: 5 });
   // Probes far apart: only the runtime's own failed calls make it probe, so a kill is not noticed before a start.
-  runtime = await startRuntime(clusters, lostAfterMs, warnings, 60_000);
+  runtime = await startRuntime(clusters, lostAfterMs, warnings, probeIntervalMs);
   return { east: clusters[0]!, west: clusters[1]!, runtime };
 }
 
@@ -48,6 +48,22 @@ describe('failover of starts', () => {
       ['east', 'unreachable'],
       ['west', 'healthy'],
     ]);
+  });
+
+  it('a hung API (accepts, never answers) is seen by the probe timeout; a start whose Job was not sent moves', async () => {
+    const { east, west, runtime: rt } = await twoClusters(30_000, 200);
+    east.fake.server.faults.stalled = true;
+    const tracked = await start(rt, 'print("moved off a hung API")');
+    await tracked.until();
+    expect([tracked.evaluation.status, tracked.out]).toEqual(['succeeded', 'moved off a hung API\n']);
+    expect([east.jobsCreated.length, west.jobsCreated.length]).toEqual([0, 1]);
+    expect(rt.clusters()[0]).toMatchObject({ health: 'unreachable', lastError: 'no answer within 2000 ms' });
+    // Its runtime's close waits on the calls hanging there: the whole runtime closes anyway, within 5 s.
+    const closing = Date.now();
+    await rt.close();
+    runtime = undefined;
+    expect(Date.now() - closing).toBeLessThan(8000);
+    expect(warnings.some((w) => /cluster east did not close within 5 s/.test(w))).toBe(true);
   });
 
   it('a Job create whose reply was lost is not moved: it ends as cluster_unreachable, its Job deleted later', async () => {

@@ -8,6 +8,9 @@ import { ClusterHealth, type HealthOptions } from './health.js';
 import { CLUSTER_LABEL, place, type ClusterView } from './placement.js';
 import { PendingAdoptions } from './pending-adoptions.js';
 
+/** How long `close` waits for one cluster's runtime (its calls to a hung API may not end for minutes). */
+const CLOSE_WAIT_MS = 5000;
+
 /** One cluster as the multi-cluster runtime is given it. */
 export interface ClusterSpec {
   readonly name: string;
@@ -158,10 +161,33 @@ export class MultiClusterRuntime implements Runtime {
     return 'adopted';
   }
 
+  /**
+   * Closes every cluster's runtime. One whose API hangs may wait on its calls in flight for minutes: it is
+   * left after `CLOSE_WAIT_MS` (its Jobs run on regardless and are re-adopted), so one bad cluster cannot
+   * hold up a shutdown.
+   */
   async close(): Promise<void> {
     for (const member of this.#members) member.health.stop();
     this.#pending.clear();
-    await Promise.all(this.#members.map((m) => m.runtime.close()));
+    await Promise.all(
+      this.#members.map(async (m) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>(
+          (resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_WAIT_MS)),
+        );
+        const closed = m.runtime.close().then(() => 'closed' as const);
+        closed.catch(() => undefined);
+        try {
+          if ((await Promise.race([closed, late])) === 'late') {
+            this.#options.warn(
+              `cluster ${m.name} did not close within ${CLOSE_WAIT_MS / 1000} s; left behind`,
+            );
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
   }
 
   /** The sum over clusters; null when any cluster sets no bound. */
