@@ -14,35 +14,11 @@ it('kube render prints every object as YAML', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kube-render-'));
   const file = join(dir, 'main.py');
   await writeFile(file, 'print(1)\n');
-  const chunks: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-    chunks.push(String(c));
-    return true;
-  });
-  const program = new Command().exitOverride();
-  registerKubeCommands(program);
-  await program.parseAsync(
-    [
-      'kube',
-      'render',
-      '--language',
-      'python',
-      '--code-file',
-      file,
-      '--namespace',
-      'evals',
-      '--runtime-class',
-      'gvisor',
-      '--timeout',
-      '5',
-      '--memory',
-      '64',
-    ],
-    { from: 'user' },
-  );
-  const docs = parseAllDocuments(chunks.join('')).map(
-    (d) => d.toJSON() as { kind: string; metadata: { namespace: string } },
-  );
+  const docs = (await kubeOutput([
+    'render',
+    ...['--language', 'python', '--code-file', file, '--namespace', 'evals'],
+    ...['--runtime-class', 'gvisor', '--timeout', '5', '--memory', '64'],
+  ])) as unknown as { kind: string; metadata: { namespace: string } }[];
   expect(docs.map((d) => d.kind)).toEqual(['NetworkPolicy', 'ConfigMap', 'Job']);
   expect(docs.every((d) => d.metadata.namespace === 'evals')).toBe(true);
   const job = docs[2] as unknown as {
