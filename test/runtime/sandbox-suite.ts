@@ -183,6 +183,16 @@ export function sandboxSuite(isolation: Isolation): void {
       expect(r.stdout).toBe("65534 65534 65534 [] ['HOME', 'LANG', 'PATH']\n");
     });
 
+    // gVisor's wrapper does not renice (yet): only bwrap's gate does.
+    test.runIf(isolation === 'bwrap')('runs at nice 10, and cannot lower it', async () => {
+      const r = await run(
+        sandbox,
+        'python',
+        'import os\nprint(os.nice(0))\ntry:\n    os.nice(-1)\n    print("lowered")\nexcept PermissionError:\n    print("refused")',
+      );
+      expect(r.stdout).toBe('10\nrefused\n');
+    });
+
     test('has no network: the host loopback is unreachable', async () => {
       const r = await run(
         sandbox,

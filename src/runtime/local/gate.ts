@@ -1,6 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { RunCgroups } from './cgroups.js';
+
+/**
+ * Niceness of every sandboxed process (inherited by all the program forks; without CAP_SYS_NICE it cannot
+ * lower it): when the machine is saturated, the control plane — this server, its store, the replicas'
+ * event feeds — gets the CPU first, so status, streams and the API stay prompt, and the sandboxes share the
+ * rest as before. On an idle machine it changes nothing.
+ */
+export const SANDBOX_NICE = 10;
 
 /** bwrap writes its info right after creating the sandbox; far less than this even on a loaded host. */
 const INFO_TIMEOUT_MS = 10_000;
@@ -53,6 +62,14 @@ function childPidOf(text: string): number | null {
  */
 export function joinAtGate(cgroups: RunCgroups, bwrapPid: number, sandboxPid: number): void {
   cgroups.join([bwrapPid, sandboxPid]);
+  for (const pid of [bwrapPid, sandboxPid]) {
+    try {
+      setPriority(pid, SANDBOX_NICE);
+    } catch (error) {
+      // Gone already (bwrap failed): the exit status tells why.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
   let children: string;
   try {
     children = readFileSync(`/proc/${sandboxPid}/task/${sandboxPid}/children`, 'utf8').trim();

@@ -5,7 +5,8 @@
  * while the child execs. The helper is a small process that launches with `posix_spawn` (vfork: nothing is
  * copied) and reports back. Its protocol, one JSON object per line:
  *
- * - request on stdin: `{"id", "argv", "env", "fds": [spec per fd from 0], "cgroups": [cgroup.procs paths]}`,
+ * - request on stdin: `{"id", "argv", "env", "fds": [spec per fd from 0], "cgroups": [cgroup.procs paths],
+ *   "nice"}` (the niceness both bwrap processes get with the cgroups, see gate.ts),
  *   where a spec is `["socket", token]` (connect to the server's unix socket and send the token: the server
  *   keeps the other end), `["data", base64]` (a pipe holding these bytes, closed) or `["info"]` (bwrap's
  *   `--info-fd`, read by the helper);
@@ -84,11 +85,16 @@ def read_sandbox_pid(fd):
                 continue
     return None
 
-def join(cgroups, pids, sandbox):
+def join(cgroups, pids, sandbox, nice):
     for path in cgroups:
         for pid in pids:
             with open(path, "w") as f:
                 f.write(str(pid))
+    for pid in pids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, nice)
+        except ProcessLookupError:
+            pass
     try:
         with open("/proc/%d/task/%d/children" % (sandbox, sandbox)) as f:
             children = f.read().strip()
@@ -118,7 +124,7 @@ def run(request):
         sandbox = read_sandbox_pid(info) if info is not None else None
         info = None
         if sandbox is not None and request["cgroups"]:
-            join(request["cgroups"], [pid, sandbox], sandbox)
+            join(request["cgroups"], [pid, sandbox], sandbox, request.get("nice", 0))
         send({"id": rid, "gated": sandbox})
     except BaseException as error:
         if info is not None:

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { SANDBOX_NICE } from './gate.js';
 import { signalName } from './signals.js';
 import { killGroup, type Launcher, type SpawnedProcess } from './spawned.js';
 import { SPAWNER_SOURCE } from './spawner-source.js';
@@ -125,7 +126,14 @@ export class Spawner {
       }
     }
     fds.push(['info']);
-    const request = { id, argv: plan.argv, env: plan.env, fds, cgroups: plan.cgroups?.procsFiles ?? [] };
+    const request = {
+      id,
+      argv: plan.argv,
+      env: plan.env,
+      fds,
+      cgroups: plan.cgroups?.procsFiles ?? [],
+      nice: SANDBOX_NICE,
+    };
     try {
       return await this.#await(id, request, sockets, fedByUs);
     } catch (error) {
