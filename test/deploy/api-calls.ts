@@ -12,8 +12,8 @@ import { REPO } from './render.js';
  *   touches is the `Evaluation`, so a CustomObject call is taken as one);
  * - raw paths of the streaming calls, which the typed API cannot make: watches of
  *   `/apis/batch/v1/namespaces/${namespace}/jobs` or cluster-wide `'/apis/batch/v1/jobs'` (with
- *   `watch: 'true'`), `…/pods/${name}/log` read with GET, and the Evaluation watch (`'watch', 'true'` on the
- *   URL of what the file lists: a reflector watches what it lists).
+ *   `watch: 'true'`), `…/pods/${name}/log` read with GET, and the Evaluation watch (`watch: 'true'` in the
+ *   stream's parameters, or `'watch', 'true'` on its URL, of what the file lists: a reflector watches what it lists).
  * A call made any other way is not seen: extend this file when the code gains one.
  */
 
@@ -106,7 +106,8 @@ function typedCalls(file: string, source: string): ApiCall[] {
     const scope: Scope = namespaced ? 'namespace' : 'cluster';
     const method = methodAt(source, match.index);
     calls.push({ group, resource, verb: VERBS[prefix!]!, scope, file, method });
-    if (kind === 'CustomObject' && prefix === 'list' && source.includes(WATCH_URL_PARAM)) {
+    const watches = source.includes(WATCH_URL_PARAM) || source.includes(WATCH_PARAM);
+    if (kind === 'CustomObject' && prefix === 'list' && watches) {
       calls.push({ group, resource, verb: 'watch', scope, file, method });
     }
   }
