@@ -81,7 +81,7 @@ describePostgres('three replicas on one PostgreSQL database', (database: () => T
         if (!replica.alive) continue;
         try {
           const evaluation = await replica.client.submit(
-            { language: 'python', code: `import time\ntime.sleep(0.03)\nprint("${expected}")` },
+            { language: 'python', code: `import time\ntime.sleep(0.1)\nprint("${expected}")` },
             { idempotencyKey: key },
           );
           submitted.push({ id: evaluation.id, expected: `${expected}\n` });
