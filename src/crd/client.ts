@@ -4,6 +4,7 @@ import {
   openKubeConfig,
   openStream,
   toKubeError,
+  watchParams,
   type ListQuery,
   type ObjectList,
   type WatchQuery,
@@ -89,18 +90,7 @@ export async function createEvaluationApi(kubeconfigPath?: string): Promise<Eval
       };
     },
     watch: (namespace, query, signal) =>
-      openStream(
-        { k8s, config, cluster },
-        pathOf(namespace),
-        {
-          watch: 'true',
-          ...(query.labelSelector ? { labelSelector: query.labelSelector } : {}),
-          resourceVersion: query.resourceVersion,
-          allowWatchBookmarks: 'true',
-          timeoutSeconds: String(query.timeoutSeconds),
-        },
-        signal,
-      ),
+      openStream({ k8s, config, cluster }, pathOf(namespace), watchParams(query), signal),
     get: (namespace, name) =>
       call(() => custom.getNamespacedCustomObject({ ...BASE, namespace, name })) as Promise<EvaluationObject>,
     replaceStatus: (object) =>

@@ -12,8 +12,8 @@ import { REPO } from './render.js';
  *   touches is the `Evaluation`, so a CustomObject call is taken as one);
  * - raw paths of the streaming calls, which the typed API cannot make: watches of
  *   `/apis/batch/v1/namespaces/${namespace}/jobs` or cluster-wide `'/apis/batch/v1/jobs'` (with
- *   `watch: 'true'`), `…/pods/${name}/log` read with GET, and the Evaluation watch (`watch: 'true'` in the
- *   stream's parameters, or `'watch', 'true'` on its URL, of what the file lists: a reflector watches what it lists).
+ *   `watch: 'true'`), `…/pods/${name}/log` read with GET, and the Evaluation watch (`watchParams(query)` or
+ *   `watch: 'true'` in the stream's parameters, or `'watch', 'true'` on its URL, of what the file lists: a reflector watches what it lists).
  * A call made any other way is not seen: extend this file when the code gains one.
  */
 
@@ -80,6 +80,8 @@ const RAW_PATH =
 const RAW_CLUSTER_PATH = /'\/apis?\/(?:([a-z0-9.-]+)\/)?v1\/([a-z]+)'/g;
 const WATCH_PARAM = "watch: 'true'";
 const WATCH_URL_PARAM = "searchParams.set('watch', 'true')";
+/** kube-client.ts's shared watch query string. */
+const WATCH_PARAMS_CALL = 'watchParams(query)';
 /** A method of an object literal: `    async deleteJob(name) {`, `    createJob: (body) =>`. */
 const METHOD_LINE = /^\s+(?:async\s+)?([a-z][A-Za-z]*)(?:\([^)]*\)\s*\{|:\s*(?:async\s*)?\()/;
 
@@ -106,7 +108,7 @@ function typedCalls(file: string, source: string): ApiCall[] {
     const scope: Scope = namespaced ? 'namespace' : 'cluster';
     const method = methodAt(source, match.index);
     calls.push({ group, resource, verb: VERBS[prefix!]!, scope, file, method });
-    const watches = source.includes(WATCH_URL_PARAM) || source.includes(WATCH_PARAM);
+    const watches = [WATCH_URL_PARAM, WATCH_PARAM, WATCH_PARAMS_CALL].some((form) => source.includes(form));
     if (kind === 'CustomObject' && prefix === 'list' && watches) {
       calls.push({ group, resource, verb: 'watch', scope, file, method });
     }

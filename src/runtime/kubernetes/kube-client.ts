@@ -222,17 +222,7 @@ export async function createKubeApi(options: {
         kind === 'jobs'
           ? `/apis/batch/v1/namespaces/${namespace}/jobs`
           : `/api/v1/namespaces/${namespace}/pods`;
-      return stream(
-        path,
-        {
-          watch: 'true',
-          labelSelector: query.labelSelector,
-          resourceVersion: query.resourceVersion,
-          allowWatchBookmarks: 'true',
-          timeoutSeconds: String(query.timeoutSeconds),
-        },
-        signal,
-      );
+      return stream(path, watchParams(query), signal);
     },
     log(query, signal) {
       const params: Record<string, string> = {
@@ -275,17 +265,7 @@ export async function createKubeApi(options: {
         return pageOf(await call(() => core.listPodForAllNamespaces(allArgs(query))));
       },
       watch(kind, query, signal) {
-        return stream(
-          kind === 'jobs' ? '/apis/batch/v1/jobs' : '/api/v1/pods',
-          {
-            watch: 'true',
-            labelSelector: query.labelSelector,
-            resourceVersion: query.resourceVersion,
-            allowWatchBookmarks: 'true',
-            timeoutSeconds: String(query.timeoutSeconds),
-          },
-          signal,
-        );
+        return stream(kind === 'jobs' ? '/apis/batch/v1/jobs' : '/api/v1/pods', watchParams(query), signal);
       },
     },
   };
@@ -315,6 +295,17 @@ export async function openKubeConfig(kubeconfigPath?: string) {
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new KubeError('The kubeconfig names no current cluster.', 0);
   return { k8s, config, cluster, pool: shareOneDispatcher(config) };
+}
+
+/** A watch request's query string: from a resourceVersion, with bookmarks, ended by the server in time. */
+export function watchParams(query: WatchQuery): Record<string, string> {
+  return {
+    watch: 'true',
+    ...(query.labelSelector ? { labelSelector: query.labelSelector } : {}),
+    resourceVersion: query.resourceVersion,
+    allowWatchBookmarks: 'true',
+    timeoutSeconds: String(query.timeoutSeconds),
+  };
 }
 
 export type OpenedKubeConfig = Pick<Awaited<ReturnType<typeof openKubeConfig>>, 'k8s' | 'config' | 'cluster'>;
