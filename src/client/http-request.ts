@@ -61,8 +61,19 @@ export function exchange(request: HttpRequest): Promise<HttpAnswer> {
   });
 }
 
-async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * The whole body as text, read with 'data'/'end' events: a `for await` over the response loads and runs the
+ * streams' async-iterator machinery, a few ms of a short CLI run for a body that is one chunk.
+ */
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.once('error', reject);
+    // Closed without 'end': the connection dropped mid-body (an abort destroys it with its reason first).
+    res.once('close', () => {
+      if (!res.complete) reject(res.errored ?? new Error('the connection closed before the answer ended'));
+    });
+  });
 }
