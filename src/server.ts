@@ -42,11 +42,14 @@ export async function startServer(
   const feed = store.shared
     ? new StoreEventFeed(store, bus, (error) => log.error(`reading changes from the store: ${String(error)}`))
     : undefined;
+  // The Evaluation objects' client, when the CRD is on: the controller (leader) and the mirror (any replica).
+  const crdApi = config.crd.enabled ? await evaluationApiFor(config) : null;
   const service = new EvaluationService({
     store,
     runtime,
     bus,
     ...(feed ? { feed } : {}),
+    ...(crdApi ? { mirror: crdApi.mirror } : {}),
     replicaId: config.replicaId,
     concurrency: slots,
     ...(config.globalConcurrency ? { globalConcurrency: config.globalConcurrency } : {}),
@@ -73,7 +76,7 @@ export async function startServer(
     version: packageVersion(),
   });
   let closing: Promise<void> | undefined;
-  const crd = config.crd.enabled ? await crdControllerFor(config, service, log) : null;
+  const crd = crdApi ? crdControllerFor(config, crdApi, service, log) : null;
   const election = await leaderElectionFor(
     config,
     store.shared,
@@ -219,18 +222,31 @@ async function createClustersRuntime(config: ServerConfig, log: Logger): Promise
  * leader election, on winning the Lease with it. `start` does not wait for the first list, so an API server
  * that does not answer yet never holds up the HTTP API.
  */
-async function crdControllerFor(
+async function evaluationApiFor(config: ServerConfig) {
+  const { createEvaluationApi, createEvaluationMirror, EvaluationController } =
+    await import('./crd/index.js');
+  const api = await createEvaluationApi(config.kubernetes.kubeconfig);
+  const wanted = crdNamespaces(config);
+  return { api, mirror: createEvaluationMirror(api, wanted), EvaluationController };
+}
+
+/** The namespaces whose Evaluation objects are reconciled; null for every namespace (`*`). */
+function crdNamespaces(config: ServerConfig): string[] | null {
+  const wanted = config.crd.namespaces ?? [config.kubernetes.namespace];
+  return wanted.includes('*') ? null : wanted;
+}
+
+function crdControllerFor(
   config: ServerConfig,
+  { api, EvaluationController }: Awaited<ReturnType<typeof evaluationApiFor>>,
   service: EvaluationService,
   log: Logger,
-): Promise<{ start(): void; stop(): Promise<void> }> {
-  const { createEvaluationApi, EvaluationController } = await import('./crd/index.js');
-  const api = await createEvaluationApi(config.kubernetes.kubeconfig);
-  const wanted = config.crd.namespaces ?? [config.kubernetes.namespace];
+): { start(): void; stop(): Promise<void> } {
+  const namespaces = crdNamespaces(config);
   const controller = new EvaluationController({
     service,
     api,
-    namespaces: wanted.includes('*') ? null : wanted,
+    namespaces,
     bounds: config.bounds,
     log,
   });
@@ -239,7 +255,7 @@ async function crdControllerFor(
     start() {
       if (started) return;
       started = true;
-      log.info(`reconciling Evaluation objects in ${wanted.join(', ')}`);
+      log.info(`reconciling Evaluation objects in ${namespaces?.join(', ') ?? 'every namespace'}`);
       void controller.start();
     },
     async stop() {

@@ -147,6 +147,16 @@ export const ErrorSchema = z.object({
 
 export const IdParamsSchema = z.strictObject({ id: z.string().min(1).max(200) });
 
+export const SubmitQuerySchema = z.strictObject({
+  /** Also show the evaluation as an `Evaluation` object in this namespace (the server runs with `--crd`). */
+  mirror: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+      error: 'mirror must be a namespace name: a DNS label of at most 63 lower-case letters, digits and "-"',
+    })
+    .optional(),
+});
+
 export const WaitQuerySchema = z.strictObject({
   wait: z.coerce
     .number({ error: 'wait must be a number of seconds' })

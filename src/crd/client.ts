@@ -39,6 +39,8 @@ export interface EvaluationApi {
   ): Promise<ObjectList<EvaluationObject> & { continueToken?: string }>;
   watch(namespace: string | null, query: WatchQuery, signal: AbortSignal): Promise<Readable>;
   get(namespace: string, name: string): Promise<EvaluationObject>;
+  /** POST of a new object; 409 AlreadyExists when one of that name exists. */
+  create(namespace: string, object: EvaluationObject): Promise<EvaluationObject>;
   /** PUT …/status: only `status` is taken; `metadata.resourceVersion` must match (409 otherwise). */
   replaceStatus(object: EvaluationObject): Promise<EvaluationObject>;
   /** PUT of the main resource (finalizers): `status` is ignored by the server. */
@@ -91,6 +93,10 @@ export async function createEvaluationApi(kubeconfigPath?: string): Promise<Eval
     },
     watch: (namespace, query, signal) =>
       openStream({ k8s, config, cluster }, pathOf(namespace), watchParams(query), signal),
+    create: (namespace, body) =>
+      call(() =>
+        custom.createNamespacedCustomObject({ ...BASE, namespace, body }),
+      ) as Promise<EvaluationObject>,
     get: (namespace, name) =>
       call(() => custom.getNamespacedCustomObject({ ...BASE, namespace, name })) as Promise<EvaluationObject>,
     replaceStatus: (object) =>

@@ -12,6 +12,7 @@ import { KubeError, toKubeError } from '../runtime/kubernetes/kube-client.js';
 import { Reflector, type ReflectorTuning } from '../runtime/kubernetes/reflector.js';
 import type { EvaluationService, Logger } from '../service/index.js';
 import type { EvaluationApi, EvaluationObject } from './client.js';
+import { MIRRORED_ANNOTATION } from './definition.js';
 import { refusedStatus, statusFor, type EvaluationObjectStatus } from './status.js';
 
 /** Deleting an Evaluation waits for the controller to cancel its run, even if it was down at the time. */
@@ -164,7 +165,27 @@ export class EvaluationController {
       return this.#sync(id);
     }
     if (object.status?.phase === 'Error') return; // refused before submission; the spec cannot change
+    const mirrored = (object.metadata['annotations'] as Record<string, string> | undefined)?.[
+      MIRRORED_ANNOTATION
+    ];
+    if (mirrored) return this.#adoptMirrored(key, object, mirrored);
     await this.#submit(key, object);
+  }
+
+  /** An object that mirrors an HTTP submission: its evaluation exists already, so it is followed, not run. */
+  async #adoptMirrored(key: string, object: EvaluationObject, id: string): Promise<void> {
+    try {
+      await this.#service.get(id);
+    } catch (error) {
+      if (!(error instanceof CrucibleError)) throw error;
+      await this.#writeStatus(key, object.metadata.uid, () =>
+        refusedStatus(object.metadata.generation, `it mirrors evaluation ${id}, which does not exist`),
+      );
+      return;
+    }
+    this.#tracked.set(id, { key, uid: object.metadata.uid, written: null });
+    await this.#ensureFinalizer(key, object.metadata.uid);
+    await this.#sync(id);
   }
 
   async #submit(key: string, object: EvaluationObject): Promise<void> {

@@ -6,6 +6,8 @@ export const EVALUATION_VERSION = 'v1alpha1';
 export const EVALUATION_PLURAL = 'evaluations';
 export const EVALUATION_KIND = 'Evaluation';
 export const EVALUATION_API_VERSION = `${EVALUATION_GROUP}/${EVALUATION_VERSION}`;
+/** On an object that mirrors an HTTP submission: the evaluation it shows (the controller adopts it). */
+export const MIRRORED_ANNOTATION = 'crucible.dev/evaluation-id';
 
 /**
  * Bytes of stdout and of stderr copied into `status` (the full output stays in Crucible: `GET

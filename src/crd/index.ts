@@ -4,6 +4,7 @@ export {
   EVALUATION_KIND,
   EVALUATION_PLURAL,
   EVALUATION_VERSION,
+  MIRRORED_ANNOTATION,
   STATUS_OUTPUT_BYTES,
   evaluationCrd,
 } from './definition.js';
@@ -21,3 +22,4 @@ export {
   type EvaluationObjectStatus,
   type EvaluationPhase,
 } from './status.js';
+export { createEvaluationMirror, mirrorNameOf } from './mirror.js';

@@ -59,6 +59,16 @@ export interface EvaluationServiceOptions {
   readonly storeRetry?: RetryPolicy;
   /** A follower this many events behind is dropped with `slow_consumer`. */
   readonly maxFollowerBacklog?: number;
+  /** Shows submissions that ask for it as Kubernetes objects (the Evaluation CRD); absent: none can ask. */
+  readonly mirror?: EvaluationMirror;
+}
+
+/** Where a submission that asks to be mirrored is shown as an object (the `Evaluation` custom resource). */
+export interface EvaluationMirror {
+  /** Whether objects in this namespace are reconciled (a mirror elsewhere would never get a status). */
+  watches(namespace: string): boolean;
+  /** Idempotent: a repeat for the same evaluation changes nothing. */
+  mirror(evaluation: Evaluation, submission: Submission, namespace: string): Promise<void>;
 }
 
 export interface EvaluationWithOutput {
@@ -116,6 +126,7 @@ export class EvaluationService {
   readonly #newId: () => string;
   readonly #maxBacklog: number;
   readonly #projectRuns: ProjectRuns;
+  readonly #mirror: EvaluationMirror | undefined;
   #stopping = false;
   #offBus: (() => void) | undefined;
 
@@ -130,6 +141,7 @@ export class EvaluationService {
     this.#newId = options.newId ?? randomUUID;
     this.#maxBacklog = options.maxFollowerBacklog ?? DEFAULT_MAX_BACKLOG;
     this.#globalConcurrency = options.globalConcurrency;
+    this.#mirror = options.mirror;
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     const log = options.log;
     this.#writer = new TransitionWriter({
@@ -215,6 +227,20 @@ export class EvaluationService {
     if (!language) {
       throw new CrucibleError('unknown_language', `unknown language "${submission.language}"`, 'language');
     }
+    if (options.mirrorTo !== undefined && !this.#mirror) {
+      throw new CrucibleError(
+        'invalid_request',
+        'mirror needs the Evaluation custom resource: start the server with --crd',
+        'mirror',
+      );
+    }
+    if (options.mirrorTo !== undefined && !this.#mirror?.watches(options.mirrorTo)) {
+      throw new CrucibleError(
+        'invalid_request',
+        `mirror: Evaluation objects in namespace "${options.mirrorTo}" are not reconciled here (see --crd-namespaces)`,
+        'mirror',
+      );
+    }
     await this.#projectRuns.check(submission, this.#defaults.memoryMb);
     const key: IdempotencyKey | undefined =
       options.idempotencyKey === undefined
@@ -248,9 +274,13 @@ export class EvaluationService {
     }
     if (earlier && key) {
       assertSameSubmission(earlier, key);
-      return { evaluation: await this.get(earlier.evaluationId), replayed: true };
+      const first = await this.get(earlier.evaluationId);
+      // A retried submission whose mirroring failed the first time gets it now (mirroring is idempotent).
+      await this.#mirrored(first, submission, options.mirrorTo);
+      return { evaluation: first, replayed: true };
     }
     this.#worker.wake();
+    await this.#mirrored(evaluation, submission, options.mirrorTo);
     return { evaluation, replayed: false };
   }
 
@@ -365,6 +395,24 @@ export class EvaluationService {
   /** The clusters the runtime spreads runs over (`GET /v1/clusters`); empty on a one-cluster or local backend. */
   clusters(): ClusterInfo[] {
     return this.#runtime.clusters?.() ?? [];
+  }
+
+  /**
+   * The evaluation exists and will run whatever happens here; a mirror that cannot be written answers
+   * `not_ready`, and the client's retry (same Idempotency-Key) writes it then.
+   */
+  async #mirrored(evaluation: Evaluation, submission: Submission, namespace: string | undefined) {
+    if (namespace === undefined || !this.#mirror) return;
+    try {
+      await this.#mirror.mirror(evaluation, submission, namespace);
+    } catch (error) {
+      throw new CrucibleError(
+        'not_ready',
+        `evaluation ${evaluation.id} was accepted, but its Evaluation object in ${namespace} could not be written ` +
+          `(${messageOf(error)}); retry with the same Idempotency-Key`,
+        'mirror',
+      );
+    }
   }
 
   /** The project's evaluations that are not terminal yet. */

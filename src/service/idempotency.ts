@@ -7,6 +7,8 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string;
   /** The caller's identity (the authenticated user, or the client address while authentication is off). */
   readonly caller?: string;
+  /** Also show it as an `Evaluation` object in this namespace (needs the CRD controller, `--crd`). */
+  readonly mirrorTo?: string;
 }
 
 /**

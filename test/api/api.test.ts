@@ -69,6 +69,51 @@ describe('HTTP API in process (app.inject)', () => {
     expect(cancelled.json()).toMatchObject({ status: 'cancelled', result: { stdout: 'partial\n' } });
   });
 
+  test('?mirror= is refused, naming the field, where no Evaluation CRD is served; nothing is stored', async () => {
+    const { p, app } = await api();
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/evaluations?mirror=Not_A_Namespace',
+      payload: submission,
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: { message: expect.stringContaining('mirror') } });
+    const off = await app.inject({
+      method: 'POST',
+      url: '/v1/evaluations?mirror=evals',
+      payload: submission,
+    });
+    expect(off.statusCode).toBe(400);
+    expect(off.json()).toMatchObject({
+      error: { field: 'mirror', message: expect.stringContaining('--crd') },
+    });
+    expect((await p.service.list({ limit: 10 })).items).toEqual([]);
+  });
+
+  test('a mirror that cannot be written answers 503 with the evaluation accepted; the retry writes it', async () => {
+    let failures = 1;
+    const mirrored: string[] = [];
+    const { p, app } = await api({
+      mirror: {
+        watches: (namespace) => namespace === 'evals',
+        mirror: async (evaluation) => {
+          if (failures-- > 0) throw new Error('the API server did not answer');
+          mirrored.push(evaluation.id);
+        },
+      },
+    });
+    const headers = { 'idempotency-key': 'mirror-1' };
+    const url = '/v1/evaluations?mirror=evals';
+    const first = await app.inject({ method: 'POST', url, payload: submission, headers });
+    expect(first.statusCode).toBe(503);
+    expect(first.json()).toMatchObject({ error: { field: 'mirror' } });
+    const again = await app.inject({ method: 'POST', url, payload: submission, headers });
+    expect(again.statusCode).toBe(202);
+    const id = again.json<{ id: string }>().id;
+    expect(mirrored).toEqual([id]);
+    expect((await p.service.list({ limit: 10 })).items.map((e) => e.id)).toEqual([id]);
+  });
+
   test('Idempotency-Key: a repeat answers the first evaluation, a changed body 409, a bad key 400', async () => {
     const runtime = new FakeRuntime();
     const { app } = await api({ runtime });

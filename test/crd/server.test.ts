@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerConfigSchema, configFromEnv } from '../../src/config/index.js';
-import { evaluationCrd } from '../../src/crd/index.js';
+import { evaluationCrd, mirrorNameOf } from '../../src/crd/index.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
 import { MemoryLogger } from '../support/in-process.js';
@@ -78,5 +78,53 @@ describe.skipIf(!KUBECTL)('crucible serve with CRUCIBLE_CRD=on', () => {
     const { id } = (await response.json()) as { id: string };
     expect((await server.service.wait(id, 30_000)).status).toBe('succeeded');
     expect(cluster.store.list(EVALUATIONS, NAMESPACE).map((o) => o.metadata.name)).toEqual(['hello']);
+  });
+
+  it('an HTTP submission that asks (?mirror=) is shown as an Evaluation object; kubectl delete cancels it', async () => {
+    const post = (query: string, body: object) =>
+      fetch(`${server.url}/v1/evaluations${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const refused = await post('?mirror=elsewhere', { language: 'bash', code: 'echo x' });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { field: 'mirror' } });
+
+    const response = await post(`?mirror=${NAMESPACE}`, { language: 'bash', code: 'echo mirrored' });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    const name = mirrorNameOf(id);
+    const status = await new Promise<Record<string, unknown> | undefined>((resolve) => {
+      const check = () => {
+        const found = cluster.store.get(EVALUATIONS, NAMESPACE, name)?.status;
+        if (found?.['phase'] !== 'Succeeded') return;
+        unsubscribe();
+        resolve(found);
+      };
+      const unsubscribe = cluster.store.subscribe(check);
+      check();
+    });
+    expect(status).toMatchObject({ evaluationId: id, exitCode: 0, stdout: 'mirrored\n' });
+    const object = cluster.store.get(EVALUATIONS, NAMESPACE, name)!;
+    expect(object.spec).toEqual({ language: 'bash', code: 'echo mirrored' });
+    // It was followed, not run again: still one evaluation.
+    expect((await server.service.list({ limit: 100 })).items.filter((e) => e.id === id)).toHaveLength(1);
+
+    const running = await post(`?mirror=${NAMESPACE}`, { language: 'bash', code: 'sleep 30' });
+    const runningId = ((await running.json()) as { id: string }).id;
+    await expect
+      .poll(async () => (await server.service.get(runningId)).status, { timeout: 30_000 })
+      .toBe('running');
+    await run(KUBECTL!, [
+      '--kubeconfig',
+      cluster.kubeconfigPath,
+      '-n',
+      NAMESPACE,
+      'delete',
+      'evaluation',
+      mirrorNameOf(runningId),
+    ]);
+    expect((await server.service.wait(runningId, 30_000)).status).toBe('cancelled');
   });
 });

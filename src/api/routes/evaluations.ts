@@ -11,6 +11,7 @@ import {
   ListItemSchema,
   ListQuerySchema,
   LogsQuerySchema,
+  SubmitQuerySchema,
   TransitionSchema,
   WaitQuerySchema,
   submissionSchema,
@@ -41,6 +42,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
           'Submit code for evaluation; a repeat with the same Idempotency-Key answers the first evaluation',
         body: submissionSchema(options.bounds),
         headers: IdempotencyHeadersSchema,
+        querystring: SubmitQuerySchema,
         response: { 202: EvaluationSchema, 409: ErrorSchema, ...errors },
       },
     },
@@ -48,6 +50,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       const key = request.headers['idempotency-key'];
       const { evaluation, replayed } = await service.submit(request.body, {
         ...(key === undefined ? {} : { idempotencyKey: key }),
+        ...(request.query.mirror === undefined ? {} : { mirrorTo: request.query.mirror }),
         // Until tokens exist (contract v1.1 "Users"), the caller is the client address, as for rate limits.
         caller: request.ip,
       });
