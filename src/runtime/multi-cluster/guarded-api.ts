@@ -1,5 +1,5 @@
 import type { V1Job } from '@kubernetes/client-node';
-import { KubeError, toKubeError, type KubeApi } from '../kubernetes/kube-client.js';
+import { KubeError, toKubeError, type KubeApi, type ProjectKubeApi } from '../kubernetes/kube-client.js';
 import { EVALUATION_LABEL } from '../kubernetes/names.js';
 
 interface JobCreates {
@@ -18,6 +18,9 @@ interface JobCreates {
  * was reset mid-request or answered anything at all may have made the Job: such a start stays on its
  * cluster. Once a start was moved, further creates of that Job here are refused, so it can never run twice.
  */
+/** Wraps a call so that a failure without an HTTP answer triggers a health probe. */
+type Watched = <A extends unknown[], T>(call: (...args: A) => Promise<T>) => (...args: A) => Promise<T>;
+
 export class GuardedApi {
   readonly api: KubeApi;
   readonly #creates = new Map<string, JobCreates>();
@@ -27,7 +30,7 @@ export class GuardedApi {
     /** Called on any failed call that did not get an HTTP answer: the health check probes at once. */
     onUnreachable: () => void,
   ) {
-    const watched =
+    const watched: Watched =
       <A extends unknown[], T>(call: (...args: A) => Promise<T>) =>
       async (...args: A): Promise<T> => {
         try {
@@ -50,6 +53,37 @@ export class GuardedApi {
       watch: watched((kind, query, signal) => inner.watch(kind, query, signal)),
       log: watched((query, signal) => inner.log(query, signal)),
       close: () => inner.close(),
+      ...(inner.projects ? { projects: this.#guardProjects(inner.projects, watched) } : {}),
+    };
+  }
+
+  /**
+   * Project namespaces on this cluster, with the same guard: a project's Job create is recorded like any
+   * other, so a start is moved to another cluster only when its Job provably never reached this one.
+   */
+  #guardProjects(projects: ProjectKubeApi, watched: Watched): ProjectKubeApi {
+    return {
+      ensureNamespace: watched((namespace) => projects.ensureNamespace(namespace)),
+      deleteNamespace: watched((name) => projects.deleteNamespace(name)),
+      allNamespaces: {
+        listJobs: watched((query) => projects.allNamespaces.listJobs(query)),
+        listPods: watched((query) => projects.allNamespaces.listPods(query)),
+        watch: watched((kind, query, signal) => projects.allNamespaces.watch(kind, query, signal)),
+      },
+      inNamespace: (namespace) => {
+        const api = projects.inNamespace(namespace);
+        return {
+          ...api,
+          createConfigMap: watched((c) => api.createConfigMap(c)),
+          createJob: watched((job) => this.#createJob(api, job)),
+          deleteJob: watched((name) => api.deleteJob(name)),
+          deleteConfigMaps: watched((selector) => api.deleteConfigMaps(selector)),
+          ensureNetworkPolicy: watched((policy) => api.ensureNetworkPolicy(policy)),
+          ensureResourceQuota: watched((quota) => api.ensureResourceQuota(quota)),
+          ensureLimitRange: watched((range) => api.ensureLimitRange(range)),
+          log: watched((query, signal) => api.log(query, signal)),
+        };
+      },
     };
   }
 

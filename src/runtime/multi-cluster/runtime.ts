@@ -1,5 +1,5 @@
 import type { V1ResourceQuota } from '@kubernetes/client-node';
-import type { PlatformErrorOutcome } from '../../core/index.js';
+import type { PlatformErrorOutcome, ProjectPlacement } from '../../core/index.js';
 import { evaluationLabel } from '../kubernetes/names.js';
 import { quotaConcurrency, type PodFootprint } from '../kubernetes/quota.js';
 import type { ClusterInfo, DeliveredBytes, RunObserver, RunRequest, Runtime } from '../runtime.js';
@@ -128,6 +128,11 @@ export class MultiClusterRuntime implements Runtime {
       );
       excluded.add(member.name);
     }
+  }
+
+  /** A project's namespace may exist on every cluster its evaluations ran on: it goes from each. */
+  async removeProject(project: ProjectPlacement): Promise<void> {
+    await Promise.all(this.#members.map((member) => member.runtime.removeProject?.(project)));
   }
 
   async cancel(evaluationId: string): Promise<void> {
