@@ -24,6 +24,12 @@ export function createMetrics(
   openStreams: () => number,
 ): Registry {
   const registry = new Registry();
+  // Three gauges read the queue on each scrape, collected at once: one store query serves them all.
+  let reading: Promise<QueueStats> | null = null;
+  const queueOnce = (): Promise<QueueStats> =>
+    (reading ??= queueStats().finally(() => {
+      reading = null;
+    }));
   collectDefaultMetrics({ register: registry, prefix: 'crucible_process_' });
   const transitions = new Counter({
     name: 'crucible_transitions_total',
@@ -50,7 +56,7 @@ export function createMetrics(
     labelNames: ['priority'] as const,
     registers: [registry],
     async collect() {
-      const { queued } = await queueStats();
+      const { queued } = await queueOnce();
       for (const [priority, count] of Object.entries(queued)) this.set({ priority }, count);
     },
   });
@@ -59,7 +65,7 @@ export function createMetrics(
     help: 'Evaluations starting or running, across every replica',
     registers: [registry],
     async collect() {
-      this.set((await queueStats()).running);
+      this.set((await queueOnce()).running);
     },
   });
   new Gauge({
@@ -67,7 +73,7 @@ export function createMetrics(
     help: 'Slots held on this replica (a cancelled run holds its slot until its sandbox is gone)',
     registers: [registry],
     async collect() {
-      this.set((await queueStats()).replica.running);
+      this.set((await queueOnce()).replica.running);
     },
   });
   new Gauge({

@@ -59,6 +59,25 @@ describe('HTTP API in process (app.inject)', () => {
     expect(one.json()).toMatchObject({ result: { stdout: 'hi', stderr: '' } });
   });
 
+  test('a /metrics scrape reads the queue from the store once, for all three queue gauges', async () => {
+    const real = createSqliteStore({ path: ':memory:' });
+    let reads = 0;
+    const counted: EvaluationStore = Object.create(real, {
+      queueCounts: {
+        value: () => {
+          reads += 1;
+          return real.queueCounts();
+        },
+      },
+    }) as EvaluationStore;
+    const { app } = await api({ store: counted });
+    const response = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.body).toMatch(/crucible_queue_depth\{priority="normal"\} 0/);
+    expect(response.body).toMatch(/crucible_running 0/);
+    expect(response.body).toMatch(/crucible_replica_slots_used 0/);
+    expect(reads).toBe(1);
+  });
+
   test('cancelling a run that printed answers with what it printed', async () => {
     const runtime = new FakeRuntime({ script: (run) => run.print('partial\n') });
     const { p, app } = await api({ runtime });
