@@ -167,12 +167,6 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
     return createClustersRuntime(config, log);
   if (config.backend === 'kubernetes') {
     const { createKubernetesRuntime } = await import('./runtime/kubernetes/index.js');
-    if (!config.kubernetes.runnerImage) {
-      log.warn(
-        'no runner image set: the built-in default is published nowhere, so pods would end in ImagePullBackOff. ' +
-          'Build deploy/runner and push it (README, "Deploy on Kubernetes"), then set CRUCIBLE_K8S_RUNNER_IMAGE.',
-      );
-    }
     return createKubernetesRuntime({
       ...kubernetesOptionsOf(config, log),
       ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
@@ -193,6 +187,12 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
 /** The Kubernetes runtime's options from the server's configuration (one cluster or each of several). */
 function kubernetesOptionsOf(config: ServerConfig, log: Logger) {
   const k = config.kubernetes;
+  if (!k.runnerImage) {
+    log.warn(
+      'no runner image set: the built-in default is published nowhere, so pods would end in ImagePullBackOff. ' +
+        'Build deploy/runner and push it (README, "Deploy on Kubernetes"), then set CRUCIBLE_K8S_RUNNER_IMAGE.',
+    );
+  }
   return {
     namespace: k.namespace,
     ...(k.runtimeClassName ? { runtimeClassName: k.runtimeClassName } : {}),

@@ -127,7 +127,6 @@ export class EvaluationService {
   readonly #maxBacklog: number;
   readonly #projectRuns: ProjectRuns;
   readonly #mirror: EvaluationMirror | undefined;
-  #stopping = false;
   #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
@@ -203,7 +202,7 @@ export class EvaluationService {
    * the runtime cannot find them — nothing is ever run twice), then claiming queued ones.
    */
   async startWork(): Promise<void> {
-    if (this.#stopping) return;
+    if (this.#writer.stopping) return;
     await this.#worker.start();
   }
 
@@ -213,7 +212,6 @@ export class EvaluationService {
    * without us (Kubernetes Jobs) report nothing and are re-adopted by the next replica that works.
    */
   async stop(): Promise<void> {
-    this.#stopping = true;
     this.#writer.stopping = true;
     await this.#worker.stop();
     await this.#writer.idle();
