@@ -6,6 +6,7 @@ import { registerKubeCommands } from '../../src/cli/commands/kube.js';
 import { DEFAULT_BOUNDS } from '../../src/core/index.js';
 import { evaluationCrd, statusFor, STATUS_OUTPUT_BYTES, truncateUtf8 } from '../../src/crd/index.js';
 import { validate, type Schema } from '../../testkit/fake-kube/crd-schema.js';
+import { kubeCli } from '../support/kube-cli.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -23,15 +24,8 @@ describe('the Evaluation CRD', () => {
   });
 
   it('is what `crucible kube render crd` prints, with the bounds given', async () => {
-    const chunks: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-      chunks.push(String(c));
-      return true;
-    });
-    const program = new Command().exitOverride();
-    registerKubeCommands(program);
-    await program.parseAsync(['kube', 'render', 'crd', '--max-timeout', '60'], { from: 'user' });
-    const rendered = parse(chunks.join('')) as ReturnType<typeof evaluationCrd>;
+    const printed = await kubeCli(['render', 'crd', '--max-timeout', '60']);
+    const rendered = parse(printed) as ReturnType<typeof evaluationCrd>;
     expect(rendered).toEqual(evaluationCrd({ ...DEFAULT_BOUNDS, maxTimeoutSeconds: 60 }));
     expect(() => new CustomResourceDefinition(rendered as never).validate()).not.toThrow();
   });

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { registerKubeCommands } from '../../src/cli/commands/kube.js';
+import { kubeCli } from '../support/kube-cli.js';
 import { describeWithKubectl, DEPLOY, named, OVERLAYS, renderOverlay, setting } from './render.js';
 
 afterEach(() => vi.restoreAllMocks());
@@ -11,16 +10,8 @@ afterEach(() => vi.restoreAllMocks());
 const FILE = path.join(DEPLOY, 'base', 'crd-evaluation.yaml');
 
 /** What `crucible kube render crd` prints, run in this process as the CLI runs it. */
-async function renderedByTheCli(): Promise<string> {
-  const chunks: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  const program = new Command().exitOverride();
-  registerKubeCommands(program);
-  await program.parseAsync(['kube', 'render', 'crd'], { from: 'user' });
-  return chunks.join('');
+function renderedByTheCli(): Promise<string> {
+  return kubeCli(['render', 'crd']);
 }
 
 /** The YAML documents of a text, as data: comments and formatting (prettier's) do not count. */

@@ -1,11 +1,10 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { afterEach, expect, it, vi } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { registerKubeCommands } from '../../src/cli/commands/kube.js';
+import { kubeCli } from '../support/kube-cli.js';
 import { DEFAULT_LIMITS } from '../../src/core/index.js';
 
 afterEach(() => vi.restoreAllMocks());
@@ -41,16 +40,7 @@ it('kube render prints exactly what renderEvaluation builds, with stable names a
 
 /** Runs `crucible kube …` in process and answers the YAML documents it printed. */
 async function kubeOutput(args: string[]): Promise<{ kind: string; [key: string]: unknown }[]> {
-  const chunks: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => {
-    chunks.push(String(c));
-    return true;
-  });
-  const program = new Command().exitOverride();
-  registerKubeCommands(program);
-  await program.parseAsync(['kube', ...args], { from: 'user' });
-  vi.restoreAllMocks();
-  return parseAllDocuments(chunks.join('')).map((d) => d.toJSON() as { kind: string });
+  return parseAllDocuments(await kubeCli(args)).map((d) => d.toJSON() as { kind: string });
 }
 
 it('kube render --kueue-queue prints the Kueue variant: the Job suspended in the LocalQueue', async () => {
