@@ -8,3 +8,4 @@ export * from './project.js';
 export * from './state-machine.js';
 export * from './status.js';
 export * from './retry-after.js';
+export * from './serial-rerun.js';

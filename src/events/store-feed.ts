@@ -1,4 +1,4 @@
-import { isTerminal, type Evaluation, type LogChunk } from '../core/index.js';
+import { SerialRerun, isTerminal, type Evaluation, type LogChunk } from '../core/index.js';
 import type { EvaluationStore, StoreChange } from '../store/store.js';
 import type { EventBus, TransitionEvent } from './event-bus.js';
 
@@ -27,16 +27,14 @@ export class StoreEventFeed {
   /** Highest chunk seq published per followed evaluation. */
   readonly #lastChunk = new Map<string, number>();
   readonly #pendingLogs = new Set<string>();
-  #wanted = false;
-  #running: Promise<void> | null = null;
+  readonly #reads: SerialRerun;
   #stopWatching: (() => Promise<void>) | null = null;
-  #onError: (error: unknown) => void;
   #localWrites: () => Promise<unknown> = () => Promise.resolve();
 
   constructor(store: FeedStore, bus: EventBus, onError: (error: unknown) => void) {
     this.#store = store;
     this.#bus = bus;
-    this.#onError = onError;
+    this.#reads = new SerialRerun(() => this.#readOnce(), onError);
   }
 
   /** Starts at the newest committed transition: SSE clients read older ones from the store themselves. */
@@ -50,7 +48,7 @@ export class StoreEventFeed {
   async stop(): Promise<void> {
     await this.#stopWatching?.();
     this.#stopWatching = null;
-    await this.#running;
+    await this.#reads.idle();
   }
 
   /**
@@ -85,39 +83,30 @@ export class StoreEventFeed {
 
   /** One reader at a time; a wake-up during a read makes it read once more. */
   #wake(): void {
-    this.#wanted = true;
-    this.#running ??= this.#drain()
-      .catch((error: unknown) => this.#onError(error))
-      .finally(() => {
-        this.#running = null;
-        if (this.#wanted) this.#wake();
-      });
+    this.#reads.request();
   }
 
-  async #drain(): Promise<void> {
-    while (this.#wanted) {
-      this.#wanted = false;
-      for (const id of [...this.#pendingLogs]) {
-        this.#pendingLogs.delete(id);
-        await this.#pullLogs(id);
-      }
-      for (;;) {
-        const page = await this.#store.transitionsAfter(this.#lastSeq, PAGE);
-        if (page.length > 0) await this.#localWrites().catch(() => undefined);
-        for (const transition of page) {
-          const terminal = isTerminal(transition.to);
-          // The owner stored every chunk before this commit: publish them first, so followers end complete.
-          if (terminal && this.#bus.isFollowed(transition.evaluationId)) {
-            await this.#pullLogs(transition.evaluationId);
-          }
-          if (terminal) this.#lastChunk.delete(transition.evaluationId);
-          const evaluation = this.#own.get(transition.seq);
-          this.#own.delete(transition.seq);
-          this.#lastSeq = transition.seq;
-          this.#bus.publishTransition(evaluation ? { transition, evaluation } : { transition });
+  async #readOnce(): Promise<void> {
+    for (const id of [...this.#pendingLogs]) {
+      this.#pendingLogs.delete(id);
+      await this.#pullLogs(id);
+    }
+    for (;;) {
+      const page = await this.#store.transitionsAfter(this.#lastSeq, PAGE);
+      if (page.length > 0) await this.#localWrites().catch(() => undefined);
+      for (const transition of page) {
+        const terminal = isTerminal(transition.to);
+        // The owner stored every chunk before this commit: publish them first, so followers end complete.
+        if (terminal && this.#bus.isFollowed(transition.evaluationId)) {
+          await this.#pullLogs(transition.evaluationId);
         }
-        if (page.length < PAGE) break;
+        if (terminal) this.#lastChunk.delete(transition.evaluationId);
+        const evaluation = this.#own.get(transition.seq);
+        this.#own.delete(transition.seq);
+        this.#lastSeq = transition.seq;
+        this.#bus.publishTransition(evaluation ? { transition, evaluation } : { transition });
       }
+      if (page.length < PAGE) break;
     }
   }
 

@@ -1,3 +1,5 @@
+import { SerialRerun } from '../core/index.js';
+
 /** What the claim loop needs: how many slots are free, and a way to claim that many from the store. */
 export interface ClaimLoopOptions {
   readonly freeSlots: () => number;
@@ -16,14 +18,14 @@ export interface ClaimLoopOptions {
  */
 export class ClaimLoop {
   readonly #options: ClaimLoopOptions;
+  readonly #passes: SerialRerun;
   #active = false;
-  #running: Promise<void> | null = null;
-  #again = false;
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
 
   constructor(options: ClaimLoopOptions) {
     this.#options = options;
+    this.#passes = new SerialRerun(() => this.#claimOnce(), options.onError);
   }
 
   start(): void {
@@ -35,37 +37,30 @@ export class ClaimLoop {
   async stop(): Promise<void> {
     this.#active = false;
     clearTimeout(this.#retry);
-    await this.#running;
+    await this.#passes.idle();
   }
 
   wake(): void {
-    if (!this.#active) return;
-    this.#again = true;
-    this.#running ??= this.#drain().finally(() => {
-      this.#running = null;
-      if (this.#again) this.wake();
-    });
+    if (this.#active) this.#passes.request();
   }
 
-  async #drain(): Promise<void> {
-    while (this.#again && this.#active) {
-      this.#again = false;
-      const free = this.#options.freeSlots();
-      if (free <= 0) return;
-      let claimed: number;
-      try {
-        claimed = await this.#options.claim(free);
-        this.#failures = 0;
-      } catch (error) {
-        this.#options.onError(error);
-        // The retry timer wakes the loop: wake-ups meanwhile must not bypass the backoff.
-        this.#again = false;
-        this.#scheduleRetry();
-        return;
-      }
-      // A full batch may have left more behind; a short one means the queue (or the global limit) is done.
-      if (claimed === free) this.#again = true;
+  async #claimOnce(): Promise<void> {
+    if (!this.#active) return;
+    const free = this.#options.freeSlots();
+    if (free <= 0) return;
+    let claimed: number;
+    try {
+      claimed = await this.#options.claim(free);
+      this.#failures = 0;
+    } catch (error) {
+      this.#options.onError(error);
+      // The retry timer wakes the loop: wake-ups meanwhile must not bypass the backoff.
+      this.#passes.drop();
+      this.#scheduleRetry();
+      return;
     }
+    // A full batch may have left more behind; a short one means the queue (or the global limit) is done.
+    if (claimed === free) this.#passes.request();
   }
 
   #scheduleRetry(): void {
