@@ -80,6 +80,8 @@ export interface Submission {
   readonly labels?: Record<string, string>;
   /** A project id: the evaluation runs under that project's namespace and limits. */
   readonly project?: string;
+  /** Where its terminal status is POSTed, signed (docs/webhooks.md). */
+  readonly webhook?: { readonly url: string };
 }
 
 /** One recorded status change; `seq` is global and increasing, the id of the SSE event. */

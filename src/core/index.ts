@@ -9,3 +9,5 @@ export * from './state-machine.js';
 export * from './status.js';
 export * from './retry-after.js';
 export * from './serial-rerun.js';
+export * from './address-class.js';
+export * from './webhook-schedule.js';
