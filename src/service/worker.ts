@@ -139,7 +139,7 @@ export class Worker {
         this.slots.occupy(evaluation.id);
         projectRuns.held(evaluation);
         this.#newRun(evaluation, 0, { stdout: 0, stderr: 0 }, true);
-        writer.publish({ transition, evaluation });
+        if (transition) writer.publish({ transition, evaluation });
       }
       return batch;
     });

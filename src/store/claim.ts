@@ -1,5 +1,5 @@
 import { isActive, type Evaluation } from '../core/index.js';
-import type { ClaimRequest, TransitionWrite } from './store.js';
+import type { ClaimDecision, ClaimRequest, TransitionWrite } from './store.js';
 
 /**
  * Rules every adapter's `claimQueued` shares, so SQLite and PostgreSQL refuse the same mistakes the same way.
@@ -20,18 +20,22 @@ export function checkClaimRequest(request: ClaimRequest): void {
 }
 
 /**
- * What `dispatch` returned for a queued evaluation must move that evaluation from `queued` to an active
- * status: anything else would be counted against the global limit wrongly, or write another row.
+ * What `dispatch` returned for a queued evaluation: `hold` or null as they are, or a transition, which must
+ * move that evaluation from `queued` to an active status: anything else would be counted against the global
+ * limit wrongly, or write another row.
  *
  * @throws Error on a write that is not a dispatch of `queued` (the claiming transaction rolls back)
  */
-export function checkDispatch(queued: Evaluation, write: TransitionWrite): void {
+export function checkDispatch(queued: Evaluation, decision: ClaimDecision): ClaimDecision {
+  if (decision === null || decision === 'hold') return decision;
+  const write: TransitionWrite = decision;
   if (write.evaluation.id !== queued.id || write.from !== 'queued' || !isActive(write.to)) {
     throw new Error(
       `claimQueued(): dispatch(${queued.id}) must return a transition of that evaluation from queued to ` +
         `starting or running, got ${write.evaluation.id} ${write.from} → ${write.to}`,
     );
   }
+  return write;
 }
 
 /** `submittedAt` as the epoch milliseconds the queue order is computed from (as the in-memory scheduler does). */

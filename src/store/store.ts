@@ -8,6 +8,9 @@ import type {
   Status,
   Transition,
 } from '../core/index.js';
+import type { WebhookStore } from './webhooks.js';
+
+export type * from './webhooks.js';
 
 export interface ListQuery {
   readonly status?: Status;
@@ -71,16 +74,26 @@ export interface ClaimRequest {
    */
   readonly agingMs: number;
   /**
-   * Pure (no I/O), called inside the claiming transaction: the `dispatched` transition of a queued evaluation
-   * (the state machine's decision), or null to leave it queued.
+   * Pure (no I/O), called inside the claiming transaction: what to do with one queued evaluation (see
+   * `ClaimDecision`).
    */
-  readonly dispatch: (evaluation: Evaluation) => TransitionWrite | null;
+  readonly dispatch: (evaluation: Evaluation) => ClaimDecision;
 }
 
+/**
+ * - a transition: its `dispatched` transition (the state machine's decision): claimed, now `starting`;
+ * - `hold`: claimed for `owner` but left `queued`, with no transition, because its run waits for an
+ *   admission outside Crucible (a Kueue-suspended Job). It holds a slot: it counts against the global limit,
+ *   no claim takes it again, and its owner records `queued` → `starting` at the admission;
+ * - null: leave it queued and unowned (another claim may take it).
+ */
+export type ClaimDecision = TransitionWrite | 'hold' | null;
+
 export interface Claimed {
-  /** The evaluation after its `dispatched` transition. */
+  /** The evaluation after its `dispatched` transition, or as it was (still `queued`) when held. */
   readonly evaluation: Evaluation;
-  readonly transition: Transition;
+  /** Its `dispatched` transition; null when it was held (still `queued`, owned). */
+  readonly transition: Transition | null;
 }
 
 export interface OwnedEvaluation {
@@ -90,9 +103,15 @@ export interface OwnedEvaluation {
 }
 
 export interface QueueCounts {
+  /** Every `queued` evaluation by priority, held ones (`awaitingAdmission`) included. */
   readonly queued: Record<Priority, number>;
   /** `starting` + `running`, across every replica. */
   readonly active: number;
+  /**
+   * `queued` evaluations held by an owner (claimed with `hold`, waiting for an outside admission), also in
+   * `queued`. The global limit counts `active + awaitingAdmission`.
+   */
+  readonly awaitingAdmission: number;
 }
 
 /**
@@ -176,10 +195,11 @@ export interface EvaluationStore {
    */
   readonly shared: boolean;
   /**
-   * Atomically claims up to `max` queued evaluations in queue order for `owner`, never letting the number of
-   * `starting`/`running` evaluations across all replicas exceed `globalConcurrency`; each claimed one gets its
-   * `dispatched` transition (from `dispatch`) and its owner in the same transaction. Two replicas claiming at
-   * once never claim the same evaluation, and neither waits for the other's rows (SKIP LOCKED).
+   * Atomically claims up to `max` queued evaluations that have no owner, in queue order, for `owner`, never
+   * letting the number of `starting`/`running` evaluations plus held ones (`queued` with an owner) across all
+   * replicas exceed `globalConcurrency`; each claimed one gets its owner and, unless `dispatch` holds it, its
+   * `dispatched` transition, in the same transaction. Two replicas claiming at once never claim the same
+   * evaluation, and neither waits for the other's rows (SKIP LOCKED).
    */
   claimQueued(request: ClaimRequest): Promise<Claimed[]>;
   /** Queued evaluations by priority and the active count, across every replica. */
@@ -191,7 +211,10 @@ export interface EvaluationStore {
   renewLease(replica: string, ttlMs: number): Promise<void>;
   /** Ends a replica's lease at once (clean shutdown). */
   dropLease(replica: string): Promise<void>;
-  /** `starting`/`running` evaluations whose owner holds no live lease (or that have none), oldest first. */
+  /**
+   * `starting`/`running` evaluations whose owner holds no live lease (or that have none), and held ones
+   * (`queued` with an owner) whose owner holds no live lease, oldest first.
+   */
   listOrphans(): Promise<OwnedEvaluation[]>;
   /** Evaluations in these statuses owned by `owner`, oldest first. */
   listOwned(owner: string, statuses: readonly Status[]): Promise<Evaluation[]>;
@@ -205,4 +228,6 @@ export interface EvaluationStore {
   close(): Promise<void>;
   /** Projects, when the adapter stores them (both built-in adapters do). */
   readonly projects?: ProjectStore;
+  /** The webhook outbox, when the adapter keeps one (both built-in adapters do). */
+  readonly webhooks?: WebhookStore;
 }

@@ -136,7 +136,7 @@ export function describeClaimConformance({ store }: ConformanceContext): void {
         expect.objectContaining({ to: 'queued' }),
         claimed!.transition,
       ]);
-      expect(await store().latestTransitionSeq()).toBe(claimed!.transition.seq);
+      expect(await store().latestTransitionSeq()).toBe(claimed!.transition!.seq);
       expect(await store().listOwned('replica-a', ['starting'])).toEqual([claimed!.evaluation]);
     });
 
@@ -191,7 +191,11 @@ export function describeClaimConformance({ store }: ConformanceContext): void {
   });
 
   it('queueCounts counts queued by priority and active across owners', async () => {
-    expect(await store().queueCounts()).toEqual({ queued: { low: 0, normal: 0, high: 0 }, active: 0 });
+    expect(await store().queueCounts()).toEqual({
+      queued: { low: 0, normal: 0, high: 0 },
+      active: 0,
+      awaitingAdmission: 0,
+    });
     await queued('high', 0);
     await queued('high', 1);
     await queued('low', 2);
@@ -199,7 +203,11 @@ export function describeClaimConformance({ store }: ConformanceContext): void {
     await store().saveTransition(moveTo(done, 'cancelled'));
     await activate(await queued('normal', 4), 'starting');
     await store().claimQueued(claimFor('r2', { max: 1 }));
-    expect(await store().queueCounts()).toEqual({ queued: { low: 1, normal: 0, high: 1 }, active: 2 });
+    expect(await store().queueCounts()).toEqual({
+      queued: { low: 1, normal: 0, high: 1 },
+      active: 2,
+      awaitingAdmission: 0,
+    });
   });
 
   describe('leases, orphans and ownership', () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrucibleError, type Evaluation, type Result } from '../../src/core/index.js';
 import { IdempotencyKeyTaken, type EvaluationStore } from '../../src/store/store.js';
 import { describeClaimConformance } from './conformance-claims.js';
+import { describeHoldConformance } from './conformance-holds.js';
 import { describeProjectConformance } from './conformance-projects.js';
 import { describeSharedConformance } from './conformance-shared.js';
 import { chunk, moveTo, queuedEvaluation } from './fixtures.js';
@@ -370,6 +371,7 @@ export function describeStoreConformance(
 
     const context: ConformanceContext = { store: () => store, options };
     describeClaimConformance(context);
+    describeHoldConformance(context);
     describeSharedConformance(context);
     describeProjectConformance(context);
 

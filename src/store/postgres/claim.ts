@@ -1,4 +1,5 @@
 import { checkClaimRequest, checkDispatch } from '../claim.js';
+import type { Evaluation } from '../../core/index.js';
 import type { Claimed, ClaimRequest, TransitionWrite } from '../store.js';
 import { advisoryKey, type Database, type Queryable } from './database.js';
 import { toEvaluationRow } from './rows.js';
@@ -6,15 +7,15 @@ import type { SchemaNames, Statements } from './sql.js';
 import type { TransitionWriter } from './transitions.js';
 
 /**
- * `claimQueued` as one transaction of four round trips:
+ * `claimQueued` as one transaction of four round trips (five when some are held):
  * 1. BEGIN with a transaction-level advisory lock for this schema, so two replicas never both count the same
  *    free global slots (claims serialize only with each other, for the statements below; READ COMMITTED gives
  *    the next statement a snapshot that includes the previous claimer's commit);
  * 2. one statement: the room left under `max` and the global limit (from the active count), and the first
  *    queued rows in queue order, locked `FOR NO KEY UPDATE SKIP LOCKED` (a row a concurrent cancel is writing
  *    is skipped, not waited for; the lock keeps the others queued until we commit);
- * 3. `dispatch` for each, in JS, then the compare-and-set writes with the owner, their transitions and NOTIFY
- *    as the last statement;
+ * 3. `dispatch` for each, in JS, then the owner of the held ones (no transition), then the compare-and-set
+ *    writes with the owner, their transitions and NOTIFY as the last statement;
  * 4. COMMIT.
  * When `dispatch` declines some, the next rows are fetched (step 2 again) while room is left.
  */
@@ -29,30 +30,44 @@ export async function claimQueued(
   if (request.max === 0) return [];
   const claiming = async (tx: Queryable) => {
     const writes: TransitionWrite[] = [];
+    const held: Evaluation[] = [];
     // Rows fetched so far: still queued until the final write, so the next page must leave them out.
     const seen: string[] = [];
     for (;;) {
-      const maxLeft = request.max - writes.length;
-      const globalLeft = request.globalConcurrency - writes.length;
-      const page = await tx.query(sql.claimCandidates, [seen, request.agingMs, maxLeft, globalLeft]);
+      const taken = writes.length + held.length;
+      const page = await tx.query(sql.claimCandidates, [
+        seen,
+        request.agingMs,
+        request.max - taken,
+        request.globalConcurrency - taken,
+      ]);
       let declined = 0;
       for (const row of page) {
         const { evaluation, rowOrder } = toEvaluationRow(row);
         seen.push(String(rowOrder));
-        const write = request.dispatch(evaluation);
-        if (write) checkDispatch(evaluation, write);
-        if (write) writes.push(write);
+        const decision = checkDispatch(evaluation, request.dispatch(evaluation));
+        if (decision === 'hold') held.push(evaluation);
+        else if (decision) writes.push(decision);
         else declined++;
       }
       // Every row taken: the page was the room left, or the queue ended. Declined rows leave room to refill.
       if (declined === 0) break;
     }
-    // The rows are locked by this transaction and were queued when locked, so no compare-and-set can lose.
+    // The rows are locked by this transaction and were queued and unowned when locked, so no write can lose.
+    const holding =
+      held.length > 0
+        ? await tx.query<{ id: string }>(sql.holdQueued, [request.owner, held.map((e) => e.id)])
+        : [];
+    const holds = new Set(holding.map((row) => row.id));
     const transitions = await writer.compareAndSet(tx, writes, request.owner);
-    return writes.flatMap((write, i) => {
+    const dispatched = writes.flatMap((write, i) => {
       const transition = transitions[i];
       return transition ? [{ evaluation: write.evaluation, transition }] : [];
     });
+    return [
+      ...dispatched,
+      ...held.filter((e) => holds.has(e.id)).map((evaluation) => ({ evaluation, transition: null })),
+    ];
   };
   return db.transaction(claiming, { advisoryLock: advisoryKey(names.schema, 'claim') });
 }

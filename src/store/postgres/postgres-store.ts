@@ -184,13 +184,17 @@ class PostgresStore implements EvaluationStore {
   async queueCounts(): Promise<QueueCounts> {
     const queued = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
     let active = 0;
-    for (const row of await this.#db.query<{ status: string; priority: Priority; n: number }>(
+    let awaitingAdmission = 0;
+    for (const row of await this.#db.query<{ status: string; priority: Priority; held: boolean; n: number }>(
       this.#sql.queueCounts,
     )) {
-      if (row.status === 'queued') queued[row.priority] += row.n;
-      else active += row.n;
+      if (row.status !== 'queued') active += row.n;
+      else {
+        queued[row.priority] += row.n;
+        if (row.held) awaitingAdmission += row.n;
+      }
     }
-    return { queued, active };
+    return { queued, active, awaitingAdmission };
   }
 
   async renewLease(replica: string, ttlMs: number): Promise<void> {

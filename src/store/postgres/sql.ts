@@ -28,6 +28,8 @@ const EVALUATION_COLUMNS =
 const TRANSITION_COLUMNS = 'seq, evaluation_id, from_status, to_status, at, reason';
 
 const ACTIVE = "('starting', 'running')";
+/** A queued evaluation claimed with `hold`: its run waits for an outside admission (Kueue) and holds a slot. */
+const HELD = "(status = 'queued' AND owner IS NOT NULL)";
 
 /** Every fixed statement of the adapter for one schema; only fixed fragments and the schema name go in. */
 export function statements(names: SchemaNames) {
@@ -54,8 +56,12 @@ export function statements(names: SchemaNames) {
       'WHERE evaluation_id = $1 AND seq > $2 AND ($3::text IS NULL OR stream = $3) ORDER BY seq LIMIT $4',
     claimCandidates: claimSql(t),
     queueCounts:
-      `SELECT status, priority, count(*)::integer AS n FROM ${t('evaluations')} ` +
-      "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority",
+      `SELECT status, priority, ${HELD} AS held, count(*)::integer AS n FROM ${t('evaluations')} ` +
+      "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority, held",
+    // A claim with `hold`: owned, still queued, no transition. The rows are locked by the claim, unowned.
+    holdQueued:
+      `UPDATE ${t('evaluations')} SET owner = $1 WHERE id = ANY($2::text[]) ` +
+      "AND status = 'queued' AND owner IS NULL RETURNING id",
     // Leases that lapsed an hour ago are deleted on the way, so names of replicas long gone do not pile up.
     renewLease:
       `WITH lapsed AS (DELETE FROM ${t('replica_leases')} ` +
@@ -65,7 +71,7 @@ export function statements(names: SchemaNames) {
       'ON CONFLICT (replica) DO UPDATE SET expires_at = EXCLUDED.expires_at',
     dropLease: `DELETE FROM ${t('replica_leases')} WHERE replica = $1`,
     listOrphans:
-      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE e.status IN ${ACTIVE} ` +
+      `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE (e.status IN ${ACTIVE} OR ${HELD}) ` +
       `AND NOT EXISTS (SELECT 1 FROM ${t('replica_leases')} l ` +
       'WHERE l.replica = e.owner AND l.expires_at > now()) ORDER BY e.row_order',
     listOwned:
@@ -116,8 +122,8 @@ function listSql(t: (table: string) => string, filter: ListFilter): string {
 }
 
 /**
- * The next queued evaluations in queue order, locked, with the room left under both limits computed in the
- * same statement. Queue order is the scheduler's heap (ascending `submitted_ms + rank × aging`, then creation
+ * The next unowned queued evaluations in queue order, locked, with the room left under both limits computed
+ * in the same statement (held rows, queued with an owner, count against the global limit and are passed over). Queue order is the scheduler's heap (ascending `submitted_ms + rank × aging`, then creation
  * order); within one priority that is plain FIFO, so each priority's first `room` rows come straight off the
  * partial index `evaluations_queue`, and only those candidates are sorted — the cost does not grow with the
  * queue. Each priority's rows are locked `FOR NO KEY UPDATE SKIP LOCKED` in its own CTE (a locking clause is
@@ -130,13 +136,14 @@ function claimSql(t: (table: string) => string): string {
   const perPriority = PRIORITIES.map(
     (priority) =>
       `${priority} AS (SELECT ${EVALUATION_COLUMNS}, e.submitted_ms + ${priorityRank(priority)} * $2::bigint ` +
-      `AS queue_key FROM ${t('evaluations')} e WHERE e.status = 'queued' AND e.priority = '${priority}' ` +
+      `AS queue_key FROM ${t('evaluations')} e WHERE e.status = 'queued' AND e.owner IS NULL ` +
+      `AND e.priority = '${priority}' ` +
       'AND e.row_order <> ALL($1::bigint[]) ORDER BY e.submitted_ms, e.row_order ' +
       'LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED)',
   );
   return (
     'WITH room AS MATERIALIZED (SELECT GREATEST(0, LEAST($3::bigint, $4::bigint - ' +
-    `(SELECT count(*) FROM ${t('evaluations')} WHERE status IN ${ACTIVE})))::integer AS n), ` +
+    `(SELECT count(*) FROM ${t('evaluations')} WHERE status IN ${ACTIVE} OR ${HELD})))::integer AS n), ` +
     `${perPriority.join(', ')} ` +
     `SELECT * FROM (${PRIORITIES.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')}) q ` +
     'ORDER BY q.queue_key, q.row_order LIMIT (SELECT n FROM room)'

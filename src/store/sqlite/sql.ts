@@ -2,6 +2,8 @@ import { PRIORITIES, priorityRank } from '../../core/index.js';
 import { EVALUATION_COLUMNS } from './rows.js';
 
 const ACTIVE = "('starting', 'running')";
+/** A queued evaluation claimed with `hold`: its run waits for an outside admission (Kueue) and holds a slot. */
+const HELD = "(status = 'queued' AND owner IS NOT NULL)";
 
 /** Every fixed statement of the adapter, in one place so the schema and its queries are reviewed together. */
 export const SQL = {
@@ -18,14 +20,18 @@ export const SQL = {
   casUpdate:
     'UPDATE evaluations SET status = ?, runtime = ?, dispatched_at = ?, started_at = ?, finished_at = ?, ' +
     'stored_at = ?, result = ?, owner = COALESCE(?, owner) WHERE id = ? AND status = ?',
-  countActive: `SELECT COUNT(*) AS n FROM evaluations WHERE status IN ${ACTIVE}`,
+  // What the global limit counts: every run holding a slot somewhere.
+  countActive: `SELECT COUNT(*) AS n FROM evaluations WHERE status IN ${ACTIVE} OR ${HELD}`,
+  // A claim with `hold`: owned, still queued, no transition. The row is one the claim just read, unowned.
+  holdQueued: "UPDATE evaluations SET owner = ? WHERE id = ? AND status = 'queued' AND owner IS NULL",
   queuedInOrder: queuedInOrderSql(),
   queueCounts:
-    'SELECT status, priority, COUNT(*) AS n FROM evaluations ' +
-    "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority",
-  // Owners with a live lease come as a JSON array; everything active owned by anyone else is an orphan.
+    `SELECT status, priority, ${HELD} AS held, COUNT(*) AS n FROM evaluations ` +
+    "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority, held",
+  // Owners with a live lease come as a JSON array; everything active or held owned by anyone else is an
+  // orphan (a held row always has an owner).
   listOrphans:
-    `SELECT ${EVALUATION_COLUMNS} FROM evaluations e WHERE e.status IN ${ACTIVE} ` +
+    `SELECT ${EVALUATION_COLUMNS} FROM evaluations e WHERE (e.status IN ${ACTIVE} OR ${HELD}) ` +
     'AND (e.owner IS NULL OR e.owner NOT IN (SELECT value FROM json_each(?))) ORDER BY e.row_order',
   listOwned:
     `SELECT ${EVALUATION_COLUMNS} FROM evaluations e ` +
@@ -103,14 +109,15 @@ export function listQuery(filter: {
  * The next queued evaluations in queue order, as the scheduler's heap: ascending `submitted_ms + rank × aging`,
  * then creation order. Within one priority that is plain FIFO, so each priority's first `room` rows come
  * straight off the partial index `evaluations_queue` (no sort of the whole queue), and only those 3 × `room`
- * candidates are merged: a claim costs the same at a queue of ten or ten thousand. `skip` (a JSON array of
+ * candidates are merged: a claim costs the same at a queue of ten or ten thousand. Held rows (queued with an
+ * owner, a few per slot at most) are passed over. `skip` (a JSON array of
  * row_orders) holds the ones `dispatch` left queued earlier in this claim. Named parameters: aging, skip, room.
  */
 function queuedInOrderSql(): string {
   const perPriority = PRIORITIES.map(
     (priority) =>
       `SELECT * FROM (SELECT row_order, submitted_ms + ${priorityRank(priority)} * :aging AS queue_key ` +
-      `FROM evaluations WHERE status = 'queued' AND priority = '${priority}' ` +
+      `FROM evaluations WHERE status = 'queued' AND owner IS NULL AND priority = '${priority}' ` +
       'AND row_order NOT IN (SELECT value FROM json_each(:skip)) ORDER BY submitted_ms, row_order LIMIT :room)',
   ).join(' UNION ALL ');
   return (

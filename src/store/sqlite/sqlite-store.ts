@@ -13,6 +13,7 @@ import {
 import { checkClaimRequest, checkDispatch, submittedMs } from '../claim.js';
 import {
   IdempotencyKeyTaken,
+  type ClaimDecision,
   type Claimed,
   type ClaimRequest,
   type EvaluationStore,
@@ -33,6 +34,8 @@ import { toEvaluationRow, toLogChunk, toProject, toTransition, type Row } from '
 import { listQuery, SQL } from './sql.js';
 import { StatementCache } from './statements.js';
 import { Transactor } from './transaction.js';
+import { sqliteWebhooks } from './webhooks.js';
+import type { WebhookStore } from '../webhooks.js';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:` for a private in-memory database (tests). */
@@ -78,11 +81,13 @@ class SqliteStore implements EvaluationStore {
   private readonly leases = new Map<string, number>();
   readonly shared = false;
   readonly projects: ProjectStore;
+  readonly webhooks: WebhookStore;
 
   constructor(private readonly db: DatabaseSync) {
     this.statements = new StatementCache(db);
     this.transactor = new Transactor(db);
     this.projects = sqliteProjects(this.statements);
+    this.webhooks = sqliteWebhooks(this.statements, this.transactor);
   }
 
   async migrate(): Promise<void> {
@@ -242,12 +247,9 @@ class SqliteStore implements EvaluationStore {
           .map(toEvaluationRow);
         if (page.length === 0) break;
         for (const { evaluation: queued, rowOrder } of page) {
-          const write = request.dispatch(queued);
-          if (write) checkDispatch(queued, write);
-          // Inside this IMMEDIATE transaction nobody else writes, so the compare-and-set cannot lose here.
-          const transition = write && this.writeTransition(write, request.owner);
-          if (write && transition) {
-            claimed.push({ evaluation: write.evaluation, transition });
+          const claim = this.claimOne(queued, checkDispatch(queued, request.dispatch(queued)), request.owner);
+          if (claim) {
+            claimed.push(claim);
             room--;
           } else {
             leftQueued.push(rowOrder);
@@ -261,12 +263,16 @@ class SqliteStore implements EvaluationStore {
   async queueCounts(): Promise<QueueCounts> {
     const queued = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
     let active = 0;
+    let awaitingAdmission = 0;
     for (const row of this.statements.get(SQL.queueCounts).all()) {
       const count = Number(row['n']);
-      if (row['status'] === 'queued') queued[row['priority'] as Priority] += count;
-      else active += count;
+      if (row['status'] !== 'queued') active += count;
+      else {
+        queued[row['priority'] as Priority] += count;
+        if (Number(row['held']) === 1) awaitingAdmission += count;
+      }
     }
-    return { queued, active };
+    return { queued, active, awaitingAdmission };
   }
 
   async renewLease(replica: string, ttlMs: number): Promise<void> {
@@ -303,6 +309,20 @@ class SqliteStore implements EvaluationStore {
     if (!this.db.isOpen) return;
     this.statements.clear();
     this.db.close();
+  }
+
+  /**
+   * One claim decision, inside the claiming IMMEDIATE transaction (nobody else writes, so neither write can
+   * lose here): null when the row is left queued and unowned.
+   */
+  private claimOne(queued: Evaluation, decision: ClaimDecision, owner: string): Claimed | null {
+    if (decision === null) return null;
+    if (decision === 'hold') {
+      const changed = this.statements.get(SQL.holdQueued).run(owner, queued.id);
+      return Number(changed.changes) === 1 ? { evaluation: queued, transition: null } : null;
+    }
+    const transition = this.writeTransition(decision, owner);
+    return transition ? { evaluation: decision.evaluation, transition } : null;
   }
 
   /**
