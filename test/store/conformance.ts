@@ -5,6 +5,7 @@ import { describeClaimConformance } from './conformance-claims.js';
 import { describeHoldConformance } from './conformance-holds.js';
 import { describeProjectConformance } from './conformance-projects.js';
 import { describeSharedConformance } from './conformance-shared.js';
+import { describeWebhookConformance } from './conformance-webhooks.js';
 import { chunk, moveTo, queuedEvaluation } from './fixtures.js';
 
 export interface ConformanceOptions {
@@ -374,6 +375,7 @@ export function describeStoreConformance(
     describeHoldConformance(context);
     describeSharedConformance(context);
     describeProjectConformance(context);
+    describeWebhookConformance(context);
 
     it.skipIf(!options.reopen)('keeps data across close and reopen', async () => {
       const [e] = await createMany(1);

@@ -32,6 +32,8 @@ import { integer, toEvaluationRow, toLogChunk, toProject, toTransition, type Row
 import { schemaNames, statements, type SchemaNames, type Statements } from './sql.js';
 import { TransitionWriter } from './transitions.js';
 import { watchChanges } from './watch.js';
+import { postgresWebhooks } from './webhooks.js';
+import type { WebhookStore } from '../webhooks.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`; the password never appears in errors. */
@@ -66,6 +68,7 @@ class PostgresStore implements EvaluationStore {
   readonly #url: string;
   readonly #watchers = new Set<() => Promise<void>>();
   readonly projects: ProjectStore;
+  readonly webhooks: WebhookStore;
 
   constructor(options: PostgresStoreOptions) {
     this.#names = schemaNames(options.schema ?? 'public');
@@ -74,6 +77,7 @@ class PostgresStore implements EvaluationStore {
     this.#sql = statements(this.#names);
     this.#writer = new TransitionWriter(this.#names);
     this.projects = postgresProjects(this.#db, this.#sql);
+    this.webhooks = postgresWebhooks(this.#db, this.#names);
   }
 
   async migrate(): Promise<void> {

@@ -2,6 +2,7 @@ import { migration001 } from './001_init.js';
 import { migration002 } from './002_idempotency_keys.js';
 import { migration003 } from './003_ownership.js';
 import { migration004 } from './004_projects.js';
+import { migration005 } from './005_webhooks.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -10,6 +11,12 @@ export type { Migration } from './migration.js';
  * Every migration, in order. TS constants rather than `.sql` files because `tsc` does not copy assets into
  * `dist`, and the build must carry its schema.
  */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
+export const MIGRATIONS: readonly Migration[] = [
+  migration001,
+  migration002,
+  migration003,
+  migration004,
+  migration005,
+];
 
 export const LATEST_VERSION = MIGRATIONS.length;
