@@ -31,9 +31,15 @@ if (major < 24) {
   }
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 125)));
 } else {
-  // V8's code cache on disk: later starts skip compiling the CLI's modules (and commander's).
-  const { enableCompileCache } = await import('node:module');
-  enableCompileCache?.();
-  const { main } = await import('../dist/cli/index.js');
+  // V8's code cache on disk: later starts skip compiling the CLI's modules (and commander's). Not an ESM
+  // import of node:module: building its facade evaluates every export (source maps support among them).
+  process.getBuiltinModule('node:module').enableCompileCache?.();
+  // dist/cli.js is the start-up path bundled (scripts/bundle-cli.mjs); a tree built by tsc alone has only
+  // dist/cli/index.js, the same code as separate modules.
+  const { main } = await import('../dist/cli.js').catch((error) =>
+    error?.code === 'ERR_MODULE_NOT_FOUND' && error.url?.endsWith('/dist/cli.js')
+      ? import('../dist/cli/index.js')
+      : Promise.reject(error),
+  );
   await main(process.argv);
 }

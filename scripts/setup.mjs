@@ -97,4 +97,5 @@ log('compiling TypeScript');
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
   stdio: 'inherit',
 });
+execFileSync(process.execPath, ['scripts/bundle-cli.mjs'], { stdio: 'inherit' });
 log('done: start the server with `npx crucible serve`');

@@ -147,7 +147,18 @@ export const ErrorSchema = z.object({
 
 export const IdParamsSchema = z.strictObject({ id: z.string().min(1).max(200) });
 
+/** `?wait=N`: hold the answer up to N seconds until the evaluation is terminal. */
+function waitSeconds() {
+  return z.coerce
+    .number({ error: 'wait must be a number of seconds' })
+    .min(0, { error: 'wait must be between 0 and 300 seconds' })
+    .max(300, { error: 'wait must be between 0 and 300 seconds' })
+    .optional();
+}
+
 export const SubmitQuerySchema = z.strictObject({
+  /** Answer once the evaluation is terminal (headers at once, the body then). */
+  wait: waitSeconds(),
   /** Also show the evaluation as an `Evaluation` object in this namespace (the server runs with `--crd`). */
   mirror: z
     .string()
@@ -157,13 +168,7 @@ export const SubmitQuerySchema = z.strictObject({
     .optional(),
 });
 
-export const WaitQuerySchema = z.strictObject({
-  wait: z.coerce
-    .number({ error: 'wait must be a number of seconds' })
-    .min(0, { error: 'wait must be between 0 and 300 seconds' })
-    .max(300, { error: 'wait must be between 0 and 300 seconds' })
-    .optional(),
-});
+export const WaitQuerySchema = z.strictObject({ wait: waitSeconds() });
 
 export const ListQuerySchema = z.strictObject({
   status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),

@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { readEvents, readLogs } from './follow.js';
 import { Transport, type RetryOptions } from './transport.js';
 import {
@@ -26,6 +27,8 @@ export interface CrucibleOptions {
   readonly retry?: RetryOptions;
   /** Extra headers on every request. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** The `http.Agent` (or `https.Agent`) for every request: keep-alive, proxies, sockets of your own. */
+  readonly agent?: Agent;
 }
 
 export interface CallOptions {
@@ -42,8 +45,8 @@ export interface SubmitOptions extends CallOptions {
 }
 
 export interface RunOptions extends SubmitOptions {
-  /** Told the evaluation as soon as it is accepted (its id, to cancel it, say). */
-  readonly onSubmitted?: (evaluation: Evaluation) => void;
+  /** Told the evaluation's id as soon as it is accepted (to cancel it, say). */
+  readonly onSubmitted?: (submitted: { readonly id: string }) => void;
   /** Each line of output as it is produced; without it `run` only waits for the end. */
   readonly onOutput?: (line: LogLine) => void;
 }
@@ -94,6 +97,7 @@ export class Crucible {
       opts.baseUrl ?? process.env.CRUCIBLE_URL ?? DEFAULT_URL,
       { ...(token ? { authorization: `Bearer ${token}` } : {}), ...opts.headers },
       opts.retry,
+      opts.agent,
     );
     this.baseUrl = this.#transport.baseUrl;
     this.#maxReconnects = Math.max(0, (opts.retry?.attempts ?? 5) - 1);
@@ -101,13 +105,7 @@ export class Crucible {
 
   /** `POST /v1/evaluations`, with an `Idempotency-Key` so a retried submission never runs twice. */
   submit(submission: Submission, options: SubmitOptions = {}): Promise<Evaluation> {
-    return this.#transport.json({
-      method: 'POST',
-      path: '/v1/evaluations',
-      body: submission,
-      headers: { 'idempotency-key': options.idempotencyKey ?? newIdempotencyKey() },
-      signal: options.signal,
-    });
+    return this.#transport.json(submitRequest(submission, options, ''));
   }
 
   /** `GET /v1/evaluations/{id}`; with `waitSeconds` (≤ 300) the server holds it until the evaluation ends. */
@@ -208,6 +206,7 @@ export class Crucible {
    * evaluation once it is terminal: `submit`, `follow` and `wait` in one call, with one request fewer.
    */
   async run(submission: Submission, options: RunOptions = {}): Promise<Evaluation> {
+    if (!options.onOutput) return this.#submitAndWait(submission, options);
     const submitted = await this.submit(submission, options);
     options.onSubmitted?.(submitted);
     let final: Evaluation | undefined;
@@ -218,6 +217,28 @@ export class Crucible {
       for await (const line of lines) options.onOutput(line);
     }
     return final && isTerminal(final.status) ? final : this.wait(submitted.id, options);
+  }
+
+  /**
+   * `POST /v1/evaluations?wait=300`: one request where submit-then-wait takes two. The server sends the status
+   * and `Location` at once and the body when the evaluation ends; a body cut short (the connection dropped, the
+   * server restarted) is asked for again by id, as is one that is not terminal yet.
+   */
+  async #submitAndWait(submission: Submission, options: RunOptions): Promise<Evaluation> {
+    const answer = await this.#transport.send(
+      submitRequest(submission, options, `?wait=${MAX_WAIT_SECONDS}`),
+    );
+    const id = idOfLocation(answer.headers.location);
+    if (id !== undefined) options.onSubmitted?.({ id });
+    let evaluation: Evaluation;
+    try {
+      evaluation = JSON.parse(await answer.text()) as Evaluation;
+    } catch (error) {
+      if (id === undefined || options.signal?.aborted) throw error;
+      return this.wait(id, options);
+    }
+    if (id === undefined) options.onSubmitted?.(evaluation);
+    return isTerminal(evaluation.status) ? evaluation : this.wait(evaluation.id, options);
   }
 
   /** The output as it is produced, until the evaluation ends (resuming after disconnects). */
@@ -259,6 +280,22 @@ export class Crucible {
   version(options: CallOptions = {}): Promise<{ version: string }> {
     return this.#transport.json({ method: 'GET', path: '/v1/version', signal: options.signal });
   }
+}
+
+function submitRequest(submission: Submission, options: SubmitOptions, query: string) {
+  return {
+    method: 'POST' as const,
+    path: `/v1/evaluations${query}`,
+    body: submission,
+    headers: { 'idempotency-key': options.idempotencyKey ?? newIdempotencyKey() },
+    signal: options.signal,
+  };
+}
+
+/** The id in a `Location: /v1/evaluations/{id}` header. */
+function idOfLocation(location: string | undefined): string | undefined {
+  const match = location?.match(/\/v1\/evaluations\/([^/?#]+)$/);
+  return match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
 }
 
 function evaluationPath(id: string): string {

@@ -1,7 +1,21 @@
 import type { HttpAnswer } from './http-request.js';
 
+// Brands shared by every copy of this module (the bundled CLI's and the package's own files, a CommonJS and an
+// ESM copy of the SDK): `instanceof` holds for an error thrown by any of them.
+const CRUCIBLE_ERROR: unique symbol = Symbol.for('crucible.CrucibleError');
+const UNREACHABLE_ERROR: unique symbol = Symbol.for('crucible.CrucibleUnreachableError');
+
+function hasBrand(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
 /** The API answered with an error: its HTTP status and the body's `{ error: { code, message, field } }`. */
 export class CrucibleError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, CRUCIBLE_ERROR);
+  }
+
+  readonly [CRUCIBLE_ERROR] = true;
   override readonly name = 'CrucibleError';
   readonly status: number;
   readonly code: string;
@@ -17,6 +31,11 @@ export class CrucibleError extends Error {
 
 /** The server could not be reached (nothing listening, connection reset, DNS failure), after every retry. */
 export class CrucibleUnreachableError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, UNREACHABLE_ERROR);
+  }
+
+  readonly [UNREACHABLE_ERROR] = true;
   override readonly name = 'CrucibleUnreachableError';
   readonly baseUrl: string;
   /** The network error's code, e.g. `ECONNREFUSED`, when there was one. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { Agent, IncomingMessage } from 'node:http';
 
 /** What the SDK sends: a method, a full URL, headers and an optional text body. */
 export interface HttpRequest {
@@ -7,6 +7,8 @@ export interface HttpRequest {
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Node's default (the global agent) when not given. */
+  readonly agent?: Agent | undefined;
 }
 
 /** An answer whose body is still unread: iterate it (bytes) or read it whole. */
@@ -32,7 +34,8 @@ export function exchange(request: HttpRequest): Promise<HttpAnswer> {
     if (request.signal?.aborted) return reject(request.signal.reason as Error);
     const headers: Record<string, string> = { ...request.headers };
     if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
-    const req = module.request(request.url, { method: request.method, headers }, (res) => {
+    const options = { method: request.method, headers, ...(request.agent ? { agent: request.agent } : {}) };
+    const req = module.request(request.url, options, (res) => {
       request.signal?.removeEventListener('abort', onAbort);
       if (request.signal) {
         // The body may be read long after: an abort then ends its iteration with the signal's reason.

@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { retryAfterMs } from '../core/retry-after.js';
 import { CrucibleUnreachableError, errorFromAnswer } from './errors.js';
 import { exchange, type HttpAnswer } from './http-request.js';
@@ -58,8 +59,9 @@ export class Transport {
   readonly #maxDelayMs: number;
   readonly #maxRetryAfterMs: number;
   readonly #onRetry: ((retry: RetryEvent) => void) | undefined;
+  readonly #agent: Agent | undefined;
 
-  constructor(baseUrl: string, headers: Record<string, string>, retry: RetryOptions = {}) {
+  constructor(baseUrl: string, headers: Record<string, string>, retry: RetryOptions = {}, agent?: Agent) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.#headers = headers;
     this.#attempts = Math.max(1, retry.attempts ?? 5);
@@ -67,6 +69,7 @@ export class Transport {
     this.#maxDelayMs = retry.maxDelayMs ?? 5000;
     this.#maxRetryAfterMs = retry.maxRetryAfterMs ?? 60_000;
     this.#onRetry = retry.onRetry;
+    this.#agent = agent;
   }
 
   /** The answer once it is 2xx (or the status is in `accept`); the body is left for the caller to read. */
@@ -117,6 +120,7 @@ export class Transport {
       headers,
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
       signal: request.signal,
+      agent: this.#agent,
     };
   }
 }

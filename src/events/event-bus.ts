@@ -46,6 +46,11 @@ export class EventBus {
     return () => this.#emitter.off(`log:${evaluationId}`, listener);
   }
 
+  /** Listeners of transitions (event streams, held requests, the service's own): falls back as clients leave. */
+  get transitionListeners(): number {
+    return this.#emitter.listenerCount('transition');
+  }
+
   /** Evaluations someone on this node follows the logs of. */
   followedEvaluations(): string[] {
     return this.#emitter

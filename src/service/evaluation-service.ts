@@ -296,23 +296,31 @@ export class EvaluationService {
   }
 
   /** Resolves with the evaluation once it is terminal, or as it is after `timeoutMs`. */
-  async wait(id: string, timeoutMs: number): Promise<Evaluation> {
+  /**
+   * The evaluation once it is terminal, or as it is after `timeoutMs`, or as soon as `signal` aborts (the client
+   * went away: nothing is left listening for it).
+   */
+  async wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<Evaluation> {
     let unsubscribe = (): void => undefined;
     let timer: NodeJS.Timeout | undefined;
-    const terminal = new Promise<void>((resolve) => {
+    let onAbort = (): void => undefined;
+    const over = new Promise<void>((resolve) => {
       unsubscribe = this.#bus.onTransition(({ transition }) => {
         if (transition.evaluationId === id && isTerminal(transition.to)) resolve();
       });
       timer = setTimeout(resolve, timeoutMs);
+      onAbort = resolve;
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
       const current = await this.get(id);
-      if (isTerminal(current.status) || timeoutMs <= 0) return current;
-      await terminal;
+      if (isTerminal(current.status) || timeoutMs <= 0 || signal?.aborted) return current;
+      await over;
       return await this.get(id);
     } finally {
       unsubscribe();
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

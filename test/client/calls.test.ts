@@ -94,4 +94,44 @@ describe('SDK calls', () => {
       'GET /v1/evaluations/ev_run/logs?follow=false&stream=all&after=1',
     ]);
   });
+  it('run without onOutput is one POST ?wait=300; the id comes from Location before the body', async () => {
+    let release = (): void => undefined;
+    const { server, crucible } = await serve((_req, res) => {
+      res.writeHead(202, { location: '/v1/evaluations/ev_w', 'content-type': 'application/json' });
+      res.flushHeaders();
+      release = () => res.end(JSON.stringify(evaluation({ id: 'ev_w', status: 'succeeded' })));
+    });
+    const final = crucible.run(
+      { language: 'python', code: 'x' },
+      {
+        onSubmitted: ({ id }) => {
+          expect(id).toBe('ev_w');
+          release();
+        },
+      },
+    );
+    expect(await final).toMatchObject({ id: 'ev_w', status: 'succeeded' });
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /v1/evaluations?wait=300']);
+    expect(server.requests[0]!.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('run asks again by id when the held body is cut short, or is not terminal yet', async () => {
+    const { server, crucible } = await serve((req, res, i) => {
+      if (req.method === 'POST' && i === 0) {
+        res.writeHead(202, { location: '/v1/evaluations/ev_cut', 'content-type': 'application/json' });
+        // Headers and half a body reach the client before the connection drops (TCP keeps the order).
+        return void res.write('{"id":"ev_c', () => res.destroy());
+      }
+      if (req.method === 'POST') return json(res, 202, evaluation({ id: 'ev_slow', status: 'running' }));
+      json(res, 200, evaluation({ id: req.url.split('/')[3]!.split('?')[0]!, status: 'succeeded' }));
+    });
+    expect(await crucible.run({ language: 'python', code: 'x' })).toMatchObject({ id: 'ev_cut' });
+    expect(await crucible.run({ language: 'python', code: 'x' })).toMatchObject({ id: 'ev_slow' });
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /v1/evaluations?wait=300',
+      'GET /v1/evaluations/ev_cut?wait=300',
+      'POST /v1/evaluations?wait=300',
+      'GET /v1/evaluations/ev_slow?wait=300',
+    ]);
+  });
 });

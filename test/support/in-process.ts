@@ -37,6 +37,7 @@ export interface InProcess {
   readonly service: EvaluationService;
   readonly store: EvaluationStore;
   readonly log: MemoryLogger;
+  readonly bus: EventBus;
   api(): Promise<FastifyInstance>;
   close(): Promise<void>;
 }
@@ -63,6 +64,7 @@ export async function inProcess(options: InProcessOptions): Promise<InProcess> {
     service,
     store,
     log,
+    bus,
     async api() {
       const streams = new StreamLimiter(100, 50);
       app ??= await buildApi({

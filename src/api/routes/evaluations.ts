@@ -16,8 +16,9 @@ import {
   WaitQuerySchema,
   submissionSchema,
 } from '../schemas.js';
+import { clientGone, heldJson } from '../held-answer.js';
 import { NDJSON, SSE, streamFrames, type StreamLimiter } from '../streaming.js';
-import { toListItem, toView } from '../views.js';
+import { toListItem, toView, type EvaluationView } from '../views.js';
 
 export interface EvaluationRoutesOptions {
   readonly service: EvaluationService;
@@ -39,7 +40,8 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
     {
       schema: {
         summary:
-          'Submit code for evaluation; a repeat with the same Idempotency-Key answers the first evaluation',
+          'Submit code for evaluation; a repeat with the same Idempotency-Key answers the first evaluation; ' +
+          '?wait=N answers the evaluation once terminal (status and Location at once, the body then)',
         body: submissionSchema(options.bounds),
         headers: IdempotencyHeadersSchema,
         querystring: SubmitQuerySchema,
@@ -55,10 +57,15 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         caller: request.ip,
       });
       if (replayed) void reply.header('idempotent-replayed', 'true');
-      return reply
-        .status(202)
-        .header('location', `/v1/evaluations/${evaluation.id}`)
-        .send(toView(evaluation));
+      void reply.status(202).header('location', `/v1/evaluations/${evaluation.id}`);
+      const waitSeconds = request.query.wait ?? 0;
+      if (waitSeconds <= 0) return reply.send(toView(evaluation));
+      // One request instead of submit-then-wait: the status and Location go out now, the body at the end.
+      const held = heldJson(reply.raw, async (signal) =>
+        withOutputView(await service.wait(evaluation.id, waitSeconds * 1000, signal)),
+      );
+      // The type provider knows JSON payloads only; Fastify sends a stream as it is (unserialized).
+      return reply.type('application/json; charset=utf-8').send(held as unknown as EvaluationView);
     },
   );
 
@@ -72,11 +79,16 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         response: { 200: EvaluationSchema, ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id } = request.params;
       const waitSeconds = request.query.wait ?? 0;
-      const evaluation = waitSeconds > 0 ? await service.wait(id, waitSeconds * 1000) : await service.get(id);
-      return withOutputView(evaluation);
+      if (waitSeconds <= 0) return withOutputView(await service.get(id));
+      const gone = clientGone(reply.raw);
+      try {
+        return await withOutputView(await service.wait(id, waitSeconds * 1000, gone.signal));
+      } finally {
+        gone.dispose();
+      }
     },
   );
 

@@ -10,7 +10,7 @@ import {
 import { LANGUAGE_IDS, languageForFile } from '../../core/languages.js';
 import { describe, exitCodeOf } from '../output.js';
 import type { CommandSpec, Flags } from '../parser.js';
-import { clientOf } from './client-of.js';
+import { clientOptionsOf } from './client-of.js';
 import { withLocalFallback } from './local-fallback.js';
 
 // getBuiltinModule, not an ESM import of node:fs: that one evaluates fs.promises (and readline), ~20 ms.
@@ -49,12 +49,16 @@ export const runCommand: CommandSpec = {
     '  crucible run job.js --timeout 5 --label team=evals --json\n',
   run: async ([file = ''], flags) => {
     const body = await submissionOf(file, flags);
-    process.exitCode = await withLocalFallback(clientOf(flags), flags.local !== false, async (client) => {
-      const final = await runToEnd(client, body, !flags.json);
-      if (flags.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-      else if (final.status !== 'succeeded') process.stderr.write(`crucible: ${describe(final)}\n`);
-      return exitCodeOf(final);
-    });
+    process.exitCode = await withLocalFallback(
+      clientOptionsOf(flags),
+      flags.local !== false,
+      async (client) => {
+        const final = await runToEnd(client, body, !flags.json);
+        if (flags.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+        else if (final.status !== 'succeeded') process.stderr.write(`crucible: ${describe(final)}\n`);
+        return exitCodeOf(final);
+      },
+    );
   },
 };
 
