@@ -200,6 +200,8 @@ export const LogsQuerySchema = z.strictObject({
 export const QueueSchema = z.object({
   queued: z.object({ high: z.number(), normal: z.number(), low: z.number() }),
   running: z.number(),
+  /** Queued evaluations whose Job waits, suspended, for Kueue (also in `queued`; each holds a slot). */
+  awaitingAdmission: z.number(),
   capacity: z.number(),
   /** The replica that answered: its own slots, and whether it runs work (false: a follower, API only). */
   replica: z.object({ id: z.string(), running: z.number(), slots: z.number(), working: z.boolean() }),

@@ -19,6 +19,11 @@ export interface RunRequest {
  * `output` may be called after `finished` only never: a runtime delivers all output before `finished`.
  */
 export interface RunObserver {
+  /**
+   * A run that waited for an admission outside Crucible (see `Runtime.awaitsAdmission`) was admitted: its
+   * platform may now start it. Called at most once, before `started`, and only for such runs.
+   */
+  admitted?(at: Date): void;
   started(at: Date): void;
   output(stream: OutputStream, data: Buffer): void;
   /**
@@ -43,6 +48,13 @@ export interface Runtime {
    * Rejects only when the platform cannot launch it at all.
    */
   start(request: RunRequest, observer: RunObserver): Promise<void>;
+  /**
+   * True when a run of this evaluation, once `start` launched it, waits for an admission outside Crucible (a
+   * Job created suspended for Kueue). The service then claims it without dispatching it — it stays `queued`,
+   * owned and holding a slot — and records `queued` → `starting` when the observer hears `admitted`. Absent:
+   * never.
+   */
+  awaitsAdmission?(evaluation: { readonly project?: string | null }): boolean;
   /** Stops the run and every process it made. Idempotent; unknown ids are ignored. */
   cancel(evaluationId: string): Promise<void>;
   /**

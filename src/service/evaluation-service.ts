@@ -84,9 +84,15 @@ export interface Submitted {
 }
 
 export interface QueueStats {
+  /** Every `queued` evaluation by priority, those awaiting admission included. */
   readonly queued: Record<Priority, number>;
   /** `starting` + `running` across every replica. */
   readonly running: number;
+  /**
+   * `queued` evaluations whose Job exists, suspended, waiting for Kueue's admission (also in `queued`). Each
+   * holds a slot: `running + awaitingAdmission` is what `capacity` bounds.
+   */
+  readonly awaitingAdmission: number;
   /** The global limit, or this replica's slots when there is none. */
   readonly capacity: number;
   readonly replica: ReplicaStats;
@@ -388,6 +394,7 @@ export class EvaluationService {
     return {
       queued: counts.queued,
       running: counts.active,
+      awaitingAdmission: counts.awaitingAdmission,
       capacity: this.#globalConcurrency ?? this.#worker.slots.capacity,
       replica: {
         id: this.#replica,

@@ -5,6 +5,8 @@ import type { RunContext } from './run-context.js';
 /** What a run's observer needs from the service; each write is already retried by `persist`. */
 export interface RunObserverDeps {
   readonly now: () => Date;
+  /** Recorded on the `dispatched` transition of a run admitted late (Kueue). */
+  readonly runtimeName: string;
   readonly persist: <T>(what: string, task: () => Promise<T>) => Promise<T>;
   readonly appendLogs: (chunks: readonly LogChunk[]) => Promise<void>;
   readonly publishLogs: (chunks: readonly LogChunk[]) => void;
@@ -30,6 +32,11 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
       deps.publishLogs(chunks);
     }
   };
+  // A held run (still `queued`, owned) was admitted outside Crucible: now it is dispatched.
+  const admitted = async (at: Date) => {
+    const event: LifecycleEvent = { type: 'dispatched', at, runtime: deps.runtimeName };
+    await deps.persist(`recording the admission of ${id}`, () => deps.apply(id, event));
+  };
   const started = async (at: Date) => {
     await deps.persist(`starting ${id}`, () => deps.apply(id, { type: 'started', at }));
   };
@@ -47,6 +54,7 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
     }
   };
   return {
+    admitted: (at) => void run.enqueue(() => admitted(at), deps.onError),
     started: (at) => void run.enqueue(() => started(at), deps.onError),
     output: (stream, data) => {
       if (run.acceptOutput(stream, data, deps.now())) void run.enqueue(flush, deps.onError);

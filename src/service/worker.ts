@@ -31,6 +31,12 @@ export interface WorkerOptions {
  * SQLite: all of them) — are taken by compare-and-set on the owner and offered to `runtime.adopt`, ended as
  * `error` / `lost_on_restart` when the runtime cannot find them. Nothing is ever run twice.
  *
+ * Held runs (`runtime.awaitsAdmission`: a Job suspended for Kueue) are claimed without a transition: they
+ * stay `queued` with this replica as owner, hold a slot, and move to `starting` when the runtime reports the
+ * admission. An orphaned held run is adopted like any other; when its Job is not there, its owner stopped
+ * before creating it, and it is started again (the Job's name is the evaluation's: a create finding it
+ * after all adopts it).
+ *
  * Slots: a slot is held from the claim until the sandbox is gone — the run's `finished` was persisted, or a
  * cancel was delivered to the runtime after its launch returned — never merely until the status turned
  * terminal, so a cancelled program still being killed keeps counting against the limit.
@@ -131,6 +137,9 @@ export class Worker {
           // Leave it queued while its project runs `maxConcurrent` here: waiting for the cluster's quota
           // would hold a slot that another project's evaluation could use.
           if (!projectHasRoom(queued)) return null;
+          // Its Job waits for Kueue's admission: it stays `queued` (owned, holding a slot) until the runtime
+          // reports the admission, so `queued` keeps meaning "not admitted anywhere yet".
+          if (runtime.awaitsAdmission?.(queued)) return 'hold';
           const at = this.#o.now();
           return applyEvent(queued, { type: 'dispatched', at, runtime: runtime.name }, at);
         },
@@ -210,7 +219,12 @@ export class Worker {
         return 'lost' as const;
       });
     const from = previousOwner === replicaId || previousOwner === null ? '' : ` (from ${previousOwner})`;
-    if (adopted === 'lost') {
+    if (adopted === 'lost' && evaluation.status === 'queued') {
+      // Held for admission, and its Job is not there: its owner stopped before creating it, so nothing ran.
+      this.#o.log.info(`dispatching ${evaluation.id}${from} again: its held Job was never created`);
+      run.launching = true;
+      void this.#launch({ evaluation, transition: null });
+    } else if (adopted === 'lost') {
       void observer.finished({
         kind: 'error',
         reason: 'lost_on_restart',
@@ -237,6 +251,7 @@ export class Worker {
     const { writer, now } = this.#o;
     return createRunObserver(run, {
       now,
+      runtimeName: this.#o.runtime.name,
       persist: (what, task) => writer.persist(what, task),
       appendLogs: (chunks) => this.#o.store.appendLogs(chunks),
       publishLogs: (chunks) => writer.publishLogs(chunks),

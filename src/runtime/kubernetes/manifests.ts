@@ -74,6 +74,14 @@ export function evaluationLabels(request: RunRequest): Record<string, string> {
   return labels;
 }
 
+/** The LocalQueue a Job is created suspended in, if any: a project's Jobs are never (no LocalQueue there). */
+export function kueueQueueOf(
+  inProject: boolean,
+  options: Pick<ManifestOptions, 'kueueQueue'>,
+): string | undefined {
+  return inProject ? undefined : options.kueueQueue;
+}
+
 /**
  * Builds the ConfigMaps and the Job of one evaluation. Pure: same request, same objects, no I/O.
  *
@@ -89,7 +97,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   // A project's evaluations run in the project's namespace (see namespaces.ts). Its ResourceQuota bounds
   // them, not Kueue: a LocalQueue is namespaced, and none exists in a project's namespace.
   const namespace = request.project?.namespace ?? options.namespace;
-  const kueueQueue = request.project ? undefined : options.kueueQueue;
+  const kueueQueue = kueueQueueOf(request.project !== undefined, options);
   const annotations = { [EVALUATION_ANNOTATION]: request.evaluationId };
   const name = jobName(request.evaluationId);
   const parts = packPayload([

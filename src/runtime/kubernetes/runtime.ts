@@ -6,7 +6,7 @@ import type { KubeApi } from './kube-client.js';
 import { KubeError, toKubeError } from './kube-client.js';
 import { LogCollector } from './log-collector.js';
 import { createEvaluationObjects, deleteEvaluationObjects } from './objects.js';
-import { buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
+import { buildEvaluationManifests, buildNamespaceManifests, kueueQueueOf } from './manifests.js';
 import {
   createPollMonitor,
   createWatchMonitor,
@@ -25,6 +25,8 @@ interface Tracked {
   readonly label: string;
   /** When the wait for a pod started: creation, or Kueue's admission of a suspended Job. */
   since: number;
+  /** Created suspended for Kueue and not yet seen admitted: the observer hears `admitted` once it is. */
+  awaitingAdmission: boolean;
   /** Bytes per stream already delivered before a restart; skipped when the log is re-read. */
   readonly skip: Record<OutputStream, number>;
   /** Aborted by `cancel`/`close`: stops retrying the creation of the evaluation's objects. */
@@ -171,6 +173,9 @@ export class KubernetesRuntime implements Runtime {
       } else await this.ensurePolicy(retry);
       this.apis.set(request.evaluationId, tracked.api);
       await createEvaluationObjects(tracked.api, manifests, retry);
+      // A create answered 409 (an earlier attempt, or an earlier owner, made it): the monitor may have seen
+      // that Job before it was tracked, and no change of it may come to say what it is now.
+      this.fillKnown(tracked);
     } catch (error) {
       failure = error;
     }
@@ -187,6 +192,12 @@ export class KubernetesRuntime implements Runtime {
       throw toKubeError(failure);
     }
     this.refresh(tracked);
+  }
+
+  /** With `kueueQueue`, the Jobs outside projects are created suspended: Kueue admits them. */
+  awaitsAdmission(evaluation: { readonly project?: string | null }): boolean {
+    const inProject = evaluation.project !== undefined && evaluation.project !== null;
+    return kueueQueueOf(inProject, this.deps.options) !== undefined;
   }
 
   async cancel(evaluationId: string): Promise<void> {
@@ -210,20 +221,28 @@ export class KubernetesRuntime implements Runtime {
   ): Promise<'adopted' | 'lost'> {
     await this.ready(request.project !== undefined);
     const label = evaluationLabel(request.evaluationId);
-    const monitors = [this.monitor, ...(this.projectMonitor ? [this.projectMonitor] : [])];
-    const job = monitors
-      .flatMap((m) => m.jobs())
-      .find((j) => j.metadata?.labels?.[EVALUATION_LABEL] === label);
-    if (!job) return 'lost';
+    if (!this.known(label).job) return 'lost';
     const tracked = this.track(request, observer, delivered);
     if (request.project) tracked.api = this.projects.apiFor(request.project.namespace);
     this.apis.set(request.evaluationId, tracked.api);
-    tracked.job = job;
-    tracked.pod = monitors
-      .flatMap((m) => m.pods())
-      .find((p) => p.metadata?.labels?.[EVALUATION_LABEL] === label);
+    this.fillKnown(tracked);
     this.refresh(tracked);
     return 'adopted';
+  }
+
+  /** The Job and pod of an evaluation label as the monitors last saw them. */
+  private known(label: string): { job?: V1Job; pod?: V1Pod } {
+    const monitors = [this.monitor, ...(this.projectMonitor ? [this.projectMonitor] : [])];
+    const mine = (o: V1Job | V1Pod) => o.metadata?.labels?.[EVALUATION_LABEL] === label;
+    const job = monitors.flatMap((m) => m.jobs()).find(mine);
+    const pod = monitors.flatMap((m) => m.pods()).find(mine);
+    return { ...(job ? { job } : {}), ...(pod ? { pod } : {}) };
+  }
+
+  private fillKnown(tracked: Tracked): void {
+    const known = this.known(tracked.label);
+    tracked.job ??= known.job;
+    tracked.pod ??= known.pod;
   }
 
   async close(): Promise<void> {
@@ -300,6 +319,7 @@ export class KubernetesRuntime implements Runtime {
       skip: { stdout: delivered?.stdout ?? 0, stderr: delivered?.stderr ?? 0 },
       label: evaluationLabel(request.evaluationId),
       since: this.deps.clock().getTime(),
+      awaitingAdmission: this.awaitsAdmission({ project: request.project?.id ?? null }),
       jobDeleted: false,
       podDeleted: false,
       started: false,
@@ -384,6 +404,11 @@ export class KubernetesRuntime implements Runtime {
       tracked.collector.start();
     }
     const now = this.deps.clock().getTime();
+    // Before `started`: the service records the admission (`queued` → `starting`) first.
+    if (tracked.awaitingAdmission && admitted(tracked)) {
+      tracked.awaitingAdmission = false;
+      tracked.observer.admitted?.(new Date(now));
+    }
     const next = this.current(tracked);
     switch (next.kind) {
       case 'wait':
@@ -491,4 +516,9 @@ export class KubernetesRuntime implements Runtime {
       this.deps.warn(`cleanup of ${evaluationId} failed: ${toKubeError(error).message}`);
     }
   }
+}
+
+/** Kueue admitted the Job (unsuspended it), or a pod exists, which only an admitted Job makes. */
+function admitted(tracked: Tracked): boolean {
+  return (tracked.job !== undefined && tracked.job.spec?.suspend !== true) || tracked.pod !== undefined;
 }

@@ -135,6 +135,11 @@ export class MultiClusterRuntime implements Runtime {
     await Promise.all(this.#members.map((member) => member.runtime.removeProject?.(project)));
   }
 
+  /** Every cluster has the same options (a Kueue queue or none): the first one answers for all. */
+  awaitsAdmission(evaluation: { readonly project?: string | null }): boolean {
+    return this.#members[0]?.runtime.awaitsAdmission?.(evaluation) ?? false;
+  }
+
   async cancel(evaluationId: string): Promise<void> {
     this.#pending.drop(evaluationId);
     const member = this.#members.find((m) => m.placed.has(evaluationId));
@@ -356,6 +361,9 @@ export class MultiClusterRuntime implements Runtime {
   /** Passes calls on, unless this run was already ended here (cluster lost); frees the placement at the end. */
   #observerFor(member: Member, placed: Placed): RunObserver {
     return {
+      admitted: (at) => {
+        if (!placed.ended) placed.observer.admitted?.(at);
+      },
       started: (at) => {
         if (!placed.ended) placed.observer.started(at);
       },
