@@ -38,6 +38,7 @@ describePostgres('replicas of the service on one PostgreSQL database', () => {
     options: {
       work?: boolean;
       runtime?: FakeRuntimeOptions;
+      globalConcurrency?: number;
       wrap?: (s: EvaluationStore) => EvaluationStore;
     } = {},
   ): Promise<Replica> {
@@ -57,6 +58,7 @@ describePostgres('replicas of the service on one PostgreSQL database', () => {
       feed,
       replicaId: id,
       concurrency: 2,
+      ...(options.globalConcurrency === undefined ? {} : { globalConcurrency: options.globalConcurrency }),
       leaseMs: LEASE_MS,
       agingMs: 30_000,
       defaultLimits: DEFAULT_LIMITS,
@@ -167,6 +169,57 @@ describePostgres('replicas of the service on one PostgreSQL database', () => {
     expect(survivor.runtime.started).toEqual([]);
     const steps = (await survivor.service.transitionsOf(evaluation.id)).map((t) => t.to);
     expect(steps).toEqual(['queued', 'starting', 'running', 'error']);
+  });
+
+  it('a run held for admission stays queued holding a slot; a cancel from another replica kills it there', async () => {
+    const schema = schemas.name();
+    const api = await replica(schema, 'api-only', { work: false });
+    const worker = await replica(schema, 'worker', {
+      globalConcurrency: 1,
+      runtime: { awaitsAdmission: true, script: (run) => void run.exit(0) },
+    });
+    const first = (await api.service.submit({ language: 'python', code: 'x' })).evaluation;
+    const second = (await api.service.submit({ language: 'python', code: 'y' })).evaluation;
+    await expect.poll(() => worker.runtime.started).toEqual([first.id]);
+    // Held: still queued, and it fills the global limit, so the second waits unclaimed.
+    expect((await api.service.get(first.id)).status).toBe('queued');
+    expect(await api.service.queueStats()).toMatchObject({
+      queued: { normal: 2 },
+      running: 0,
+      awaitingAdmission: 1,
+    });
+    expect((await worker.service.queueStats()).replica.running).toBe(1);
+
+    expect((await api.service.cancel(first.id)).status).toBe('cancelled');
+    await expect.poll(() => worker.runtime.runs.get(first.id)?.alive).toBe(false);
+    // Its slot freed, the second is claimed (held in turn); admitted, it runs.
+    await expect.poll(() => worker.runtime.started).toEqual([first.id, second.id]);
+    await worker.runtime.admit(second.id);
+    expect((await api.service.wait(second.id, 5_000)).status).toBe('succeeded');
+    const steps = async (id: string) => (await api.service.transitionsOf(id)).map((t) => t.to);
+    expect(await steps(first.id)).toEqual(['queued', 'cancelled']);
+    expect(await steps(second.id)).toEqual(['queued', 'starting', 'running', 'succeeded']);
+  });
+
+  it('a held run of a replica that stopped renewing its lease is dispatched again when its runtime lost it', async () => {
+    const schema = schemas.name();
+    let dead: FlakyStore | undefined;
+    const doomed = await replica(schema, 'doomed', {
+      runtime: { awaitsAdmission: true },
+      wrap: (store) => (dead = new FlakyStore(store, ['renewLease', 'saveTransition', 'appendLogs'])).store,
+    });
+    const { evaluation } = await doomed.service.submit({ language: 'python', code: 'x' });
+    await expect.poll(() => doomed.runtime.started).toEqual([evaluation.id]);
+    dead!.failuresLeft = Number.MAX_SAFE_INTEGER;
+    // The survivor's runtime finds no such run (as when the Job was never created): it starts it again.
+    const survivor = await replica(schema, 'survivor', { runtime: { awaitsAdmission: true } });
+    await expect.poll(() => survivor.runtime.started, { timeout: 10 * LEASE_MS }).toEqual([evaluation.id]);
+    expect((await survivor.service.get(evaluation.id)).status).toBe('queued');
+    await survivor.runtime.admit(evaluation.id);
+    const final = await survivor.service.wait(evaluation.id, 5_000);
+    expect(final.status).toBe('succeeded');
+    const steps = (await survivor.service.transitionsOf(evaluation.id)).map((t) => t.to);
+    expect(steps).toEqual(['queued', 'starting', 'running', 'succeeded']);
   });
 });
 

@@ -11,6 +11,9 @@ export class FakeRun {
     readonly observer: RunObserver,
   ) {}
 
+  /** Held for admission (`awaitsAdmission`): admitted and started now, then its script runs. */
+  admitted?: () => Promise<void>;
+
   print(text: string, stream: 'stdout' | 'stderr' = 'stdout'): void {
     this.observer.output(stream, Buffer.from(text));
   }
@@ -47,6 +50,8 @@ export interface FakeRuntimeOptions {
     observer: RunObserver,
     delivered?: DeliveredBytes,
   ) => 'adopted' | 'lost';
+  /** Runs wait for an outside admission (as Kueue's): each starts only when the test calls `admit(id)`. */
+  readonly awaitsAdmission?: boolean;
 }
 
 /**
@@ -74,14 +79,32 @@ export class FakeRuntime implements Runtime {
     const run = new FakeRun(request, observer);
     this.runs.set(request.evaluationId, run);
     this.started.push(request.evaluationId);
-    observer.started(run.startedAt);
     const script =
       this.#options.script ??
       ((r: FakeRun) => {
         r.print(r.request.code);
         void r.exit(0);
       });
-    await script(run);
+    const go = async () => {
+      observer.started(run.startedAt);
+      await script(run);
+    };
+    if (!this.#options.awaitsAdmission) return go();
+    run.admitted = async () => {
+      observer.admitted?.(new Date());
+      await go();
+    };
+  }
+
+  awaitsAdmission(): boolean {
+    return this.#options.awaitsAdmission === true;
+  }
+
+  /** Admits a run held for admission (see `awaitsAdmission`). */
+  async admit(evaluationId: string): Promise<void> {
+    const run = this.runs.get(evaluationId);
+    if (!run?.admitted) throw new Error(`${evaluationId} is not waiting for admission`);
+    await run.admitted();
   }
 
   async cancel(evaluationId: string): Promise<void> {
