@@ -29,7 +29,7 @@ export class StoreEventFeed {
   readonly #pendingLogs = new Set<string>();
   readonly #reads: SerialRerun;
   #stopWatching: (() => Promise<void>) | null = null;
-  #localWrites: () => Promise<unknown> = () => Promise.resolve();
+  #localWritesFor: (evaluationId: string) => Promise<unknown> = () => Promise.resolve();
 
   constructor(store: FeedStore, bus: EventBus, onError: (error: unknown) => void) {
     this.#store = store;
@@ -52,12 +52,14 @@ export class StoreEventFeed {
   }
 
   /**
-   * This replica's writes in flight (the service's serialized write chain). The reader waits for them before
-   * it publishes what it read: a write's commit can be read (its NOTIFY can arrive) before the write has
-   * returned and been announced through `committed`, and it must not then pass for another replica's.
+   * This replica's writes in flight that may write an evaluation (from the service's serialized write chain).
+   * Before it publishes a transition it read that was not announced through `committed`, the reader waits for
+   * them: a write's commit can be read (its NOTIFY can arrive) before the write has returned and been announced,
+   * and it must not then pass for another replica's. Only that evaluation's writes: waiting for the whole
+   * chain made every replica's events as late as the busiest replica's write backlog.
    */
-  awaitLocalWrites(inFlight: () => Promise<unknown>): void {
-    this.#localWrites = inFlight;
+  awaitLocalWrites(inFlightFor: (evaluationId: string) => Promise<unknown>): void {
+    this.#localWritesFor = inFlightFor;
   }
 
   /** A transition this replica committed; it is published in seq order with everyone else's. */
@@ -93,8 +95,10 @@ export class StoreEventFeed {
     }
     for (;;) {
       const page = await this.#store.transitionsAfter(this.#lastSeq, PAGE);
-      if (page.length > 0) await this.#localWrites().catch(() => undefined);
       for (const transition of page) {
+        if (!this.#own.has(transition.seq)) {
+          await this.#localWritesFor(transition.evaluationId).catch(() => undefined);
+        }
         const terminal = isTerminal(transition.to);
         // The owner stored every chunk before this commit: publish them first, so followers end complete.
         if (terminal && this.#bus.isFollowed(transition.evaluationId)) {

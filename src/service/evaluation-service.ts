@@ -269,7 +269,7 @@ export class EvaluationService {
         const transition = await this.#store.create(evaluation, key);
         this.#writer.publish({ transition, evaluation });
         return null;
-      });
+      }, evaluation.id);
     } catch (error) {
       // Another replica recorded the key between our look-up and our insert.
       if (!(error instanceof IdempotencyKeyTaken) || !key) throw error;
@@ -382,7 +382,7 @@ export class EvaluationService {
         // Another replica moved it meanwhile (claimed it, or ended it): decide again on what it is now.
         if (!saved) return null;
         return { evaluation: saved, run: active };
-      });
+      }, id);
       if (!decided) continue;
       if (decided.run && !decided.run.launching) await this.#worker.killCancelled(decided.run);
       return decided.evaluation;

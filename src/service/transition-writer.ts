@@ -19,6 +19,9 @@ export interface TransitionWriterOptions {
   readonly log: Logger;
 }
 
+/** The key of writes that may touch any evaluation (evaluation ids are UUIDs: never this). */
+const ANY_EVALUATION = '*';
+
 /** Attempts a run write gets once the server is stopping, before it gives up (the store may be gone). */
 const ATTEMPTS_WHILE_STOPPING = 3;
 
@@ -35,6 +38,11 @@ export class TransitionWriter {
   readonly #retry: RetryPolicy;
   readonly #log: Logger;
   #chain: Promise<unknown> = Promise.resolve();
+  /**
+   * The last write queued per evaluation (under ANY_EVALUATION, writes that may touch any, like claims), until
+   * it ends: what the store feed waits for before it takes a transition it read for another replica's.
+   */
+  readonly #inFlight = new Map<string, Promise<unknown>>();
   /** Once set, run writes stop retrying after a few attempts: the store may be gone for good. */
   stopping = false;
 
@@ -45,7 +53,7 @@ export class TransitionWriter {
     this.#now = options.now;
     this.#retry = options.retry;
     this.#log = options.log;
-    this.#feed?.awaitLocalWrites(() => this.#chain);
+    this.#feed?.awaitLocalWrites((evaluationId) => this.writesEnded(evaluationId));
   }
 
   /** Resolves once every write queued so far has ended. */
@@ -53,10 +61,27 @@ export class TransitionWriter {
     return this.#chain;
   }
 
-  serially<T>(task: () => Promise<T>): Promise<T> {
+  /** Runs `task` after every write queued before it; `evaluationId` names what it writes, when one does. */
+  serially<T>(task: () => Promise<T>, evaluationId: string = ANY_EVALUATION): Promise<T> {
     const result = this.#chain.then(task);
-    this.#chain = result.catch(() => undefined);
+    const ended = result.catch(() => undefined);
+    this.#chain = ended;
+    this.#inFlight.set(evaluationId, ended);
+    void ended.then(() => {
+      if (this.#inFlight.get(evaluationId) === ended) this.#inFlight.delete(evaluationId);
+    });
     return result;
+  }
+
+  /**
+   * Resolves once every write queued so far that may write this evaluation has ended (its own, and those that
+   * may touch any): not the whole chain, whose tail under load can be many writes for other evaluations.
+   */
+  writesEnded(evaluationId: string): Promise<unknown> {
+    const own = this.#inFlight.get(evaluationId);
+    const any = this.#inFlight.get(ANY_EVALUATION);
+    if (!own) return any ?? Promise.resolve();
+    return any ? Promise.all([own, any]) : own;
   }
 
   /**
@@ -74,7 +99,7 @@ export class TransitionWriter {
       const saved = await this.save(current, event);
       if (saved) onApplied?.(saved);
       return saved;
-    });
+    }, id);
   }
 
   /** Runs inside `serially`: state machine, compare-and-set write, then publish. */
