@@ -1,14 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { StreamLimiter, buildApi } from './api/index.js';
+import { StreamLimiter, buildApi, evaluationWebhookBody } from './api/index.js';
 import { redactedStoreUrl, storeUrl, type ServerConfig } from './config/index.js';
 import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import type { Runtime } from './runtime/runtime.js';
 import { EvaluationService, type Logger } from './service/index.js';
-import { createStore } from './store/index.js';
+import { createStore, type EvaluationStore } from './store/index.js';
 import { packageVersion } from './version.js';
 
 export interface ServerHooks {
@@ -44,12 +44,14 @@ export async function startServer(
     : undefined;
   // The Evaluation objects' client, when the CRD is on: the controller (leader) and the mirror (any replica).
   const crdApi = config.crd.enabled ? await evaluationApiFor(config) : null;
-  const service = new EvaluationService({
+  const webhooks = await webhooksFor(config, store, log, (id) => evaluationWebhookBody(service, id));
+  const service: EvaluationService = new EvaluationService({
     store,
     runtime,
     bus,
     ...(feed ? { feed } : {}),
     ...(crdApi ? { mirror: crdApi.mirror } : {}),
+    ...(webhooks ? { webhooks } : {}),
     replicaId: config.replicaId,
     concurrency: slots,
     ...(config.globalConcurrency ? { globalConcurrency: config.globalConcurrency } : {}),
@@ -108,6 +110,31 @@ export async function startServer(
         await store.close();
       })()),
   };
+}
+
+/**
+ * The webhook sender, when a signing secret is configured (without one a submission's webhook is refused:
+ * see docs/webhooks.md). Loaded only then; the signing package only at the first delivery.
+ */
+async function webhooksFor(
+  config: ServerConfig,
+  store: EvaluationStore,
+  log: Logger,
+  evaluationBody: (id: string) => Promise<string | null>,
+) {
+  const { secret, allowPrivate } = config.webhooks;
+  if (secret === undefined) return undefined;
+  if (!store.webhooks) throw new Error('this store keeps no webhook outbox: --webhook-secret needs one');
+  const { WebhookDeliveries } = await import('./webhooks/index.js');
+  if (allowPrivate) log.warn('webhooks may target loopback and private addresses (--webhook-allow-private)');
+  return new WebhookDeliveries({
+    store: store.webhooks,
+    owner: config.replicaId,
+    secret,
+    allowPrivate,
+    payloadOf: (_kind, id) => evaluationBody(id),
+    log,
+  });
 }
 
 /**

@@ -17,6 +17,7 @@ import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import type { StreamLimiter } from './streaming.js';
 
 export interface ApiOptions {
@@ -111,6 +112,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });
   await app.register(clusterRoutes, { service });
+  await app.register(webhookRoutes, { service });
   await app.register(systemRoutes, {
     service,
     metrics: options.metrics,

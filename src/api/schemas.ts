@@ -29,6 +29,26 @@ function boundedInt(field: string, min: number, max: number) {
     .max(max, range);
 }
 
+const isHttpUrl = (text: string) => {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+};
+
+/** Where a terminal status is POSTed; the SSRF guard (the service) checks where it resolves to. */
+const WebhookSchema = z.strictObject(
+  {
+    url: z
+      .string({ error: 'webhook.url must be a string' })
+      .max(2048, { error: 'webhook.url must be at most 2048 characters' })
+      .refine(isHttpUrl, { message: 'webhook.url must be an absolute http:// or https:// URL' }),
+  },
+  { error: 'webhook must be an object: { "url": "https://…" }' },
+);
+
 /**
  * The one source of truth for a submission: validation, the TypeScript type and the OpenAPI document all come
  * from this schema. Bounds are configurable, so the schema is built from them.
@@ -74,6 +94,8 @@ export function submissionSchema(bounds: LimitBounds) {
       .min(1, { error: 'project must be a project id' })
       .max(200, { error: 'project must be at most 200 characters' })
       .optional(),
+    /** POSTed the evaluation, signed, at its terminal status (docs/webhooks.md). */
+    webhook: WebhookSchema.optional(),
   });
 }
 

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
+import { secretProblem } from '../webhooks/signer.js';
 
 /** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
 function clusterEntry(text: string): { name: string; kubeconfig: string } {
@@ -132,6 +133,24 @@ const ServerConfigFields = z.object({
       namespaces: z.array(z.string().min(1)).optional(),
     })
     .prefault({}),
+  /** Signed webhooks (docs/webhooks.md): off until a secret is set. */
+  webhooks: z
+    .object({
+      /** `--webhook-secret`, `CRUCIBLE_WEBHOOK_SECRET`: base64, optionally `whsec_`-prefixed, ≥ 16 bytes. */
+      secret: z
+        .string()
+        .superRefine((secret, context) => {
+          const problem = secretProblem(secret);
+          if (problem) context.addIssue({ code: 'custom', message: problem });
+        })
+        .optional(),
+      /** `--webhook-allow-private`, `CRUCIBLE_WEBHOOK_ALLOW_PRIVATE=on`: receivers on internal networks. */
+      allowPrivate: z
+        .union([z.boolean(), z.enum(['on', 'off', 'true', 'false', '1', '0', ''])])
+        .transform((v) => v === true || v === 'on' || v === 'true' || v === '1')
+        .default(false),
+    })
+    .prefault({}),
 });
 
 export const ServerConfigSchema = ServerConfigFields.transform((config) => ({
@@ -176,6 +195,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       priorityClassPrefix: env.CRUCIBLE_K8S_PRIORITY_CLASS_PREFIX,
       kueueQueue: env.CRUCIBLE_KUEUE_QUEUE,
       quotaWaitSeconds: env.CRUCIBLE_K8S_QUOTA_WAIT_SECONDS,
+    },
+    webhooks: {
+      secret: env.CRUCIBLE_WEBHOOK_SECRET || undefined,
+      allowPrivate: env.CRUCIBLE_WEBHOOK_ALLOW_PRIVATE as 'on' | undefined,
     },
     crd: {
       enabled: env.CRUCIBLE_CRD as 'on' | undefined,

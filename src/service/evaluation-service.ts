@@ -29,7 +29,9 @@ import { ProjectService } from './projects.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
 import { TransitionWriter, messageOf, type Logger } from './transition-writer.js';
+import { ServiceWebhooks } from './webhooks.js';
 import { Worker } from './worker.js';
+import type { DeliveryLog, WebhookDeliveries } from '../webhooks/index.js';
 
 export type { Logger } from './transition-writer.js';
 
@@ -61,6 +63,8 @@ export interface EvaluationServiceOptions {
   readonly maxFollowerBacklog?: number;
   /** Shows submissions that ask for it as Kubernetes objects (the Evaluation CRD); absent: none can ask. */
   readonly mirror?: EvaluationMirror;
+  /** Sends submissions' webhooks (`--webhook-secret`); absent: a submission with a webhook is refused. */
+  readonly webhooks?: WebhookDeliveries;
 }
 
 /** Where a submission that asks to be mirrored is shown as an object (the `Evaluation` custom resource). */
@@ -133,6 +137,7 @@ export class EvaluationService {
   readonly #maxBacklog: number;
   readonly #projectRuns: ProjectRuns;
   readonly #mirror: EvaluationMirror | undefined;
+  readonly #webhooks: ServiceWebhooks;
   #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
@@ -147,6 +152,7 @@ export class EvaluationService {
     this.#maxBacklog = options.maxFollowerBacklog ?? DEFAULT_MAX_BACKLOG;
     this.#globalConcurrency = options.globalConcurrency;
     this.#mirror = options.mirror;
+    this.#webhooks = new ServiceWebhooks(options.webhooks, options.bus);
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     const log = options.log;
     this.#writer = new TransitionWriter({
@@ -200,6 +206,7 @@ export class EvaluationService {
     this.#offBus = this.#bus.onTransition((event) => this.#worker.onTransition(event));
     await this.#feed?.start();
     await this.#lease.start();
+    this.#webhooks.start();
     if (options.work !== false) await this.startWork();
   }
 
@@ -221,6 +228,7 @@ export class EvaluationService {
     this.#writer.stopping = true;
     await this.#worker.stop();
     await this.#writer.idle();
+    await this.#webhooks.stop();
     this.#offBus?.();
     await this.#feed?.stop();
     await this.#lease.stop();
@@ -246,6 +254,7 @@ export class EvaluationService {
       );
     }
     await this.#projectRuns.check(submission, this.#defaults.memoryMb);
+    await this.#webhooks.check(submission);
     const key: IdempotencyKey | undefined =
       options.idempotencyKey === undefined
         ? undefined
@@ -266,6 +275,7 @@ export class EvaluationService {
       earlier = await this.#writer.serially(async () => {
         const found = key ? await this.#store.findIdempotent(key.scope, key.key) : null;
         if (found) return found;
+        await this.#webhooks.register(evaluation, submission);
         const transition = await this.#store.create(evaluation, key);
         this.#writer.publish({ transition, evaluation });
         return null;
@@ -332,6 +342,12 @@ export class EvaluationService {
 
   list(query: ListQuery): Promise<ListPage> {
     return this.#store.list(query);
+  }
+
+  /** The evaluation's webhook delivery and its attempts; null when it has none (yet). */
+  async deliveries(id: string): Promise<DeliveryLog | null> {
+    await this.get(id);
+    return this.#webhooks.log(id);
   }
 
   /** Every recorded status change of one evaluation, oldest first. */
