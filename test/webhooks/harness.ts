@@ -84,6 +84,7 @@ export type SenderOptions = Partial<Omit<WebhookDeliveriesOptions, 'store' | 'pa
 export async function webhookServer(
   store: EvaluationStore,
   sender: SenderOptions | null,
+  replicaId = 'test-replica',
 ): Promise<InProcess & { attempts: Attempts }> {
   const attempts = new Attempts();
   // The sender starts with the service, before `inProcess` hands the service over: its first pass waits.
@@ -93,7 +94,7 @@ export async function webhookServer(
     sender &&
     new WebhookDeliveries({
       store: store.webhooks!,
-      owner: 'test-replica',
+      owner: replicaId,
       secret: SECRET,
       allowPrivate: true,
       payloadOf: async (_kind, id) => evaluationWebhookBody(await service, id),
@@ -101,7 +102,12 @@ export async function webhookServer(
       onAttempt: attempts.onAttempt,
       ...sender,
     });
-  const server = await inProcess({ runtime: new FakeRuntime(), store, ...(webhooks ? { webhooks } : {}) });
+  const server = await inProcess({
+    runtime: new FakeRuntime(),
+    store,
+    replicaId,
+    ...(webhooks ? { webhooks } : {}),
+  });
   started(server.service);
   return { ...server, attempts };
 }
