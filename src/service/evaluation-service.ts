@@ -226,9 +226,11 @@ export class EvaluationService {
    */
   async stop(): Promise<void> {
     this.#writer.stopping = true;
+    // First: runs the runtime ends on close are enqueued, not begun and cut a moment later (the next start,
+    // or another replica, delivers them).
+    await this.#webhooks.stop();
     await this.#worker.stop();
     await this.#writer.idle();
-    await this.#webhooks.stop();
     this.#offBus?.();
     await this.#feed?.stop();
     await this.#lease.stop();

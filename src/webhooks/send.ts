@@ -48,8 +48,15 @@ export function send(options: SendOptions): Promise<SendResult> {
       lookup: pinned,
       headers: { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) },
     });
+    // A status that came in time counts even if the body is still coming: only the status is wanted.
+    let answered: { status: number; location: string | undefined } | undefined;
     const timer = setTimeout(
-      () => finish({ ok: false, statusCode: null, error: `no answer within ${options.timeoutMs / 1000} s` }),
+      () =>
+        finish(
+          answered
+            ? resultOf(answered.status, answered.location)
+            : { ok: false, statusCode: null, error: `no answer within ${options.timeoutMs / 1000} s` },
+        ),
       options.timeoutMs,
     );
     const onAbort = () =>
@@ -58,6 +65,7 @@ export function send(options: SendOptions): Promise<SendResult> {
     request.on('error', (error) => finish({ ok: false, statusCode: null, error: error.message }));
     request.on('response', (response) => {
       const status = response.statusCode ?? 0;
+      answered = { status, location: response.headers.location };
       let read = 0;
       const done = () => finish(resultOf(status, response.headers.location));
       response.on('data', (chunk: Buffer) => {

@@ -128,16 +128,15 @@ describe('webhook delivery', () => {
     expect(log?.attempts[0]?.error).toMatch(/redirects .*are not followed/);
   });
 
-  it('fails an attempt that gets no answer in time, and reads a 2xx answer only up to the bound', async () => {
+  it('fails an attempt that gets no answer in time; a status that came in time counts', async () => {
     receiver = await Receiver.start((n, response) => {
       if (n === 1) return; // never answers
       response.writeHead(200);
-      response.write(Buffer.alloc(256 * 1024)); // and never ends: read up to the bound, then done
+      response.write('still writing'); // and never ends
     });
     const server = await serverOn(join(dir, 'timeout.db'), {
       schedule: (failed) => (failed < 2 ? 0 : null),
       timeoutMs: 200,
-      maxResponseBytes: 1024,
     });
     const id = await submit(server, receiver.url);
     await server.attempts.until(2);
@@ -147,6 +146,23 @@ describe('webhook delivery', () => {
       [200, null],
     ]);
     expect(log?.delivery.state).toBe('delivered');
+  });
+
+  it('reads an answer only up to the bound, not waiting for the rest', async () => {
+    receiver = await Receiver.start((_n, response) => {
+      response.writeHead(200);
+      response.write(Buffer.alloc(256 * 1024)); // and never ends
+    });
+    const server = await serverOn(join(dir, 'bounded.db'), {
+      schedule: () => null,
+      timeoutMs: 30_000,
+      maxResponseBytes: 1024,
+    });
+    await submit(server, receiver.url);
+    await server.attempts.until(1);
+    // Well before the 30 s timeout: the attempt ended at the bound.
+    expect(server.attempts.records[0]).toMatchObject({ statusCode: 200, delivered: true });
+    expect(server.attempts.records[0]!.durationMs).toBeLessThan(10_000);
   });
 
   it('checks the target again at delivery: a name that now resolves to loopback is refused (DNS rebinding)', async () => {
