@@ -1,4 +1,4 @@
-import { SerialRerun, isTerminal, type Evaluation, type LogChunk } from '../core/index.js';
+import { SerialRerun, isTerminal, type Evaluation, type LogChunk, type Transition } from '../core/index.js';
 import type { EvaluationStore, StoreChange } from '../store/store.js';
 import type { EventBus, TransitionEvent } from './event-bus.js';
 
@@ -12,8 +12,9 @@ type FeedStore = Pick<
 
 /**
  * Events across replicas: turns a shared store's change notifications (PostgreSQL LISTEN/NOTIFY) into this
- * node's bus events, reading the store each time it is woken — notifications only wake, the store is the
- * truth. Every transition reaches the bus exactly once and in `seq` order, whichever replica wrote it: this
+ * node's bus events. Notifications that carry their transitions are published as they come (they arrive in
+ * commit order, which is seq order); one that does not, a lost connection, or start-up makes it read the store,
+ * which stays the truth. Every transition reaches the bus exactly once and in `seq` order, whichever replica wrote it: this
  * replica's own writes are announced through `committed` and published when the reader reaches their seq,
  * never ahead of an earlier seq another replica committed. Log chunks are read only for evaluations someone
  * here follows, and all of an evaluation's chunks are published before its terminal transition.
@@ -24,12 +25,19 @@ export class StoreEventFeed {
   #lastSeq = 0;
   /** This replica's own transitions, by seq, waiting for the reader to reach them (for their evaluation). */
   readonly #own = new Map<number, Evaluation>();
+  /**
+   * Transitions known but not yet published, by seq: carried by notifications or read from the store.
+   * `mine` is whether this replica's store wrote it (unknown for one read back: then maybe).
+   */
+  readonly #received = new Map<number, { transition: Transition; mine: boolean | undefined }>();
+  /** A change came that did not carry its transitions (or some may have been missed): read the store. */
+  #mustRead = true;
   /** Highest chunk seq published per followed evaluation. */
   readonly #lastChunk = new Map<string, number>();
   readonly #pendingLogs = new Set<string>();
   readonly #reads: SerialRerun;
   #stopWatching: (() => Promise<void>) | null = null;
-  #localWritesFor: (evaluationId: string) => Promise<unknown> = () => Promise.resolve();
+  #localWritesFor: (transition: Transition) => Promise<unknown> = () => Promise.resolve();
 
   constructor(store: FeedStore, bus: EventBus, onError: (error: unknown) => void) {
     this.#store = store;
@@ -42,6 +50,7 @@ export class StoreEventFeed {
     if (!this.#store.watchChanges) throw new Error('this store cannot notify other replicas of changes');
     this.#stopWatching = await this.#store.watchChanges((change) => this.#changed(change));
     this.#lastSeq = await this.#store.latestTransitionSeq();
+    for (const seq of this.#received.keys()) if (seq <= this.#lastSeq) this.#received.delete(seq);
     this.#wake();
   }
 
@@ -58,7 +67,7 @@ export class StoreEventFeed {
    * and it must not then pass for another replica's. Only that evaluation's writes: waiting for the whole
    * chain made every replica's events as late as the busiest replica's write backlog.
    */
-  awaitLocalWrites(inFlightFor: (evaluationId: string) => Promise<unknown>): void {
+  awaitLocalWrites(inFlightFor: (transition: Transition) => Promise<unknown>): void {
     this.#localWritesFor = inFlightFor;
   }
 
@@ -66,6 +75,7 @@ export class StoreEventFeed {
   committed(event: TransitionEvent): void {
     if (event.transition.seq <= this.#lastSeq) return;
     if (event.evaluation) this.#own.set(event.transition.seq, event.evaluation);
+    this.#receive(event.transition, true);
     this.#wake();
   }
 
@@ -79,8 +89,18 @@ export class StoreEventFeed {
       if (this.#bus.isFollowed(change.evaluationId)) this.#pendingLogs.add(change.evaluationId);
     } else if (change.kind === 'resync') {
       for (const id of this.#bus.followedEvaluations()) this.#pendingLogs.add(id);
+      this.#mustRead = true;
+    } else if (change.transitions) {
+      for (const transition of change.transitions) this.#receive(transition, change.local);
+    } else {
+      this.#mustRead = true;
     }
     this.#wake();
+  }
+
+  #receive(transition: Transition, mine: boolean | undefined): void {
+    if (transition.seq <= this.#lastSeq || this.#received.has(transition.seq)) return;
+    this.#received.set(transition.seq, { transition, mine });
   }
 
   /** One reader at a time; a wake-up during a read makes it read once more. */
@@ -94,23 +114,46 @@ export class StoreEventFeed {
       await this.#pullLogs(id);
     }
     for (;;) {
-      const page = await this.#store.transitionsAfter(this.#lastSeq, PAGE);
-      for (const transition of page) {
-        if (!this.#own.has(transition.seq)) {
-          await this.#localWritesFor(transition.evaluationId).catch(() => undefined);
-        }
-        const terminal = isTerminal(transition.to);
-        // The owner stored every chunk before this commit: publish them first, so followers end complete.
-        if (terminal && this.#bus.isFollowed(transition.evaluationId)) {
-          await this.#pullLogs(transition.evaluationId);
-        }
-        if (terminal) this.#lastChunk.delete(transition.evaluationId);
-        const evaluation = this.#own.get(transition.seq);
-        this.#own.delete(transition.seq);
-        this.#lastSeq = transition.seq;
-        this.#bus.publishTransition(evaluation ? { transition, evaluation } : { transition });
+      await this.#publishReceived();
+      if (!this.#mustRead) return;
+      this.#mustRead = false;
+      for (;;) {
+        const page = await this.#store.transitionsAfter(this.#lastSeq, PAGE);
+        for (const transition of page) this.#receive(transition, undefined);
+        await this.#publishReceived();
+        if (page.length < PAGE) break;
       }
-      if (page.length < PAGE) break;
+    }
+  }
+
+  /**
+   * Publishes the received transitions that follow the last published one without a gap (a gap is filled by
+   * a later notification or read: notifications come in commit order, and one that cannot carry its
+   * transitions makes the reader read).
+   */
+  async #publishReceived(): Promise<void> {
+    for (
+      let next = this.#received.get(this.#lastSeq + 1);
+      next;
+      next = this.#received.get(this.#lastSeq + 1)
+    ) {
+      const { transition, mine } = next;
+      // Possibly this replica's, not announced yet: its write has not returned. Wait for it (only that
+      // evaluation's writes), so it is published as this replica's own.
+      if (mine !== false && !this.#own.has(transition.seq)) {
+        await this.#localWritesFor(transition).catch(() => undefined);
+      }
+      const terminal = isTerminal(transition.to);
+      // The owner stored every chunk before this commit: publish them first, so followers end complete.
+      if (terminal && this.#bus.isFollowed(transition.evaluationId)) {
+        await this.#pullLogs(transition.evaluationId);
+      }
+      if (terminal) this.#lastChunk.delete(transition.evaluationId);
+      const evaluation = this.#own.get(transition.seq);
+      this.#own.delete(transition.seq);
+      this.#received.delete(transition.seq);
+      this.#lastSeq = transition.seq;
+      this.#bus.publishTransition(evaluation ? { transition, evaluation } : { transition });
     }
   }
 

@@ -1,4 +1,10 @@
-import { applyEvent, type Evaluation, type LifecycleEvent, type LogChunk } from '../core/index.js';
+import {
+  applyEvent,
+  type Evaluation,
+  type LifecycleEvent,
+  type LogChunk,
+  type Transition,
+} from '../core/index.js';
 import type { EventBus, StoreEventFeed, TransitionEvent } from '../events/index.js';
 import type { EvaluationStore } from '../store/store.js';
 import { persistently, type RetryPolicy } from './persist.js';
@@ -53,7 +59,7 @@ export class TransitionWriter {
     this.#now = options.now;
     this.#retry = options.retry;
     this.#log = options.log;
-    this.#feed?.awaitLocalWrites((evaluationId) => this.writesEnded(evaluationId));
+    this.#feed?.awaitLocalWrites((transition) => this.writesEnded(transition));
   }
 
   /** Resolves once every write queued so far has ended. */
@@ -74,12 +80,13 @@ export class TransitionWriter {
   }
 
   /**
-   * Resolves once every write queued so far that may write this evaluation has ended (its own, and those that
-   * may touch any): not the whole chain, whose tail under load can be many writes for other evaluations.
+   * Resolves once every write queued so far that may have written this transition has ended: its
+   * evaluation's, and claims when it leaves `queued` (claims write nothing else). Not the whole chain, whose
+   * tail under load can be many writes for other evaluations.
    */
-  writesEnded(evaluationId: string): Promise<unknown> {
-    const own = this.#inFlight.get(evaluationId);
-    const any = this.#inFlight.get(ANY_EVALUATION);
+  writesEnded(transition: Transition): Promise<unknown> {
+    const own = this.#inFlight.get(transition.evaluationId);
+    const any = transition.from === 'queued' ? this.#inFlight.get(ANY_EVALUATION) : undefined;
     if (!own) return any ?? Promise.resolve();
     return any ? Promise.all([own, any]) : own;
   }

@@ -119,7 +119,15 @@ export interface QueueCounts {
  * reads the store (transitions after its last seq, an evaluation's chunks after its last seq).
  */
 export type StoreChange =
-  | { readonly kind: 'transition' }
+  /**
+   * Transitions were committed. A store may carry them, in seq order, and say whether this very store instance
+   * wrote them (`local`); without them, read the store.
+   */
+  | {
+      readonly kind: 'transition';
+      readonly transitions?: readonly Transition[];
+      readonly local?: boolean;
+    }
   | { readonly kind: 'log'; readonly evaluationId: string }
   /** Changes may have been missed (the notification connection was lost and is back): reread everything. */
   | { readonly kind: 'resync' };

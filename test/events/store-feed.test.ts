@@ -6,9 +6,12 @@ import type { StoreChange } from '../../src/store/store.js';
 /** A shared store's transition log in memory: a commit wakes the feed the way a NOTIFY does. */
 class TransitionLog {
   readonly rows: Transition[] = [];
+  reads = 0;
+  /** Notifications carry the transitions, as PostgreSQL's do; `localTo` is the store that wrote them. */
+  carry = false;
   #notify: ((change: StoreChange) => void) | undefined;
 
-  commit(evaluationId: string, to: Transition['to']): Transition {
+  commit(evaluationId: string, to: Transition['to'], local = false): Transition {
     const row: Transition = {
       seq: this.rows.length + 1,
       evaluationId,
@@ -18,13 +21,15 @@ class TransitionLog {
       reason: null,
     };
     this.rows.push(row);
-    this.#notify?.({ kind: 'transition' });
+    this.#notify?.(this.carry ? { kind: 'transition', transitions: [row], local } : { kind: 'transition' });
     return row;
   }
 
   readonly store = {
-    transitionsAfter: async (seq: number, limit: number) =>
-      this.rows.filter((row) => row.seq > seq).slice(0, limit),
+    transitionsAfter: async (seq: number, limit: number) => {
+      this.reads += 1;
+      return this.rows.filter((row) => row.seq > seq).slice(0, limit);
+    },
     latestTransitionSeq: async () => this.rows.at(-1)?.seq ?? 0,
     readLogs: async () => [],
     watchChanges: async (listener: (change: StoreChange) => void) => {
@@ -55,7 +60,7 @@ describe('StoreEventFeed', () => {
     });
     const slowWrite = deferred();
     const inFlight = new Map<string, Promise<void>>([['mine', slowWrite.promise]]);
-    feed.awaitLocalWrites((id) => inFlight.get(id) ?? Promise.resolve());
+    feed.awaitLocalWrites((t) => inFlight.get(t.evaluationId) ?? Promise.resolve());
     await feed.start();
 
     log.commit('theirs', 'queued');
@@ -76,6 +81,43 @@ describe('StoreEventFeed', () => {
       [2, 'mine'],
       [3, undefined],
     ]);
+    await feed.stop();
+  });
+  it('publishes transitions the notifications carry without reading the store, and waits only for its own', async () => {
+    const log = new TransitionLog();
+    log.carry = true;
+    const bus = new EventBus();
+    const seen: TransitionEvent[] = [];
+    bus.onTransition((event) => seen.push(event));
+    const feed = new StoreEventFeed(log.store, bus, (error) => {
+      throw error;
+    });
+    const slowWrite = deferred();
+    let waitedFor: string[] = [];
+    feed.awaitLocalWrites((t) => {
+      waitedFor.push(t.evaluationId);
+      return t.evaluationId === 'mine' ? slowWrite.promise : Promise.resolve();
+    });
+    await feed.start();
+    await expect.poll(() => log.reads).toBe(1); // start-up reads once, from the newest seq
+    waitedFor = [];
+
+    log.commit('theirs', 'queued');
+    await expect.poll(() => seen.length).toBe(1);
+    const mine = log.commit('mine', 'queued', true);
+    log.commit('theirs', 'starting');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toHaveLength(1);
+    feed.committed({ transition: mine, evaluation: { id: 'mine' } as Evaluation });
+    slowWrite.resolve();
+    await expect.poll(() => seen.length).toBe(3);
+    expect(seen.map((e) => [e.transition.seq, e.evaluation?.id])).toEqual([
+      [1, undefined],
+      [2, 'mine'],
+      [3, undefined],
+    ]);
+    expect(waitedFor).toEqual(['mine']);
+    expect(log.reads).toBe(1);
     await feed.stop();
   });
 });

@@ -113,6 +113,19 @@ export function describeSharedConformance({ store, options }: ConformanceContext
         const created = await other.create(evaluation);
         await woken;
         expect(seenOnWake).toContain(created.seq);
+        // A store that carries the transitions carries exactly what it stores, and says who wrote them.
+        const carried = changes.find((c) => c.kind === 'transition' && c.transitions);
+        if (carried?.kind === 'transition') {
+          expect(carried).toEqual({ kind: 'transition', transitions: [created], local: false });
+          const own = await store().saveTransition(moveTo(evaluation, 'cancelled'));
+          await eventually(() => changes.some((c) => c.kind === 'transition' && c.local));
+          expect(changes.find((c) => c.kind === 'transition' && c.local)).toEqual({
+            kind: 'transition',
+            transitions: [own],
+            local: true,
+          });
+          expect(await store().transitionsAfter(created.seq - 1, 10)).toEqual([created, own]);
+        }
 
         await other.appendLogs([chunk(evaluation.id, 1, 'stdout', 'hello')]);
         await eventually(() => changes.some((c) => c.kind === 'log'));

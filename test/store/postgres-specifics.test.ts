@@ -179,6 +179,30 @@ describePostgres('PostgreSQL store specifics', (database) => {
     }
   });
 
+  it('a claim of more transitions than a NOTIFY payload holds notifies without them: listeners read', async () => {
+    const store = open();
+    await store.migrate();
+    const other = open(schemas.schemaOf(store));
+    for (let i = 0; i < 80; i++) await other.create(queuedEvaluation());
+    const changes: StoreChange[] = [];
+    const stop = await store.watchChanges!((change) => changes.push(change));
+    try {
+      const few = await other.claimQueued(claimFor('replica-a', { max: 2 }));
+      const many = await other.claimQueued(claimFor('replica-a', { max: 78 }));
+      await eventually(() => changes.length === 2);
+      expect(changes[0]).toEqual({
+        kind: 'transition',
+        transitions: few.map((c) => c.transition),
+        local: false,
+      });
+      // 78 transitions are over 7,900 bytes: the commit still wakes every listener, which reads them.
+      expect(changes[1]).toEqual({ kind: 'transition' });
+      expect((await store.transitionsAfter(few.at(-1)!.transition!.seq, 100)).length).toBe(many.length);
+    } finally {
+      await stop();
+    }
+  });
+
   it('surfaces a lost server as a thrown error on each call, and works again once it answers', async () => {
     const store = open();
     await store.migrate();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   PRIORITIES,
   type Evaluation,
@@ -67,6 +68,8 @@ class PostgresStore implements EvaluationStore {
   readonly #writer: TransitionWriter;
   readonly #url: string;
   readonly #watchers = new Set<() => Promise<void>>();
+  /** In this store's NOTIFY payloads: its watcher tells its own writes from other replicas'. */
+  readonly #writerTag = randomUUID();
   readonly projects: ProjectStore;
   readonly webhooks: WebhookStore;
 
@@ -75,7 +78,7 @@ class PostgresStore implements EvaluationStore {
     this.#db = new Database({ url: options.url, poolSize: options.poolSize });
     this.#url = options.url;
     this.#sql = statements(this.#names);
-    this.#writer = new TransitionWriter(this.#names);
+    this.#writer = new TransitionWriter(this.#names, this.#writerTag);
     this.projects = postgresProjects(this.#db, this.#sql);
     this.webhooks = postgresWebhooks(this.#db, this.#names);
   }
@@ -228,7 +231,7 @@ class PostgresStore implements EvaluationStore {
 
   async watchChanges(listener: (change: StoreChange) => void): Promise<() => Promise<void>> {
     const stop = await watchChanges(
-      { url: this.#url, names: this.#names, scrub: (e) => this.#db.scrub(e) },
+      { url: this.#url, names: this.#names, scrub: (e) => this.#db.scrub(e), writerTag: this.#writerTag },
       listener,
     );
     const once = async () => {

@@ -19,10 +19,28 @@ import type { SchemaNames } from './sql.js';
  *
  * Each of these writes is one statement: alone it is its own transaction (one round trip), or it is the last
  * statement of a claim. The same statement does `pg_notify`: NOTIFY is delivered at commit, in commit order, to every listener.
+ * Its payload carries the transitions themselves and the writing store's tag (see `transitionPayloadSql`), so
+ * other replicas publish them without reading them back; one too long for NOTIFY (8000 bytes) is sent empty,
+ * which only wakes the listeners to read the store.
  *
  * Lock order (no deadlocks): evaluation rows first (the compare-and-set UPDATE, or a claim's FOR NO KEY
  * UPDATE), the counter last; nobody holding the counter waits for anything but its own commit.
  */
+
+/** NOTIFY payloads above this many bytes are sent empty (PostgreSQL refuses 8000 and more). */
+export const MAX_NOTIFY_PAYLOAD = 7900;
+
+/**
+ * `{"w": writer tag, "t": [[seq, evaluationId, from, to, at, reason], …]}` of `rows` (a relation with the
+ * transitions' columns), or '' when too long: the NOTIFY payload `parseTransitionPayload` reads.
+ */
+function transitionPayloadSql(rows: string, writerParam: string): string {
+  const agg =
+    'json_agg(json_build_array(seq, evaluation_id, from_status, to_status, at, reason) ORDER BY seq)::text';
+  const payload = `'{"w":' || to_json(${writerParam}::text)::text || ',"t":' || ${agg} || '}'`;
+  return `SELECT CASE WHEN octet_length(p) <= ${MAX_NOTIFY_PAYLOAD} THEN p ELSE '' END AS payload
+  FROM (SELECT ${payload} AS p FROM ${rows}) x WHERE p IS NOT NULL`;
+}
 
 /**
  * The compare-and-set UPDATE of every write and the transitions of those that won, in one statement. The
@@ -52,8 +70,11 @@ function casSql(names: SchemaNames): string {
   INSERT INTO ${t('transitions')} (seq, evaluation_id, from_status, to_status, at, reason)
   SELECT c.last_seq - nb.total + nb.k, w.id, w.from_status, w.to_status, w.at, w.reason
   FROM counter c CROSS JOIN numbered nb JOIN w ON w.n = nb.n
+  RETURNING seq, evaluation_id, from_status, to_status, at, reason
+), note AS (
+  SELECT pg_notify($13, payload) AS notified FROM (${transitionPayloadSql('inserted', '$14')}) np
 )
-SELECT nb.n::integer AS n, (c.last_seq - nb.total + nb.k)::text AS seq, pg_notify($13, '') AS notified
+SELECT nb.n::integer AS n, (c.last_seq - nb.total + nb.k)::text AS seq, (SELECT notified FROM note) AS notified
 FROM counter c CROSS JOIN numbered nb`;
 }
 
@@ -84,8 +105,11 @@ function createSql(names: SchemaNames): string {
 ), inserted AS (
   INSERT INTO ${t('transitions')} (seq, evaluation_id, from_status, to_status, at, reason)
   SELECT c.last_seq, ev.id, NULL, 'queued', $10, NULL FROM counter c CROSS JOIN ev
+  RETURNING seq, evaluation_id, from_status, to_status, at, reason
+), note AS (
+  SELECT pg_notify($23, payload) AS notified FROM (${transitionPayloadSql('inserted', '$25')}) np
 )
-SELECT c.last_seq::text AS seq, pg_notify($23, '') AS notified FROM counter c`;
+SELECT c.last_seq::text AS seq, (SELECT notified FROM note) AS notified FROM counter c`;
 }
 
 /** Writes transitions for one schema; every path that inserts transitions goes through here. */
@@ -93,7 +117,11 @@ export class TransitionWriter {
   readonly #cas: string;
   readonly #create: string;
 
-  constructor(private readonly names: SchemaNames) {
+  /** @param writerTag names this store in NOTIFY payloads, so its own watcher knows its own writes */
+  constructor(
+    private readonly names: SchemaNames,
+    private readonly writerTag: string,
+  ) {
     this.#cas = casSql(names);
     this.#create = createSql(names);
   }
@@ -131,6 +159,7 @@ export class TransitionWriter {
       idempotency?.fingerprint ?? null,
       this.names.channel,
       evaluation.project ?? null,
+      this.writerTag,
     ]);
     const at = evaluation.createdAt;
     return { seq: Number(row!.seq), evaluationId: evaluation.id, from: null, to: 'queued', at, reason: null };
@@ -170,6 +199,7 @@ export class TransitionWriter {
       column((w) => w.reason),
       owner,
       this.names.channel,
+      this.writerTag,
     ]);
     const seqByIndex = new Map(rows.map((row) => [row.n - 1, Number(row.seq)]));
     return writes.map((write, index) => {
@@ -180,3 +210,30 @@ export class TransitionWriter {
     });
   }
 }
+
+/** The transitions of a NOTIFY payload and whether `writerTag` wrote them; null for a payload of another kind. */
+export function parseTransitionPayload(
+  payload: string,
+  writerTag: string,
+): { transitions: Transition[]; local: boolean } | null {
+  if (!payload.startsWith('{')) return null;
+  const { w, t } = JSON.parse(payload) as { w: string; t: TransitionCells[] };
+  const transitions = t.map(([seq, evaluationId, from, to, at, reason]) => ({
+    seq: Number(seq),
+    evaluationId,
+    from,
+    to,
+    at,
+    reason,
+  }));
+  return { transitions, local: w === writerTag };
+}
+
+type TransitionCells = [
+  number | string,
+  string,
+  Transition['from'],
+  Transition['to'],
+  string,
+  Transition['reason'],
+];

@@ -2,11 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import type { StoreChange } from '../store.js';
 import type { SchemaNames } from './sql.js';
+import { parseTransitionPayload } from './transitions.js';
 
 export interface WatchOptions {
   readonly url: string;
   readonly names: SchemaNames;
   readonly scrub: (error: unknown) => unknown;
+  /** The tag this replica's store writes in its payloads. */
+  readonly writerTag: string;
   /** First wait after a failed reconnect, doubled up to `maxBackoffMs`; defaults 100 ms and 5 s. */
   readonly backoffMs?: number;
   readonly maxBackoffMs?: number;
@@ -14,7 +17,8 @@ export interface WatchOptions {
 
 /**
  * LISTENs on the schema's channel on a dedicated connection (a pooled one would be handed to other queries).
- * Payloads: '' for transitions, an evaluation id for log chunks. When the connection is lost it reconnects
+ * Payloads: the transitions (JSON, see `parseTransitionPayload`) or '' (transitions too many to carry) for
+ * transitions, an evaluation id for log chunks. When the connection is lost it reconnects
  * with backoff and then reports `resync`, since notifications sent meanwhile are gone.
  *
  * @throws the connection error when the first LISTEN fails (nothing keeps running then)
@@ -64,8 +68,7 @@ class ChangeWatcher {
     client.on('end', () => this.#lost(client));
     client.on('notification', (message) => {
       if (message.channel !== names.channel) return;
-      const payload = message.payload ?? '';
-      this.#deliver(payload === '' ? { kind: 'transition' } : { kind: 'log', evaluationId: payload });
+      this.#deliver(changeOf(message.payload ?? '', this.options.writerTag));
     });
     try {
       await client.connect();
@@ -111,5 +114,16 @@ class ChangeWatcher {
     } catch {
       // Ignored on purpose; the listener owns its errors.
     }
+  }
+}
+
+function changeOf(payload: string, writerTag: string): StoreChange {
+  if (payload === '') return { kind: 'transition' };
+  try {
+    const carried = parseTransitionPayload(payload, writerTag);
+    return carried ? { kind: 'transition', ...carried } : { kind: 'log', evaluationId: payload };
+  } catch {
+    // Not what this version writes (a newer replica's?): the listener reads the store instead.
+    return { kind: 'transition' };
   }
 }
