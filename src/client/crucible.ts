@@ -14,6 +14,7 @@ import {
   type Readiness,
   type Submission,
   type Transition,
+  type WebhookDeliveries,
 } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -253,6 +254,15 @@ export class Crucible {
       maxReconnects: this.#maxReconnects,
       after: options.after,
       reconnectDelayMs: options.reconnectDelayMs,
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /v1/evaluations/{id}/deliveries`: its webhook delivery and every attempt, oldest first. */
+  deliveries(id: string, options: CallOptions = {}): Promise<WebhookDeliveries> {
+    return this.#transport.json({
+      method: 'GET',
+      path: `${evaluationPath(id)}/deliveries`,
       signal: options.signal,
     });
   }

@@ -88,6 +88,8 @@ export type Transition = Omit<CoreTransition, 'reason'> & { readonly reason: str
 
 export interface QueueStats {
   readonly queued: { readonly high: number; readonly normal: number; readonly low: number };
+  /** Of the queued: those whose Kubernetes Job waits, suspended, for Kueue's admission (`--kueue-queue`). */
+  readonly awaitingAdmission: number;
   /** Starting or running across every replica. */
   readonly running: number;
   /** The global limit (or the answering replica's slots when there is none). */
@@ -122,4 +124,30 @@ const TERMINAL: readonly string[] = ['succeeded', 'failed', 'timed_out', 'cancel
 
 export function isTerminal(status: Status): status is TerminalStatus {
   return TERMINAL.includes(status);
+}
+
+/** One attempt to deliver an evaluation's webhook. */
+export interface DeliveryAttempt {
+  readonly attempt: number;
+  readonly at: string;
+  /** The receiver's HTTP status; null when none came (refused, unreachable, no answer in time). */
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly durationMs: number;
+  /** When the next attempt is due; null when this one ended the delivery. */
+  readonly nextAttemptAt: string | null;
+}
+
+/** `GET /v1/evaluations/{id}/deliveries`: the webhook delivery (null until terminal, or without one). */
+export interface WebhookDeliveries {
+  readonly webhook: {
+    /** The `webhook-id` header, the same on every attempt. */
+    readonly id: string;
+    readonly url: string;
+    readonly state: 'pending' | 'delivered' | 'failed';
+    readonly attempts: number;
+    readonly nextAttemptAt: string | null;
+    readonly createdAt: string;
+  } | null;
+  readonly items: readonly DeliveryAttempt[];
 }

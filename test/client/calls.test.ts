@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import type { z } from 'zod';
+import type { DeliveriesSchema } from '../../src/api/routes/webhooks.js';
+import type { QueueSchema } from '../../src/api/schemas.js';
 import type { EvaluationView, ListItemView } from '../../src/api/views.js';
-import { Crucible, type Evaluation, type EvaluationSummary } from '../../src/client/index.js';
+import {
+  Crucible,
+  type Evaluation,
+  type EvaluationSummary,
+  type QueueStats,
+  type WebhookDeliveries,
+} from '../../src/client/index.js';
 import { ScriptedServer, evaluation, json, type Script } from './scripted-server.js';
 
 const servers: ScriptedServer[] = [];
@@ -20,6 +29,25 @@ describe('SDK calls', () => {
   it('the SDK’s types describe what the server answers', () => {
     expectTypeOf<EvaluationView>().toExtend<Evaluation>();
     expectTypeOf<ListItemView>().toExtend<EvaluationSummary>();
+    expectTypeOf<z.infer<typeof DeliveriesSchema>>().toExtend<WebhookDeliveries>();
+    expectTypeOf<z.infer<typeof QueueSchema>>().toExtend<QueueStats>();
+  });
+
+  it('reads an evaluation’s webhook deliveries', async () => {
+    const log = {
+      webhook: {
+        id: 'msg_a',
+        url: 'https://x/h',
+        state: 'pending',
+        attempts: 1,
+        nextAttemptAt: 't2',
+        createdAt: 't0',
+      },
+      items: [{ attempt: 1, at: 't1', statusCode: 500, error: null, durationMs: 3, nextAttemptAt: 't2' }],
+    };
+    const { server, crucible } = await serve((_req, res) => json(res, 200, log));
+    expect(await crucible.deliveries('a/b')).toEqual(log);
+    expect(server.requests.map((r) => r.url)).toEqual(['/v1/evaluations/a%2Fb/deliveries']);
   });
 
   it('lists every page, following nextCursor', async () => {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { configInput, serveCommand } from '../../src/cli/commands/serve.js';
+import { parseTokens } from '../../src/cli/parser.js';
 import { configFromEnv, ServerConfigSchema, withWebhookFlags } from '../../src/config/index.js';
 
 const secret = Buffer.alloc(24, 7).toString('base64');
@@ -17,6 +19,13 @@ describe('webhook configuration', () => {
     expect(ServerConfigSchema.parse(env).webhooks).toEqual({ secret: `whsec_${secret}`, allowPrivate: true });
     const flagged = withWebhookFlags(configFromEnv({}), { webhookSecret: secret, webhookAllowPrivate: true });
     expect(ServerConfigSchema.parse(flagged).webhooks).toEqual({ secret, allowPrivate: true });
+  });
+
+  it('crucible serve takes --webhook-secret and --webhook-allow-private', () => {
+    const tokens = ['--webhook-secret', secret, '--webhook-allow-private'];
+    const { flags } = parseTokens(tokens, serveCommand.options ?? []);
+    const config = ServerConfigSchema.parse(configInput(configFromEnv({}), flags));
+    expect(config.webhooks).toEqual({ secret, allowPrivate: true });
   });
 
   it.each(['not base64!', 'whsec_', Buffer.alloc(8).toString('base64')])('refuses the secret %j', (bad) => {

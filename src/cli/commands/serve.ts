@@ -1,4 +1,5 @@
 import type { ServerConfigInput } from '../../config/index.js';
+import { WEBHOOK_SERVE_OPTIONS, withWebhookFlags } from '../../config/webhook-flags.js';
 import type { CommandSpec, Flags } from '../parser.js';
 
 export const serveCommand: CommandSpec = {
@@ -69,6 +70,7 @@ export const serveCommand: CommandSpec = {
       flags: '--rate-limit <n>',
       description: 'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
     },
+    ...WEBHOOK_SERVE_OPTIONS,
   ],
   helpAfter:
     '\nExamples:\n  crucible serve\n  crucible serve --port 9000 --sandbox gvisor\n' +
@@ -105,39 +107,42 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
   const clusters = clusterFlags.length > 0 ? clusterFlags : env.clusters;
   // Clusters only make sense on the kubernetes backend: naming them chooses it unless a backend was set.
   const clustered = clusters !== undefined && clusters.length > 0;
-  return {
-    ...env,
-    ...(clusters ? { clusters } : {}),
-    clusterLostAfterSeconds: flag('clusterLostAfter') ?? env.clusterLostAfterSeconds,
-    port: flag('port') ?? env.port,
-    host: flag('host') ?? env.host,
-    store: flag('store') ?? env.store,
-    backend: (flag('backend') ??
-      env.backend ??
-      (clustered ? 'kubernetes' : undefined)) as ServerConfigInput['backend'],
-    sandbox: (flag('sandbox') ?? env.sandbox) as ServerConfigInput['sandbox'],
-    concurrency: flag('concurrency') ?? env.concurrency,
-    globalConcurrency: flag('globalConcurrency') ?? env.globalConcurrency,
-    replicaId: flag('replicaId') ?? env.replicaId,
-    leaseSeconds: flag('leaseSeconds') ?? env.leaseSeconds,
-    dataDir: flag('dataDir') ?? env.dataDir,
-    crd: {
-      ...env.crd,
-      ...(flags.crd === true ? { enabled: true } : {}),
-      ...(flag('crdNamespaces')
-        ? {
-            namespaces: flag('crdNamespaces')!
-              .split(',')
-              .map((n) => n.trim()),
-          }
-        : {}),
+  return withWebhookFlags(
+    {
+      ...env,
+      ...(clusters ? { clusters } : {}),
+      clusterLostAfterSeconds: flag('clusterLostAfter') ?? env.clusterLostAfterSeconds,
+      port: flag('port') ?? env.port,
+      host: flag('host') ?? env.host,
+      store: flag('store') ?? env.store,
+      backend: (flag('backend') ??
+        env.backend ??
+        (clustered ? 'kubernetes' : undefined)) as ServerConfigInput['backend'],
+      sandbox: (flag('sandbox') ?? env.sandbox) as ServerConfigInput['sandbox'],
+      concurrency: flag('concurrency') ?? env.concurrency,
+      globalConcurrency: flag('globalConcurrency') ?? env.globalConcurrency,
+      replicaId: flag('replicaId') ?? env.replicaId,
+      leaseSeconds: flag('leaseSeconds') ?? env.leaseSeconds,
+      dataDir: flag('dataDir') ?? env.dataDir,
+      crd: {
+        ...env.crd,
+        ...(flags.crd === true ? { enabled: true } : {}),
+        ...(flag('crdNamespaces')
+          ? {
+              namespaces: flag('crdNamespaces')!
+                .split(',')
+                .map((n) => n.trim()),
+            }
+          : {}),
+      },
+      api: { ...env.api, rateLimitPerMinute: flag('rateLimit') ?? env.api?.rateLimitPerMinute },
+      kubernetes: {
+        ...env.kubernetes,
+        kubeconfig: flag('kubeconfig') ?? env.kubernetes?.kubeconfig,
+        namespace: flag('namespace') ?? env.kubernetes?.namespace,
+        kueueQueue: flag('kueueQueue') ?? env.kubernetes?.kueueQueue,
+      },
     },
-    api: { ...env.api, rateLimitPerMinute: flag('rateLimit') ?? env.api?.rateLimitPerMinute },
-    kubernetes: {
-      ...env.kubernetes,
-      kubeconfig: flag('kubeconfig') ?? env.kubernetes?.kubeconfig,
-      namespace: flag('namespace') ?? env.kubernetes?.namespace,
-      kueueQueue: flag('kueueQueue') ?? env.kubernetes?.kueueQueue,
-    },
-  };
+    flags,
+  );
 }
