@@ -64,6 +64,8 @@ export interface Evaluation {
   readonly runtime: string;
   /** The project it belongs to (absent or null: none). */
   readonly project?: string | null;
+  /** The user who submitted it (absent or null: submitted while authentication was off). */
+  readonly user?: string | null;
   readonly createdAt: string;
   readonly timings: Timings;
   readonly result: Result | null;

@@ -90,6 +90,7 @@ export function rowMapping(dialect: Dialect): RowMapping {
       const stdin = dialect.stdin(row['stdin']);
       if (stdin === undefined) throw columnError('stdin', 'text', row['stdin']);
       const project = textOrNull(row, 'project');
+      const user = textOrNull(row, 'user_name');
       const evaluation: Evaluation = {
         id: text(row, 'id'),
         status: text(row, 'status') as Status,
@@ -102,6 +103,7 @@ export function rowMapping(dialect: Dialect): RowMapping {
         runtime: text(row, 'runtime'),
         // Absent rather than null, so evaluations without a project look as they did before projects existed.
         ...(project === null ? {} : { project }),
+        ...(user === null ? {} : { user }),
         createdAt: text(row, 'created_at'),
         timings: {
           submittedAt: text(row, 'submitted_at'),

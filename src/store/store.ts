@@ -8,9 +8,12 @@ import type {
   Status,
   Transition,
 } from '../core/index.js';
+import type { TokenStore } from './tokens.js';
 import type { WebhookStore } from './webhooks.js';
 
 export type * from './webhooks.js';
+export type * from './tokens.js';
+export { TokenTaken } from './tokens.js';
 
 export interface ListQuery {
   readonly status?: Status;
@@ -18,6 +21,8 @@ export interface ListQuery {
   readonly label?: { readonly key: string; readonly value: string };
   /** Only evaluations of this project id. */
   readonly project?: string;
+  /** Only evaluations this user submitted. */
+  readonly user?: string;
   readonly limit: number;
   /** Opaque cursor from a previous page. */
   readonly cursor?: string;
@@ -238,4 +243,6 @@ export interface EvaluationStore {
   readonly projects?: ProjectStore;
   /** The webhook outbox, when the adapter keeps one (both built-in adapters do). */
   readonly webhooks?: WebhookStore;
+  /** API tokens (hashed), when the adapter keeps them (both built-in adapters do). */
+  readonly tokens?: TokenStore;
 }

@@ -5,6 +5,7 @@ import { describeClaimConformance } from './conformance-claims.js';
 import { describeHoldConformance } from './conformance-holds.js';
 import { describeProjectConformance } from './conformance-projects.js';
 import { describeSharedConformance } from './conformance-shared.js';
+import { describeTokenConformance } from './conformance-tokens.js';
 import { describeWebhookConformance } from './conformance-webhooks.js';
 import { chunk, moveTo, queuedEvaluation } from './fixtures.js';
 
@@ -376,6 +377,7 @@ export function describeStoreConformance(
     describeSharedConformance(context);
     describeProjectConformance(context);
     describeWebhookConformance(context);
+    describeTokenConformance(context);
 
     it.skipIf(!options.reopen)('keeps data across close and reopen', async () => {
       const [e] = await createMany(1);

@@ -33,7 +33,9 @@ import { integer, toEvaluationRow, toLogChunk, toProject, toTransition, type Row
 import { schemaNames, statements, type SchemaNames, type Statements } from './sql.js';
 import { TransitionWriter } from './transitions.js';
 import { watchChanges } from './watch.js';
+import { postgresTokens } from './tokens.js';
 import { postgresWebhooks } from './webhooks.js';
+import type { TokenStore } from '../tokens.js';
 import type { WebhookStore } from '../webhooks.js';
 
 export interface PostgresStoreOptions {
@@ -72,6 +74,7 @@ class PostgresStore implements EvaluationStore {
   readonly #writerTag = randomUUID();
   readonly projects: ProjectStore;
   readonly webhooks: WebhookStore;
+  readonly tokens: TokenStore;
 
   constructor(options: PostgresStoreOptions) {
     this.#names = schemaNames(options.schema ?? 'public');
@@ -81,6 +84,7 @@ class PostgresStore implements EvaluationStore {
     this.#writer = new TransitionWriter(this.#names, this.#writerTag);
     this.projects = postgresProjects(this.#db, this.#sql);
     this.webhooks = postgresWebhooks(this.#db, this.#names);
+    this.tokens = postgresTokens(this.#db, this.#names);
   }
 
   async migrate(): Promise<void> {
@@ -124,10 +128,12 @@ class PostgresStore implements EvaluationStore {
     if (query.status !== undefined) params.push(query.status);
     if (query.label) params.push(query.label.key, query.label.value);
     if (query.project !== undefined) params.push(query.project);
+    if (query.user !== undefined) params.push(query.user);
     const sql = this.#sql.list({
       status: query.status !== undefined,
       label: query.label !== undefined,
       project: query.project !== undefined,
+      user: query.user !== undefined,
     });
     const rows = (await this.#db.query(sql, params)).map(toEvaluationRow);
     const page = rows.slice(0, query.limit);

@@ -23,7 +23,7 @@ export function schemaNames(schema: string): SchemaNames {
 
 const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
-  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project';
+  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project, e.user_name';
 
 const TRANSITION_COLUMNS = 'seq, evaluation_id, from_status, to_status, at, reason';
 
@@ -94,11 +94,12 @@ export interface ListFilter {
   readonly status: boolean;
   readonly label: boolean;
   readonly project?: boolean;
+  readonly user?: boolean;
 }
 
 /**
  * One of the list queries, by which filters are present. Parameters in order: before (row_order), limit,
- * then status if filtered, then label key and value if filtered, then project if filtered. With a label,
+ * then status if filtered, then label key and value if filtered, then project, then user, if filtered. With a label,
  * the walk starts from the (key, value, row_order) primary key of `evaluation_labels`, already newest-first.
  */
 function listSql(t: (table: string) => string, filter: ListFilter): string {
@@ -106,6 +107,7 @@ function listSql(t: (table: string) => string, filter: ListFilter): string {
   if (filter.status) conditions.push('e.status = $3');
   const next = 3 + (filter.status ? 1 : 0) + (filter.label ? 2 : 0);
   if (filter.project) conditions.push(`e.project = $${next}`);
+  if (filter.user) conditions.push(`e.user_name = $${next + (filter.project ? 1 : 0)}`);
   if (filter.label) {
     const key = filter.status ? 4 : 3;
     conditions.push(`l.key = $${key}`, `l.value = $${key + 1}`);

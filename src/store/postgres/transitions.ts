@@ -87,8 +87,9 @@ function createSql(names: SchemaNames): string {
   const t = (table: string) => `${names.quoted}.${table}`;
   return `WITH ev AS (
   INSERT INTO ${t('evaluations')} (id, status, language, code, stdin, priority, labels, limits, runtime,
-    created_at, submitted_at, submitted_ms, dispatched_at, started_at, finished_at, stored_at, result, project)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $24)
+    created_at, submitted_at, submitted_ms, dispatched_at, started_at, finished_at, stored_at, result, project,
+    user_name)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $24, $26)
   RETURNING row_order, id
 ), labels AS (
   INSERT INTO ${t('evaluation_labels')} (key, value, row_order)
@@ -160,6 +161,7 @@ export class TransitionWriter {
       this.names.channel,
       evaluation.project ?? null,
       this.writerTag,
+      evaluation.user ?? null,
     ]);
     const at = evaluation.createdAt;
     return { seq: Number(row!.seq), evaluationId: evaluation.id, from: null, to: 'queued', at, reason: null };

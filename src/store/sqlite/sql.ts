@@ -9,8 +9,8 @@ const HELD = "(status = 'queued' AND owner IS NOT NULL)";
 export const SQL = {
   insertEvaluation:
     'INSERT INTO evaluations (id, status, language, code, stdin, priority, labels, limits, runtime, created_at, ' +
-    'submitted_at, dispatched_at, started_at, finished_at, stored_at, result, submitted_ms, project) ' +
-    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
+    'submitted_at, dispatched_at, started_at, finished_at, stored_at, result, submitted_ms, project, user_name) ' +
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
   insertLabel: 'INSERT INTO evaluation_labels (key, value, row_order) VALUES (?, ?, ?)',
   insertTransition:
     'INSERT INTO transitions (evaluation_id, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?) ' +
@@ -77,6 +77,7 @@ export function listQuery(filter: {
   readonly status: string | undefined;
   readonly label: { readonly key: string; readonly value: string } | undefined;
   readonly project?: string | undefined;
+  readonly user?: string | undefined;
   readonly before: number;
   readonly limit: number;
 }): { sql: string; params: (string | number)[] } {
@@ -98,6 +99,10 @@ export function listQuery(filter: {
   if (filter.project !== undefined) {
     sql += ' AND e.project = ?';
     params.push(filter.project);
+  }
+  if (filter.user !== undefined) {
+    sql += ' AND e.user_name = ?';
+    params.push(filter.user);
   }
   // Order by the column the walk starts from, so SQLite reads the index backwards instead of sorting.
   sql += filter.label ? ' ORDER BY l.row_order DESC LIMIT ?' : ' ORDER BY e.row_order DESC LIMIT ?';

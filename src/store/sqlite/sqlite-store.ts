@@ -34,7 +34,9 @@ import { toEvaluationRow, toLogChunk, toProject, toTransition, type Row } from '
 import { listQuery, SQL } from './sql.js';
 import { StatementCache } from './statements.js';
 import { Transactor } from './transaction.js';
+import { sqliteTokens } from './tokens.js';
 import { sqliteWebhooks } from './webhooks.js';
+import type { TokenStore } from '../tokens.js';
 import type { WebhookStore } from '../webhooks.js';
 
 export interface SqliteStoreOptions {
@@ -82,12 +84,14 @@ class SqliteStore implements EvaluationStore {
   readonly shared = false;
   readonly projects: ProjectStore;
   readonly webhooks: WebhookStore;
+  readonly tokens: TokenStore;
 
   constructor(private readonly db: DatabaseSync) {
     this.statements = new StatementCache(db);
     this.transactor = new Transactor(db);
     this.projects = sqliteProjects(this.statements);
     this.webhooks = sqliteWebhooks(this.statements, this.transactor);
+    this.tokens = sqliteTokens(this.statements);
   }
 
   async migrate(): Promise<void> {
@@ -122,6 +126,7 @@ class SqliteStore implements EvaluationStore {
             evaluation.result === null ? null : JSON.stringify(evaluation.result),
             submittedMs(evaluation),
             evaluation.project ?? null,
+            evaluation.user ?? null,
           );
         const rowOrder = Number(inserted?.['row_order']);
         const insertLabel = this.statements.get(SQL.insertLabel);
@@ -175,6 +180,7 @@ class SqliteStore implements EvaluationStore {
       status: query.status,
       label: query.label,
       project: query.project,
+      user: query.user,
       before: query.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(query.cursor),
       // One extra row tells whether a next page exists, so the last page says `nextCursor: null`.
       limit: query.limit + 1,

@@ -1,11 +1,17 @@
 import { migration001 } from './001_init.js';
 import { migration002 } from './002_projects.js';
 import { migration003 } from './003_webhooks.js';
+import { migration004 } from './004_tokens.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
 
 /** Every migration, in order; TS constants so `tsc` carries them into `dist`. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
+export const MIGRATIONS: readonly Migration[] = [
+  migration001,
+  migration002,
+  migration003,
+  migration004,
+];
 
 export const LATEST_VERSION = MIGRATIONS.length;

@@ -3,6 +3,7 @@ import { migration002 } from './002_idempotency_keys.js';
 import { migration003 } from './003_ownership.js';
 import { migration004 } from './004_projects.js';
 import { migration005 } from './005_webhooks.js';
+import { migration006 } from './006_tokens.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration003,
   migration004,
   migration005,
+  migration006,
 ];
 
 export const LATEST_VERSION = MIGRATIONS.length;
