@@ -9,9 +9,12 @@ import type {
   Transition,
 } from '../core/index.js';
 import type { TokenStore } from './tokens.js';
+import type { BatchStore } from './batches.js';
 import type { WebhookStore } from './webhooks.js';
 
 export type * from './webhooks.js';
+export type * from './batches.js';
+export { BatchIdempotencyKeyTaken } from './batches.js';
 export type * from './tokens.js';
 export { TokenTaken } from './tokens.js';
 
@@ -243,6 +246,8 @@ export interface EvaluationStore {
   readonly projects?: ProjectStore;
   /** The webhook outbox, when the adapter keeps one (both built-in adapters do). */
   readonly webhooks?: WebhookStore;
+  /** Batches of evaluations written at once, when the adapter keeps them (both built-in adapters do). */
+  readonly batches?: BatchStore;
   /** API tokens (hashed), when the adapter keeps them (both built-in adapters do). */
   readonly tokens?: TokenStore;
 }

@@ -7,8 +7,11 @@
  * status is never committed without its delivery, and a delivery never exists for a status that was not.
  */
 
-/** What a delivery is about. Batches (contract "Batches") add their own kind. */
-export type WebhookSubjectKind = 'evaluation';
+/**
+ * What a delivery is about: one evaluation, or a batch whose items are all done (enqueued by the batch
+ * progress trigger, id `msg_batch_<batch id>`; see `batches.ts`).
+ */
+export type WebhookSubjectKind = 'evaluation' | 'batch';
 
 export type DeliveryState = 'pending' | 'delivered' | 'failed';
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrucibleError, type Evaluation, type Result } from '../../src/core/index.js';
 import { IdempotencyKeyTaken, type EvaluationStore } from '../../src/store/store.js';
+import { describeBatchConformance } from './conformance-batches.js';
 import { describeClaimConformance } from './conformance-claims.js';
 import { describeHoldConformance } from './conformance-holds.js';
 import { describeProjectConformance } from './conformance-projects.js';
@@ -378,6 +379,7 @@ export function describeStoreConformance(
     describeProjectConformance(context);
     describeWebhookConformance(context);
     describeTokenConformance(context);
+    describeBatchConformance(context);
 
     it.skipIf(!options.reopen)('keeps data across close and reopen', async () => {
       const [e] = await createMany(1);

@@ -19,10 +19,11 @@ export async function migrateSchema(db: Database, names: SchemaNames): Promise<v
       name       text        NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-    const [row] = await tx.query<{ version: number | null }>(
-      `SELECT MAX(version) AS version FROM ${names.quoted}.schema_version`,
-    );
-    const current = row?.version ?? 0;
+    // By set, not by the highest: a step numbered below one already applied (two written at once, landed
+    // in the other order) still applies.
+    const rows = await tx.query<{ version: number }>(`SELECT version FROM ${names.quoted}.schema_version`);
+    const applied = new Set(rows.map((row) => Number(row.version)));
+    const current = Math.max(0, ...applied);
     if (current > LATEST_VERSION) {
       throw new Error(
         `Database schema version ${current} is newer than this Crucible build supports (${LATEST_VERSION}). ` +
@@ -30,7 +31,7 @@ export async function migrateSchema(db: Database, names: SchemaNames): Promise<v
       );
     }
     for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
+      if (applied.has(migration.version)) continue;
       await tx.exec(migration.sql.replaceAll('{schema}', names.quoted));
       await tx.query(`INSERT INTO ${names.quoted}.schema_version (version, name) VALUES ($1, $2)`, [
         migration.version,

@@ -35,6 +35,8 @@ import { TransitionWriter } from './transitions.js';
 import { watchChanges } from './watch.js';
 import { postgresTokens } from './tokens.js';
 import { postgresWebhooks } from './webhooks.js';
+import { postgresBatches } from './batches.js';
+import type { BatchStore } from '../batches.js';
 import type { TokenStore } from '../tokens.js';
 import type { WebhookStore } from '../webhooks.js';
 
@@ -74,6 +76,7 @@ class PostgresStore implements EvaluationStore {
   readonly #writerTag = randomUUID();
   readonly projects: ProjectStore;
   readonly webhooks: WebhookStore;
+  readonly batches: BatchStore;
   readonly tokens: TokenStore;
 
   constructor(options: PostgresStoreOptions) {
@@ -84,6 +87,7 @@ class PostgresStore implements EvaluationStore {
     this.#writer = new TransitionWriter(this.#names, this.#writerTag);
     this.projects = postgresProjects(this.#db, this.#sql);
     this.webhooks = postgresWebhooks(this.#db, this.#names);
+    this.batches = postgresBatches(this.#db, this.#names);
     this.tokens = postgresTokens(this.#db, this.#names);
   }
 

@@ -3,8 +3,8 @@ import { LATEST_VERSION, MIGRATIONS } from './migrations/index.js';
 import { Transactor } from './transaction.js';
 
 /**
- * Brings the schema to `LATEST_VERSION` in one IMMEDIATE transaction: either every pending migration applies
- * or none does, and two processes starting together cannot both apply the same step (the second waits on the
+ * Brings the schema to `LATEST_VERSION` in one IMMEDIATE transaction: every migration not recorded yet applies,
+ * in version order, or none does, and two processes starting together cannot both apply the same step (the second waits on the
  * write lock, then sees the new version and does nothing).
  *
  * @throws Error when the database was written by a newer Crucible; running old code on it could corrupt it.
@@ -16,8 +16,15 @@ export function migrateDatabase(db: DatabaseSync): void {
       name       TEXT NOT NULL,
       applied_at TEXT NOT NULL
     )`);
-    const row = db.prepare('SELECT MAX(version) AS version FROM schema_version').get();
-    const current = typeof row?.version === 'number' ? row.version : 0;
+    // By set, not by the highest: a step numbered below one already applied (two written at once, landed
+    // in the other order) still applies.
+    const applied = new Set(
+      db
+        .prepare('SELECT version FROM schema_version')
+        .all()
+        .map((row) => Number(row['version'])),
+    );
+    const current = Math.max(0, ...applied);
     if (current > LATEST_VERSION) {
       throw new Error(
         `Database schema version ${current} is newer than this Crucible build supports (${LATEST_VERSION}). ` +
@@ -26,7 +33,7 @@ export function migrateDatabase(db: DatabaseSync): void {
     }
     const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
     for (const migration of MIGRATIONS) {
-      if (migration.version <= current) continue;
+      if (applied.has(migration.version)) continue;
       db.exec(migration.sql);
       record.run(migration.version, migration.name, new Date().toISOString());
     }

@@ -36,6 +36,8 @@ import { StatementCache } from './statements.js';
 import { Transactor } from './transaction.js';
 import { sqliteTokens } from './tokens.js';
 import { sqliteWebhooks } from './webhooks.js';
+import { sqliteBatches } from './batches.js';
+import type { BatchStore } from '../batches.js';
 import type { TokenStore } from '../tokens.js';
 import type { WebhookStore } from '../webhooks.js';
 
@@ -84,6 +86,7 @@ class SqliteStore implements EvaluationStore {
   readonly shared = false;
   readonly projects: ProjectStore;
   readonly webhooks: WebhookStore;
+  readonly batches: BatchStore;
   readonly tokens: TokenStore;
 
   constructor(private readonly db: DatabaseSync) {
@@ -91,6 +94,7 @@ class SqliteStore implements EvaluationStore {
     this.transactor = new Transactor(db);
     this.projects = sqliteProjects(this.statements);
     this.webhooks = sqliteWebhooks(this.statements, this.transactor);
+    this.batches = sqliteBatches(this.statements, this.transactor);
     this.tokens = sqliteTokens(this.statements);
   }
 

@@ -2,6 +2,7 @@ import { migration001 } from './001_init.js';
 import { migration002 } from './002_projects.js';
 import { migration003 } from './003_webhooks.js';
 import { migration004 } from './004_tokens.js';
+import { migration005 } from './005_batches.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -12,6 +13,8 @@ export const MIGRATIONS: readonly Migration[] = [
   migration002,
   migration003,
   migration004,
+  migration005,
 ];
 
-export const LATEST_VERSION = MIGRATIONS.length;
+/** The highest version (versions may have gaps: see `Migration`). */
+export const LATEST_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));

@@ -1,4 +1,5 @@
-/** One numbered schema step. Versions are consecutive from 1; a released migration is never edited. */
+/** One numbered schema step. Versions ascend from 1 (a gap is allowed: steps written at once may land in either order, and the
+ * runner applies each one not recorded); a released migration is never edited. */
 export interface Migration {
   readonly version: number;
   readonly name: string;

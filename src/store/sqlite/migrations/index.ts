@@ -4,6 +4,7 @@ import { migration003 } from './003_ownership.js';
 import { migration004 } from './004_projects.js';
 import { migration005 } from './005_webhooks.js';
 import { migration006 } from './006_tokens.js';
+import { migration007 } from './007_batches.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -19,6 +20,8 @@ export const MIGRATIONS: readonly Migration[] = [
   migration004,
   migration005,
   migration006,
+  migration007,
 ];
 
-export const LATEST_VERSION = MIGRATIONS.length;
+/** The highest version (versions may have gaps: see `Migration`). */
+export const LATEST_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
