@@ -1,5 +1,6 @@
 import { Crucible } from '../client/index.js';
 import { closedLoop, summarizeLoad, type LoadResult } from './load.js';
+import { histogramDelta, histogramOf, quantileBound } from './prometheus.js';
 import { startBenchServer, type BenchServer } from './server-process.js';
 import { summarize, type Summary } from './stats.js';
 
@@ -22,6 +23,18 @@ export interface ReplicaLevel {
   readonly sseLagMs: LagBounds | null;
   /** The same with one client: the lag when the machine has CPU to spare. */
   readonly sseLagIdleMs: LagBounds | null;
+  /**
+   * Commit (the database's clock, carried by the notification) → published on replica 0's event streams,
+   * from replica 0's `crucible_replica_event_lag_seconds` histogram: p50/p99 bounded by their bucket, ms.
+   */
+  readonly replicaLagMs: ReplicaLag | null;
+  readonly replicaLagIdleMs: ReplicaLag | null;
+}
+
+export interface ReplicaLag {
+  readonly p50: number;
+  readonly p99: number;
+  readonly n: number;
 }
 
 export interface ReplicaBenchOptions {
@@ -97,6 +110,8 @@ async function measure(
     load: summarizeLoad([loaded.window]),
     sseLagMs: loaded.lag,
     sseLagIdleMs: idle.lag,
+    replicaLagMs: loaded.replicaLag,
+    replicaLagIdleMs: idle.replicaLag,
   };
 }
 
@@ -107,14 +122,16 @@ async function timedLag<W>(
   clients: readonly Crucible[],
   sentAt: Map<string, { sent: number; answered: number }>,
   load: () => Promise<W>,
-): Promise<{ window: W; lag: LagBounds | null }> {
+): Promise<{ window: W; lag: LagBounds | null; replicaLag: ReplicaLag | null }> {
   sentAt.clear();
-  if (clients.length < 2) return { window: await load(), lag: null };
+  if (clients.length < 2) return { window: await load(), lag: null, replicaLag: null };
   const seenAt = new Map<string, number>();
   const watching = new AbortController();
   const watched = watchQueued(clients[0]!, seenAt, watching.signal);
   await watched.ready;
+  const lagBefore = await replicaLagHistogram(clients[0]!);
   const window = await load();
+  const lagObserved = histogramDelta(await replicaLagHistogram(clients[0]!), lagBefore);
   watching.abort();
   await watched.done;
   const upper: number[] = [];
@@ -128,7 +145,17 @@ async function timedLag<W>(
   if (upper.length < sentAt.size) {
     throw new Error(`replica 0's stream missed ${sentAt.size - upper.length} of ${sentAt.size} submissions`);
   }
-  return { window, lag: { upper: summarize(upper), lower: summarize(lower) } };
+  const p50 = quantileBound(lagObserved, 0.5);
+  const p99 = quantileBound(lagObserved, 0.99);
+  const replicaLag =
+    p50 === null || p99 === null
+      ? null
+      : { p50: p50 * 1000, p99: p99 * 1000, n: lagObserved.at(-1)?.count ?? 0 };
+  return { window, lag: { upper: summarize(upper), lower: summarize(lower) }, replicaLag };
+}
+
+function replicaLagHistogram(client: Crucible) {
+  return client.metrics().then((text) => histogramOf(text, 'crucible_replica_event_lag_seconds'));
 }
 
 /**

@@ -272,6 +272,12 @@ export class Crucible {
     return this.#transport.json({ method: 'GET', path: '/v1/queue', signal: options.signal });
   }
 
+  /** `GET /metrics`: the answering replica's Prometheus metrics, as text. */
+  async metrics(options: CallOptions = {}): Promise<string> {
+    const answer = await this.#transport.send({ method: 'GET', path: '/metrics', signal: options.signal });
+    return answer.text();
+  }
+
   /** `GET /healthz`: the process answers. */
   health(options: CallOptions = {}): Promise<Health> {
     return this.#transport.json({ method: 'GET', path: '/healthz', signal: options.signal });

@@ -8,6 +8,11 @@ export interface TransitionEvent {
    * wrote (seen through a shared store), so per-replica metrics count only their own work.
    */
   readonly evaluation?: Evaluation;
+  /**
+   * For another replica's transition that a store notification carried: when it was committed, ms since the
+   * epoch by the store's clock (the replica-to-replica lag is the time from then to its publication here).
+   */
+  readonly committedAt?: number;
 }
 
 interface BusEvents {

@@ -29,7 +29,10 @@ export class StoreEventFeed {
    * Transitions known but not yet published, by seq: carried by notifications or read from the store.
    * `mine` is whether this replica's store wrote it (unknown for one read back: then maybe).
    */
-  readonly #received = new Map<number, { transition: Transition; mine: boolean | undefined }>();
+  readonly #received = new Map<
+    number,
+    { transition: Transition; mine: boolean | undefined; committedAt?: number | undefined }
+  >();
   /** A change came that did not carry its transitions (or some may have been missed): read the store. */
   #mustRead = true;
   /** Highest chunk seq published per followed evaluation. */
@@ -91,16 +94,18 @@ export class StoreEventFeed {
       for (const id of this.#bus.followedEvaluations()) this.#pendingLogs.add(id);
       this.#mustRead = true;
     } else if (change.transitions) {
-      for (const transition of change.transitions) this.#receive(transition, change.local);
+      for (const transition of change.transitions) {
+        this.#receive(transition, change.local, change.committedAt);
+      }
     } else {
       this.#mustRead = true;
     }
     this.#wake();
   }
 
-  #receive(transition: Transition, mine: boolean | undefined): void {
+  #receive(transition: Transition, mine: boolean | undefined, committedAt?: number): void {
     if (transition.seq <= this.#lastSeq || this.#received.has(transition.seq)) return;
-    this.#received.set(transition.seq, { transition, mine });
+    this.#received.set(transition.seq, { transition, mine, committedAt });
   }
 
   /** One reader at a time; a wake-up during a read makes it read once more. */
@@ -137,7 +142,7 @@ export class StoreEventFeed {
       next;
       next = this.#received.get(this.#lastSeq + 1)
     ) {
-      const { transition, mine } = next;
+      const { transition, mine, committedAt } = next;
       // Possibly this replica's, not announced yet: its write has not returned. Wait for it (only that
       // evaluation's writes), so it is published as this replica's own.
       if (mine !== false && !this.#own.has(transition.seq)) {
@@ -153,7 +158,11 @@ export class StoreEventFeed {
       this.#own.delete(transition.seq);
       this.#received.delete(transition.seq);
       this.#lastSeq = transition.seq;
-      this.#bus.publishTransition(evaluation ? { transition, evaluation } : { transition });
+      this.#bus.publishTransition(
+        evaluation
+          ? { transition, evaluation }
+          : { transition, ...(committedAt === undefined ? {} : { committedAt }) },
+      );
     }
   }
 

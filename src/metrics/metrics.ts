@@ -5,6 +5,11 @@ import type { QueueStats } from '../service/index.js';
 
 const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
+/** Fine around the 50 ms goal for events across replicas. */
+export const REPLICA_LAG_BUCKETS = [
+  0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5,
+];
+
 /** The stages the seeds asked to time, each a difference of two stored timestamps. */
 const STAGES = [
   ['queue_wait', 'submittedAt', 'dispatchedAt'],
@@ -85,7 +90,14 @@ export function createMetrics(
     },
   });
 
-  bus.onTransition(({ transition, evaluation }) => {
+  const replicaLag = new Histogram({
+    name: 'crucible_replica_event_lag_seconds',
+    help: "From another replica's commit (the database's clock) to the transition's publication on this replica's event streams",
+    buckets: REPLICA_LAG_BUCKETS,
+    registers: [registry],
+  });
+  bus.onTransition(({ transition, evaluation, committedAt }) => {
+    if (committedAt !== undefined) replicaLag.observe(Math.max(0, Date.now() - committedAt) / 1000);
     // Transitions other replicas wrote are theirs to count: a sum across replicas counts each once.
     if (!evaluation) return;
     transitions.inc({ to: transition.to });

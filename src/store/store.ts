@@ -135,6 +135,8 @@ export type StoreChange =
       readonly kind: 'transition';
       readonly transitions?: readonly Transition[];
       readonly local?: boolean;
+      /** When they were committed, ms since the epoch by the store's clock (with `transitions`). */
+      readonly committedAt?: number;
     }
   | { readonly kind: 'log'; readonly evaluationId: string }
   /** Changes may have been missed (the notification connection was lost and is back): reread everything. */

@@ -31,13 +31,15 @@ import type { SchemaNames } from './sql.js';
 export const MAX_NOTIFY_PAYLOAD = 7900;
 
 /**
- * `{"w": writer tag, "t": [[seq, evaluationId, from, to, at, reason], …]}` of `rows` (a relation with the
+ * `{"w": writer tag, "c": commit ms, "t": [[seq, evaluationId, from, to, at, reason], …]}` of `rows` (a relation with the
  * transitions' columns), or '' when too long: the NOTIFY payload `parseTransitionPayload` reads.
  */
 function transitionPayloadSql(rows: string, writerParam: string): string {
   const agg =
     'json_agg(json_build_array(seq, evaluation_id, from_status, to_status, at, reason) ORDER BY seq)::text';
-  const payload = `'{"w":' || to_json(${writerParam}::text)::text || ',"t":' || ${agg} || '}'`;
+  // "c": the database's clock as the statement ends, just before COMMIT: what listeners time their lag from.
+  const committed = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text`;
+  const payload = `'{"w":' || to_json(${writerParam}::text)::text || ',"c":' || ${committed} || ',"t":' || ${agg} || '}'`;
   return `SELECT CASE WHEN octet_length(p) <= ${MAX_NOTIFY_PAYLOAD} THEN p ELSE '' END AS payload
   FROM (SELECT ${payload} AS p FROM ${rows}) x WHERE p IS NOT NULL`;
 }
@@ -217,9 +219,9 @@ export class TransitionWriter {
 export function parseTransitionPayload(
   payload: string,
   writerTag: string,
-): { transitions: Transition[]; local: boolean } | null {
+): { transitions: Transition[]; local: boolean; committedAt: number } | null {
   if (!payload.startsWith('{')) return null;
-  const { w, t } = JSON.parse(payload) as { w: string; t: TransitionCells[] };
+  const { w, c, t } = JSON.parse(payload) as { w: string; c: number; t: TransitionCells[] };
   const transitions = t.map(([seq, evaluationId, from, to, at, reason]) => ({
     seq: Number(seq),
     evaluationId,
@@ -228,7 +230,7 @@ export function parseTransitionPayload(
     at,
     reason,
   }));
-  return { transitions, local: w === writerTag };
+  return { transitions, local: w === writerTag, committedAt: c };
 }
 
 type TransitionCells = [
