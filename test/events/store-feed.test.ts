@@ -49,15 +49,20 @@ function deferred() {
   return { promise, resolve };
 }
 
+/** A feed over `log` and the transitions its bus published, in order. */
+function feedOver(log: TransitionLog) {
+  const bus = new EventBus();
+  const seen: TransitionEvent[] = [];
+  bus.onTransition((event) => seen.push(event));
+  const feed = new StoreEventFeed(log.store, bus, (error) => {
+    throw error;
+  });
+  return { log, seen, feed };
+}
+
 describe('StoreEventFeed', () => {
   it('publishes another replica’s transition at once while a local write for another evaluation is slow', async () => {
-    const log = new TransitionLog();
-    const bus = new EventBus();
-    const seen: TransitionEvent[] = [];
-    bus.onTransition((event) => seen.push(event));
-    const feed = new StoreEventFeed(log.store, bus, (error) => {
-      throw error;
-    });
+    const { log, seen, feed } = feedOver(new TransitionLog());
     const slowWrite = deferred();
     const inFlight = new Map<string, Promise<void>>([['mine', slowWrite.promise]]);
     feed.awaitLocalWrites((t) => inFlight.get(t.evaluationId) ?? Promise.resolve());
@@ -83,15 +88,9 @@ describe('StoreEventFeed', () => {
     ]);
     await feed.stop();
   });
+
   it('publishes transitions the notifications carry without reading the store, and waits only for its own', async () => {
-    const log = new TransitionLog();
-    log.carry = true;
-    const bus = new EventBus();
-    const seen: TransitionEvent[] = [];
-    bus.onTransition((event) => seen.push(event));
-    const feed = new StoreEventFeed(log.store, bus, (error) => {
-      throw error;
-    });
+    const { log, seen, feed } = feedOver(Object.assign(new TransitionLog(), { carry: true }));
     const slowWrite = deferred();
     let waitedFor: string[] = [];
     feed.awaitLocalWrites((t) => {
