@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import type { Runtime } from './runtime/runtime.js';
 import { EvaluationService, type Logger } from './service/index.js';
-import { createStore, type EvaluationStore } from './store/index.js';
+import { createStore, type EvaluationStore, type WebhookSubjectKind } from './store/index.js';
 import { packageVersion } from './version.js';
 
 export interface ServerHooks {
@@ -44,7 +44,11 @@ export async function startServer(
     : undefined;
   // The Evaluation objects' client, when the CRD is on: the controller (leader) and the mirror (any replica).
   const crdApi = config.crd.enabled ? await evaluationApiFor(config) : null;
-  const webhooks = await webhooksFor(config, store, log, (id) => evaluationWebhookBody(service, id));
+  const webhooks = await webhooksFor(config, store, log, (kind, id) =>
+    kind === 'batch'
+      ? (service.batches?.webhookBody(id) ?? Promise.resolve(null))
+      : evaluationWebhookBody(service, id),
+  );
   const service: EvaluationService = new EvaluationService({
     store,
     runtime,
@@ -120,7 +124,7 @@ async function webhooksFor(
   config: ServerConfig,
   store: EvaluationStore,
   log: Logger,
-  evaluationBody: (id: string) => Promise<string | null>,
+  bodyOf: (kind: WebhookSubjectKind, id: string) => Promise<string | null>,
 ) {
   const { secret, allowPrivate } = config.webhooks;
   if (secret === undefined) return undefined;
@@ -132,7 +136,7 @@ async function webhooksFor(
     owner: config.replicaId,
     secret,
     allowPrivate,
-    payloadOf: (_kind, id) => evaluationBody(id),
+    payloadOf: bodyOf,
     log,
   });
 }

@@ -12,6 +12,7 @@ import { CrucibleError, type LimitBounds } from '../core/index.js';
 import type { EvaluationService, Logger } from '../service/index.js';
 import { createErrorHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
+import { batchRoutes } from './routes/batches.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
@@ -109,6 +110,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   const { service, bounds, streams } = options;
   await app.register(evaluationRoutes, { service, bounds, streams });
+  await app.register(batchRoutes, { service, bounds });
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });
   await app.register(clusterRoutes, { service });

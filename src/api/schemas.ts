@@ -206,6 +206,8 @@ export const ListQuerySchema = z.strictObject({
     .default(50),
   cursor: z.string().max(200).optional(),
   project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
+  /** Only this batch's evaluations (`POST /v1/batches`), newest (last item) first; `status` still filters. */
+  batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
 });
 
 export const LogsQuerySchema = z.strictObject({

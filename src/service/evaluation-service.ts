@@ -21,6 +21,7 @@ import {
   type ListPage,
   type ListQuery,
 } from '../store/store.js';
+import { BatchService } from './batches.js';
 import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
 import { newEvaluation } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, type RetryPolicy } from './persist.js';
@@ -122,6 +123,8 @@ export type { SubmitOptions } from './idempotency.js';
 export class EvaluationService {
   /** Projects, when the store keeps them (both built-in stores do). */
   readonly projects: ProjectService | null;
+  /** Batches (docs/batches.md), when the store keeps them (both built-in stores do). */
+  readonly batches: BatchService | null;
   readonly #store: EvaluationStore;
   readonly #bus: EventBus;
   readonly #feed: StoreEventFeed | undefined;
@@ -183,6 +186,20 @@ export class EvaluationService {
           runtime: options.runtime,
           evaluations: { activeOf: (id) => this.#activeOf(id), cancel: (id) => this.cancel(id) },
           now: this.#now,
+        })
+      : null;
+    this.batches = options.store.batches
+      ? new BatchService({
+          store: options.store.batches,
+          bus: options.bus,
+          writer: this.#writer,
+          projectRuns: this.#projectRuns,
+          webhooks: this.#webhooks,
+          defaults: this.#defaults,
+          runtime: () => this.#runtime.name,
+          now: this.#now,
+          newId: this.#newId,
+          wake: () => this.#worker.wake(),
         })
       : null;
     this.#lease = new ReplicaLease(this.#store, this.#replica, leaseMs, (error) =>

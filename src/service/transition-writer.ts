@@ -67,14 +67,18 @@ export class TransitionWriter {
     return this.#chain;
   }
 
-  /** Runs `task` after every write queued before it; `evaluationId` names what it writes, when one does. */
-  serially<T>(task: () => Promise<T>, evaluationId: string = ANY_EVALUATION): Promise<T> {
+  /**
+   * Runs `task` after every write queued before it; `evaluationId` names what it writes, when one does (a
+   * batch names all its evaluations).
+   */
+  serially<T>(task: () => Promise<T>, evaluationId: string | readonly string[] = ANY_EVALUATION): Promise<T> {
     const result = this.#chain.then(task);
     const ended = result.catch(() => undefined);
     this.#chain = ended;
-    this.#inFlight.set(evaluationId, ended);
+    const ids = typeof evaluationId === 'string' ? [evaluationId] : evaluationId;
+    for (const id of ids) this.#inFlight.set(id, ended);
     void ended.then(() => {
-      if (this.#inFlight.get(evaluationId) === ended) this.#inFlight.delete(evaluationId);
+      for (const id of ids) if (this.#inFlight.get(id) === ended) this.#inFlight.delete(id);
     });
     return result;
   }

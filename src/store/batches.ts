@@ -17,6 +17,14 @@ export interface Batch {
   readonly createdAt: string;
   /** Where the batch-level webhook goes when every item is done; null for none. */
   readonly webhookUrl: string | null;
+  /** Who submitted it (its items are theirs too); null while authentication is off. */
+  readonly user: string | null;
+}
+
+/** One item of a batch and where it is. */
+export interface BatchMember {
+  readonly id: string;
+  readonly status: Status;
 }
 
 export interface NewBatchItem {
@@ -62,8 +70,8 @@ export interface BatchStore {
   findIdempotentBatch(scope: string, key: string): Promise<IdempotentBatch | null>;
   /** The batch and its evaluations' counts by status (one index look-up on the batch id); null when unknown. */
   batchProgress(id: string): Promise<BatchProgress | null>;
-  /** The ids of the batch's evaluations that are not terminal yet, in item order. */
-  unfinishedOf(id: string): Promise<string[]>;
+  /** The batch's evaluations with their statuses, in item order. */
+  membersOf(id: string): Promise<BatchMember[]>;
   /** The batch's evaluations, newest first (the last item first), paged like `list`; `status` filters. */
   listBatch(id: string, query: Pick<ListQuery, 'status' | 'limit' | 'cursor'>): Promise<ListPage>;
 }

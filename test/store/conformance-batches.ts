@@ -25,6 +25,7 @@ export function describeBatchConformance({ store, options }: ConformanceContext)
     labels: { suite: 'x' },
     createdAt: new Date().toISOString(),
     webhookUrl: null,
+    user: null,
     ...overrides,
   });
   const items = (n: number, labels: Record<string, string> = {}): Evaluation[] =>
@@ -50,7 +51,9 @@ export function describeBatchConformance({ store, options }: ConformanceContext)
       const progress = await batches().batchProgress(batch.id);
       expect(progress?.batch).toEqual(batch);
       expect(progress?.byStatus).toMatchObject({ queued: 150, running: 0, succeeded: 0 });
-      expect(await batches().unfinishedOf(batch.id)).toEqual(evaluations.map((e) => e.id));
+      expect(await batches().membersOf(batch.id)).toEqual(
+        evaluations.map((e) => ({ id: e.id, status: 'queued' })),
+      );
       expect(await batches().batchProgress('batch_unknown')).toBeNull();
     });
 
@@ -87,6 +90,12 @@ export function describeBatchConformance({ store, options }: ConformanceContext)
       expect(await batches().batchProgress(batch.id)).toBeNull();
       expect(await store().get(evaluations[0]!.id)).toBeNull();
       expect(await store().latestTransitionSeq()).toBe(before);
+    });
+
+    it('records the batch user', async () => {
+      const batch = newBatch(1, { user: 'alice' });
+      await batches().createBatch(batch, [{ evaluation: queuedEvaluation({ user: 'alice' }) }]);
+      expect((await batches().batchProgress(batch.id))?.batch.user).toBe('alice');
     });
 
     it('keeps idempotency keys per scope and refuses a taken one with nothing written', async () => {
@@ -143,7 +152,11 @@ export function describeBatchConformance({ store, options }: ConformanceContext)
       ]);
       const progress = await batches().batchProgress(batch.id);
       expect(progress?.byStatus).toMatchObject({ succeeded: 1, failed: 1, timed_out: 1, queued: 0 });
-      expect(await batches().unfinishedOf(batch.id)).toEqual([]);
+      expect((await batches().membersOf(batch.id)).map((m) => m.status)).toEqual([
+        'succeeded',
+        'failed',
+        'timed_out',
+      ]);
     });
 
     it('enqueues no batch webhook for a batch without one', async () => {

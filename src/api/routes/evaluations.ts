@@ -17,6 +17,7 @@ import {
   submissionSchema,
 } from '../schemas.js';
 import { clientGone, heldJson } from '../held-answer.js';
+import { callerOf } from './batches.js';
 import { NDJSON, SSE, streamFrames, type StreamLimiter } from '../streaming.js';
 import { toListItem, toView, type EvaluationView } from '../views.js';
 
@@ -106,6 +107,12 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
     },
     async (request) => {
       const { status, label, limit, cursor, project } = request.query;
+      const { batch } = request.query;
+      if (batch !== undefined && service.batches) {
+        const filter = { limit, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) };
+        const page = await service.batches.list(batch, filter, callerOf(request));
+        return { items: page.items.map(toListItem), nextCursor: page.nextCursor };
+      }
       const [key = '', value = ''] = label?.split('=') ?? [];
       const page = await service.list({
         limit,

@@ -1,7 +1,8 @@
-import { STATUSES, TERMINAL_STATUSES, type Status, type Transition } from '../../core/index.js';
+import { STATUSES, type Status, type Transition } from '../../core/index.js';
 import {
   BatchIdempotencyKeyTaken,
   type Batch,
+  type BatchMember,
   type BatchProgress,
   type BatchStore,
   type IdempotentBatch,
@@ -17,8 +18,6 @@ import { EVALUATION_COLUMNS, type SchemaNames } from './sql.js';
 /** PostgreSQL's unique_violation. */
 const UNIQUE_VIOLATION = '23505';
 
-const TERMINAL = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
-
 /**
  * The batch, its items, their labels, webhook targets and `queued` transitions as ONE statement (one round
  * trip, atomic on its own), each table fed by arrays (`unnest`) rather than a statement per row. As in a single
@@ -30,9 +29,9 @@ const TERMINAL = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 function createBatchSql(names: SchemaNames): string {
   const t = (table: string) => `${names.quoted}.${table}`;
   return `WITH b AS (
-  INSERT INTO ${t('batches')} (id, total, remaining, labels, webhook_url, created_at, idempotency_scope,
-    idempotency_key, fingerprint)
-  VALUES ($1, $2, $2, $3::jsonb, $4, $5, $6, $7, $8)
+  INSERT INTO ${t('batches')} (id, total, remaining, labels, webhook_url, user_name, created_at,
+    idempotency_scope, idempotency_key, fingerprint)
+  VALUES ($1, $2, $2, $3::jsonb, $4, $29, $5, $6, $7, $8)
   RETURNING id
 ), w AS (
   SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::bytea[], $13::text[], $14::text[],
@@ -77,11 +76,11 @@ function statementsOf(names: SchemaNames) {
     findIdempotent: `SELECT id, fingerprint FROM ${t('batches')} WHERE idempotency_scope = $1 AND idempotency_key = $2`,
     // One snapshot for the batch and its counts.
     progress:
-      `SELECT b.id, b.total, b.labels, b.webhook_url, b.created_at, ` +
+      `SELECT b.id, b.total, b.labels, b.webhook_url, b.user_name, b.created_at, ` +
       `(SELECT COALESCE(json_object_agg(s.status, s.n), '{}') FROM (SELECT status, count(*) AS n ` +
       `FROM ${t('evaluations')} WHERE batch_id = b.id GROUP BY status) s) AS counts ` +
       `FROM ${t('batches')} b WHERE b.id = $1`,
-    unfinished: `SELECT id FROM ${t('evaluations')} WHERE batch_id = $1 AND status NOT IN ${TERMINAL} ORDER BY row_order`,
+    members: `SELECT id, status FROM ${t('evaluations')} WHERE batch_id = $1 ORDER BY row_order`,
     list: (status: boolean) =>
       `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE e.batch_id = $1 AND e.row_order < $2` +
       `${status ? ' AND e.status = $4' : ''} ORDER BY e.row_order DESC LIMIT $3`,
@@ -137,6 +136,7 @@ export function postgresBatches(db: Database, names: SchemaNames): BatchStore {
           targets.map((item) => item.webhookUrl),
           targets.map((item) => item.evaluation.createdAt),
           names.channel,
+          batch.user,
         ]);
       } catch (error) {
         const fields = error as { code?: unknown; constraint?: unknown } | null;
@@ -171,8 +171,9 @@ export function postgresBatches(db: Database, names: SchemaNames): BatchStore {
       return { batch: toBatch(row), byStatus };
     },
 
-    async unfinishedOf(id: string): Promise<string[]> {
-      return (await db.query(sql.unfinished, [id])).map((row) => String(row['id']));
+    async membersOf(id: string): Promise<BatchMember[]> {
+      const rows = await db.query(sql.members, [id]);
+      return rows.map((row) => ({ id: String(row['id']), status: row['status'] as Status }));
     },
 
     async listBatch(id: string, query: Pick<ListQuery, 'status' | 'limit' | 'cursor'>): Promise<ListPage> {
@@ -198,5 +199,6 @@ function toBatch(row: Row): Batch {
     labels: row['labels'] as Record<string, string>,
     createdAt: String(row['created_at']),
     webhookUrl: row['webhook_url'] === null ? null : String(row['webhook_url']),
+    user: row['user_name'] === null ? null : String(row['user_name']),
   };
 }

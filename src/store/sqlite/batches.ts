@@ -1,7 +1,8 @@
-import { STATUSES, TERMINAL_STATUSES, type Status, type Transition } from '../../core/index.js';
+import { STATUSES, type Status, type Transition } from '../../core/index.js';
 import {
   BatchIdempotencyKeyTaken,
   type Batch,
+  type BatchMember,
   type BatchProgress,
   type BatchStore,
   type IdempotentBatch,
@@ -31,14 +32,12 @@ const EVALUATION_PARAMS = EVALUATION_INSERT_COLUMNS.split(',').length;
 
 const SQL = {
   insertBatch:
-    'INSERT INTO batches (id, total, remaining, labels, webhook_url, created_at, idempotency_scope, ' +
-    'idempotency_key, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO batches (id, total, remaining, labels, webhook_url, user_name, created_at, ' +
+    'idempotency_scope, idempotency_key, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   findIdempotent: 'SELECT id, fingerprint FROM batches WHERE idempotency_scope = ? AND idempotency_key = ?',
-  getBatch: 'SELECT id, total, labels, webhook_url, created_at FROM batches WHERE id = ?',
+  getBatch: 'SELECT id, total, labels, webhook_url, user_name, created_at FROM batches WHERE id = ?',
   countByStatus: 'SELECT status, COUNT(*) AS n FROM evaluations WHERE batch_id = ? GROUP BY status',
-  unfinished:
-    'SELECT id FROM evaluations WHERE batch_id = ? AND status NOT IN ' +
-    `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY row_order`,
+  members: 'SELECT id, status FROM evaluations WHERE batch_id = ? ORDER BY row_order',
   list: (status: boolean) =>
     `SELECT ${EVALUATION_COLUMNS} FROM evaluations e WHERE e.batch_id = ? AND e.row_order < ?` +
     `${status ? ' AND e.status = ?' : ''} ORDER BY e.row_order DESC LIMIT ?`,
@@ -103,6 +102,7 @@ export function sqliteBatches(statements: StatementCache, transactor: Transactor
               items.length,
               JSON.stringify(batch.labels),
               batch.webhookUrl,
+              batch.user,
               batch.createdAt,
               idempotency?.scope ?? null,
               idempotency?.key ?? null,
@@ -189,11 +189,11 @@ export function sqliteBatches(statements: StatementCache, transactor: Transactor
       return { batch: toBatch(row), byStatus };
     },
 
-    async unfinishedOf(id: string): Promise<string[]> {
+    async membersOf(id: string): Promise<BatchMember[]> {
       return statements
-        .get(SQL.unfinished)
+        .get(SQL.members)
         .all(id)
-        .map((row) => String(row['id']));
+        .map((row) => ({ id: String(row['id']), status: row['status'] as Status }));
     },
 
     async listBatch(id: string, query: Pick<ListQuery, 'status' | 'limit' | 'cursor'>): Promise<ListPage> {
@@ -223,6 +223,7 @@ function toBatch(row: Row): Batch {
     labels: JSON.parse(String(row['labels'])) as Record<string, string>,
     createdAt: String(row['created_at']),
     webhookUrl: row['webhook_url'] === null ? null : String(row['webhook_url']),
+    user: row['user_name'] === null ? null : String(row['user_name']),
   };
 }
 

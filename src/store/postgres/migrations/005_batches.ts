@@ -20,6 +20,7 @@ CREATE TABLE {schema}.batches (
   remaining         integer NOT NULL,
   labels            jsonb   NOT NULL,
   webhook_url       text,
+  user_name         text,
   created_at        text    NOT NULL,
   done_at           text,
   idempotency_scope text,

@@ -20,6 +20,7 @@ CREATE TABLE batches (
   remaining         INTEGER NOT NULL,
   labels            TEXT NOT NULL,
   webhook_url       TEXT,
+  user_name         TEXT,
   created_at        TEXT NOT NULL,
   done_at           TEXT,
   idempotency_scope TEXT,
