@@ -11,11 +11,13 @@ import type {
 import type { TokenStore } from './tokens.js';
 import type { BatchStore } from './batches.js';
 import type { WebhookStore } from './webhooks.js';
+import type { UsageStore } from './usage.js';
 
 export type * from './webhooks.js';
 export type * from './batches.js';
 export { BatchIdempotencyKeyTaken } from './batches.js';
 export type * from './tokens.js';
+export type * from './usage.js';
 export { TokenTaken } from './tokens.js';
 
 export interface ListQuery {
@@ -252,4 +254,6 @@ export interface EvaluationStore {
   readonly batches?: BatchStore;
   /** API tokens (hashed), when the adapter keeps them (both built-in adapters do). */
   readonly tokens?: TokenStore;
+  /** Usage of finished evaluations, summed in the database (both built-in adapters do; docs/usage.md). */
+  readonly usage?: UsageStore;
 }

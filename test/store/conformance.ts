@@ -7,6 +7,7 @@ import { describeHoldConformance } from './conformance-holds.js';
 import { describeProjectConformance } from './conformance-projects.js';
 import { describeSharedConformance } from './conformance-shared.js';
 import { describeTokenConformance } from './conformance-tokens.js';
+import { describeUsageConformance } from './conformance-usage.js';
 import { describeWebhookConformance } from './conformance-webhooks.js';
 import { chunk, moveTo, queuedEvaluation } from './fixtures.js';
 
@@ -380,6 +381,7 @@ export function describeStoreConformance(
     describeWebhookConformance(context);
     describeTokenConformance(context);
     describeBatchConformance(context);
+    describeUsageConformance(context);
 
     it.skipIf(!options.reopen)('keeps data across close and reopen', async () => {
       const [e] = await createMany(1);

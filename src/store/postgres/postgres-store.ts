@@ -38,6 +38,8 @@ import { postgresWebhooks } from './webhooks.js';
 import { postgresBatches } from './batches.js';
 import type { BatchStore } from '../batches.js';
 import type { TokenStore } from '../tokens.js';
+import type { UsageStore } from '../usage.js';
+import { postgresUsage } from './usage.js';
 import type { WebhookStore } from '../webhooks.js';
 
 export interface PostgresStoreOptions {
@@ -78,6 +80,7 @@ class PostgresStore implements EvaluationStore {
   readonly webhooks: WebhookStore;
   readonly batches: BatchStore;
   readonly tokens: TokenStore;
+  readonly usage: UsageStore;
 
   constructor(options: PostgresStoreOptions) {
     this.#names = schemaNames(options.schema ?? 'public');
@@ -89,6 +92,7 @@ class PostgresStore implements EvaluationStore {
     this.webhooks = postgresWebhooks(this.#db, this.#names);
     this.batches = postgresBatches(this.#db, this.#names);
     this.tokens = postgresTokens(this.#db, this.#names);
+    this.usage = postgresUsage(this.#db, this.#names);
   }
 
   async migrate(): Promise<void> {

@@ -39,6 +39,8 @@ import { sqliteWebhooks } from './webhooks.js';
 import { sqliteBatches } from './batches.js';
 import type { BatchStore } from '../batches.js';
 import type { TokenStore } from '../tokens.js';
+import type { UsageStore } from '../usage.js';
+import { sqliteUsage } from './usage.js';
 import type { WebhookStore } from '../webhooks.js';
 
 export interface SqliteStoreOptions {
@@ -88,6 +90,7 @@ class SqliteStore implements EvaluationStore {
   readonly webhooks: WebhookStore;
   readonly batches: BatchStore;
   readonly tokens: TokenStore;
+  readonly usage: UsageStore;
 
   constructor(private readonly db: DatabaseSync) {
     this.statements = new StatementCache(db);
@@ -96,6 +99,7 @@ class SqliteStore implements EvaluationStore {
     this.webhooks = sqliteWebhooks(this.statements, this.transactor);
     this.batches = sqliteBatches(this.statements, this.transactor);
     this.tokens = sqliteTokens(this.statements);
+    this.usage = sqliteUsage(this.statements);
   }
 
   async migrate(): Promise<void> {

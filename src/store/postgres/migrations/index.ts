@@ -3,6 +3,7 @@ import { migration002 } from './002_projects.js';
 import { migration003 } from './003_webhooks.js';
 import { migration004 } from './004_tokens.js';
 import { migration005 } from './005_batches.js';
+import { migration007 } from './007_usage.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -14,6 +15,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration003,
   migration004,
   migration005,
+  migration007,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */
