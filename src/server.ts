@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { StreamLimiter, buildApi, evaluationWebhookBody } from './api/index.js';
 import { redactedStoreUrl, storeUrl, type ServerConfig } from './config/index.js';
+import { authRequired, isLoopbackHost } from './config/auth-flags.js';
 import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
@@ -36,6 +37,7 @@ export async function startServer(
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const store = await createStore(storeUrl(config));
   await store.migrate();
+  const requireAuth = await authenticationFor(config, store, log);
   const runtime = await createRuntime(config, dataDir, log);
   const slots = slotsFor(config, runtime, log);
   const bus = new EventBus();
@@ -63,6 +65,7 @@ export async function startServer(
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
     log,
+    ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
   const streams = new StreamLimiter(config.api.maxStreams, config.api.maxStreamsPerClient);
   const metrics = createMetrics(
@@ -80,6 +83,7 @@ export async function startServer(
     streams,
     log,
     version: packageVersion(),
+    authRequired: requireAuth,
   });
   let closing: Promise<void> | undefined;
   const crd = crdApi ? crdControllerFor(config, crdApi, service, log) : null;
@@ -114,6 +118,40 @@ export async function startServer(
         await store.close();
       })()),
   };
+}
+
+/**
+ * Whether every non-public call needs a token (docs/auth.md): on beyond loopback unless `--auth off`. A
+ * server that would require tokens nobody can present refuses to start (and closes its store) rather than
+ * listen answering 401 to everyone.
+ */
+async function authenticationFor(
+  config: ServerConfig,
+  store: EvaluationStore,
+  log: Logger,
+): Promise<boolean> {
+  const required = authRequired(config);
+  if (!required) {
+    if (config.auth.mode === 'off' && !isLoopbackHost(config.host)) {
+      log.warn(
+        `!!! --auth off on ${config.host}: anyone who can reach the port can read and cancel everything !!!`,
+      );
+    }
+    return false;
+  }
+  const stored = (await store.tokens?.countTokens()) ?? 0;
+  if (!config.auth.adminToken && stored === 0) {
+    await store.close();
+    throw new Error(
+      `authentication is on (listening on ${config.host}${config.auth.mode ? ', --auth required' : ', not loopback'}) ` +
+        'but there is no way to authenticate: set CRUCIBLE_ADMIN_TOKEN to a bootstrap admin token ' +
+        '(then create tokens with crucible token create), or pass --auth off to run without authentication',
+    );
+  }
+  log.info(
+    `authentication on: ${stored} stored token(s)${config.auth.adminToken ? ' and the bootstrap admin token' : ''}`,
+  );
+  return true;
 }
 
 /**

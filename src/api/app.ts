@@ -10,6 +10,7 @@ import {
 import type { Registry } from 'prom-client';
 import { CrucibleError, type LimitBounds } from '../core/index.js';
 import type { EvaluationService, Logger } from '../service/index.js';
+import { installAuth } from './auth.js';
 import { createErrorHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { batchRoutes } from './routes/batches.js';
@@ -18,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { StreamLimiter } from './streaming.js';
 
@@ -32,6 +34,8 @@ export interface ApiOptions {
   readonly log: Logger;
   /** The package version, answered by `GET /v1/version`. */
   readonly version: string;
+  /** Every non-public call needs a bearer token (docs/auth.md); default off (everyone is an admin). */
+  readonly authRequired?: boolean;
 }
 
 /** Largest request body accepted: the code and stdin bounds plus room for the JSON around them. */
@@ -109,12 +113,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
 
   const { service, bounds, streams } = options;
+  // Before every route, so no route exists without it.
+  installAuth(app, { required: options.authRequired ?? false, service });
   await app.register(evaluationRoutes, { service, bounds, streams });
   await app.register(batchRoutes, { service, bounds });
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });
   await app.register(clusterRoutes, { service });
   await app.register(webhookRoutes, { service });
+  await app.register(tokenRoutes, { service });
   await app.register(systemRoutes, {
     service,
     metrics: options.metrics,

@@ -17,6 +17,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   payload_too_large: 400,
   unknown_language: 400,
   not_found: 404,
+  unauthenticated: 401,
+  forbidden: 403,
   idempotency_conflict: 409,
   already_exists: 409,
   rate_limited: 429,
@@ -97,6 +99,9 @@ export function createErrorHandler(options: ErrorHandlerOptions) {
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
       options.log.error(`${request.method} ${request.url} failed: ${detail}`);
     }
+    // RFC 6750: a 401 names the scheme the client should use.
+    if (body.error.code === 'unauthenticated')
+      void reply.header('www-authenticate', 'Bearer realm="crucible"');
     if (body.error.code === 'payload_too_large') {
       await discardBody(request.raw, options.discardBytes ?? 64 * 1024 * 1024, options.discardMs ?? 10_000);
       // What is left unread (past the discard bound) must not be parsed as the next request.

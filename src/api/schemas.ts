@@ -135,6 +135,8 @@ export const EvaluationSchema = z.object({
   runtime: z.string(),
   /** The project id; absent on an evaluation of no project. */
   project: z.string().optional(),
+  /** Who submitted it; null when it was submitted while authentication was off. */
+  user: z.string().nullable(),
   limits: z.object({
     timeoutSeconds: z.number(),
     memoryMb: z.number(),
@@ -208,6 +210,8 @@ export const ListQuerySchema = z.strictObject({
   project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
   /** Only this batch's evaluations (`POST /v1/batches`), newest (last item) first; `status` still filters. */
   batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
+  /** Only this user's evaluations (admins; a user may name only themselves). */
+  user: z.string().min(1).max(200, { error: 'user must be at most 200 characters' }).optional(),
 });
 
 export const LogsQuerySchema = z.strictObject({

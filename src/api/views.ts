@@ -22,6 +22,7 @@ export function toView(
     labels: { ...evaluation.labels },
     runtime: evaluation.runtime,
     ...(evaluation.project ? { project: evaluation.project } : {}),
+    user: evaluation.user ?? null,
     limits: { ...evaluation.limits },
     createdAt: evaluation.createdAt,
     result: evaluation.result

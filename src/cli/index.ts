@@ -3,6 +3,7 @@ import { CrucibleError, CrucibleUnreachableError } from '../client/index.js';
 import { benchCommand } from './commands/bench.js';
 import { evaluationCommands } from './commands/evaluations.js';
 import { serveCommand } from './commands/serve.js';
+import { tokenCommand } from './commands/tokens.js';
 import {
   UsageError,
   checkArgs,
@@ -27,7 +28,12 @@ const PROGRAM = {
 };
 
 /** Every command but the commander-based groups below; each module loads its heavy parts in its action. */
-export const COMMANDS: readonly CommandSpec[] = [serveCommand, ...evaluationCommands, benchCommand];
+export const COMMANDS: readonly CommandSpec[] = [
+  serveCommand,
+  ...evaluationCommands,
+  tokenCommand,
+  benchCommand,
+];
 
 /**
  * Command groups written against commander (`crucible kube …`): commander and the group's module (with its

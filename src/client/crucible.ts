@@ -16,6 +16,7 @@ import {
   type Transition,
   type WebhookDeliveries,
 } from './types.js';
+import type { Batch, SubmittedBatch } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -50,6 +51,15 @@ export interface RunOptions extends SubmitOptions {
   readonly onSubmitted?: (submitted: { readonly id: string }) => void;
   /** Each line of output as it is produced; without it `run` only waits for the end. */
   readonly onOutput?: (line: LogLine) => void;
+}
+
+export interface BatchOptions extends CallOptions {
+  /** Merged into every item's labels (an item's own label wins). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** POSTed, signed, once every item is done (the server needs --webhook-secret). */
+  readonly webhook?: { readonly url: string };
+  /** As for `submit`: default a random UUID per call, reused by its retries. */
+  readonly idempotencyKey?: string;
 }
 
 export interface WaitOptions extends CallOptions {
@@ -265,6 +275,46 @@ export class Crucible {
       path: `${evaluationPath(id)}/deliveries`,
       signal: options.signal,
     });
+  }
+
+  /**
+   * `POST /v1/batches`: up to 1,000 submissions stored at once (all or none: one bad item throws
+   * `CrucibleError` with `field` like `items.7.code`). Answers the batch id and the evaluation ids in item order.
+   */
+  submitBatch(items: readonly Submission[], options: BatchOptions = {}): Promise<SubmittedBatch> {
+    const body = {
+      items,
+      ...(options.labels ? { labels: options.labels } : {}),
+      ...(options.webhook ? { webhook: options.webhook } : {}),
+    };
+    return this.#transport.json({
+      method: 'POST',
+      path: '/v1/batches',
+      body,
+      headers: { 'idempotency-key': options.idempotencyKey ?? newIdempotencyKey() },
+      signal: options.signal,
+    });
+  }
+
+  /** `GET /v1/batches/{id}`: counts by status; with `waitSeconds` (≤ 300) held until every item is done. */
+  batch(id: string, waitSeconds = 0, options: CallOptions = {}): Promise<Batch> {
+    const query = waitSeconds > 0 ? `?wait=${Math.min(waitSeconds, MAX_WAIT_SECONDS)}` : '';
+    return this.#transport.json({
+      method: 'GET',
+      path: `/v1/batches/${encodeURIComponent(id)}${query}`,
+      signal: options.signal,
+    });
+  }
+
+  /** The batch once every item is done (or, past `timeoutSeconds`, as it is then). */
+  async waitBatch(id: string, options: WaitOptions = {}): Promise<Batch> {
+    const deadline =
+      options.timeoutSeconds === undefined ? Infinity : Date.now() + options.timeoutSeconds * 1000;
+    for (;;) {
+      const left = Math.ceil((deadline - Date.now()) / 1000);
+      const batch = await this.batch(id, Math.max(0, Math.min(MAX_WAIT_SECONDS, left)), options);
+      if (batch.done || left <= 0) return batch;
+    }
   }
 
   /** `GET /v1/queue`: queued counts by priority, running count, capacity. */

@@ -5,6 +5,7 @@
 export {
   Crucible,
   DEFAULT_URL,
+  type BatchOptions,
   type CallOptions,
   type CrucibleOptions,
   type EventsOptions,

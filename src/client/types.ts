@@ -69,6 +69,8 @@ export interface ListQuery {
   /** Page size, 1–500 (server default 50). */
   readonly limit?: number | string;
   readonly cursor?: string;
+  /** Only this batch's evaluations (`submitBatch`), last item first; combines with `status` only. */
+  readonly batch?: string;
 }
 
 /** One chunk of output: `data` when it is text on its own, `base64` when it is not. */
@@ -150,4 +152,20 @@ export interface WebhookDeliveries {
     readonly createdAt: string;
   } | null;
   readonly items: readonly DeliveryAttempt[];
+}
+
+/** `POST /v1/batches`: the batch id and its evaluations' ids, in item order. */
+export interface SubmittedBatch {
+  readonly id: string;
+  readonly evaluationIds: readonly string[];
+}
+
+/** `GET /v1/batches/{id}`: its items' counts by status; `done` once every one is terminal. */
+export interface Batch {
+  readonly id: string;
+  readonly total: number;
+  readonly byStatus: Readonly<Record<Status, number>>;
+  readonly done: boolean;
+  readonly createdAt: string;
+  readonly labels: Readonly<Record<string, string>>;
 }

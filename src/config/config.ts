@@ -133,6 +133,20 @@ const ServerConfigFields = z.object({
       namespaces: z.array(z.string().min(1)).optional(),
     })
     .prefault({}),
+  /** Bearer tokens (docs/auth.md). */
+  auth: z
+    .object({
+      /** `--auth`, `CRUCIBLE_AUTH`; absent: required when `host` is not loopback, off on loopback. */
+      mode: z.enum(['required', 'off'], { error: 'auth must be required or off' }).optional(),
+      /** `CRUCIBLE_ADMIN_TOKEN`: a bootstrap admin token (not stored; env only, a flag would show in ps). */
+      adminToken: z
+        .string()
+        .min(16, {
+          error: 'CRUCIBLE_ADMIN_TOKEN must be at least 16 characters (use e.g. openssl rand -hex 32)',
+        })
+        .optional(),
+    })
+    .prefault({}),
   /** Signed webhooks (docs/webhooks.md): off until a secret is set. */
   webhooks: z
     .object({
@@ -195,6 +209,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       priorityClassPrefix: env.CRUCIBLE_K8S_PRIORITY_CLASS_PREFIX,
       kueueQueue: env.CRUCIBLE_KUEUE_QUEUE,
       quotaWaitSeconds: env.CRUCIBLE_K8S_QUOTA_WAIT_SECONDS,
+    },
+    auth: {
+      mode: env.CRUCIBLE_AUTH || undefined,
+      adminToken: env.CRUCIBLE_ADMIN_TOKEN || undefined,
     },
     webhooks: {
       secret: env.CRUCIBLE_WEBHOOK_SECRET || undefined,

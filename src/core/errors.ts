@@ -10,6 +10,10 @@ export const ERROR_CODES = [
   'unknown_language',
   'not_found',
   'idempotency_conflict',
+  /** No token, or one the server does not know (revoked, mistyped). */
+  'unauthenticated',
+  /** A valid token that may not make this call (an admin-only call by a non-admin). */
+  'forbidden',
   /** A named resource (a project) with that name exists already. */
   'already_exists',
   'rate_limited',

@@ -7,6 +7,8 @@ export interface NewEvaluationContext {
   readonly now: Date;
   readonly defaults: Limits;
   readonly runtime: string;
+  /** Who submitted it; null while authentication is off. */
+  readonly user?: string | null;
 }
 
 /** A queued evaluation for a submission, with the server's defaults filled in. */
@@ -28,6 +30,7 @@ export function newEvaluation(submission: Submission, context: NewEvaluationCont
     },
     runtime: context.runtime,
     ...(submission.project === undefined ? {} : { project: submission.project }),
+    ...(context.user ? { user: context.user } : {}),
     createdAt: now,
     timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
     result: null,

@@ -21,20 +21,25 @@ import {
   type ListPage,
   type ListQuery,
 } from '../store/store.js';
+import { SYSTEM_CALLER, canSee, evaluationNotFound, requireAdmin, type Caller } from './caller.js';
 import { BatchService } from './batches.js';
-import { assertSameSubmission, fingerprintOf, type SubmitOptions } from './idempotency.js';
+import { assertSameSubmission, fingerprintOf, submitterOf, type SubmitOptions } from './idempotency.js';
 import { newEvaluation } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, type RetryPolicy } from './persist.js';
 import { ProjectRuns } from './project-runs.js';
 import { ProjectService } from './projects.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
+import { TokenService } from './tokens.js';
 import { TransitionWriter, messageOf, type Logger } from './transition-writer.js';
+import { EvaluationUsers } from './visibility.js';
 import { ServiceWebhooks } from './webhooks.js';
 import { Worker } from './worker.js';
 import type { DeliveryLog, WebhookDeliveries } from '../webhooks/index.js';
 
 export type { Logger } from './transition-writer.js';
+export type { Caller } from './caller.js';
+export { SYSTEM_CALLER, anonymousCaller } from './caller.js';
 
 export interface EvaluationServiceOptions {
   readonly store: EvaluationStore;
@@ -66,6 +71,8 @@ export interface EvaluationServiceOptions {
   readonly mirror?: EvaluationMirror;
   /** Sends submissions' webhooks (`--webhook-secret`); absent: a submission with a webhook is refused. */
   readonly webhooks?: WebhookDeliveries;
+  /** `CRUCIBLE_ADMIN_TOKEN`: a bootstrap admin token that is not stored (docs/auth.md). */
+  readonly adminToken?: string;
 }
 
 /** Where a submission that asks to be mirrored is shown as an object (the `Evaluation` custom resource). */
@@ -125,6 +132,8 @@ export class EvaluationService {
   readonly projects: ProjectService | null;
   /** Batches (docs/batches.md), when the store keeps them (both built-in stores do). */
   readonly batches: BatchService | null;
+  /** Authentication and the token calls (docs/auth.md). */
+  readonly tokens: TokenService;
   readonly #store: EvaluationStore;
   readonly #bus: EventBus;
   readonly #feed: StoreEventFeed | undefined;
@@ -141,6 +150,7 @@ export class EvaluationService {
   readonly #projectRuns: ProjectRuns;
   readonly #mirror: EvaluationMirror | undefined;
   readonly #webhooks: ServiceWebhooks;
+  readonly #users: EvaluationUsers;
   #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
@@ -156,6 +166,12 @@ export class EvaluationService {
     this.#globalConcurrency = options.globalConcurrency;
     this.#mirror = options.mirror;
     this.#webhooks = new ServiceWebhooks(options.webhooks, options.bus);
+    this.#users = new EvaluationUsers(options.store);
+    this.tokens = new TokenService({
+      store: options.store.tokens,
+      adminToken: options.adminToken,
+      now: this.#now,
+    });
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     const log = options.log;
     this.#writer = new TransitionWriter({
@@ -274,11 +290,12 @@ export class EvaluationService {
     }
     await this.#projectRuns.check(submission, this.#defaults.memoryMb);
     await this.#webhooks.check(submission);
+    const caller = submitterOf(options.caller);
     const key: IdempotencyKey | undefined =
       options.idempotencyKey === undefined
         ? undefined
         : {
-            scope: options.caller ?? 'anonymous',
+            scope: caller.scope,
             key: options.idempotencyKey,
             fingerprint: fingerprintOf(submission),
           };
@@ -288,7 +305,9 @@ export class EvaluationService {
       now: this.#now(),
       defaults: this.#defaults,
       runtime: this.#runtime.name,
+      user: caller.user,
     });
+    this.#users.remember(evaluation.id, caller.user);
     let earlier: IdempotentSubmission | null;
     try {
       earlier = await this.#writer.serially(async () => {
@@ -307,7 +326,7 @@ export class EvaluationService {
     }
     if (earlier && key) {
       assertSameSubmission(earlier, key);
-      const first = await this.get(earlier.evaluationId);
+      const first = await this.get(earlier.evaluationId, caller);
       // A retried submission whose mirroring failed the first time gets it now (mirroring is idempotent).
       await this.#mirrored(first, submission, options.mirrorTo);
       return { evaluation: first, replayed: true };
@@ -317,9 +336,10 @@ export class EvaluationService {
     return { evaluation, replayed: false };
   }
 
-  async get(id: string): Promise<Evaluation> {
+  /** The evaluation, if the caller may see it: another user's answers `not_found`, as a missing one does. */
+  async get(id: string, caller: Caller = SYSTEM_CALLER): Promise<Evaluation> {
     const evaluation = await this.#store.get(id);
-    if (!evaluation) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
+    if (!evaluation || !canSee(caller, evaluation)) throw evaluationNotFound(id);
     return evaluation;
   }
 
@@ -330,12 +350,16 @@ export class EvaluationService {
     return { evaluation, stdout: join('stdout'), stderr: join('stderr') };
   }
 
-  /** Resolves with the evaluation once it is terminal, or as it is after `timeoutMs`. */
   /**
    * The evaluation once it is terminal, or as it is after `timeoutMs`, or as soon as `signal` aborts (the client
    * went away: nothing is left listening for it).
    */
-  async wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<Evaluation> {
+  async wait(
+    id: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    caller: Caller = SYSTEM_CALLER,
+  ): Promise<Evaluation> {
     let unsubscribe = (): void => undefined;
     let timer: NodeJS.Timeout | undefined;
     let onAbort = (): void => undefined;
@@ -348,10 +372,10 @@ export class EvaluationService {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const current = await this.get(id);
+      const current = await this.get(id, caller);
       if (isTerminal(current.status) || timeoutMs <= 0 || signal?.aborted) return current;
       await over;
-      return await this.get(id);
+      return await this.get(id, caller);
     } finally {
       unsubscribe();
       clearTimeout(timer);
@@ -359,19 +383,24 @@ export class EvaluationService {
     }
   }
 
-  list(query: ListQuery): Promise<ListPage> {
-    return this.#store.list(query);
+  /** Newest first. A user lists their own; only admins filter by another `user`. */
+  list(query: ListQuery, caller: Caller = SYSTEM_CALLER): Promise<ListPage> {
+    if (caller.admin) return this.#store.list(query);
+    if (query.user !== undefined && query.user !== caller.user) {
+      requireAdmin(caller, "listing another user's evaluations");
+    }
+    return this.#store.list({ ...query, user: caller.user ?? '' });
   }
 
   /** The evaluation's webhook delivery and its attempts; null when it has none (yet). */
-  async deliveries(id: string): Promise<DeliveryLog | null> {
-    await this.get(id);
+  async deliveries(id: string, caller: Caller = SYSTEM_CALLER): Promise<DeliveryLog | null> {
+    await this.get(id, caller);
     return this.#webhooks.log(id);
   }
 
   /** Every recorded status change of one evaluation, oldest first. */
-  async transitionsOf(id: string): Promise<Transition[]> {
-    await this.get(id);
+  async transitionsOf(id: string, caller: Caller = SYSTEM_CALLER): Promise<Transition[]> {
+    await this.get(id, caller);
     return this.#store.transitionsOf(id);
   }
 
@@ -380,14 +409,33 @@ export class EvaluationService {
     return this.#store.latestTransitionSeq();
   }
 
-  /** Every transition after `afterSeq`, from the store then live, in order and without gaps. */
-  followTransitions(afterSeq: number, signal?: AbortSignal): AsyncGenerator<Transition> {
-    return followTransitions(this.#store, this.#bus, afterSeq, signal, this.#maxBacklog);
+  /**
+   * Every transition after `afterSeq`, from the store then live, in order and without gaps — of the caller's
+   * evaluations only (admins: all). Seqs stay global, so `Last-Event-ID` resumes the same way.
+   */
+  followTransitions(
+    afterSeq: number,
+    signal?: AbortSignal,
+    caller: Caller = SYSTEM_CALLER,
+  ): AsyncGenerator<Transition> {
+    const all = followTransitions(this.#store, this.#bus, afterSeq, signal, this.#maxBacklog);
+    return caller.admin ? all : this.#visibleOnly(all, caller);
   }
 
-  /** An evaluation's log chunks; with `follow`, until it is terminal. */
-  followLogs(id: string, options: Omit<LogFollowOptions, 'maxBacklog'>): AsyncGenerator<LogChunk> {
-    return followLogs(this.#store, this.#bus, id, { ...options, maxBacklog: this.#maxBacklog });
+  /** An evaluation's log chunks; with `follow`, until it is terminal. Another user's: `not_found`. */
+  async *followLogs(
+    id: string,
+    options: Omit<LogFollowOptions, 'maxBacklog'>,
+    caller: Caller = SYSTEM_CALLER,
+  ): AsyncGenerator<LogChunk> {
+    await this.get(id, caller);
+    yield* followLogs(this.#store, this.#bus, id, { ...options, maxBacklog: this.#maxBacklog });
+  }
+
+  async *#visibleOnly(transitions: AsyncGenerator<Transition>, caller: Caller): AsyncGenerator<Transition> {
+    for await (const transition of transitions) {
+      if (await this.#users.visible(caller, transition.evaluationId)) yield transition;
+    }
   }
 
   /** Resolves when the store answers (readiness). */
@@ -400,11 +448,11 @@ export class EvaluationService {
    * transition section, so it sees a dispatch that is in progress and hands the kill to whoever can do it. A
    * run on another replica is killed by that replica when it sees the `cancelled` transition.
    */
-  async cancel(id: string): Promise<Evaluation> {
+  async cancel(id: string, caller: Caller = SYSTEM_CALLER): Promise<Evaluation> {
     for (;;) {
       const decided = await this.#writer.serially(async () => {
         const current = await this.#store.get(id);
-        if (!current) throw new CrucibleError('not_found', `no evaluation with id "${id}"`, 'id');
+        if (!current || !canSee(caller, current)) throw evaluationNotFound(id);
         if (isTerminal(current.status)) return { evaluation: current, run: undefined };
         const active = this.#worker.runOf(id);
         const event: LifecycleEvent = {

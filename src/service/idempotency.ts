@@ -1,14 +1,24 @@
 import { createHash } from 'node:crypto';
 import { CrucibleError, type Submission } from '../core/index.js';
 import type { IdempotencyKey, IdempotentSubmission } from '../store/store.js';
+import { SYSTEM_CALLER, type Caller } from './caller.js';
 
 /** Who sent a submission, as far as idempotency keys go: keys of different callers never collide. */
 export interface SubmitOptions {
   readonly idempotencyKey?: string;
-  /** The caller's identity (the authenticated user, or the client address while authentication is off). */
-  readonly caller?: string;
+  /**
+   * Who submits: the evaluation records its user, and idempotency keys live in its scope. A string names an
+   * internal way in (the CRD controller: `crd`) that acts for no user, with keys of its own.
+   */
+  readonly caller?: Caller | string;
   /** Also show it as an `Evaluation` object in this namespace (needs the CRD controller, `--crd`). */
   readonly mirrorTo?: string;
+}
+
+/** The caller behind `SubmitOptions.caller`. */
+export function submitterOf(caller: Caller | string | undefined): Caller {
+  if (caller === undefined) return SYSTEM_CALLER;
+  return typeof caller === 'string' ? { ...SYSTEM_CALLER, scope: caller } : caller;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 } from '../core/index.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { ProjectNameTaken, type ProjectStore } from '../store/store.js';
+import { SYSTEM_CALLER, requireAdmin, type Caller } from './caller.js';
 
 /** What deleting a project needs of the evaluation side. */
 export interface ProjectEvaluations {
@@ -51,7 +52,9 @@ export class ProjectService {
     this.#newId = options.newId ?? randomUUID;
   }
 
-  async create(input: NewProject): Promise<Project> {
+  /** Admins only: a project is a namespace with its own quota and egress policy, not one user's. */
+  async create(input: NewProject, caller: Caller = SYSTEM_CALLER): Promise<Project> {
+    requireAdmin(caller, 'creating a project');
     const id = this.#newId();
     const project: Project = {
       id,
@@ -90,7 +93,9 @@ export class ProjectService {
    * the runtime cannot remove its part (the cluster does not answer), the project is put back and the call
    * answers `not_ready`, so the delete can be repeated; its evaluations stay cancelled.
    */
-  async delete(id: string): Promise<DeletedProject> {
+  async delete(id: string, caller: Caller = SYSTEM_CALLER): Promise<DeletedProject> {
+    // Admins only: it cancels every user's evaluations in the project.
+    requireAdmin(caller, 'deleting a project');
     const project = await this.get(id);
     await this.#store.deleteProject(id);
     const cancelled: string[] = [];

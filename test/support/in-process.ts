@@ -31,6 +31,8 @@ export interface InProcessOptions extends Partial<
   readonly runtime: Runtime;
   readonly store?: EvaluationStore;
   readonly bounds?: LimitBounds;
+  /** The API asks for bearer tokens (docs/auth.md); pair with `adminToken`. */
+  readonly authRequired?: boolean;
 }
 
 export interface InProcess {
@@ -80,6 +82,7 @@ export async function inProcess(options: InProcessOptions): Promise<InProcess> {
         streams,
         log,
         version: '0.0.0-test',
+        authRequired: options.authRequired ?? false,
       });
       return app;
     },

@@ -27,7 +27,7 @@ export interface EvaluationRoutesOptions {
   readonly streams: StreamLimiter;
 }
 
-const errors = { 400: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
 
 export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = async (app, options) => {
   const { service, streams } = options;
@@ -54,8 +54,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       const { evaluation, replayed } = await service.submit(request.body, {
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(request.query.mirror === undefined ? {} : { mirrorTo: request.query.mirror }),
-        // Until tokens exist (contract v1.1 "Users"), the caller is the client address, as for rate limits.
-        caller: request.ip,
+        caller: request.caller,
       });
       if (replayed) void reply.header('idempotent-replayed', 'true');
       void reply.status(202).header('location', `/v1/evaluations/${evaluation.id}`);
@@ -63,7 +62,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       if (waitSeconds <= 0) return reply.send(toView(evaluation));
       // One request instead of submit-then-wait: the status and Location go out now, the body at the end.
       const held = heldJson(reply.raw, async (signal) =>
-        withOutputView(await service.wait(evaluation.id, waitSeconds * 1000, signal)),
+        withOutputView(await service.wait(evaluation.id, waitSeconds * 1000, signal, request.caller)),
       );
       // The type provider knows JSON payloads only; Fastify sends a stream as it is (unserialized).
       return reply.type('application/json; charset=utf-8').send(held as unknown as EvaluationView);
@@ -83,10 +82,10 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
     async (request, reply) => {
       const { id } = request.params;
       const waitSeconds = request.query.wait ?? 0;
-      if (waitSeconds <= 0) return withOutputView(await service.get(id));
+      if (waitSeconds <= 0) return withOutputView(await service.get(id, request.caller));
       const gone = clientGone(reply.raw);
       try {
-        return await withOutputView(await service.wait(id, waitSeconds * 1000, gone.signal));
+        return await withOutputView(await service.wait(id, waitSeconds * 1000, gone.signal, request.caller));
       } finally {
         gone.dispose();
       }
@@ -106,7 +105,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       },
     },
     async (request) => {
-      const { status, label, limit, cursor, project } = request.query;
+      const { status, label, limit, cursor, project, user } = request.query;
       const { batch } = request.query;
       if (batch !== undefined && service.batches) {
         const filter = { limit, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) };
@@ -114,13 +113,17 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         return { items: page.items.map(toListItem), nextCursor: page.nextCursor };
       }
       const [key = '', value = ''] = label?.split('=') ?? [];
-      const page = await service.list({
-        limit,
-        ...(status ? { status } : {}),
-        ...(label ? { label: { key, value } } : {}),
-        ...(cursor ? { cursor } : {}),
-        ...(project ? { project } : {}),
-      });
+      const page = await service.list(
+        {
+          limit,
+          ...(status ? { status } : {}),
+          ...(label ? { label: { key, value } } : {}),
+          ...(cursor ? { cursor } : {}),
+          ...(project ? { project } : {}),
+          ...(user ? { user } : {}),
+        },
+        request.caller,
+      );
       return { items: page.items.map(toListItem), nextCursor: page.nextCursor };
     },
   );
@@ -135,7 +138,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       },
     },
     async (request) => {
-      return { items: await service.transitionsOf(request.params.id) };
+      return { items: await service.transitionsOf(request.params.id, request.caller) };
     },
   );
 
@@ -149,7 +152,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       },
     },
     // With its output: a cancelled run may have printed, and an empty `stdout` would say it had not.
-    async (request) => withOutputView(await service.cancel(request.params.id)),
+    async (request) => withOutputView(await service.cancel(request.params.id, request.caller)),
   );
 
   app.get(
@@ -165,7 +168,8 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
     },
     async (request, reply) => {
       const { id } = request.params;
-      await service.get(id);
+      // Before the stream's headers: another user's evaluation answers 404, not an empty stream.
+      await service.get(id, request.caller);
       const { follow, stream, after } = request.query;
       const sse = (request.headers.accept ?? '').includes('text/event-stream');
       await streamFrames(
@@ -173,12 +177,16 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
         reply,
         streams,
         async function* (signal) {
-          const chunks = service.followLogs(id, {
-            follow,
-            signal,
-            ...(stream === 'all' ? {} : { stream }),
-            ...(after === undefined ? {} : { afterSeq: after }),
-          });
+          const chunks = service.followLogs(
+            id,
+            {
+              follow,
+              signal,
+              ...(stream === 'all' ? {} : { stream }),
+              ...(after === undefined ? {} : { afterSeq: after }),
+            },
+            request.caller,
+          );
           for await (const chunk of chunks) {
             const line = JSON.stringify(logLine(chunk));
             yield sse ? `id: ${chunk.seq}\nevent: log\ndata: ${line}\n\n` : `${line}\n`;

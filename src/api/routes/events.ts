@@ -18,7 +18,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
           'Server-Sent Events of every status transition; resumes after Last-Event-ID (or ?after=) without gaps',
         headers: z.object({ 'last-event-id': z.string().regex(/^\d+$/).optional() }),
         querystring: z.strictObject({ after: z.coerce.number().int().min(0).optional() }),
-        response: { 400: ErrorSchema, 429: ErrorSchema },
+        response: { 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema },
       },
     },
     async (request, reply) => {
@@ -29,7 +29,7 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
         streams,
         async function* (signal) {
           yield 'retry: 1000\n\n';
-          for await (const t of service.followTransitions(after, signal)) {
+          for await (const t of service.followTransitions(after, signal, request.caller)) {
             const data = JSON.stringify({
               seq: t.seq,
               evaluationId: t.evaluationId,

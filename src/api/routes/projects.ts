@@ -9,7 +9,7 @@ export interface ProjectRoutesOptions {
   readonly service: EvaluationService;
 }
 
-const errors = { 400: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
 
 /**
  * `POST/GET/DELETE /v1/projects`. On the Kubernetes backend a project's namespace (`proj-<id>`) is made on
@@ -32,7 +32,7 @@ export const projectRoutes: FastifyPluginAsyncZod<ProjectRoutesOptions> = async 
       },
     },
     async (request, reply) => {
-      const project = await projects().create(request.body);
+      const project = await projects().create(request.body, request.caller);
       return reply.status(201).header('location', `/v1/projects/${project.id}`).send(projectView(project));
     },
   );
@@ -74,7 +74,7 @@ export const projectRoutes: FastifyPluginAsyncZod<ProjectRoutesOptions> = async 
       },
     },
     async (request) => {
-      const { project, cancelled } = await projects().delete(request.params.id);
+      const { project, cancelled } = await projects().delete(request.params.id, request.caller);
       return { ...projectView(project), cancelledEvaluations: [...cancelled] };
     },
   );

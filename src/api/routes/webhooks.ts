@@ -50,7 +50,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<WebhookRoutesOptions> = async 
       },
     },
     async (request): Promise<z.infer<typeof DeliveriesSchema>> => {
-      const log = await service.deliveries(request.params.id);
+      const log = await service.deliveries(request.params.id, request.caller);
       if (!log) return { webhook: null, items: [] };
       const { delivery } = log;
       return {

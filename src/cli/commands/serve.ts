@@ -1,4 +1,5 @@
 import type { ServerConfigInput } from '../../config/index.js';
+import { AUTH_SERVE_OPTIONS, withAuthFlags } from '../../config/auth-flags.js';
 import { WEBHOOK_SERVE_OPTIONS, withWebhookFlags } from '../../config/webhook-flags.js';
 import type { CommandSpec, Flags } from '../parser.js';
 
@@ -71,6 +72,7 @@ export const serveCommand: CommandSpec = {
       description: 'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
     },
     ...WEBHOOK_SERVE_OPTIONS,
+    ...AUTH_SERVE_OPTIONS,
   ],
   helpAfter:
     '\nExamples:\n  crucible serve\n  crucible serve --port 9000 --sandbox gvisor\n' +
@@ -107,7 +109,7 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
   const clusters = clusterFlags.length > 0 ? clusterFlags : env.clusters;
   // Clusters only make sense on the kubernetes backend: naming them chooses it unless a backend was set.
   const clustered = clusters !== undefined && clusters.length > 0;
-  return withWebhookFlags(
+  const input = withWebhookFlags(
     {
       ...env,
       ...(clusters ? { clusters } : {}),
@@ -145,4 +147,5 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
     },
     flags,
   );
+  return withAuthFlags(input, flags);
 }
