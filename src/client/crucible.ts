@@ -17,6 +17,7 @@ import {
   type WebhookDeliveries,
 } from './types.js';
 import type { Batch, SubmittedBatch } from './types.js';
+import type { CreatedToken, NewToken, TokenInfo } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -345,6 +346,32 @@ export class Crucible {
   /** `GET /v1/version` (contract v1.1). */
   version(options: CallOptions = {}): Promise<{ version: string }> {
     return this.#transport.json({ method: 'GET', path: '/v1/version', signal: options.signal });
+  }
+
+  /** `POST /v1/tokens` (admins): a new token; its secret is in the answer only, never again. */
+  createToken(token: NewToken, options: CallOptions = {}): Promise<CreatedToken> {
+    return this.#transport.json({ method: 'POST', path: '/v1/tokens', body: token, signal: options.signal });
+  }
+
+  /** `GET /v1/tokens` (admins): every token, oldest first, without secrets. */
+  async tokens(options: CallOptions = {}): Promise<TokenInfo[]> {
+    const page = await this.#transport.json<{ items: TokenInfo[] }>({
+      method: 'GET',
+      path: '/v1/tokens',
+      signal: options.signal,
+    });
+    return page.items;
+  }
+
+  /** `DELETE /v1/tokens/{id}` (admins): the token stops authenticating at once. */
+  async revokeToken(id: string, options: CallOptions = {}): Promise<void> {
+    const answer = await this.#transport.send({
+      method: 'DELETE',
+      path: `/v1/tokens/${encodeURIComponent(id)}`,
+      signal: options.signal,
+    });
+    // Read to the end (empty, 204), so the connection goes back to the pool.
+    await answer.text();
   }
 }
 

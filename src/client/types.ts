@@ -42,6 +42,8 @@ export interface Evaluation {
   readonly priority: Priority;
   readonly labels: Readonly<Record<string, string>>;
   readonly runtime: string;
+  /** Who submitted it; null when it was submitted while the server's authentication was off. */
+  readonly user: string | null;
   readonly limits: Limits;
   readonly createdAt: string;
   readonly result: Result | null;
@@ -71,6 +73,8 @@ export interface ListQuery {
   readonly cursor?: string;
   /** Only this batch's evaluations (`submitBatch`), last item first; combines with `status` only. */
   readonly batch?: string;
+  /** Only this user's evaluations (admins; others may name only themselves). */
+  readonly user?: string;
 }
 
 /** One chunk of output: `data` when it is text on its own, `base64` when it is not. */
@@ -168,4 +172,29 @@ export interface Batch {
   readonly done: boolean;
   readonly createdAt: string;
   readonly labels: Readonly<Record<string, string>>;
+}
+
+/** `POST /v1/tokens`: who the token is for, and their quotas (null or absent: none). */
+export interface NewToken {
+  readonly user: string;
+  readonly admin?: boolean;
+  readonly maxRunning?: number | null;
+  readonly maxQueued?: number | null;
+  readonly ratePerMinute?: number | null;
+}
+
+/** A token as `GET /v1/tokens` lists it: never its secret. */
+export interface TokenInfo {
+  readonly id: string;
+  readonly user: string;
+  readonly admin: boolean;
+  readonly maxRunning: number | null;
+  readonly maxQueued: number | null;
+  readonly ratePerMinute: number | null;
+  readonly createdAt: string;
+}
+
+/** A token just created: `token` is its secret, shown this once (the server keeps only a hash). */
+export interface CreatedToken extends TokenInfo {
+  readonly token: string;
 }
