@@ -25,7 +25,7 @@ function addLabel(value: string, previous: unknown): Record<string, string> {
 export const runCommand: CommandSpec = {
   name: 'run',
   description: 'submit a file, stream its output live, and exit with the program’s exit code',
-  args: [{ name: 'file', description: 'source file to run' }],
+  args: [{ name: 'file', description: 'source file to run (a JSONL file of submissions with --batch)' }],
   options: [
     {
       flags: '-l, --language <language>',
@@ -42,12 +42,26 @@ export const runCommand: CommandSpec = {
     { flags: '--stdin <file>', description: 'file to feed on standard input ("-" for this process’s stdin)' },
     { flags: '--json', description: 'print the final evaluation as JSON instead of streaming output' },
     { flags: '--no-local', description: 'fail instead of running in-process when no server is reachable' },
+    {
+      flags: '--batch',
+      description:
+        'FILE is JSONL, a submission per line: send them as batches of up to 1000, show progress, then a summary',
+    },
   ],
   helpAfter:
     '\nExit codes: the program’s own; 128+N if killed by signal N; 124 timed out; 130 cancelled;\n' +
     '125 the platform could not run it (or bad usage).\n\nExamples:\n  crucible run hello.py\n' +
-    '  crucible run job.js --timeout 5 --label team=evals --json\n',
+    '  crucible run job.js --timeout 5 --label team=evals --json\n' +
+    '  crucible run --batch samples.jsonl --label suite=humaneval\n',
   run: async ([file = ''], flags) => {
+    if (flags.batch) {
+      // Loaded only for --batch: the plain `run` start-up path stays as it was.
+      const { runBatch } = await import('./run-batch.js');
+      process.exitCode = await withLocalFallback(clientOptionsOf(flags), flags.local !== false, (client) =>
+        runBatch(client, file, flags),
+      );
+      return;
+    }
     const body = await submissionOf(file, flags);
     process.exitCode = await withLocalFallback(
       clientOptionsOf(flags),
