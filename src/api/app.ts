@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
+import { usageRoutes } from './routes/usage.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { StreamLimiter } from './streaming.js';
@@ -121,6 +122,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(projectRoutes, { service });
   await app.register(clusterRoutes, { service });
   await app.register(webhookRoutes, { service });
+  await app.register(usageRoutes, { service });
   await app.register(tokenRoutes, { service });
   await app.register(systemRoutes, {
     service,

@@ -11,3 +11,4 @@ export * from './retry-after.js';
 export * from './serial-rerun.js';
 export * from './address-class.js';
 export * from './webhook-schedule.js';
+export * from './usage.js';

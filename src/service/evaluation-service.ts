@@ -28,6 +28,7 @@ import { newEvaluation } from './evaluation-mapping.js';
 import { DEFAULT_STORE_RETRY, type RetryPolicy } from './persist.js';
 import { ProjectRuns } from './project-runs.js';
 import { ProjectService } from './projects.js';
+import { UsageService } from './usage.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
 import { TokenService } from './tokens.js';
@@ -130,6 +131,8 @@ export type { SubmitOptions } from './idempotency.js';
 export class EvaluationService {
   /** Projects, when the store keeps them (both built-in stores do). */
   readonly projects: ProjectService | null;
+  /** Usage reports (docs/usage.md), when the store sums usage (both built-in stores do). */
+  readonly usage: UsageService | null;
   /** Batches (docs/batches.md), when the store keeps them (both built-in stores do). */
   readonly batches: BatchService | null;
   /** Authentication and the token calls (docs/auth.md). */
@@ -196,6 +199,7 @@ export class EvaluationService {
       now: this.#now,
       log,
     });
+    this.usage = options.store.usage ? new UsageService(options.store.usage, this.#now) : null;
     this.projects = options.store.projects
       ? new ProjectService({
           store: options.store.projects,

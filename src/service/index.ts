@@ -1,2 +1,3 @@
 export * from './evaluation-service.js';
 export * from './streams.js';
+export * from './usage.js';

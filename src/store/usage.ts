@@ -1,12 +1,11 @@
-import { TERMINAL_STATUSES, type TerminalStatus } from '../core/index.js';
+import { TERMINAL_STATUSES, type TerminalStatus, type UsageGroupBy } from '../core/index.js';
+
+export type { UsageGroupBy } from '../core/index.js';
 
 /**
  * Resource usage of finished evaluations, summed in the database (conformance: `test/store/conformance-usage.ts`).
  * What each figure means and its limits: docs/usage.md.
  */
-
-/** Group by the submitting user, or by the value of one label (`{ label: 'team' }`). */
-export type UsageGroupBy = 'user' | { readonly label: string };
 
 export interface UsageQuery {
   /** Evaluations that finished at or after this instant (ISO 8601, as `toISOString` writes it)… */
