@@ -3,12 +3,14 @@
  * 1. Local runtime, one server process on loopback:
  *    a. sequential submit→terminal of print(1) over HTTP next to plain `python3 -c 'print(1)'` and bare bwrap;
  *    b. throughput and p95 at 8 and 32 concurrent clients next to the bare-bwrap floor (same harness);
- *    c. the CLI's `run hello.py` wall time minus the evaluation's own time, next to `node -e 0`.
+ *    c. the CLI's `run hello.py` wall time minus the evaluation's own time, next to `node -e 0`;
+ *    d. one batch of 1,000 submissions next to 1,000 single submissions (ms).
  * 2. Kubernetes runtime on the fake API server: watch event → observed transition lag (watch vs poll
  *    monitor), and print(1) end to end.
  * 3. Replicas: 1 server on SQLite (the floor) vs 1 and 3 replicas on one PostgreSQL database, throughput
  *    at 8 clients and the lag of SSE across replicas.
  */
+import { benchBatch, formatBatchBench } from '../src/bench/batch-bench.js';
 import { benchCli } from '../src/bench/cli-bench.js';
 import {
   formatCliBench,
@@ -29,12 +31,13 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 log('benchmark 1/3: local runtime (bwrap) over HTTP');
 const server = await startBenchServer({ sandbox: 'bwrap' });
-const { local, throughput, cli } = await (async () => {
+const { local, throughput, cli, batch } = await (async () => {
   try {
     const local = await benchLocal({ iterations: 50, sandbox: 'bwrap', log, baseUrl: server.url });
     const throughput = await benchThroughput({ baseUrl: server.url, serverPid: server.pid, log });
     const cli = await benchCli({ baseUrl: server.url, log });
-    return { local, throughput, cli };
+    const batch = await benchBatch({ baseUrl: server.url, log });
+    return { local, throughput, cli, batch };
   } finally {
     await server.stop();
   }
@@ -60,12 +63,15 @@ const replicas = await (async (): Promise<ReplicaLevel[]> => {
 })();
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ local, throughput, cli, kubernetes, replicas }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ local, throughput, cli, batch, kubernetes, replicas }, null, 2)}\n`,
+  );
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   process.stdout.write(`${formatLocalBench(local)}\n\n`);
   process.stdout.write(`${formatThroughputBench(throughput)}\n\n`);
   process.stdout.write(`${formatCliBench(cli)}\n\n`);
+  process.stdout.write(`${formatBatchBench(batch)}\n\n`);
   process.stdout.write(
     `kubernetes runtime (fake API server, pods run in the local sandbox), ${kubernetes.samples} samples\n` +
       `${table([
