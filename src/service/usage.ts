@@ -1,14 +1,9 @@
 import { CrucibleError, formatUsageGroupBy, usageWindow, type UsageGroupBy } from '../core/index.js';
 import type { UsageGroup, UsageStore } from '../store/store.js';
+import type { Caller } from './caller.js';
 
-/**
- * What a usage report needs of its caller: the `Caller` of the other ways in has these fields (docs/auth.md).
- * A non-admin sees only their own evaluations' usage.
- */
-export interface UsageCaller {
-  readonly user: string | null;
-  readonly admin: boolean;
-}
+/** What a report needs of its caller (docs/auth.md): a non-admin sees only their own evaluations' usage. */
+export type UsageCaller = Pick<Caller, 'user' | 'admin'>;
 
 export interface UsageRequest {
   /** Defaults: `to` now, `from` a week before `to`. */

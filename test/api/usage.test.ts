@@ -142,6 +142,69 @@ describe('GET /v1/usage', () => {
     });
   });
 
+  test("with authentication on, a user sees their own usage, an admin everyone's, no token a 401", async () => {
+    const ADMIN = 'bootstrap-admin-token-for-the-usage-tests';
+    const p = await inProcess({
+      runtime: new FakeRuntime({ script: measuredRun }),
+      adminToken: ADMIN,
+      authRequired: true,
+    });
+    open.push(p);
+    const app = await p.api();
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const tokens: Record<string, string> = {};
+    for (const user of ['alice', 'bob']) {
+      const answer = await app.inject({
+        method: 'POST',
+        url: '/v1/tokens',
+        headers: bearer(ADMIN),
+        payload: { user },
+      });
+      expect(answer.statusCode, answer.body).toBe(201);
+      tokens[user] = answer.json<{ token: string }>().token;
+    }
+    const submit = async (user: string, code: string, team: string) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/evaluations',
+        headers: bearer(tokens[user]!),
+        payload: { language: 'python', code, labels: { team } },
+      });
+      expect(response.statusCode, response.body).toBe(202);
+      await p.service.wait(response.json<{ id: string }>().id, 5_000);
+    };
+    await submit('alice', '1000 1000 1 0', 'red');
+    await submit('alice', '2000 1000 1 0', 'blue');
+    await submit('bob', '4000 1000 1 0', 'red');
+
+    const usage = async (token: string | null, groupBy: string) => {
+      const response = await app.inject({
+        method: 'GET',
+        url: `/v1/usage?${window()}&groupBy=${groupBy}`,
+        ...(token === null ? {} : { headers: bearer(token) }),
+      });
+      return response;
+    };
+    const keys = (r: Awaited<ReturnType<typeof usage>>) =>
+      r.json<{ items: { key: string; wallSeconds: number }[] }>().items.map((i) => [i.key, i.wallSeconds]);
+    expect(keys(await usage(tokens['alice']!, 'user'))).toEqual([['alice', 3]]);
+    expect(keys(await usage(tokens['alice']!, 'label:team'))).toEqual([
+      ['blue', 2],
+      ['red', 1],
+    ]);
+    expect(keys(await usage(tokens['bob']!, 'label:team'))).toEqual([['red', 4]]);
+    expect(keys(await usage(ADMIN, 'user'))).toEqual([
+      ['alice', 3],
+      ['bob', 4],
+    ]);
+    expect(keys(await usage(ADMIN, 'label:team'))).toEqual([
+      ['blue', 2],
+      ['red', 5],
+    ]);
+    const anonymous = await usage(null, 'user');
+    expect(anonymous.statusCode).toBe(401);
+  });
+
   test('defaults to the week before now, grouped by user', async () => {
     const { app } = await api();
     const before = Date.now();

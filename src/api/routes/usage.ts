@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   CrucibleError,
@@ -8,7 +7,7 @@ import {
   parseIsoInstant,
   parseUsageGroupBy,
 } from '../../core/index.js';
-import type { EvaluationService, UsageCaller } from '../../service/index.js';
+import type { EvaluationService } from '../../service/index.js';
 import { ErrorSchema } from '../schemas.js';
 
 export interface UsageRoutesOptions {
@@ -70,14 +69,6 @@ export const UsageReportSchema = z.object({
   ),
 });
 
-/**
- * AUTH HOOK: the caller the authentication hook (src/api/auth.ts) sets as `request.caller`; until that is in,
- * every request is an admin's, as with authentication off. Becomes `request.caller` once auth is committed.
- */
-function usageCallerOf(request: FastifyRequest): UsageCaller {
-  return (request as { caller?: UsageCaller }).caller ?? { user: null, admin: true };
-}
-
 /** `GET /v1/usage`: wall, CPU and memory × time of finished evaluations by user or label (docs/usage.md). */
 export const usageRoutes: FastifyPluginAsyncZod<UsageRoutesOptions> = async (app, { service }) => {
   app.get(
@@ -92,7 +83,7 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRoutesOptions> = async (app
     async (request) => {
       if (!service.usage) throw new CrucibleError('not_found', 'this store keeps no usage', null);
       const { from, to, groupBy } = request.query;
-      return service.usage.report({ from, to, groupBy }, usageCallerOf(request));
+      return service.usage.report({ from, to, groupBy }, request.caller);
     },
   );
 };
