@@ -12,3 +12,4 @@ export * from './serial-rerun.js';
 export * from './address-class.js';
 export * from './webhook-schedule.js';
 export * from './usage.js';
+export * from './fairness.js';

@@ -17,6 +17,13 @@ export function checkClaimRequest(request: ClaimRequest): void {
     }
   }
   if (request.owner === '') throw new RangeError('claimQueued() needs an owner');
+  for (const [user, limit] of Object.entries(request.maxRunning ?? {})) {
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new RangeError(
+        `claimQueued() maxRunning of ${user} must be a non-negative integer, got ${limit}`,
+      );
+    }
+  }
 }
 
 /**

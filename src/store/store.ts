@@ -11,12 +11,14 @@ import type {
 import type { TokenStore } from './tokens.js';
 import type { BatchStore } from './batches.js';
 import type { WebhookStore } from './webhooks.js';
+import type { QuotaStore } from './quotas.js';
 import type { UsageStore } from './usage.js';
 
 export type * from './webhooks.js';
 export type * from './batches.js';
 export { BatchIdempotencyKeyTaken } from './batches.js';
 export type * from './tokens.js';
+export type * from './quotas.js';
 export type * from './usage.js';
 export { TokenTaken } from './tokens.js';
 
@@ -79,10 +81,18 @@ export interface ClaimRequest {
    */
   readonly globalConcurrency: number;
   /**
-   * Queue order: ascending `submittedAt (epoch ms) + rank × agingMs` (rank 0/1/2 for high/normal/low), ties in
-   * creation order. An evaluation that waited one aging interval longer beats another by one priority level.
+   * Queue order across priorities: ascending `submittedAt (epoch ms) + rank × agingMs` (rank 0/1/2 for
+   * high/normal/low) of each priority's next evaluation, ties in creation order. An evaluation that waited one
+   * aging interval longer beats another by one priority level. Within a priority, the fair order: users with
+   * work queued take turns; one user's (or anonymous) evaluations stay FIFO.
    */
   readonly agingMs: number;
+  /**
+   * Per-user `maxRunning` (user → limit): a user's evaluations starting, running or held never pass it; theirs
+   * wait queued while others are claimed past them. Users not named (and evaluations without a user) have no
+   * limit. Within a priority, users take turns (fair share, docs/scheduling.md).
+   */
+  readonly maxRunning?: Readonly<Record<string, number>>;
   /**
    * Pure (no I/O), called inside the claiming transaction: what to do with one queued evaluation (see
    * `ClaimDecision`).
@@ -256,4 +266,6 @@ export interface EvaluationStore {
   readonly tokens?: TokenStore;
   /** Usage of finished evaluations, summed in the database (both built-in adapters do; docs/usage.md). */
   readonly usage?: UsageStore;
+  /** The counts the per-user quotas are checked against (both built-in adapters; docs/scheduling.md). */
+  readonly quotas?: QuotaStore;
 }

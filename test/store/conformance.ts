@@ -3,6 +3,7 @@ import { CrucibleError, type Evaluation, type Result } from '../../src/core/inde
 import { IdempotencyKeyTaken, type EvaluationStore } from '../../src/store/store.js';
 import { describeBatchConformance } from './conformance-batches.js';
 import { describeClaimConformance } from './conformance-claims.js';
+import { describeFairnessConformance } from './conformance-fairness.js';
 import { describeHoldConformance } from './conformance-holds.js';
 import { describeProjectConformance } from './conformance-projects.js';
 import { describeSharedConformance } from './conformance-shared.js';
@@ -375,6 +376,7 @@ export function describeStoreConformance(
 
     const context: ConformanceContext = { store: () => store, options };
     describeClaimConformance(context);
+    describeFairnessConformance(context);
     describeHoldConformance(context);
     describeSharedConformance(context);
     describeProjectConformance(context);

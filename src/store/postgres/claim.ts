@@ -1,5 +1,8 @@
 import { checkClaimRequest, checkDispatch } from '../claim.js';
+import { mergeByAging, RunningAllowance, type FairCandidate, type PriorityRows } from '../fair-order.js';
+import { PRIORITIES } from '../../core/index.js';
 import type { Evaluation } from '../../core/index.js';
+import type { Row } from './rows.js';
 import type { Claimed, ClaimRequest, TransitionWrite } from '../store.js';
 import { advisoryKey, type Database, type Queryable } from './database.js';
 import { toEvaluationRow } from './rows.js';
@@ -31,27 +34,35 @@ export async function claimQueued(
   const claiming = async (tx: Queryable) => {
     const writes: TransitionWrite[] = [];
     const held: Evaluation[] = [];
-    // Rows fetched so far: still queued until the final write, so the next page must leave them out.
+    const allowance = await runningAllowance(tx, sql, request);
+    // Rows taken or declined so far: still queued until the final write, so the next page must leave them out.
     const seen: string[] = [];
     for (;;) {
       const taken = writes.length + held.length;
       const page = await tx.query(sql.claimCandidates, [
         seen,
-        request.agingMs,
         request.max - taken,
         request.globalConcurrency - taken,
+        allowance.blocked(),
       ]);
+      const room = Number(page[0]?.['room'] ?? 0);
+      let looked = 0;
       let declined = 0;
-      for (const row of page) {
-        const { evaluation, rowOrder } = toEvaluationRow(row);
+      for (const { evaluation, rowOrder } of mergeByAging(priorityRows(page, room), request.agingMs)) {
+        if (writes.length + held.length - taken >= room) break;
+        looked++;
         seen.push(String(rowOrder));
-        const decision = checkDispatch(evaluation, request.dispatch(evaluation));
+        const decision = allowance.allows(evaluation.user)
+          ? checkDispatch(evaluation, request.dispatch(evaluation))
+          : null;
         if (decision === 'hold') held.push(evaluation);
         else if (decision) writes.push(decision);
         else declined++;
+        if (decision) allowance.take(evaluation.user);
       }
-      // Every row taken: the page was the room left, or the queue ended. Declined rows leave room to refill.
-      if (declined === 0) break;
+      // Room filled, or the queue ended; only declined rows (or a merge stopped at a cut list) leave room.
+      const filled = writes.length + held.length - taken >= room;
+      if (filled || looked === 0 || (declined === 0 && looked >= page.length)) break;
     }
     // The rows are locked by this transaction and were queued and unowned when locked, so no write can lose.
     const holding =
@@ -70,4 +81,30 @@ export async function claimQueued(
     ];
   };
   return db.transaction(claiming, { advisoryLock: advisoryKey(names.schema, 'claim') });
+}
+
+/** `maxRunning` for this claim: the active and held counts of the users with a limit. */
+async function runningAllowance(
+  tx: Queryable,
+  sql: Statements,
+  request: ClaimRequest,
+): Promise<RunningAllowance> {
+  const users = RunningAllowance.limitedUsers(request.maxRunning);
+  const active = new Map<string, number>();
+  if (users.length > 0) {
+    for (const row of await tx.query(sql.activeByUser, [users])) {
+      active.set(String(row['user_name']), Number(row['n']));
+    }
+  }
+  return new RunningAllowance(request.maxRunning, active);
+}
+
+/** The rows of one claim page, split by priority (they come ordered by rank, then fair order). */
+function priorityRows(rows: readonly Row[], room: number): PriorityRows[] {
+  const lists = PRIORITIES.map(() => [] as FairCandidate[]);
+  for (const row of rows) {
+    const { evaluation, rowOrder } = toEvaluationRow(row);
+    lists[Number(row['rank'])]?.push({ evaluation, rowOrder });
+  }
+  return lists.map((list) => ({ rows: list, truncated: list.length >= room }));
 }

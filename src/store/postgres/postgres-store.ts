@@ -37,6 +37,8 @@ import { postgresTokens } from './tokens.js';
 import { postgresWebhooks } from './webhooks.js';
 import { postgresBatches } from './batches.js';
 import type { BatchStore } from '../batches.js';
+import { postgresQuotas } from './quotas.js';
+import type { QuotaStore } from '../quotas.js';
 import type { TokenStore } from '../tokens.js';
 import type { UsageStore } from '../usage.js';
 import { postgresUsage } from './usage.js';
@@ -80,6 +82,7 @@ class PostgresStore implements EvaluationStore {
   readonly webhooks: WebhookStore;
   readonly batches: BatchStore;
   readonly tokens: TokenStore;
+  readonly quotas: QuotaStore;
   readonly usage: UsageStore;
 
   constructor(options: PostgresStoreOptions) {
@@ -92,6 +95,7 @@ class PostgresStore implements EvaluationStore {
     this.webhooks = postgresWebhooks(this.#db, this.#names);
     this.batches = postgresBatches(this.#db, this.#names);
     this.tokens = postgresTokens(this.#db, this.#names);
+    this.quotas = postgresQuotas(this.#db, this.#names);
     this.usage = postgresUsage(this.#db, this.#names);
   }
 

@@ -55,6 +55,10 @@ export function statements(names: SchemaNames) {
       `SELECT evaluation_id, seq, stream, data, at FROM ${t('log_chunks')} ` +
       'WHERE evaluation_id = $1 AND seq > $2 AND ($3::text IS NULL OR stream = $3) ORDER BY seq LIMIT $4',
     claimCandidates: claimSql(t),
+    // Active and held evaluations of the users with a `maxRunning`, off `evaluations_user_active`.
+    activeByUser:
+      `SELECT user_name, count(*)::integer AS n FROM ${t('evaluations')} WHERE user_name = ANY($1::text[]) ` +
+      `AND user_name IS NOT NULL AND (status IN ${ACTIVE} OR ${HELD}) GROUP BY user_name`,
     queueCounts:
       `SELECT status, priority, ${HELD} AS held, count(*)::integer AS n FROM ${t('evaluations')} ` +
       "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority, held",
@@ -124,30 +128,30 @@ function listSql(t: (table: string) => string, filter: ListFilter): string {
 }
 
 /**
- * The next unowned queued evaluations in queue order, locked, with the room left under both limits computed
- * in the same statement (held rows, queued with an owner, count against the global limit and are passed over). Queue order is the scheduler's heap (ascending `submitted_ms + rank × aging`, then creation
- * order); within one priority that is plain FIFO, so each priority's first `room` rows come straight off the
- * partial index `evaluations_queue`, and only those candidates are sorted — the cost does not grow with the
- * queue. Each priority's rows are locked `FOR NO KEY UPDATE SKIP LOCKED` in its own CTE (a locking clause is
- * not allowed in a UNION): a row a concurrent cancel is writing is skipped, not waited for. Up to 3 × room rows
- * are locked for `room` claimed; the rest are released at COMMIT, unchanged.
- * Parameters: $1 row_orders to leave out (already fetched in this claim), $2 aging ms, $3 claims still
- * allowed by `max`, $4 by `globalConcurrency` (both less what this claim already took).
+ * Each priority's next unowned queued evaluations in fair order (`fair_tag`, then creation), locked, with the
+ * room left under both limits computed in the same statement (held rows, queued with an owner, count against
+ * the global limit and are passed over). Each priority's first `room` rows come straight off the partial index
+ * `evaluations_fair`, so the cost does not grow with the queue; rows of users at their `maxRunning` are left
+ * out. Each priority's rows are locked `FOR NO KEY UPDATE SKIP LOCKED` in its own CTE (a locking clause is not
+ * allowed in a UNION): a row a concurrent cancel is writing is skipped, not waited for. The merge across
+ * priorities (by aging) is `mergeByAging`, in JS; the rows it does not take are released at COMMIT, unchanged.
+ * Parameters: $1 row_orders to leave out (already fetched in this claim), $2 claims still allowed by `max`,
+ * $3 by `globalConcurrency` (both less what this claim already took), $4 users at their `maxRunning`.
  */
 function claimSql(t: (table: string) => string): string {
   const perPriority = PRIORITIES.map(
     (priority) =>
-      `${priority} AS (SELECT ${EVALUATION_COLUMNS}, e.submitted_ms + ${priorityRank(priority)} * $2::bigint ` +
-      `AS queue_key FROM ${t('evaluations')} e WHERE e.status = 'queued' AND e.owner IS NULL ` +
-      `AND e.priority = '${priority}' ` +
-      'AND e.row_order <> ALL($1::bigint[]) ORDER BY e.submitted_ms, e.row_order ' +
+      `${priority} AS (SELECT ${EVALUATION_COLUMNS}, e.fair_tag, ${priorityRank(priority)} AS rank ` +
+      `FROM ${t('evaluations')} e WHERE e.status = 'queued' AND e.owner IS NULL ` +
+      `AND e.priority = '${priority}' AND e.row_order <> ALL($1::bigint[]) ` +
+      'AND (e.user_name IS NULL OR e.user_name <> ALL($4::text[])) ORDER BY e.fair_tag, e.row_order ' +
       'LIMIT (SELECT n FROM room) FOR NO KEY UPDATE SKIP LOCKED)',
   );
   return (
-    'WITH room AS MATERIALIZED (SELECT GREATEST(0, LEAST($3::bigint, $4::bigint - ' +
+    'WITH room AS MATERIALIZED (SELECT GREATEST(0, LEAST($2::bigint, $3::bigint - ' +
     `(SELECT count(*) FROM ${t('evaluations')} WHERE status IN ${ACTIVE} OR ${HELD})))::integer AS n), ` +
     `${perPriority.join(', ')} ` +
-    `SELECT * FROM (${PRIORITIES.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')}) q ` +
-    'ORDER BY q.queue_key, q.row_order LIMIT (SELECT n FROM room)'
+    `SELECT q.*, (SELECT n FROM room) AS room FROM (${PRIORITIES.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')}) q ` +
+    'ORDER BY q.rank, q.fair_tag, q.row_order'
   );
 }

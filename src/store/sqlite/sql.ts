@@ -25,6 +25,10 @@ export const SQL = {
   // A claim with `hold`: owned, still queued, no transition. The row is one the claim just read, unowned.
   holdQueued: "UPDATE evaluations SET owner = ? WHERE id = ? AND status = 'queued' AND owner IS NULL",
   queuedInOrder: queuedInOrderSql(),
+  // Active and held evaluations of the users with a `maxRunning` (JSON array), off `evaluations_user_active`.
+  activeByUser:
+    'SELECT user_name, COUNT(*) AS n FROM evaluations WHERE user_name IN (SELECT value FROM json_each(?)) ' +
+    `AND user_name IS NOT NULL AND (status IN ${ACTIVE} OR ${HELD}) GROUP BY user_name`,
   queueCounts:
     `SELECT status, priority, ${HELD} AS held, COUNT(*) AS n FROM evaluations ` +
     "WHERE status IN ('queued', 'starting', 'running') GROUP BY status, priority, held",
@@ -111,22 +115,23 @@ export function listQuery(filter: {
 }
 
 /**
- * The next queued evaluations in queue order, as the scheduler's heap: ascending `submitted_ms + rank × aging`,
- * then creation order. Within one priority that is plain FIFO, so each priority's first `room` rows come
- * straight off the partial index `evaluations_queue` (no sort of the whole queue), and only those 3 × `room`
- * candidates are merged: a claim costs the same at a queue of ten or ten thousand. Held rows (queued with an
- * owner, a few per slot at most) are passed over. `skip` (a JSON array of
- * row_orders) holds the ones `dispatch` left queued earlier in this claim. Named parameters: aging, skip, room.
+ * Each priority's next queued evaluations in fair order (`fair_tag`, then creation), up to `room` each,
+ * straight off the partial index `evaluations_fair`: the cost does not grow with the queue. Held rows (queued
+ * with an owner) are passed over, and so are the rows of users at their `maxRunning` (`blocked`, a JSON array
+ * of names); `skip` (a JSON array of row_orders) holds the ones `dispatch` left queued earlier in this claim.
+ * The merge across priorities (by aging) is `mergeByAging`. Named parameters: skip, blocked, room.
  */
 function queuedInOrderSql(): string {
   const perPriority = PRIORITIES.map(
     (priority) =>
-      `SELECT * FROM (SELECT row_order, submitted_ms + ${priorityRank(priority)} * :aging AS queue_key ` +
-      `FROM evaluations WHERE status = 'queued' AND owner IS NULL AND priority = '${priority}' ` +
-      'AND row_order NOT IN (SELECT value FROM json_each(:skip)) ORDER BY submitted_ms, row_order LIMIT :room)',
+      `SELECT * FROM (SELECT row_order, fair_tag, ${priorityRank(priority)} AS rank FROM evaluations ` +
+      `WHERE status = 'queued' AND owner IS NULL AND priority = '${priority}' ` +
+      'AND row_order NOT IN (SELECT value FROM json_each(:skip)) ' +
+      'AND (user_name IS NULL OR user_name NOT IN (SELECT value FROM json_each(:blocked))) ' +
+      'ORDER BY fair_tag, row_order LIMIT :room)',
   ).join(' UNION ALL ');
   return (
-    `SELECT ${EVALUATION_COLUMNS} FROM (${perPriority}) q JOIN evaluations e ON e.row_order = q.row_order ` +
-    'ORDER BY q.queue_key, q.row_order LIMIT :room'
+    `SELECT ${EVALUATION_COLUMNS}, q.rank FROM (${perPriority}) q JOIN evaluations e ON e.row_order = q.row_order ` +
+    'ORDER BY q.rank, q.fair_tag, q.row_order'
   );
 }

@@ -11,6 +11,7 @@ import {
   type Transition,
 } from '../../core/index.js';
 import { checkClaimRequest, checkDispatch, submittedMs } from '../claim.js';
+import { mergeByAging, RunningAllowance, type FairCandidate, type PriorityRows } from '../fair-order.js';
 import {
   IdempotencyKeyTaken,
   type ClaimDecision,
@@ -38,6 +39,8 @@ import { sqliteTokens } from './tokens.js';
 import { sqliteWebhooks } from './webhooks.js';
 import { sqliteBatches } from './batches.js';
 import type { BatchStore } from '../batches.js';
+import { sqliteQuotas } from './quotas.js';
+import type { QuotaStore } from '../quotas.js';
 import type { TokenStore } from '../tokens.js';
 import type { UsageStore } from '../usage.js';
 import { sqliteUsage } from './usage.js';
@@ -90,6 +93,7 @@ class SqliteStore implements EvaluationStore {
   readonly webhooks: WebhookStore;
   readonly batches: BatchStore;
   readonly tokens: TokenStore;
+  readonly quotas: QuotaStore;
   readonly usage: UsageStore;
 
   constructor(private readonly db: DatabaseSync) {
@@ -99,6 +103,7 @@ class SqliteStore implements EvaluationStore {
     this.webhooks = sqliteWebhooks(this.statements, this.transactor);
     this.batches = sqliteBatches(this.statements, this.transactor);
     this.tokens = sqliteTokens(this.statements);
+    this.quotas = sqliteQuotas(this.statements);
     this.usage = sqliteUsage(this.statements);
   }
 
@@ -252,26 +257,46 @@ class SqliteStore implements EvaluationStore {
     return this.transactor.run(() => {
       const active = Number(this.statements.get(SQL.countActive).get()?.['n']);
       let room = Math.min(request.max, request.globalConcurrency - active);
+      const allowance = this.runningAllowance(request);
       const claimed: Claimed[] = [];
       const leftQueued: number[] = [];
       while (room > 0) {
-        const page = this.statements
-          .get(SQL.queuedInOrder)
-          .all({ aging: request.agingMs, skip: JSON.stringify(leftQueued), room })
-          .map(toEvaluationRow);
-        if (page.length === 0) break;
-        for (const { evaluation: queued, rowOrder } of page) {
-          const claim = this.claimOne(queued, checkDispatch(queued, request.dispatch(queued)), request.owner);
+        const lists = priorityRows(
+          this.statements
+            .get(SQL.queuedInOrder)
+            .all({ skip: JSON.stringify(leftQueued), blocked: JSON.stringify(allowance.blocked()), room }),
+          room,
+        );
+        let seen = 0;
+        for (const { evaluation: queued, rowOrder } of mergeByAging(lists, request.agingMs)) {
+          seen++;
+          const claim = allowance.allows(queued.user)
+            ? this.claimOne(queued, checkDispatch(queued, request.dispatch(queued)), request.owner)
+            : null;
           if (claim) {
             claimed.push(claim);
-            room--;
+            allowance.take(queued.user);
+            if (--room === 0) break;
           } else {
             leftQueued.push(rowOrder);
           }
         }
+        if (seen === 0) break;
       }
       return claimed;
     });
+  }
+
+  /** `maxRunning` for this claim: the active and held counts of the users with a limit. */
+  private runningAllowance(request: ClaimRequest): RunningAllowance {
+    const users = RunningAllowance.limitedUsers(request.maxRunning);
+    const active = new Map<string, number>();
+    if (users.length > 0) {
+      for (const row of this.statements.get(SQL.activeByUser).all(JSON.stringify(users))) {
+        active.set(String(row['user_name']), Number(row['n']));
+      }
+    }
+    return new RunningAllowance(request.maxRunning, active);
   }
 
   async queueCounts(): Promise<QueueCounts> {
@@ -415,6 +440,16 @@ function sqliteProjects(statements: StatementCache): ProjectStore {
       return Number(statements.get(SQL.deleteProject).run(id).changes) === 1;
     },
   };
+}
+
+/** The rows of one claim fetch, split by priority (they come ordered by rank, then fair order). */
+function priorityRows(rows: readonly Row[], room: number): PriorityRows[] {
+  const lists = PRIORITIES.map(() => [] as FairCandidate[]);
+  for (const row of rows) {
+    const { evaluation, rowOrder } = toEvaluationRow(row);
+    lists[Number(row['rank'])]?.push({ evaluation, rowOrder });
+  }
+  return lists.map((list) => ({ rows: list, truncated: list.length >= room }));
 }
 
 function isSqliteError(error: unknown): error is Error & { errcode: number } {

@@ -3,6 +3,7 @@ import { migration002 } from './002_projects.js';
 import { migration003 } from './003_webhooks.js';
 import { migration004 } from './004_tokens.js';
 import { migration005 } from './005_batches.js';
+import { migration006 } from './006_fairness.js';
 import { migration007 } from './007_usage.js';
 import type { Migration } from './migration.js';
 
@@ -15,6 +16,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration003,
   migration004,
   migration005,
+  migration006,
   migration007,
 ];
 

@@ -5,6 +5,7 @@ import { migration004 } from './004_projects.js';
 import { migration005 } from './005_webhooks.js';
 import { migration006 } from './006_tokens.js';
 import { migration007 } from './007_batches.js';
+import { migration008 } from './008_fairness.js';
 import { migration009 } from './009_usage.js';
 import type { Migration } from './migration.js';
 
@@ -22,6 +23,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration005,
   migration006,
   migration007,
+  migration008,
   migration009,
 ];
 
