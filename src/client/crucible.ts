@@ -18,6 +18,7 @@ import {
 } from './types.js';
 import type { Batch, SubmittedBatch } from './types.js';
 import type { CreatedToken, NewToken, TokenInfo } from './types.js';
+import type { UsageQuery, UsageReport } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -361,6 +362,19 @@ export class Crucible {
       signal: options.signal,
     });
     return page.items;
+  }
+
+  /**
+   * `GET /v1/usage`: wall, CPU and memory × time of evaluations that finished in [from, to), by user or by a
+   * label's value (docs/usage.md). Users get their own usage, admins everyone's.
+   */
+  usage(query: UsageQuery = {}, options: CallOptions = {}): Promise<UsageReport> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query) as [string, Date | string | undefined][]) {
+      if (value !== undefined) params.set(key, value instanceof Date ? value.toISOString() : value);
+    }
+    const search = params.size > 0 ? `?${params.toString()}` : '';
+    return this.#transport.json({ method: 'GET', path: `/v1/usage${search}`, signal: options.signal });
   }
 
   /** `DELETE /v1/tokens/{id}` (admins): the token stops authenticating at once. */

@@ -198,3 +198,36 @@ export interface TokenInfo {
 export interface CreatedToken extends TokenInfo {
   readonly token: string;
 }
+
+/** `GET /v1/usage`: the window (default the week before now) and the grouping (default `user`). */
+export interface UsageQuery {
+  /** Evaluations that finished at or after this instant (a `Date`, or ISO 8601 text with a zone)… */
+  readonly from?: Date | string;
+  /** …and before this one (default now); at most 366 days after `from`. */
+  readonly to?: Date | string;
+  /** `'user'`, or `'label:KEY'` for the value of one label (evaluations without it under key null). */
+  readonly groupBy?: 'user' | `label:${string}`;
+}
+
+/** One group of a usage report (docs/usage.md says what each figure measures and its limits). */
+export interface UsageItem {
+  /** The user or the label's value; null: none (submitted with authentication off, or without the label). */
+  readonly key: string | null;
+  readonly evaluations: number;
+  readonly byStatus: Readonly<Record<TerminalStatus, number>>;
+  /** Σ started → finished, seconds. */
+  readonly wallSeconds: number;
+  /** Σ CPU time (user + system) as the backend measured it, seconds. */
+  readonly cpuSeconds: number;
+  /** Σ peak memory (MiB) × wall seconds: an upper bound of the memory held over time. */
+  readonly memoryMbSeconds: number;
+}
+
+/** A usage report: users get their own usage, admins everyone's. */
+export interface UsageReport {
+  /** The window covered, defaults filled in (UTC): evaluations that finished in [from, to). */
+  readonly from: string;
+  readonly to: string;
+  readonly groupBy: string;
+  readonly items: readonly UsageItem[];
+}
