@@ -116,14 +116,20 @@ export function describeSharedConformance({ store, options }: ConformanceContext
         // A store that carries the transitions carries exactly what it stores, and says who wrote them.
         const carried = changes.find((c) => c.kind === 'transition' && c.transitions);
         if (carried?.kind === 'transition') {
-          expect(carried).toEqual({ kind: 'transition', transitions: [created], local: false });
+          const committedAt = expect.any(Number) as unknown as number;
+          expect(carried).toEqual({ kind: 'transition', transitions: [created], local: false, committedAt });
           const own = await store().saveTransition(moveTo(evaluation, 'cancelled'));
           await eventually(() => changes.some((c) => c.kind === 'transition' && c.local));
           expect(changes.find((c) => c.kind === 'transition' && c.local)).toEqual({
             kind: 'transition',
             transitions: [own],
             local: true,
+            committedAt,
           });
+          // The commit time is the database's clock as the write ends: never before the write began.
+          if (carried.committedAt !== undefined) {
+            expect(carried.committedAt).toBeGreaterThanOrEqual(Date.parse(created.at) - 1000);
+          }
           expect(await store().transitionsAfter(created.seq - 1, 10)).toEqual([created, own]);
         }
 

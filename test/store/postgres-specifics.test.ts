@@ -195,6 +195,7 @@ describePostgres('PostgreSQL store specifics', (database) => {
         kind: 'transition',
         transitions: few.map((c) => c.transition),
         local: false,
+        committedAt: expect.any(Number),
       });
       // 78 transitions are over 7,900 bytes: the commit still wakes every listener, which reads them.
       expect(changes[1]).toEqual({ kind: 'transition' });
