@@ -17,11 +17,13 @@ import {
   type ListQuery,
   type NewBatchItem,
 } from '../store/store.js';
+import { SYSTEM_CALLER, canSee, type Caller } from './caller.js';
 import { newEvaluation } from './evaluation-mapping.js';
 import { assertSameSubmission, fingerprintOf } from './idempotency.js';
 import type { ProjectRuns } from './project-runs.js';
 import type { TransitionWriter } from './transition-writer.js';
 import type { ServiceWebhooks } from './webhooks.js';
+import type { UserQuotas } from './quotas.js';
 
 /** The most items one batch may hold (contract "Batches"). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -33,19 +35,6 @@ export interface BatchSubmission {
   /** POSTed the batch's progress, signed, once every item is done. */
   readonly webhook?: { readonly url: string };
 }
-
-/**
- * Who submits or reads a batch: the same shape as the API's caller (a user, admin or not, and the scope of
- * their Idempotency-Keys). Others' batches answer `not_found`.
- */
-export interface BatchCaller {
-  readonly user: string | null;
-  readonly admin: boolean;
-  readonly scope: string;
-}
-
-/** The server's own ways in: sees everything, keys of its own. */
-const ANYONE: BatchCaller = { user: null, admin: true, scope: 'anonymous' };
 
 export interface SubmittedBatch {
   readonly id: string;
@@ -78,6 +67,8 @@ export interface BatchServiceOptions {
   readonly newId: () => string;
   /** The claim loop: woken once per batch. */
   readonly wake: () => void;
+  /** Per-user quotas, checked for the whole batch (every item counts; all or none). */
+  readonly quotas?: UserQuotas;
 }
 
 /**
@@ -94,9 +85,9 @@ export class BatchService {
 
   async submit(
     body: BatchSubmission,
-    options: { idempotencyKey?: string; caller?: BatchCaller } = {},
+    options: { idempotencyKey?: string; caller?: Caller } = {},
   ): Promise<SubmittedBatch> {
-    const caller = options.caller ?? ANYONE;
+    const caller = options.caller ?? SYSTEM_CALLER;
     const { store, writer } = this.#o;
     if (body.items.length < 1 || body.items.length > MAX_BATCH_ITEMS) {
       throw new CrucibleError(
@@ -130,6 +121,7 @@ export class BatchService {
     const ids = items.map((item) => item.evaluation.id);
     try {
       await writer.serially(async () => {
+        await this.#o.quotas?.admit(caller.user, caller.token, items.length);
         const transitions = await store.createBatch(batch, items, key);
         transitions.forEach((transition, i) =>
           writer.publish({ transition, evaluation: items[i]!.evaluation }),
@@ -147,7 +139,7 @@ export class BatchService {
   }
 
   /** The batch's progress; another user's answers `not_found`, as a missing one does. */
-  async get(id: string, caller: BatchCaller = ANYONE): Promise<BatchView> {
+  async get(id: string, caller: Caller = SYSTEM_CALLER): Promise<BatchView> {
     return viewOf(await this.#progress(id, caller));
   }
 
@@ -159,7 +151,7 @@ export class BatchService {
     id: string,
     timeoutMs: number,
     signal?: AbortSignal,
-    caller: BatchCaller = ANYONE,
+    caller: Caller = SYSTEM_CALLER,
   ): Promise<BatchView> {
     const ended = new Set<string>();
     let pending: Set<string> | undefined;
@@ -191,7 +183,7 @@ export class BatchService {
   async list(
     id: string,
     query: Pick<ListQuery, 'status' | 'limit' | 'cursor'>,
-    caller: BatchCaller = ANYONE,
+    caller: Caller = SYSTEM_CALLER,
   ): Promise<ListPage> {
     await this.#progress(id, caller);
     return this.#o.store.listBatch(id, query);
@@ -203,16 +195,16 @@ export class BatchService {
     return progress ? JSON.stringify(viewOf(progress)) : null;
   }
 
-  async #progress(id: string, caller: BatchCaller): Promise<BatchProgress> {
+  async #progress(id: string, caller: Caller): Promise<BatchProgress> {
     const progress = await this.#o.store.batchProgress(id);
-    if (!progress || !(caller.admin || (caller.user !== null && progress.batch.user === caller.user))) {
+    if (!progress || !canSee(caller, progress.batch)) {
       throw new CrucibleError('not_found', `no batch with id "${id}"`, 'id');
     }
     return progress;
   }
 
   /** The first batch of this key, or null when there is none; a different body answers 409. */
-  async #replay(key: IdempotencyKey, caller: BatchCaller): Promise<SubmittedBatch | null> {
+  async #replay(key: IdempotencyKey, caller: Caller): Promise<SubmittedBatch | null> {
     const found = await this.#o.store.findIdempotentBatch(key.scope, key.key);
     if (!found) return null;
     assertSameSubmission({ evaluationId: found.batchId, fingerprint: found.fingerprint }, key);
@@ -227,7 +219,7 @@ export class BatchService {
    *
    * @throws CrucibleError naming `items.N.<field>` for the first bad item
    */
-  async #prepare(body: BatchSubmission, caller: BatchCaller): Promise<NewBatchItem[]> {
+  async #prepare(body: BatchSubmission, caller: Caller): Promise<NewBatchItem[]> {
     const { projectRuns, webhooks, defaults } = this.#o;
     const checks = new Map<string, Promise<void>>();
     const once = (what: string, check: () => Promise<void>) => {
@@ -259,9 +251,9 @@ export class BatchService {
           now,
           defaults,
           runtime,
+          user: caller.user,
         });
-        const owned = caller.user === null ? evaluation : { ...evaluation, user: caller.user };
-        prepared.push(url === undefined ? { evaluation: owned } : { evaluation: owned, webhookUrl: url });
+        prepared.push(url === undefined ? { evaluation } : { evaluation, webhookUrl: url });
       } catch (error) {
         if (!(error instanceof CrucibleError)) throw error;
         const field = `items.${index}${error.field ? `.${error.field}` : ''}`;

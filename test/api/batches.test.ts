@@ -100,6 +100,20 @@ describe('POST /v1/batches', () => {
     expect(listed).toEqual([...evaluationIds].reverse());
   });
 
+  test('a batch body may be larger than a single submission may', async () => {
+    const { app } = await api();
+    // 1,000 × 3 KiB: past the single-submission body limit (code + stdin bounds, about 1.7 MB).
+    const big = items(1000).map((item) => ({ ...item, code: `# ${'x'.repeat(3072)}\nprint(1)` }));
+    const response = await app.inject({ method: 'POST', url: '/v1/batches', payload: { items: big } });
+    expect(response.statusCode).toBe(202);
+    const single = await app.inject({
+      method: 'POST',
+      url: '/v1/evaluations',
+      payload: { language: 'python', code: '1', stdin: 'x'.repeat(3 * 1024 * 1024) },
+    });
+    expect(single.statusCode).toBe(400);
+  });
+
   test('?wait holds until the last item ends', async () => {
     const runs: FakeRun[] = [];
     let started: () => void = () => undefined;

@@ -1,9 +1,8 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { STATUSES, type LimitBounds } from '../../core/index.js';
 import type { EvaluationService } from '../../service/index.js';
-import { MAX_BATCH_ITEMS, type BatchCaller, type BatchService } from '../../service/batches.js';
+import { MAX_BATCH_ITEMS, type BatchService } from '../../service/batches.js';
 import {
   ErrorSchema,
   IdParamsSchema,
@@ -72,15 +71,6 @@ export const BatchSchema = z.object({
 
 const SubmittedBatchSchema = z.object({ id: z.string(), evaluationIds: z.array(z.string()) });
 
-/**
- * The caller the auth hook set on the request (docs/auth.md); before it exists, the client address scopes
- * Idempotency-Keys, as for single submissions.
- */
-export function callerOf(request: FastifyRequest): BatchCaller {
-  const caller = (request as unknown as { caller?: BatchCaller | null }).caller;
-  return caller ?? { user: null, admin: true, scope: request.ip };
-}
-
 /** `POST /v1/batches`, `GET /v1/batches/{id}[?wait=N]` (docs/batches.md). */
 export const batchRoutes: FastifyPluginAsyncZod<BatchRoutesOptions> = async (app, options) => {
   const batches = (): BatchService => {
@@ -105,7 +95,7 @@ export const batchRoutes: FastifyPluginAsyncZod<BatchRoutesOptions> = async (app
       const key = request.headers['idempotency-key'];
       const submitted = await batches().submit(request.body, {
         ...(key === undefined ? {} : { idempotencyKey: key }),
-        caller: callerOf(request),
+        caller: request.caller,
       });
       if (submitted.replayed) void reply.header('idempotent-replayed', 'true');
       void reply.status(202).header('location', `/v1/batches/${submitted.id}`);
@@ -126,10 +116,10 @@ export const batchRoutes: FastifyPluginAsyncZod<BatchRoutesOptions> = async (app
     async (request, reply) => {
       const { id } = request.params;
       const waitSeconds = request.query.wait ?? 0;
-      if (waitSeconds <= 0) return batches().get(id, callerOf(request));
+      if (waitSeconds <= 0) return batches().get(id, request.caller);
       const gone = clientGone(reply.raw);
       try {
-        return await batches().wait(id, waitSeconds * 1000, gone.signal, callerOf(request));
+        return await batches().wait(id, waitSeconds * 1000, gone.signal, request.caller);
       } finally {
         gone.dispose();
       }

@@ -17,7 +17,6 @@ import {
   submissionSchema,
 } from '../schemas.js';
 import { clientGone, heldJson } from '../held-answer.js';
-import { callerOf } from './batches.js';
 import { NDJSON, SSE, streamFrames, type StreamLimiter } from '../streaming.js';
 import { toListItem, toView, type EvaluationView } from '../views.js';
 
@@ -109,7 +108,7 @@ export const evaluationRoutes: FastifyPluginAsyncZod<EvaluationRoutesOptions> = 
       const { batch } = request.query;
       if (batch !== undefined && service.batches) {
         const filter = { limit, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) };
-        const page = await service.batches.list(batch, filter, callerOf(request));
+        const page = await service.batches.list(batch, filter, request.caller);
         return { items: page.items.map(toListItem), nextCursor: page.nextCursor };
       }
       const [key = '', value = ''] = label?.split('=') ?? [];
