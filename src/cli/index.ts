@@ -4,6 +4,7 @@ import { benchCommand } from './commands/bench.js';
 import { evaluationCommands } from './commands/evaluations.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/tokens.js';
+import { usageCommand } from './commands/usage.js';
 import {
   UsageError,
   checkArgs,
@@ -32,6 +33,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   serveCommand,
   ...evaluationCommands,
   tokenCommand,
+  usageCommand,
   benchCommand,
 ];
 
