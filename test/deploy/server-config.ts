@@ -32,6 +32,8 @@ function resolved(value: string | V1EnvVar, pod: { name?: string; namespace?: st
   if (typeof value === 'string') return value;
   const source = value.valueFrom;
   if (source?.secretKeyRef && value.name === 'CRUCIBLE_STORE') return PLACEHOLDER_STORE;
+  if (source?.secretKeyRef && value.name === 'CRUCIBLE_ADMIN_TOKEN')
+    return 'a-stand-in-admin-token-of-32-chars';
   if (source?.fieldRef?.fieldPath === 'metadata.name') return `${pod.name}-5d8f7c9b4-x2kq7`;
   if (source?.fieldRef?.fieldPath === 'metadata.namespace') return pod.namespace ?? 'default';
   throw new Error(`no stand-in for ${value.name}'s source`);

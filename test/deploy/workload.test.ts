@@ -10,6 +10,7 @@ import type {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeRuntime } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
+import { authRequired } from '../../src/config/auth-flags.js';
 import { restrictedViolations } from './pod-security.js';
 import {
   apiDeployment,
@@ -126,6 +127,22 @@ describeWithKubectl('the API server workload', () => {
         expect(config.backend).toBe('kubernetes');
         expect(config.replicaId).toMatch(/^crucible-/);
         expect(config.leaderElection.namespace).toBe(apiDeployment(objects).metadata!.namespace);
+      });
+
+      it('requires bearer tokens (it listens beyond loopback) and takes its bootstrap admin token from a Secret', () => {
+        const config = serverConfigOf(objects);
+        expect(authRequired(config)).toBe(true);
+        expect(config.auth.adminToken).toBeDefined();
+        const token = serverEnvironment(objects).get('CRUCIBLE_ADMIN_TOKEN');
+        // The dev overlay generates the Secret, so kustomize adds its content hash to the name.
+        expect(typeof token === 'object' && token.valueFrom?.secretKeyRef).toEqual({
+          name: expect.stringMatching(/^crucible-admin-token(-[a-z0-9]{10})?$/),
+          key: 'token',
+        });
+        const secrets = ofKind<KubeObject>(objects, 'Secret').map((s) =>
+          s.metadata.name.replace(/-[a-z0-9]{10}$/, ''),
+        );
+        if (overlay === 'dev') expect(secrets).toContain('crucible-admin-token');
       });
 
       it('takes the store URL from a Secret, and writes no password anywhere else', () => {
