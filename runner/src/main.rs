@@ -7,8 +7,16 @@
 //! ```text
 //! o <seq> <base64>                                  a chunk of the program's stdout
 //! e <seq> <base64>                                  a chunk of the program's stderr
-//! x <seq> <exitCode|-> <signal|-> <timedOut 0|1>    the program ended (always the last frame)
+//! x <seq> <exitCode|-> <signal|-> <timedOut 0|1> <cpuMs|-> <peakBytes|->
+//!                                                   the program ended (always the last frame)
 //! ```
+//!
+//! The exit frame also carries what the program used (usage reports, docs/usage.md): CPU time (user + system)
+//! and peak memory. In a container at the root of its own cgroup v2 namespace (what containerd and CRI-O give
+//! on cgroup v2 nodes) both come from the container's cgroup (`cpu.stat` usage_usec, `memory.peak`), which
+//! counts every process of the container, the runner's own small share included; elsewhere (cgroup v1, or
+//! not at a namespace root) from `getrusage(RUSAGE_CHILDREN)`: the program and the descendants it waited for,
+//! and for memory the largest single process's peak RSS, not their sum. `-` when neither answers.
 //!
 //! Frames are whole lines of at most ~11 KiB (below the CRI's 16 KiB line split) whatever the bytes are, so
 //! missing trailing newlines and partial lines survive; `seq` lets the collector drop duplicates exactly
@@ -59,6 +67,26 @@ extern "C" {
     fn setpgid(pid: i32, pgid: i32) -> i32;
     fn signal(signum: i32, handler: usize) -> usize;
     fn _exit(status: i32) -> !;
+    fn getrusage(who: i32, usage: *mut RUsage) -> i32;
+}
+
+/// `getrusage`'s `who` for the children the calling process waited for.
+const RUSAGE_CHILDREN: i32 = -1;
+
+/// `struct timeval` as Linux lays it out (two longs).
+#[repr(C)]
+struct TimeVal {
+    sec: std::os::raw::c_long,
+    usec: std::os::raw::c_long,
+}
+
+/// `struct rusage` as Linux lays it out: two timevals, then 14 longs (`ru_maxrss`, in KiB, first).
+#[repr(C)]
+struct RUsage {
+    utime: TimeVal,
+    stime: TimeVal,
+    maxrss: std::os::raw::c_long,
+    rest: [std::os::raw::c_long; 13],
 }
 
 /// The program's process group (= its pid), once it runs; read by the signal handler.
@@ -176,13 +204,16 @@ impl Frames {
         }
     }
 
-    fn exit(&self, code: Option<i32>, signal: Option<&str>, timed_out: bool) {
+    fn exit(&self, code: Option<i32>, signal: Option<&str>, timed_out: bool, usage: Usage) {
+        let number = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
         let code = code.map_or_else(|| "-".to_string(), |c| c.to_string());
         let body = format!(
-            "{} {} {}",
+            "{} {} {} {} {}",
             code,
             signal.unwrap_or("-"),
-            if timed_out { 1 } else { 0 }
+            if timed_out { 1 } else { 0 },
+            number(usage.cpu_ms),
+            number(usage.peak_bytes)
         );
         self.write(b'x', body.as_bytes(), true);
     }
@@ -499,7 +530,7 @@ fn run(options: Options, command: Vec<OsString>, frames: &Frames) -> i32 {
         if let Err(message) = assemble_payload(&options.payload, &options.workdir) {
             let text = format!("crucible-runner: cannot assemble payload: {}\n", message);
             frames.data(b'e', text.as_bytes());
-            frames.exit(Some(127), None, false);
+            frames.exit(Some(127), None, false, Usage::NONE);
             return 127;
         }
     }
@@ -512,7 +543,7 @@ fn run(options: Options, command: Vec<OsString>, frames: &Frames) -> i32 {
         None => {
             let text = "crucible-runner: no program given (expected `-- PROGRAM ARGS…`)\n";
             frames.data(b'e', stderr_budget.take(text.as_bytes()));
-            frames.exit(Some(127), None, false);
+            frames.exit(Some(127), None, false, Usage::NONE);
             return 127;
         }
     };
@@ -541,7 +572,7 @@ fn run(options: Options, command: Vec<OsString>, frames: &Frames) -> i32 {
                 error
             );
             frames.data(b'e', stderr_budget.take(text.as_bytes()));
-            frames.exit(Some(127), None, false);
+            frames.exit(Some(127), None, false, Usage::NONE);
             return 127;
         }
     };
@@ -614,26 +645,95 @@ fn run(options: Options, command: Vec<OsString>, frames: &Frames) -> i32 {
         }
     }
 
+    // After the wait: the program has been reaped, so its (and its waited-for descendants') rusage is in.
+    let usage = measure_usage();
     match status {
         Some(Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => {
-                frames.exit(Some(code), None, timed_out);
+                frames.exit(Some(code), None, timed_out, usage);
                 code
             }
             (None, Some(sig)) => {
-                frames.exit(None, Some(&signal_name(sig)), timed_out);
+                frames.exit(None, Some(&signal_name(sig)), timed_out, usage);
                 128 + sig
             }
             (None, None) => {
-                frames.exit(None, None, timed_out);
+                frames.exit(None, None, timed_out, usage);
                 128 + SIGKILL
             }
         },
         // waitpid failed (cannot happen for our own child) or the program never reported.
         _ => {
-            frames.exit(None, None, timed_out);
+            frames.exit(None, None, timed_out, usage);
             128 + SIGKILL
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Usage (see the top of the file for where each figure comes from)
+
+/// What the program used; None: not measured.
+#[derive(Clone, Copy)]
+struct Usage {
+    cpu_ms: Option<u64>,
+    peak_bytes: Option<u64>,
+}
+
+impl Usage {
+    const NONE: Usage = Usage {
+        cpu_ms: None,
+        peak_bytes: None,
+    };
+}
+
+/// True when this process sits at the root of its own cgroup v2 namespace, so `/sys/fs/cgroup` is the
+/// container's cgroup (a single `0::/` line; cgroup v1 or a host cgroup shows more or another path).
+fn own_cgroup() -> bool {
+    fs::read_to_string("/proc/self/cgroup").map_or(false, |text| text == "0::/\n")
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`cpu.stat`), or the file's one number when `key` is None.
+fn cgroup_number(file: &str, key: Option<&str>) -> Option<u64> {
+    let text = fs::read_to_string(Path::new("/sys/fs/cgroup").join(file)).ok()?;
+    match key {
+        None => text.trim().parse().ok(),
+        Some(key) => text.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            if words.next() == Some(key) {
+                words.next()?.parse().ok()
+            } else {
+                None
+            }
+        }),
+    }
+}
+
+fn children_rusage() -> Option<(u64, u64)> {
+    let mut usage: RUsage = unsafe { std::mem::zeroed() };
+    if unsafe { getrusage(RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return None;
+    }
+    let micros = |t: &TimeVal| (t.sec as u64).saturating_mul(1_000_000).saturating_add(t.usec as u64);
+    let cpu_ms = (micros(&usage.utime) + micros(&usage.stime)) / 1000;
+    Some((cpu_ms, (usage.maxrss as u64).saturating_mul(1024)))
+}
+
+fn measure_usage() -> Usage {
+    let rusage = children_rusage();
+    if own_cgroup() {
+        let cpu = cgroup_number("cpu.stat", Some("usage_usec")).map(|us| us / 1000);
+        let peak = cgroup_number("memory.peak", None);
+        if cpu.is_some() || peak.is_some() {
+            return Usage {
+                cpu_ms: cpu.or(rusage.map(|r| r.0)),
+                peak_bytes: peak.or(rusage.map(|r| r.1)),
+            };
+        }
+    }
+    Usage {
+        cpu_ms: rusage.map(|r| r.0),
+        peak_bytes: rusage.map(|r| r.1),
     }
 }
 

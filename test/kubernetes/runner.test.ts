@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameDecoder, type RunnerExit } from '../../src/runtime/kubernetes/frames.js';
@@ -123,23 +123,38 @@ describe('crucible-runner (static binary)', () => {
     ]);
     expect(r.stdout.equals(out)).toBe(true);
     expect(r.stderr.equals(err)).toBe(true);
-    expect(r.exit).toEqual({ exitCode: 3, signal: null, timedOut: false });
+    expect(r.exit).toMatchObject({ exitCode: 3, signal: null, timedOut: false });
     expect(r.status).toBe(3);
     expect(r.incomplete).toBe(false);
     // Every line is a frame well below the CRI's 16 KiB split, `seq` counts 1, 2, 3, … and `x` is last.
     r.lines.forEach((line, i) => {
-      expect(line).toMatch(/^([oe] \d+ [A-Za-z0-9+/]*={0,2}|x \d+ \S+ \S+ [01])$/);
+      expect(line).toMatch(/^([oe] \d+ [A-Za-z0-9+/]*={0,2}|x \d+ \S+ \S+ [01] (\d+|-) (\d+|-))$/);
       expect(line.length).toBeLessThanOrEqual(11 * 1024);
       expect(line.split(' ')[1]).toBe(String(i + 1));
     });
-    expect(r.lines.at(-1)).toBe(`x ${r.lines.length} 3 - 0`);
+    expect(r.lines.at(-1)).toMatch(new RegExp(`^x ${r.lines.length} 3 - 0 \\d+ \\d+$`));
     expect(r.lines.length).toBeGreaterThan(100_000 / 8192);
+  });
+
+  it('reports the CPU time and peak memory the program used in its exit frame', async () => {
+    // A fixed amount of work and a 64 MiB buffer touched page by page: what the usage report sums.
+    const script =
+      'const b = Buffer.alloc(64 * 1024 * 1024, 1); let x = 0; for (let i = 0; i < 2e8; i++) x += i % 7; ' +
+      'process.stdout.write(String(b[12345] + (x > 0 ? 0 : 1)))';
+    const r = await runner(['--', process.execPath, '-e', script]);
+    expect(r.stdout.toString()).toBe('1');
+    expect(r.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
+    const { cpuTimeMs, peakMemoryBytes } = r.exit!;
+    expect(cpuTimeMs).toBeGreaterThan(20);
+    // CPU time is bounded by wall time × this machine's cores, with room for start-up.
+    expect(cpuTimeMs).toBeLessThanOrEqual((r.ms + 1000) * cpus().length);
+    expect(peakMemoryBytes).toBeGreaterThanOrEqual(64 * 1024 * 1024);
   });
 
   it('reports a death by signal', async () => {
     const r = await runner(['--', 'sh', '-c', 'echo bye; kill -SEGV $$']);
     expect(r.stdout.toString()).toBe('bye\n');
-    expect(r.exit).toEqual({ exitCode: null, signal: 'SIGSEGV', timedOut: false });
+    expect(r.exit).toMatchObject({ exitCode: null, signal: 'SIGSEGV', timedOut: false });
     expect(r.status).toBe(128 + 11);
   });
 
@@ -155,7 +170,7 @@ describe('crucible-runner (static binary)', () => {
       `sleep 60 & echo $! > ${pidFile}; echo started; sleep 60`,
     ]);
     expect(r.stdout.toString()).toBe('started\n');
-    expect(r.exit).toEqual({ exitCode: null, signal: 'SIGKILL', timedOut: true });
+    expect(r.exit).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: true });
     expect(r.status).toBe(137);
     expect(r.ms).toBeLessThan(5000);
     expect(dead(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
@@ -171,7 +186,7 @@ describe('crucible-runner (static binary)', () => {
       '-c',
       `sleep 60 & echo $! > ${pidFile}; exit 0`,
     ]);
-    expect(r.exit).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(r.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
     expect(r.ms).toBeLessThan(5000);
     expect(dead(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
   });
@@ -189,7 +204,7 @@ describe('crucible-runner (static binary)', () => {
     ]);
     expect(r.stdout.toString()).toBe('o'.repeat(11));
     expect(r.stderr.toString()).toBe('e'.repeat(11));
-    expect(r.exit).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(r.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
   });
 
   it('feeds the stdin file, and an empty stdin when there is none', async () => {
@@ -197,13 +212,13 @@ describe('crucible-runner (static binary)', () => {
     writeFileSync(join(dir, 'input'), input);
     const fed = await runner(['--workdir', dir, '--stdin', 'input', '--', 'cat']);
     expect(fed.stdout.equals(input)).toBe(true);
-    expect(fed.exit).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(fed.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
     const none = await runner(['--workdir', dir, '--stdin', 'missing', '--timeout-ms', '5000', '--', 'cat']);
     expect(none.stdout.length).toBe(0);
-    expect(none.exit).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(none.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
     // A program that never reads its stdin is not an error.
     const ignored = await runner(['--workdir', dir, '--stdin', 'input', '--', 'true']);
-    expect(ignored.exit).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(ignored.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
   });
 
   it('assembles the payload from the chunks of several mounted ConfigMaps', async () => {
@@ -242,17 +257,17 @@ describe('crucible-runner (static binary)', () => {
     ]);
     expect(r.stdout.toString()).toBe(`${code}${Buffer.byteLength(stdin)}\n`);
     expect(readFileSync(join(workdir, 'stdin'), 'utf8')).toBe(stdin);
-    expect(r.exit).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(r.exit).toMatchObject({ exitCode: 0, signal: null, timedOut: false });
   });
 
   it('exits 127 with a message when the payload or the program is missing', async () => {
     const payload = await runner(['--payload', join(dir, 'nope'), '--workdir', dir, '--', 'true']);
     expect(payload.stderr.toString()).toMatch(/^crucible-runner: cannot assemble payload: .*nope/);
-    expect(payload.exit).toEqual({ exitCode: 127, signal: null, timedOut: false });
+    expect(payload.exit).toMatchObject({ exitCode: 127, signal: null, timedOut: false });
     expect(payload.status).toBe(127);
     const program = await runner(['--', 'no-such-program-here']);
     expect(program.stderr.toString()).toMatch(/^crucible-runner: cannot start no-such-program-here: /);
-    expect(program.exit).toEqual({ exitCode: 127, signal: null, timedOut: false });
+    expect(program.exit).toMatchObject({ exitCode: 127, signal: null, timedOut: false });
     expect(program.status).toBe(127);
   });
 
@@ -273,7 +288,7 @@ describe('crucible-runner (static binary)', () => {
       },
     );
     expect(r.stdout.toString()).toBe('ready\ngot\n');
-    expect(r.exit).toEqual({ exitCode: 7, signal: null, timedOut: false });
+    expect(r.exit).toMatchObject({ exitCode: 7, signal: null, timedOut: false });
     expect(r.status).toBe(7);
   });
 

@@ -17,6 +17,20 @@ describe('kubernetes runtime on the fake API server', () => {
     expect([sh.evaluation.status, sh.out, sh.err]).toEqual(['failed', 'sh\n', 'oops\n']);
   });
 
+  it("records the CPU time and peak memory the runner measured (the kubelet keeps none of a finished pod's)", async () => {
+    const t = await env.run(
+      request(
+        'b = bytearray(48 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\nprint(sum(range(3_000_000)))',
+      ),
+    );
+    await t.until();
+    expect([t.evaluation.status, t.out]).toEqual(['succeeded', `${(3_000_000 * 2_999_999) / 2}\n`]);
+    const result = t.evaluation.result!;
+    expect(result.memoryEnforcement).toBe('kubernetes');
+    expect(result.cpuTimeMs).toBeGreaterThan(0);
+    expect(result.peakMemoryBytes).toBeGreaterThanOrEqual(48 * 1024 * 1024);
+  });
+
   it('delivers 512 KiB of code and 1 MiB of stdin through chunked ConfigMaps', async () => {
     const filler = `# ${'x'.repeat(1000)}\n`.repeat(520);
     const stdin = 'y'.repeat(1024 * 1024);

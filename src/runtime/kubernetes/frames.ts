@@ -5,6 +5,18 @@ export interface RunnerExit {
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly timedOut: boolean;
+  /**
+   * CPU time (user + system) and peak memory as the runner measured them (its container's cgroup, else
+   * rusage: see runner/src/main.rs); null when it could not, absent from a runner too old to report them.
+   */
+  readonly cpuTimeMs?: number | null;
+  readonly peakMemoryBytes?: number | null;
+}
+
+/** A frame's number field: `-` (or nothing) is null. */
+function numberOrNull(text: string): number | null {
+  const n = Number(text);
+  return text === '-' || text === '' || !Number.isFinite(n) ? null : n;
 }
 
 export interface DecodedOutput {
@@ -72,11 +84,13 @@ export class FrameDecoder {
     if (seq !== this.lastSeq + 1) this.gap = true;
     this.lastSeq = seq;
     if (tag === 'x') {
-      const [code = '-', signal = '-', timedOut = '0'] = rest.split(' ');
+      const [code = '-', signal = '-', timedOut = '0', cpuMs, peakBytes] = rest.split(' ');
       this.exitRecord = {
         exitCode: code === '-' ? null : Number(code),
         signal: signal === '-' ? null : signal,
         timedOut: timedOut === '1',
+        ...(cpuMs === undefined ? {} : { cpuTimeMs: numberOrNull(cpuMs) }),
+        ...(peakBytes === undefined ? {} : { peakMemoryBytes: numberOrNull(peakBytes) }),
       };
       return;
     }

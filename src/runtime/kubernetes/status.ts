@@ -199,8 +199,9 @@ export function assess(input: AssessInput): Assessment {
           oomKilled,
           startedAt,
           finishedAt,
-          cpuTimeMs: null,
-          peakMemoryBytes: null,
+          // From the runner's exit frame: the kubelet keeps no usage of a terminated container.
+          cpuTimeMs: runnerExit?.cpuTimeMs ?? null,
+          peakMemoryBytes: runnerExit?.peakMemoryBytes ?? null,
           memoryEnforcement: 'kubernetes',
         },
       };
@@ -242,8 +243,8 @@ function endedWithoutPod(input: AssessInput, stuck?: { reason: StuckReason; mess
           oomKilled: false,
           startedAt: at,
           finishedAt: at,
-          cpuTimeMs: null,
-          peakMemoryBytes: null,
+          cpuTimeMs: input.runnerExit?.cpuTimeMs ?? null,
+          peakMemoryBytes: input.runnerExit?.peakMemoryBytes ?? null,
           memoryEnforcement: 'kubernetes',
         },
       };
@@ -261,6 +262,7 @@ function endedWithoutPod(input: AssessInput, stuck?: { reason: StuckReason; mess
             oomKilled: false,
             startedAt: input.pod.startedAt,
             finishedAt: at,
+            // Killed with its pod at the deadline: the runner wrote no exit frame, so nothing was measured.
             cpuTimeMs: null,
             peakMemoryBytes: null,
             memoryEnforcement: 'kubernetes',
