@@ -1,5 +1,7 @@
-import { afterEach, describe, expect, test } from 'vitest';
-import { Crucible, CrucibleError } from '../../src/client/index.js';
+import { afterEach, describe, expect, expectTypeOf, test } from 'vitest';
+import type { z } from 'zod';
+import type { BatchSchema, SubmittedBatchSchema } from '../../src/api/routes/batches.js';
+import { Crucible, CrucibleError, type Batch, type SubmittedBatch } from '../../src/client/index.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 
@@ -19,6 +21,11 @@ async function client(): Promise<Crucible> {
 }
 
 describe('SDK batches', () => {
+  test('the SDK’s batch types describe what the server answers', () => {
+    expectTypeOf<z.infer<typeof BatchSchema>>().toExtend<Batch>();
+    expectTypeOf<z.infer<typeof SubmittedBatchSchema>>().toExtend<SubmittedBatch>();
+  });
+
   test('submitBatch, waitBatch and list({ batch }) against a real server', async () => {
     const crucible = await client();
     const items = [

@@ -69,7 +69,7 @@ export const BatchSchema = z.object({
   labels: z.record(z.string(), z.string()),
 });
 
-const SubmittedBatchSchema = z.object({ id: z.string(), evaluationIds: z.array(z.string()) });
+export const SubmittedBatchSchema = z.object({ id: z.string(), evaluationIds: z.array(z.string()) });
 
 /** `POST /v1/batches`, `GET /v1/batches/{id}[?wait=N]` (docs/batches.md). */
 export const batchRoutes: FastifyPluginAsyncZod<BatchRoutesOptions> = async (app, options) => {
