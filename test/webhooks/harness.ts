@@ -97,7 +97,10 @@ export async function webhookServer(
       owner: replicaId,
       secret: SECRET,
       allowPrivate: true,
-      payloadOf: async (_kind, id) => evaluationWebhookBody(await service, id),
+      payloadOf: async (kind, id) =>
+        kind === 'batch'
+          ? ((await service).batches?.webhookBody(id) ?? null)
+          : evaluationWebhookBody(await service, id),
       log: { warn: (m) => process.env['WH_DEBUG'] && console.error('WARN', m) },
       onAttempt: attempts.onAttempt,
       ...sender,
