@@ -158,6 +158,15 @@ describe('POST /v1/batches', () => {
     expect((await p.store.list({ limit: 10 })).items).toHaveLength(2);
   });
 
+  test('the OpenAPI document describes the batch calls', async () => {
+    const { app } = await api();
+    await app.ready();
+    const doc = app.swagger() as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(doc.paths['/v1/batches'] ?? {})).toEqual(['post']);
+    expect(Object.keys(doc.paths['/v1/batches/{id}'] ?? {})).toEqual(['get']);
+    expect(JSON.stringify(doc.paths['/v1/batches'])).toMatch(/"items"/);
+  });
+
   test('another batch id answers 404', async () => {
     const { app } = await api();
     const response = await app.inject({ method: 'GET', url: '/v1/batches/batch_nope' });
