@@ -9,6 +9,8 @@
  *    monitor), and print(1) end to end.
  * 3. Replicas: 1 server on SQLite (the floor) vs 1 and 3 replicas on one PostgreSQL database, throughput
  *    at 8 clients and the lag of SSE across replicas.
+ * 4. Scheduler: the store's claim decision (µs) at 1,000 / 10,000 / 100,000 queued across 100 users, on
+ *    SQLite and on PostgreSQL when it answers (flat is the goal).
  */
 import { benchBatch, formatBatchBench } from '../src/bench/batch-bench.js';
 import { benchCli } from '../src/bench/cli-bench.js';
@@ -20,11 +22,23 @@ import {
 } from '../src/bench/format.js';
 import { benchLocal } from '../src/bench/local-bench.js';
 import { benchReplicas, type ReplicaLevel } from '../src/bench/replica-bench.js';
+import {
+  benchScheduler,
+  formatSchedulerBench,
+  type SchedulerBenchStore,
+} from '../src/bench/scheduler-bench.js';
 import { startBenchServer } from '../src/bench/server-process.js';
 import { benchThroughput } from '../src/bench/throughput-bench.js';
 import { table } from '../src/format/table.js';
 import { benchKubernetes } from './kubernetes.js';
 import { createBenchDatabase } from './postgres.js';
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createPostgresStore } from '../src/store/postgres/index.js';
+import { createSqliteStore } from '../src/store/sqlite/index.js';
 
 const json = process.argv.includes('--json');
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -62,9 +76,45 @@ const replicas = await (async (): Promise<ReplicaLevel[]> => {
   }
 })();
 
+log('benchmark 4: scheduler decision cost by queue size');
+const scheduler = await (async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'crucible-scheduler-bench-'));
+  const stores: SchedulerBenchStore[] = [
+    {
+      label: 'SQLite',
+      open: async () => {
+        const store = createSqliteStore({ path: join(dir, 'queue.db') });
+        return { store, dispose: () => store.close() };
+      },
+    },
+  ];
+  const database = await createBenchDatabase(log);
+  if (database) {
+    stores.push({
+      label: 'PostgreSQL',
+      open: async () => {
+        const store = createPostgresStore({ url: database.url });
+        return { store, dispose: () => store.close() };
+      },
+      afterFill: async () => {
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        await client.query('ANALYZE');
+        await client.end();
+      },
+    });
+  }
+  try {
+    return await benchScheduler({ stores, log });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await database?.drop();
+  }
+})();
+
 if (json) {
   process.stdout.write(
-    `${JSON.stringify({ local, throughput, cli, batch, kubernetes, replicas }, null, 2)}\n`,
+    `${JSON.stringify({ local, throughput, cli, batch, kubernetes, replicas, scheduler }, null, 2)}\n`,
   );
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -93,4 +143,5 @@ if (json) {
       `goal: watch lag p99 ≤ 100 ms (the seeds' polling system took 10–15 s)\n`,
   );
   if (replicas.length > 0) process.stdout.write(`\n${formatReplicaBench(replicas)}\n`);
+  process.stdout.write(`\n${formatSchedulerBench(scheduler)}\n`);
 }

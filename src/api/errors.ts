@@ -22,6 +22,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   idempotency_conflict: 409,
   already_exists: 409,
   rate_limited: 429,
+  quota_exceeded: 429,
   too_many_streams: 429,
   slow_consumer: 429,
   not_ready: 503,
@@ -102,6 +103,9 @@ export function createErrorHandler(options: ErrorHandlerOptions) {
     // RFC 6750: a 401 names the scheme the client should use.
     if (body.error.code === 'unauthenticated')
       void reply.header('www-authenticate', 'Bearer realm="crucible"');
+    // A per-user rate limit says when the window has room again (`RateLimited` from the service).
+    const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     if (body.error.code === 'payload_too_large') {
       await discardBody(request.raw, options.discardBytes ?? 64 * 1024 * 1024, options.discardMs ?? 10_000);
       // What is left unread (past the discard bound) must not be parsed as the next request.

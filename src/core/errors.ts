@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   /** A named resource (a project) with that name exists already. */
   'already_exists',
   'rate_limited',
+  /** A per-user quota (`maxQueued`) refuses the submission; nothing was stored. */
+  'quota_exceeded',
   'too_many_streams',
   'slow_consumer',
   'not_ready',

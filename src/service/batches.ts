@@ -23,6 +23,7 @@ import { assertSameSubmission, fingerprintOf } from './idempotency.js';
 import type { ProjectRuns } from './project-runs.js';
 import type { TransitionWriter } from './transition-writer.js';
 import type { ServiceWebhooks } from './webhooks.js';
+import type { UserQuotas } from './quotas.js';
 
 /** The most items one batch may hold (contract "Batches"). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -66,6 +67,8 @@ export interface BatchServiceOptions {
   readonly newId: () => string;
   /** The claim loop: woken once per batch. */
   readonly wake: () => void;
+  /** Per-user quotas, checked for the whole batch (every item counts; all or none). */
+  readonly quotas?: UserQuotas;
 }
 
 /**
@@ -118,6 +121,7 @@ export class BatchService {
     const ids = items.map((item) => item.evaluation.id);
     try {
       await writer.serially(async () => {
+        await this.#o.quotas?.admit(caller.user, caller.token, items.length);
         const transitions = await store.createBatch(batch, items, key);
         transitions.forEach((transition, i) =>
           writer.publish({ transition, evaluation: items[i]!.evaluation }),

@@ -32,6 +32,7 @@ import { UsageService } from './usage.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
 import { TokenService } from './tokens.js';
+import { UserQuotas } from './quotas.js';
 import { TransitionWriter, messageOf, type Logger } from './transition-writer.js';
 import { EvaluationUsers } from './visibility.js';
 import { ServiceWebhooks } from './webhooks.js';
@@ -154,6 +155,7 @@ export class EvaluationService {
   readonly #mirror: EvaluationMirror | undefined;
   readonly #webhooks: ServiceWebhooks;
   readonly #users: EvaluationUsers;
+  readonly #quotas: UserQuotas;
   #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
@@ -170,6 +172,7 @@ export class EvaluationService {
     this.#mirror = options.mirror;
     this.#webhooks = new ServiceWebhooks(options.webhooks, options.bus);
     this.#users = new EvaluationUsers(options.store);
+    this.#quotas = new UserQuotas(options.store.quotas, options.store.tokens, this.#now);
     this.tokens = new TokenService({
       store: options.store.tokens,
       adminToken: options.adminToken,
@@ -196,6 +199,7 @@ export class EvaluationService {
       globalConcurrency: options.globalConcurrency,
       leaseMs,
       agingMs: options.agingMs,
+      maxRunning: () => this.#quotas.maxRunning(),
       now: this.#now,
       log,
     });
@@ -220,6 +224,7 @@ export class EvaluationService {
           now: this.#now,
           newId: this.#newId,
           wake: () => this.#worker.wake(),
+          quotas: this.#quotas,
         })
       : null;
     this.#lease = new ReplicaLease(this.#store, this.#replica, leaseMs, (error) =>
@@ -317,6 +322,7 @@ export class EvaluationService {
       earlier = await this.#writer.serially(async () => {
         const found = key ? await this.#store.findIdempotent(key.scope, key.key) : null;
         if (found) return found;
+        await this.#quotas.admit(caller.user, caller.token, 1);
         await this.#webhooks.register(evaluation, submission);
         const transition = await this.#store.create(evaluation, key);
         this.#writer.publish({ transition, evaluation });

@@ -19,6 +19,8 @@ export interface WorkerOptions {
   readonly globalConcurrency: number | undefined;
   readonly leaseMs: number;
   readonly agingMs: number;
+  /** Per-user `maxRunning` for each claim (docs/scheduling.md); absent or undefined: no user is limited. */
+  readonly maxRunning?: () => Promise<Readonly<Record<string, number>> | undefined>;
   readonly now: () => Date;
   readonly log: Logger;
 }
@@ -126,7 +128,9 @@ export class Worker {
     const { store, writer, projectRuns, runtime } = this.#o;
     const claimed = await writer.serially(async () => {
       const projectHasRoom = projectRuns.roomForClaim();
+      const maxRunning = await this.#o.maxRunning?.();
       const batch = await store.claimQueued({
+        ...(maxRunning ? { maxRunning } : {}),
         owner: this.#o.replicaId,
         max,
         globalConcurrency: this.#o.globalConcurrency ?? Number.MAX_SAFE_INTEGER,

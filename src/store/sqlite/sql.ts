@@ -1,4 +1,4 @@
-import { PRIORITIES, priorityRank } from '../../core/index.js';
+import { PRIORITIES, priorityRank, type Priority } from '../../core/index.js';
 import { EVALUATION_COLUMNS } from './rows.js';
 
 const ACTIVE = "('starting', 'running')";
@@ -24,7 +24,11 @@ export const SQL = {
   countActive: `SELECT COUNT(*) AS n FROM evaluations WHERE status IN ${ACTIVE} OR ${HELD}`,
   // A claim with `hold`: owned, still queued, no transition. The row is one the claim just read, unowned.
   holdQueued: "UPDATE evaluations SET owner = ? WHERE id = ? AND status = 'queued' AND owner IS NULL",
-  queuedInOrder: queuedInOrderSql(),
+  /** One statement per priority, by rank (high first); see `queuedInOrderSql`. */
+  queuedInOrder: (skip: boolean, blocked: boolean) =>
+    [...PRIORITIES]
+      .sort((a, b) => priorityRank(a) - priorityRank(b))
+      .map((priority) => queuedInOrderSql(priority, skip, blocked)),
   // Active and held evaluations of the users with a `maxRunning` (JSON array), off `evaluations_user_active`.
   activeByUser:
     'SELECT user_name, COUNT(*) AS n FROM evaluations WHERE user_name IN (SELECT value FROM json_each(?)) ' +
@@ -115,23 +119,22 @@ export function listQuery(filter: {
 }
 
 /**
- * Each priority's next queued evaluations in fair order (`fair_tag`, then creation), up to `room` each,
- * straight off the partial index `evaluations_fair`: the cost does not grow with the queue. Held rows (queued
- * with an owner) are passed over, and so are the rows of users at their `maxRunning` (`blocked`, a JSON array
- * of names); `skip` (a JSON array of row_orders) holds the ones `dispatch` left queued earlier in this claim.
- * The merge across priorities (by aging) is `mergeByAging`. Named parameters: skip, blocked, room.
+ * One priority's next queued evaluations in fair order (`fair_tag`, then creation), up to `room`, straight
+ * off the partial index `evaluations_fair`: the cost does not grow with the queue. One statement per priority
+ * (in a UNION ALL, SQLite read far more of the index than the limits ask). Held rows (queued with an owner)
+ * are passed over, and so are the rows of users at their `maxRunning` (`blocked`, a JSON array of names);
+ * `skip` (a JSON array of row_orders) holds the ones `dispatch` left queued earlier in this claim. The merge
+ * across priorities (by aging) is `mergeByAging`. Named parameters: skip, blocked (each only when not
+ * empty: an empty list still costs a filter per statement, twice a bare index read), room.
  */
-function queuedInOrderSql(): string {
-  const perPriority = PRIORITIES.map(
-    (priority) =>
-      `SELECT * FROM (SELECT row_order, fair_tag, ${priorityRank(priority)} AS rank FROM evaluations ` +
-      `WHERE status = 'queued' AND owner IS NULL AND priority = '${priority}' ` +
-      'AND row_order NOT IN (SELECT value FROM json_each(:skip)) ' +
-      'AND (user_name IS NULL OR user_name NOT IN (SELECT value FROM json_each(:blocked))) ' +
-      'ORDER BY fair_tag, row_order LIMIT :room)',
-  ).join(' UNION ALL ');
+function queuedInOrderSql(priority: Priority, skip: boolean, blocked: boolean): string {
   return (
-    `SELECT ${EVALUATION_COLUMNS}, q.rank FROM (${perPriority}) q JOIN evaluations e ON e.row_order = q.row_order ` +
-    'ORDER BY q.rank, q.fair_tag, q.row_order'
+    `SELECT ${EVALUATION_COLUMNS} FROM evaluations e ` +
+    `WHERE e.status = 'queued' AND e.owner IS NULL AND e.priority = '${priority}' ` +
+    (skip ? 'AND e.row_order NOT IN (SELECT value FROM json_each(:skip)) ' : '') +
+    (blocked
+      ? 'AND (e.user_name IS NULL OR e.user_name NOT IN (SELECT value FROM json_each(:blocked))) '
+      : '') +
+    'ORDER BY e.fair_tag, e.row_order LIMIT :room'
   );
 }

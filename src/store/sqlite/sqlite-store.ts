@@ -11,7 +11,7 @@ import {
   type Transition,
 } from '../../core/index.js';
 import { checkClaimRequest, checkDispatch, submittedMs } from '../claim.js';
-import { mergeByAging, RunningAllowance, type FairCandidate, type PriorityRows } from '../fair-order.js';
+import { mergeByAging, RunningAllowance, type PriorityRows } from '../fair-order.js';
 import {
   IdempotencyKeyTaken,
   type ClaimDecision,
@@ -261,12 +261,17 @@ class SqliteStore implements EvaluationStore {
       const claimed: Claimed[] = [];
       const leftQueued: number[] = [];
       while (room > 0) {
-        const lists = priorityRows(
-          this.statements
-            .get(SQL.queuedInOrder)
-            .all({ skip: JSON.stringify(leftQueued), blocked: JSON.stringify(allowance.blocked()), room }),
+        const blocked = allowance.blocked();
+        const params = {
           room,
-        );
+          ...(leftQueued.length > 0 ? { skip: JSON.stringify(leftQueued) } : {}),
+          ...(blocked.length > 0 ? { blocked: JSON.stringify(blocked) } : {}),
+        };
+        const statements = SQL.queuedInOrder(leftQueued.length > 0, blocked.length > 0);
+        const lists = statements.map((sql): PriorityRows => {
+          const rows = this.statements.get(sql).all(params).map(toEvaluationRow);
+          return { rows, truncated: rows.length >= room };
+        });
         let seen = 0;
         for (const { evaluation: queued, rowOrder } of mergeByAging(lists, request.agingMs)) {
           seen++;
@@ -440,16 +445,6 @@ function sqliteProjects(statements: StatementCache): ProjectStore {
       return Number(statements.get(SQL.deleteProject).run(id).changes) === 1;
     },
   };
-}
-
-/** The rows of one claim fetch, split by priority (they come ordered by rank, then fair order). */
-function priorityRows(rows: readonly Row[], room: number): PriorityRows[] {
-  const lists = PRIORITIES.map(() => [] as FairCandidate[]);
-  for (const row of rows) {
-    const { evaluation, rowOrder } = toEvaluationRow(row);
-    lists[Number(row['rank'])]?.push({ evaluation, rowOrder });
-  }
-  return lists.map((list) => ({ rows: list, truncated: list.length >= room }));
 }
 
 function isSqliteError(error: unknown): error is Error & { errcode: number } {
