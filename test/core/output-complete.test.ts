@@ -66,6 +66,7 @@ describe('outputComplete', () => {
       result: JSON.stringify(result),
       owner: null,
       project: null,
+      user_name: null,
     });
     expect(toEvaluationRow(row(old)).evaluation.result?.outputComplete).toBe(true);
     const stored = toEvaluationRow(row({ ...old, outputComplete: false })).evaluation.result;
