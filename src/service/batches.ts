@@ -22,6 +22,7 @@ import { newEvaluation } from './evaluation-mapping.js';
 import { assertSameSubmission, fingerprintOf } from './idempotency.js';
 import type { ProjectRuns } from './project-runs.js';
 import type { TransitionWriter } from './transition-writer.js';
+import { watchTerminals } from './terminal-watch.js';
 import type { ServiceWebhooks } from './webhooks.js';
 import type { UserQuotas } from './quotas.js';
 
@@ -153,29 +154,23 @@ export class BatchService {
     signal?: AbortSignal,
     caller: Caller = SYSTEM_CALLER,
   ): Promise<BatchView> {
+    // Items that end before the members are read are remembered, then the wait counts down the rest.
     const ended = new Set<string>();
     let pending: Set<string> | undefined;
-    let finish = (): void => undefined;
-    const over = new Promise<void>((resolve) => (finish = resolve));
-    // Subscribed before the store is read, so a transition between the two is not missed.
-    const unsubscribe = this.#o.bus.onTransition(({ transition }) => {
-      if (!isTerminal(transition.to)) return;
-      if (!pending) ended.add(transition.evaluationId);
-      else if (pending.delete(transition.evaluationId) && pending.size === 0) finish();
+    const watch = watchTerminals(this.#o.bus, timeoutMs, signal, (evaluationId) => {
+      if (pending) return pending.delete(evaluationId) && pending.size === 0;
+      ended.add(evaluationId);
+      return false;
     });
-    const timer = setTimeout(finish, Math.max(0, timeoutMs));
-    signal?.addEventListener('abort', finish, { once: true });
     try {
       const first = await this.#progress(id, caller);
       if (isDone(first) || timeoutMs <= 0 || signal?.aborted) return viewOf(first);
       const members = await this.#o.store.membersOf(id);
       pending = new Set(members.filter((m) => !isTerminal(m.status) && !ended.has(m.id)).map((m) => m.id));
-      if (pending.size > 0) await over;
+      if (pending.size > 0) await watch.over;
       return viewOf(await this.#progress(id, caller));
     } finally {
-      unsubscribe();
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', finish);
+      watch.dispose();
     }
   }
 

@@ -7,7 +7,6 @@ import {
   type LifecycleEvent,
   type Limits,
   type LogChunk,
-  type Priority,
   type Submission,
   type Transition,
 } from '../core/index.js';
@@ -25,101 +24,40 @@ import { SYSTEM_CALLER, canSee, evaluationNotFound, requireAdmin, type Caller } 
 import { BatchService } from './batches.js';
 import { assertSameSubmission, fingerprintOf, submitterOf, type SubmitOptions } from './idempotency.js';
 import { newEvaluation } from './evaluation-mapping.js';
-import { DEFAULT_STORE_RETRY, type RetryPolicy } from './persist.js';
+import { DEFAULT_STORE_RETRY } from './persist.js';
 import { ProjectRuns } from './project-runs.js';
 import { ProjectService } from './projects.js';
 import { UsageService } from './usage.js';
 import { DEFAULT_LEASE_MS, ReplicaLease } from './replica-lease.js';
 import { DEFAULT_MAX_BACKLOG, followLogs, followTransitions, type LogFollowOptions } from './streams.js';
+import { watchTerminals } from './terminal-watch.js';
 import { TokenService } from './tokens.js';
 import { UserQuotas } from './quotas.js';
-import { TransitionWriter, messageOf, type Logger } from './transition-writer.js';
+import { TransitionWriter, messageOf } from './transition-writer.js';
 import { EvaluationUsers } from './visibility.js';
 import { ServiceWebhooks } from './webhooks.js';
 import { Worker } from './worker.js';
-import type { DeliveryLog, WebhookDeliveries } from '../webhooks/index.js';
+import type { DeliveryLog } from '../webhooks/index.js';
 
 export type { Logger } from './transition-writer.js';
 export type { Caller } from './caller.js';
 export { SYSTEM_CALLER, anonymousCaller } from './caller.js';
 
-export interface EvaluationServiceOptions {
-  readonly store: EvaluationStore;
-  readonly runtime: Runtime;
-  readonly bus: EventBus;
-  /**
-   * Set when several replicas share the store: transitions are then published through it, in seq order with
-   * every other replica's.
-   */
-  readonly feed?: StoreEventFeed;
-  /** This replica's name: the owner of what it claims. Unique among replicas sharing a store. */
-  readonly replicaId: string;
-  /** Evaluations this replica runs at once (its slots). */
-  readonly concurrency: number;
-  /** Evaluations `starting`/`running` at once across every replica; default: no limit beyond the slots. */
-  readonly globalConcurrency?: number;
-  /** How long this replica's lease on its work lasts without renewal (default 15 s). */
-  readonly leaseMs?: number;
-  readonly agingMs: number;
-  readonly defaultLimits: Limits;
-  readonly log: Logger;
-  readonly now?: () => Date;
-  readonly newId?: () => string;
-  /** How run writes (transitions, logs) are retried while the store fails. */
-  readonly storeRetry?: RetryPolicy;
-  /** A follower this many events behind is dropped with `slow_consumer`. */
-  readonly maxFollowerBacklog?: number;
-  /** Shows submissions that ask for it as Kubernetes objects (the Evaluation CRD); absent: none can ask. */
-  readonly mirror?: EvaluationMirror;
-  /** Sends submissions' webhooks (`--webhook-secret`); absent: a submission with a webhook is refused. */
-  readonly webhooks?: WebhookDeliveries;
-  /** `CRUCIBLE_ADMIN_TOKEN`: a bootstrap admin token that is not stored (docs/auth.md). */
-  readonly adminToken?: string;
-}
-
-/** Where a submission that asks to be mirrored is shown as an object (the `Evaluation` custom resource). */
-export interface EvaluationMirror {
-  /** Whether objects in this namespace are reconciled (a mirror elsewhere would never get a status). */
-  watches(namespace: string): boolean;
-  /** Idempotent: a repeat for the same evaluation changes nothing. */
-  mirror(evaluation: Evaluation, submission: Submission, namespace: string): Promise<void>;
-}
-
-export interface EvaluationWithOutput {
-  readonly evaluation: Evaluation;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export interface Submitted {
-  readonly evaluation: Evaluation;
-  /** True when an earlier submission with the same idempotency key was returned; nothing new was stored. */
-  readonly replayed: boolean;
-}
-
-export interface QueueStats {
-  /** Every `queued` evaluation by priority, those awaiting admission included. */
-  readonly queued: Record<Priority, number>;
-  /** `starting` + `running` across every replica. */
-  readonly running: number;
-  /**
-   * `queued` evaluations whose Job exists, suspended, waiting for Kueue's admission (also in `queued`). Each
-   * holds a slot: `running + awaitingAdmission` is what `capacity` bounds.
-   */
-  readonly awaitingAdmission: number;
-  /** The global limit, or this replica's slots when there is none. */
-  readonly capacity: number;
-  readonly replica: ReplicaStats;
-}
-
-export interface ReplicaStats {
-  readonly id: string;
-  /** Slots held here (a cancelled run keeps its slot until its sandbox is gone). */
-  readonly running: number;
-  readonly slots: number;
-  /** False on a replica that only serves the API (not the leader). */
-  readonly working: boolean;
-}
+export type {
+  EvaluationMirror,
+  EvaluationServiceOptions,
+  EvaluationWithOutput,
+  QueueStats,
+  ReplicaStats,
+  Submitted,
+} from './service-types.js';
+import type {
+  EvaluationMirror,
+  EvaluationServiceOptions,
+  EvaluationWithOutput,
+  QueueStats,
+  Submitted,
+} from './service-types.js';
 
 export type { SubmitOptions } from './idempotency.js';
 
@@ -370,26 +308,14 @@ export class EvaluationService {
     signal?: AbortSignal,
     caller: Caller = SYSTEM_CALLER,
   ): Promise<Evaluation> {
-    let unsubscribe = (): void => undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort = (): void => undefined;
-    const over = new Promise<void>((resolve) => {
-      unsubscribe = this.#bus.onTransition(({ transition }) => {
-        if (transition.evaluationId === id && isTerminal(transition.to)) resolve();
-      });
-      timer = setTimeout(resolve, timeoutMs);
-      onAbort = resolve;
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const watch = watchTerminals(this.#bus, timeoutMs, signal, (ended) => ended === id);
     try {
       const current = await this.get(id, caller);
       if (isTerminal(current.status) || timeoutMs <= 0 || signal?.aborted) return current;
-      await over;
+      await watch.over;
       return await this.get(id, caller);
     } finally {
-      unsubscribe();
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      watch.dispose();
     }
   }
 
