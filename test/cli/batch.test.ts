@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli-main.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 
@@ -24,27 +24,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs `crucible --url URL …args` in-process (stderr is not a terminal here); its stdout, stderr and code. */
-async function crucible(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const before = process.exitCode;
-  try {
-    await main(['node', 'crucible', '--url', url, ...args]);
-    return { stdout, stderr, code: process.exitCode ?? 0 };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = before;
-  }
+/** Runs `crucible --url URL …args` in-process (stderr is not a terminal here). */
+function crucible(...args: string[]) {
+  return runCli(url, args);
 }
 
 async function jsonl(name: string, lines: readonly string[]): Promise<string> {

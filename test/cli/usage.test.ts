@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/index.js';
 import { timeOf } from '../../src/cli/commands/usage.js';
 import type { RunOutcome } from '../../src/core/index.js';
+import { runCli } from '../support/cli-main.js';
 import { FakeRuntime, type FakeRun } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 
@@ -69,28 +69,9 @@ afterAll(async () => {
   await harness?.close();
 });
 
-/** Runs `crucible --url URL …args` in-process with CRUCIBLE_TOKEN = `token`; its stdout, stderr and code. */
-async function crucible(token: string, ...args: string[]) {
-  vi.stubEnv('CRUCIBLE_TOKEN', token);
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  const before = process.exitCode;
-  try {
-    await main(['node', 'crucible', '--url', url, ...args]);
-    return { stdout, stderr, code: process.exitCode ?? 0 };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = before;
-  }
+/** Runs `crucible --url URL …args` in-process with CRUCIBLE_TOKEN = `token`. */
+function crucible(token: string, ...args: string[]) {
+  return runCli(url, args, token);
 }
 
 /** The table's rows as arrays of cells (columns are separated by two or more spaces). */
