@@ -8,10 +8,9 @@ import {
   type IdempotentBatch,
   type NewBatchItem,
 } from '../batches.js';
-import { submittedMs } from '../claim.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { IdempotencyKey, ListPage, ListQuery } from '../store.js';
-import { EVALUATION_COLUMNS, toEvaluationRow, type Row } from './rows.js';
+import { EVALUATION_COLUMNS, evaluationInsertValues, toEvaluationRow, type Row } from './rows.js';
 import type { StatementCache } from './statements.js';
 import type { Transactor } from './transaction.js';
 
@@ -111,29 +110,7 @@ export function sqliteBatches(statements: StatementCache, transactor: Transactor
           const inserted = insertAll(items, insertEvaluations, ({ evaluation: e }) => {
             if (e.status !== 'queued')
               throw new Error(`createBatch() takes queued evaluations; ${e.id} is ${e.status}`);
-            const t = e.timings;
-            return [
-              e.id,
-              e.status,
-              e.language,
-              e.code,
-              e.stdin,
-              e.priority,
-              JSON.stringify(e.labels),
-              JSON.stringify(e.limits),
-              e.runtime,
-              e.createdAt,
-              t.submittedAt,
-              t.dispatchedAt,
-              t.startedAt,
-              t.finishedAt,
-              t.storedAt,
-              e.result === null ? null : JSON.stringify(e.result),
-              submittedMs(e),
-              e.project ?? null,
-              e.user ?? null,
-              batch.id,
-            ];
+            return [...evaluationInsertValues(e), batch.id];
           });
           const rowOrder = new Map(inserted.map((row) => [String(row['id']), Number(row['row_order'])]));
           const labels = items.flatMap(({ evaluation: e }) =>

@@ -1,3 +1,5 @@
+import type { Evaluation } from '../../core/index.js';
+import { submittedMs } from '../claim.js';
 import { rowMapping } from '../row-mapping.js';
 
 export type { EvaluationRow, Row } from '../row-mapping.js';
@@ -16,3 +18,29 @@ export const { toEvaluationRow, toProject, toTransition, toLogChunk, integer } =
   json: (value) => (typeof value === 'string' ? (JSON.parse(value) as unknown) : undefined),
   stdin: (value) => (typeof value === 'string' ? value : undefined),
 });
+
+/** The parameters of `insertEvaluation` (sql.ts) for one evaluation, in its column order. */
+export function evaluationInsertValues(e: Evaluation): (string | number | null)[] {
+  const t = e.timings;
+  return [
+    e.id,
+    e.status,
+    e.language,
+    e.code,
+    e.stdin,
+    e.priority,
+    JSON.stringify(e.labels),
+    JSON.stringify(e.limits),
+    e.runtime,
+    e.createdAt,
+    t.submittedAt,
+    t.dispatchedAt,
+    t.startedAt,
+    t.finishedAt,
+    t.storedAt,
+    e.result === null ? null : JSON.stringify(e.result),
+    submittedMs(e),
+    e.project ?? null,
+    e.user ?? null,
+  ];
+}

@@ -10,7 +10,7 @@ import {
   type Status,
   type Transition,
 } from '../../core/index.js';
-import { checkClaimRequest, checkDispatch, submittedMs } from '../claim.js';
+import { checkClaimRequest, checkDispatch } from '../claim.js';
 import { mergeByAging, RunningAllowance, type PriorityRows } from '../fair-order.js';
 import {
   IdempotencyKeyTaken,
@@ -31,7 +31,14 @@ import {
 } from '../store.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { migrateDatabase } from './migrate.js';
-import { toEvaluationRow, toLogChunk, toProject, toTransition, type Row } from './rows.js';
+import {
+  evaluationInsertValues,
+  toEvaluationRow,
+  toLogChunk,
+  toProject,
+  toTransition,
+  type Row,
+} from './rows.js';
 import { listQuery, SQL } from './sql.js';
 import { StatementCache } from './statements.js';
 import { Transactor } from './transaction.js';
@@ -115,32 +122,9 @@ class SqliteStore implements EvaluationStore {
     if (evaluation.status !== 'queued') {
       throw new Error(`create() takes a queued evaluation; ${evaluation.id} is ${evaluation.status}`);
     }
-    const t = evaluation.timings;
     try {
       return this.transactor.run(() => {
-        const inserted = this.statements
-          .get(SQL.insertEvaluation)
-          .get(
-            evaluation.id,
-            evaluation.status,
-            evaluation.language,
-            evaluation.code,
-            evaluation.stdin,
-            evaluation.priority,
-            JSON.stringify(evaluation.labels),
-            JSON.stringify(evaluation.limits),
-            evaluation.runtime,
-            evaluation.createdAt,
-            t.submittedAt,
-            t.dispatchedAt,
-            t.startedAt,
-            t.finishedAt,
-            t.storedAt,
-            evaluation.result === null ? null : JSON.stringify(evaluation.result),
-            submittedMs(evaluation),
-            evaluation.project ?? null,
-            evaluation.user ?? null,
-          );
+        const inserted = this.statements.get(SQL.insertEvaluation).get(...evaluationInsertValues(evaluation));
         const rowOrder = Number(inserted?.['row_order']);
         const insertLabel = this.statements.get(SQL.insertLabel);
         for (const [key, value] of Object.entries(evaluation.labels)) insertLabel.run(key, value, rowOrder);
