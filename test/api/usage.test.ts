@@ -1,30 +1,11 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import type { Evaluation, RunOutcome } from '../../src/core/index.js';
-import { FakeRuntime, type FakeRun } from '../support/fake-runtime.js';
+import type { Evaluation } from '../../src/core/index.js';
+import { FakeRuntime, measuredRun } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 import { moveTo, queuedEvaluation } from '../store/fixtures.js';
 
 const MIB = 1024 * 1024;
 const zeros = { succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, error: 0 };
-
-/** Each run reports what its code asks for: `wallMs cpuMs peakMiB exitCode`, as a backend measures them. */
-function measuredRun(run: FakeRun): void {
-  const [wallMs = 0, cpuMs = 0, peakMib = 0, exitCode = 0] = run.request.code.split(' ').map(Number);
-  const outcome: RunOutcome = {
-    kind: 'exited',
-    exitCode,
-    signal: null,
-    timedOut: false,
-    oomKilled: false,
-    startedAt: run.startedAt,
-    finishedAt: new Date(run.startedAt.getTime() + wallMs),
-    cpuTimeMs: cpuMs,
-    peakMemoryBytes: peakMib * MIB,
-    memoryEnforcement: 'cgroup',
-  };
-  run.alive = false;
-  void run.observer.finished(outcome);
-}
 
 const open: InProcess[] = [];
 afterEach(async () => {

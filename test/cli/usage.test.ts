@@ -1,34 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { timeOf } from '../../src/cli/commands/usage.js';
-import type { RunOutcome } from '../../src/core/index.js';
 import { runCli } from '../support/cli-main.js';
-import { FakeRuntime, type FakeRun } from '../support/fake-runtime.js';
+import { FakeRuntime, measuredRun } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 
 const ADMIN = 'bootstrap-admin-token-for-the-usage-cli-tests';
-const MIB = 1024 * 1024;
 let harness: InProcess;
 let url: string;
 const tokens: Record<string, string> = {};
-
-/** Each run reports what its code asks for: `wallMs cpuMs peakMiB exitCode`. */
-function measuredRun(run: FakeRun): void {
-  const [wallMs = 0, cpuMs = 0, peakMib = 0, exitCode = 0] = run.request.code.split(' ').map(Number);
-  const outcome: RunOutcome = {
-    kind: 'exited',
-    exitCode,
-    signal: null,
-    timedOut: false,
-    oomKilled: false,
-    startedAt: run.startedAt,
-    finishedAt: new Date(run.startedAt.getTime() + wallMs),
-    cpuTimeMs: cpuMs,
-    peakMemoryBytes: peakMib * MIB,
-    memoryEnforcement: 'cgroup',
-  };
-  run.alive = false;
-  void run.observer.finished(outcome);
-}
 
 beforeAll(async () => {
   harness = await inProcess({

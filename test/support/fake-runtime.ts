@@ -124,3 +124,25 @@ export class FakeRuntime implements Runtime {
     for (const run of this.alive) await run.exit(137, 'SIGKILL').catch(() => undefined);
   }
 }
+
+/**
+ * A script for usage tests: each run reports what its code asks for — `wallMs cpuMs peakMiB exitCode` — as a
+ * backend measures them.
+ */
+export function measuredRun(run: FakeRun): void {
+  const [wallMs = 0, cpuMs = 0, peakMib = 0, exitCode = 0] = run.request.code.split(' ').map(Number);
+  const outcome: RunOutcome = {
+    kind: 'exited',
+    exitCode,
+    signal: null,
+    timedOut: false,
+    oomKilled: false,
+    startedAt: run.startedAt,
+    finishedAt: new Date(run.startedAt.getTime() + wallMs),
+    cpuTimeMs: cpuMs,
+    peakMemoryBytes: peakMib * 1024 * 1024,
+    memoryEnforcement: 'cgroup',
+  };
+  run.alive = false;
+  void run.observer.finished(outcome);
+}
