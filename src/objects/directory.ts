@@ -53,7 +53,7 @@ export class DirectoryObjectStore implements ObjectStore {
       throw error;
     });
     if (!handle) return null;
-    return createReadStream('', { fd: handle.fd, start: range?.start, end: range?.end, autoClose: true });
+    return createReadStream('', { fd: handle, start: range?.start, end: range?.end, autoClose: true });
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
