@@ -212,7 +212,12 @@ export const ListQuerySchema = z.strictObject({
   batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
   /** Only this user's evaluations (admins; a user may name only themselves). */
   user: z.string().min(1).max(200, { error: 'user must be at most 200 characters' }).optional(),
-});
+})
+  // A batch's listing filters by status only: refusing the others beats silently ignoring them.
+  .refine((q) => q.batch === undefined || (q.label ?? q.project ?? q.user) === undefined, {
+    error: 'batch can be combined with status only, not with label, project or user',
+    path: ['batch'],
+  });
 
 export const LogsQuerySchema = z.strictObject({
   follow: z
