@@ -107,6 +107,20 @@ export const TimingsSchema = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   storedAt: z.string().nullable(),
+  /** Platform stages (Kubernetes): null where the backend has no such stage or has not reached it. */
+  jobCreatedAt: z.string().nullable(),
+  podScheduledAt: z.string().nullable(),
+  containerStartedAt: z.string().nullable(),
+  containerFinishedAt: z.string().nullable(),
+});
+
+/** Derived from `timings` (ms): null for a stage not completed. */
+export const DurationsSchema = z.object({
+  queueMs: z.number().nullable(),
+  startMs: z.number().nullable(),
+  runMs: z.number().nullable(),
+  storeMs: z.number().nullable(),
+  totalMs: z.number().nullable(),
 });
 
 export const ResultSchema = z.object({
@@ -147,6 +161,7 @@ export const EvaluationSchema = z.object({
   createdAt: z.string(),
   result: ResultSchema.nullable(),
   timings: TimingsSchema,
+  durations: DurationsSchema,
 });
 
 export const ListItemSchema = EvaluationSchema.extend({
@@ -194,31 +209,25 @@ export const SubmitQuerySchema = z.strictObject({
 
 export const WaitQuerySchema = z.strictObject({ wait: waitSeconds() });
 
-export const ListQuerySchema = z
-  .strictObject({
-    status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
-    label: z
-      .string()
-      .regex(/^[^=]+=[^=]*$/, { error: 'label filter is key=value' })
-      .optional(),
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1, { error: 'limit must be between 1 and 500' })
-      .max(500, { error: 'limit must be between 1 and 500' })
-      .default(50),
-    cursor: z.string().max(200).optional(),
-    project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
-    /** Only this batch's evaluations (`POST /v1/batches`), newest (last item) first; `status` still filters. */
-    batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
-    /** Only this user's evaluations (admins; a user may name only themselves). */
-    user: z.string().min(1).max(200, { error: 'user must be at most 200 characters' }).optional(),
-  })
-  // A batch's listing filters by status only: refusing the others beats silently ignoring them.
-  .refine((q) => q.batch === undefined || (q.label ?? q.project ?? q.user) === undefined, {
-    error: 'batch can be combined with status only, not with label, project or user',
-    path: ['batch'],
-  });
+export const ListQuerySchema = z.strictObject({
+  status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
+  label: z
+    .string()
+    .regex(/^[^=]+=[^=]*$/, { error: 'label filter is key=value' })
+    .optional(),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1, { error: 'limit must be between 1 and 500' })
+    .max(500, { error: 'limit must be between 1 and 500' })
+    .default(50),
+  cursor: z.string().max(200).optional(),
+  project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
+  /** Only this batch's evaluations (`POST /v1/batches`), newest (last item) first; `status` still filters. */
+  batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
+  /** Only this user's evaluations (admins; a user may name only themselves). */
+  user: z.string().min(1).max(200, { error: 'user must be at most 200 characters' }).optional(),
+});
 
 export const LogsQuerySchema = z.strictObject({
   follow: z

@@ -1,4 +1,4 @@
-import type { Evaluation } from '../core/index.js';
+import { platformStagesOf, stageDurations, type Evaluation } from '../core/index.js';
 import type { EvaluationWithOutput } from '../service/index.js';
 import type { z } from 'zod';
 import type { EvaluationSchema, ListItemSchema } from './schemas.js';
@@ -28,7 +28,8 @@ export function toView(
     result: evaluation.result
       ? { ...evaluation.result, stdout: output?.stdout ?? '', stderr: output?.stderr ?? '' }
       : null,
-    timings: { ...evaluation.timings },
+    timings: { ...evaluation.timings, ...platformStagesOf(evaluation.timings) },
+    durations: stageDurations(evaluation.timings),
   };
 }
 

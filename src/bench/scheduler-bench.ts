@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { applyEvent, DEFAULT_LIMITS, PRIORITIES, type Evaluation, type Priority } from '../core/index.js';
+import {
+  applyEvent,
+  DEFAULT_LIMITS,
+  initialTimings,
+  PRIORITIES,
+  type Evaluation,
+  type Priority,
+} from '../core/index.js';
 import { table } from '../format/table.js';
 import type { EvaluationStore } from '../store/store.js';
 
@@ -150,7 +157,7 @@ async function insertQueued(
     limits: DEFAULT_LIMITS,
     runtime: 'bench',
     createdAt: now,
-    timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
+    timings: initialTimings(now),
     result: null,
     user: `user${serial % users}`,
   });

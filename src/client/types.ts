@@ -6,13 +6,17 @@
 import type {
   Limits,
   Priority,
+  StageDurations,
   Status,
   Submission,
-  Timings,
+  Timings as CoreTimings,
   Transition as CoreTransition,
 } from '../core/index.js';
 
-export type { Limits, Priority, Status, Submission, Timings };
+export type { Limits, Priority, StageDurations, Status, Submission };
+
+/** Every stage timestamp; the platform stages (Kubernetes) are null where a backend has none. */
+export type Timings = Required<CoreTimings>;
 
 export type TerminalStatus = Exclude<Status, 'queued' | 'starting' | 'running'>;
 
@@ -48,6 +52,8 @@ export interface Evaluation {
   readonly createdAt: string;
   readonly result: Result | null;
   readonly timings: Timings;
+  /** Stage durations derived from `timings` (queueMs, startMs, runMs, storeMs, totalMs). */
+  readonly durations: StageDurations;
 }
 
 /**

@@ -27,7 +27,23 @@ export type Reason =
   /** Its project's ResourceQuota stayed exhausted for `quotaWaitSeconds`: no pod could be created. */
   | 'quota_exceeded';
 
-export interface Timings {
+/**
+ * Stages only a platform that schedules containers can observe (the Kubernetes backend: the Job's creation,
+ * the pod's PodScheduled condition, the main container's start and end). Null where a backend has no such
+ * stage (the local sandbox) or has not reached it yet.
+ */
+export interface PlatformStages {
+  readonly jobCreatedAt: string | null;
+  readonly podScheduledAt: string | null;
+  readonly containerStartedAt: string | null;
+  readonly containerFinishedAt: string | null;
+}
+
+/**
+ * The stage timestamps. The platform stages are optional in the domain type (evaluations built before they
+ * existed have none); the stores and the API always fill them, null where unknown.
+ */
+export interface Timings extends Partial<PlatformStages> {
   readonly submittedAt: string;
   readonly dispatchedAt: string | null;
   readonly startedAt: string | null;

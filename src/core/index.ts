@@ -13,3 +13,4 @@ export * from './address-class.js';
 export * from './webhook-schedule.js';
 export * from './usage.js';
 export * from './fairness.js';
+export * from './stages.js';

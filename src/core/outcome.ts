@@ -1,4 +1,4 @@
-import type { MemoryEnforcement, Reason } from './evaluation.js';
+import type { MemoryEnforcement, PlatformStages, Reason } from './evaluation.js';
 
 /** What a runtime reports when a program has ended. Runtimes describe facts; the state machine decides. */
 export type RunOutcome = ExitedOutcome | PlatformErrorOutcome;
@@ -19,6 +19,8 @@ export interface ExitedOutcome {
    * log could not be read). Absent means true.
    */
   readonly outputComplete?: boolean;
+  /** The platform's own stages as it last saw them (Kubernetes); absent where there are none. */
+  readonly platform?: Partial<PlatformStages>;
 }
 
 /** The platform could not run the program at all; never used for the program's own faults. */
@@ -38,4 +40,6 @@ export interface PlatformErrorOutcome {
   >;
   readonly message: string;
   readonly at: Date;
+  /** The platform stages reached before it failed (a Job created, a pod scheduled); absent: none. */
+  readonly platform?: Partial<PlatformStages>;
 }

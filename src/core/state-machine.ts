@@ -1,5 +1,6 @@
-import type { Evaluation, Reason, Result, Timings } from './evaluation.js';
+import type { Evaluation, PlatformStages, Reason, Result, Timings } from './evaluation.js';
 import type { RunOutcome } from './outcome.js';
+import { mergePlatformStages } from './stages.js';
 import { isTerminal, statusRank, type Status } from './status.js';
 
 export interface OutputFlags {
@@ -10,7 +11,12 @@ export interface OutputFlags {
 /** Everything that can happen to an evaluation. Runtimes and the service produce these; only this file decides. */
 export type LifecycleEvent =
   | { readonly type: 'dispatched'; readonly at: Date; readonly runtime: string }
-  | { readonly type: 'started'; readonly at: Date }
+  | {
+      readonly type: 'started';
+      readonly at: Date;
+      /** The platform stages reached by the start (Kubernetes: Job created, pod scheduled, container started). */
+      readonly platform?: Partial<PlatformStages>;
+    }
   | { readonly type: 'finished'; readonly outcome: RunOutcome; readonly output: OutputFlags }
   | { readonly type: 'cancelled'; readonly at: Date; readonly output: OutputFlags };
 
@@ -149,6 +155,17 @@ function eventTime(event: LifecycleEvent): Date {
 }
 
 function stampTimings(timings: Timings, event: LifecycleEvent, now: Date): Timings {
+  const seen =
+    event.type === 'started'
+      ? event.platform
+      : event.type === 'finished'
+        ? event.outcome.platform
+        : undefined;
+  const stamped = stampLifecycle(timings, event, now);
+  return seen ? { ...stamped, ...mergePlatformStages(timings, seen) } : stamped;
+}
+
+function stampLifecycle(timings: Timings, event: LifecycleEvent, now: Date): Timings {
   switch (event.type) {
     case 'dispatched':
       return { ...timings, dispatchedAt: timings.dispatchedAt ?? event.at.toISOString() };

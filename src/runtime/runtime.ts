@@ -1,4 +1,11 @@
-import type { Limits, OutputStream, Priority, ProjectPlacement, RunOutcome } from '../core/index.js';
+import type {
+  Limits,
+  OutputStream,
+  PlatformStages,
+  Priority,
+  ProjectPlacement,
+  RunOutcome,
+} from '../core/index.js';
 
 /** Everything a runtime needs to run one evaluation. */
 export interface RunRequest {
@@ -24,7 +31,8 @@ export interface RunObserver {
    * platform may now start it. Called at most once, before `started`, and only for such runs.
    */
   admitted?(at: Date): void;
-  started(at: Date): void;
+  /** The program started; `platform` carries the platform stages seen by then (Kubernetes). */
+  started(at: Date, platform?: Partial<PlatformStages>): void;
   output(stream: OutputStream, data: Buffer): void;
   /**
    * The run is over. The returned promise resolves once the result is persisted: a runtime that must clean

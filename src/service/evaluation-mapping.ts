@@ -1,3 +1,4 @@
+import { initialTimings } from '../core/index.js';
 import type { Evaluation, Limits, ProjectPlacement, RunOutcome, Submission } from '../core/index.js';
 import type { RunRequest } from '../runtime/runtime.js';
 
@@ -32,7 +33,7 @@ export function newEvaluation(submission: Submission, context: NewEvaluationCont
     ...(submission.project === undefined ? {} : { project: submission.project }),
     ...(context.user ? { user: context.user } : {}),
     createdAt: now,
-    timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
+    timings: initialTimings(now),
     result: null,
   };
 }

@@ -1,4 +1,4 @@
-import type { Evaluation, LifecycleEvent, LogChunk, RunOutcome } from '../core/index.js';
+import type { Evaluation, LifecycleEvent, LogChunk, PlatformStages, RunOutcome } from '../core/index.js';
 import type { RunObserver } from '../runtime/runtime.js';
 import type { RunContext } from './run-context.js';
 
@@ -37,8 +37,9 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
     const event: LifecycleEvent = { type: 'dispatched', at, runtime: deps.runtimeName };
     await deps.persist(`recording the admission of ${id}`, () => deps.apply(id, event));
   };
-  const started = async (at: Date) => {
-    await deps.persist(`starting ${id}`, () => deps.apply(id, { type: 'started', at }));
+  const started = async (at: Date, platform?: Partial<PlatformStages>) => {
+    const event: LifecycleEvent = { type: 'started', at, ...(platform ? { platform } : {}) };
+    await deps.persist(`starting ${id}`, () => deps.apply(id, event));
   };
   const finished = async (outcome: RunOutcome) => {
     try {
@@ -55,7 +56,7 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
   };
   return {
     admitted: (at) => void run.enqueue(() => admitted(at), deps.onError),
-    started: (at) => void run.enqueue(() => started(at), deps.onError),
+    started: (at, platform) => void run.enqueue(() => started(at, platform), deps.onError),
     output: (stream, data) => {
       if (run.acceptOutput(stream, data, deps.now())) void run.enqueue(flush, deps.onError);
     },

@@ -1,7 +1,9 @@
+import { platformStagesOf, reachedPlatformStages } from '../core/index.js';
 import type {
   Evaluation,
   Limits,
   LogChunk,
+  PlatformStages,
   OutputStream,
   Priority,
   Project,
@@ -9,8 +11,15 @@ import type {
   Reason,
   Result,
   Status,
+  Timings,
   Transition,
 } from '../core/index.js';
+
+/** The `platform_stages` column of a transition write: NULL when the backend reached none of them. */
+export function platformStagesColumn(timings: Timings): string | null {
+  const stages = platformStagesOf(timings);
+  return Object.values(stages).every((at) => at === null) ? null : JSON.stringify(stages);
+}
 
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;
@@ -54,6 +63,12 @@ export function rowMapping(dialect: Dialect): RowMapping {
   const columnError = (column: string, expected: string, value: unknown): Error => {
     const got = value === null ? 'NULL' : value === undefined ? 'no such column' : typeof value;
     return new Error(`${dialect.name}: column ${column} should be ${expected}, got ${got}`);
+  };
+  // NULL (or a row read before the column existed): no platform stages.
+  const platformStages = (row: Row): Partial<PlatformStages> => {
+    const value = row['platform_stages'];
+    if (value === null || value === undefined) return {};
+    return reachedPlatformStages(dialect.json(value) as Partial<PlatformStages>);
   };
   const text = (row: Row, column: string): string => {
     const value = row[column];
@@ -111,6 +126,7 @@ export function rowMapping(dialect: Dialect): RowMapping {
           startedAt: textOrNull(row, 'started_at'),
           finishedAt: textOrNull(row, 'finished_at'),
           storedAt: textOrNull(row, 'stored_at'),
+          ...platformStages(row),
         },
         // Rows stored before `outputComplete` existed read as complete: nothing said otherwise then.
         result:

@@ -167,17 +167,6 @@ describe('POST /v1/batches', () => {
     expect(JSON.stringify(doc.paths['/v1/batches'])).toMatch(/"items"/);
   });
 
-  test('a batch listing takes status as its only other filter, and says so', async () => {
-    const { app } = await api();
-    for (const extra of ['label=team%3Da', 'project=p', 'user=u']) {
-      const response = await app.inject({ method: 'GET', url: `/v1/evaluations?batch=b&${extra}` });
-      expect(response.statusCode).toBe(400);
-      expect(response.json()).toMatchObject({
-        error: { field: 'batch', message: expect.stringMatching(/status only/) },
-      });
-    }
-  });
-
   test('another batch id answers 404', async () => {
     const { app } = await api();
     const response = await app.inject({ method: 'GET', url: '/v1/batches/batch_nope' });

@@ -17,7 +17,7 @@ import { PROJECT_SELECTOR, ProjectNamespaces, quotaExceededOutcome } from './nam
 import { EVALUATION_LABEL, evaluationLabel } from './names.js';
 import { parseQuantity, quotaConcurrency } from './quota.js';
 import type { KubernetesOptions } from './options.js';
-import { assess, viewJob, viewPod, type Assessment } from './status.js';
+import { assess, platformStages, viewJob, viewPod, type Assessment } from './status.js';
 
 interface Tracked {
   readonly request: RunRequest;
@@ -434,7 +434,7 @@ export class KubernetesRuntime implements Runtime {
         if (tracked.jobEndedAt === undefined) clearTimeout(tracked.watchdog);
         if (!tracked.started) {
           tracked.started = true;
-          tracked.observer.started(next.at);
+          tracked.observer.started(next.at, platformStages(tracked.job, tracked.pod));
         }
         return;
       case 'stuck': {
@@ -492,6 +492,7 @@ export class KubernetesRuntime implements Runtime {
       }
       // A log never read, or read without the runner's exit frame, may miss the program's last output.
       if (outcome.kind === 'exited') outcome = { ...outcome, outputComplete };
+      outcome = { ...outcome, platform: platformStages(tracked.job, tracked.pod) };
       if (this.tracked.get(tracked.label) !== tracked || this.closed) return;
       this.untrack(tracked);
       // The Job holds the only copy of the output until the service has persisted the result.

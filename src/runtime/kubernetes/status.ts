@@ -1,5 +1,5 @@
 import type { V1ContainerStatus, V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
-import type { PlatformErrorOutcome, RunOutcome } from '../../core/index.js';
+import type { PlatformErrorOutcome, PlatformStages, RunOutcome } from '../../core/index.js';
 import type { RunnerExit } from './frames.js';
 import { MAIN_CONTAINER } from './names.js';
 
@@ -13,6 +13,25 @@ export function toDate(value: Date | string | undefined | null): Date | null {
   if (value === undefined || value === null) return null;
   const date = value instanceof Date ? value : new Date(value);
   return Number.isNaN(date.getTime()) ? null : date;
+}
+
+const iso = (value: Date | string | undefined | null): string | null => toDate(value)?.toISOString() ?? null;
+
+/**
+ * The stages the cluster itself records, read from the latest Job and pod: the Job's creationTimestamp, the
+ * pod's PodScheduled condition (True), and the main container's start and end. The API server's timestamps
+ * have one-second resolution (RFC 3339 without fractions), so these are coarser than Crucible's own stamps.
+ */
+export function platformStages(job: V1Job | undefined, pod: V1Pod | undefined): Partial<PlatformStages> {
+  const scheduled = pod?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'True');
+  const main = pod?.status?.containerStatuses?.find((c) => c.name === MAIN_CONTAINER);
+  const state = main?.state;
+  return {
+    jobCreatedAt: iso(job?.metadata?.creationTimestamp),
+    podScheduledAt: iso(scheduled?.lastTransitionTime),
+    containerStartedAt: iso(state?.running?.startedAt ?? state?.terminated?.startedAt),
+    containerFinishedAt: iso(state?.terminated?.finishedAt),
+  };
 }
 
 export type StuckReason = 'image_pull' | 'config_error' | 'unschedulable' | 'container_start_failed';

@@ -364,8 +364,8 @@ export class MultiClusterRuntime implements Runtime {
       admitted: (at) => {
         if (!placed.ended) placed.observer.admitted?.(at);
       },
-      started: (at) => {
-        if (!placed.ended) placed.observer.started(at);
+      started: (at, platform) => {
+        if (!placed.ended) placed.observer.started(at, platform);
       },
       output: (stream, data) => {
         if (!placed.ended) placed.observer.output(stream, data);

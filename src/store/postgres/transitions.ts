@@ -1,5 +1,6 @@
 import type { Evaluation, Transition } from '../../core/index.js';
 import { submittedMs } from '../claim.js';
+import { platformStagesColumn } from '../row-mapping.js';
 import type { IdempotencyKey, TransitionWrite } from '../store.js';
 import type { Queryable } from './database.js';
 import type { SchemaNames } from './sql.js';
@@ -53,13 +54,13 @@ function casSql(names: SchemaNames): string {
   const t = (table: string) => `${names.quoted}.${table}`;
   return `WITH w AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::text[], $10::text[], $11::text[])
+                       $8::text[], $9::text[], $10::text[], $11::text[], $15::text[])
     WITH ORDINALITY AS w(id, from_status, to_status, runtime, dispatched_at, started_at, finished_at,
-                         stored_at, result, at, reason, n)
+                         stored_at, result, at, reason, platform_stages, n)
 ), moved AS (
   UPDATE ${t('evaluations')} e SET status = w.to_status, runtime = w.runtime, dispatched_at = w.dispatched_at,
     started_at = w.started_at, finished_at = w.finished_at, stored_at = w.stored_at, result = w.result::json,
-    owner = COALESCE($12::text, e.owner)
+    platform_stages = w.platform_stages::json, owner = COALESCE($12::text, e.owner)
   FROM w WHERE e.id = w.id AND e.status = w.from_status
   RETURNING w.n
 ), numbered AS (
@@ -204,6 +205,7 @@ export class TransitionWriter {
       owner,
       this.names.channel,
       this.writerTag,
+      column((w) => platformStagesColumn(w.evaluation.timings)),
     ]);
     const seqByIndex = new Map(rows.map((row) => [row.n - 1, Number(row.seq)]));
     return writes.map((write, index) => {

@@ -7,7 +7,8 @@ export type { EvaluationRow, Row } from '../row-mapping.js';
 /** Column list shared by every evaluation query, so the mapper below always gets the same shape. */
 export const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
-  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project, e.user_name';
+  'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project, e.user_name, ' +
+  'e.platform_stages';
 
 /** node:sqlite: integers as numbers, blobs as Uint8Array, JSON kept as text. */
 export const { toEvaluationRow, toProject, toTransition, toLogChunk, integer } = rowMapping({

@@ -19,7 +19,7 @@ export const SQL = {
   // owner keeps the stored one (only a claim sets it).
   casUpdate:
     'UPDATE evaluations SET status = ?, runtime = ?, dispatched_at = ?, started_at = ?, finished_at = ?, ' +
-    'stored_at = ?, result = ?, owner = COALESCE(?, owner) WHERE id = ? AND status = ?',
+    'stored_at = ?, result = ?, platform_stages = ?, owner = COALESCE(?, owner) WHERE id = ? AND status = ?',
   // What the global limit counts: every run holding a slot somewhere.
   countActive: `SELECT COUNT(*) AS n FROM evaluations WHERE status IN ${ACTIVE} OR ${HELD}`,
   // A claim with `hold`: owned, still queued, no transition. The row is one the claim just read, unowned.

@@ -11,6 +11,7 @@ import {
   type Transition,
 } from '../../core/index.js';
 import { checkClaimRequest, checkDispatch } from '../claim.js';
+import { platformStagesColumn } from '../row-mapping.js';
 import { mergeByAging, RunningAllowance, type PriorityRows } from '../fair-order.js';
 import {
   IdempotencyKeyTaken,
@@ -375,6 +376,7 @@ class SqliteStore implements EvaluationStore {
         e.timings.finishedAt,
         e.timings.storedAt,
         e.result === null ? null : JSON.stringify(e.result),
+        platformStagesColumn(e.timings),
         owner,
         e.id,
         write.from,

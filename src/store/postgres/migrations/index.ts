@@ -5,6 +5,7 @@ import { migration004 } from './004_tokens.js';
 import { migration005 } from './005_batches.js';
 import { migration006 } from './006_fairness.js';
 import { migration007 } from './007_usage.js';
+import { migration012 } from './012_platform_stages.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -18,6 +19,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration005,
   migration006,
   migration007,
+  migration012,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */

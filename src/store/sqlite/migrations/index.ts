@@ -7,6 +7,7 @@ import { migration006 } from './006_tokens.js';
 import { migration007 } from './007_batches.js';
 import { migration008 } from './008_fairness.js';
 import { migration009 } from './009_usage.js';
+import { migration014 } from './014_platform_stages.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -25,6 +26,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration007,
   migration008,
   migration009,
+  migration014,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */
