@@ -1,3 +1,4 @@
+import type { CompareOptions, Grading, ProgramFile, TestCase, TestVerdict } from './grading.js';
 import type { Limits } from './limits.js';
 import type { Priority } from './priority.js';
 import type { Status } from './status.js';
@@ -25,7 +26,11 @@ export type Reason =
   /** The platform could not start the container (e.g. its entry binary is missing): not the program's fault. */
   | 'container_start_failed'
   /** Its project's ResourceQuota stayed exhausted for `quotaWaitSeconds`: no pod could be created. */
-  | 'quota_exceeded';
+  | 'quota_exceeded'
+  /** The program did not compile; `result.compileOutput` has the compiler's messages. */
+  | 'compile_error'
+  /** It ran its tests and at least one failed (`result.tests`, `passed` of `total`). */
+  | 'tests_failed';
 
 /**
  * Stages only a platform that schedules containers can observe (the Kubernetes backend: the Job's creation,
@@ -65,6 +70,12 @@ export interface Result {
   readonly stderrTruncated: boolean;
   /** False when output the program wrote was lost on the way (the result's `message` says so). */
   readonly outputComplete: boolean;
+  /** Compiled languages: the compiler's output (absent for interpreted languages). */
+  readonly compileOutput?: string;
+  /** Submissions with `tests`: one verdict per test, and how many passed. */
+  readonly tests?: readonly TestVerdict[];
+  readonly passed?: number;
+  readonly total?: number;
 }
 
 export interface Evaluation {
@@ -85,6 +96,8 @@ export interface Evaluation {
   readonly createdAt: string;
   readonly timings: Timings;
   readonly result: Result | null;
+  /** Extra files and test cases (absent or null: one plain run of `code`). */
+  readonly grading?: Grading | null;
 }
 
 /** What a user asks for; defaults are filled in by the service. */
@@ -100,6 +113,12 @@ export interface Submission {
   readonly project?: string;
   /** Where its terminal status is POSTed, signed (docs/webhooks.md). */
   readonly webhook?: { readonly url: string };
+  /** Files written beside the entry file in `/code` (docs/languages.md). */
+  readonly files?: readonly ProgramFile[];
+  /** Test cases: the program runs once per test; the evaluation succeeds only when all pass. */
+  readonly tests?: readonly TestCase[];
+  /** How each test's stdout is compared with its `expectedStdout` (exact by default). */
+  readonly compare?: CompareOptions;
 }
 
 /** One recorded status change; `seq` is global and increasing, the id of the SSE event. */

@@ -13,4 +13,5 @@ export * from './address-class.js';
 export * from './webhook-schedule.js';
 export * from './usage.js';
 export * from './fairness.js';
+export * from './grading.js';
 export * from './stages.js';

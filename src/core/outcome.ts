@@ -1,5 +1,7 @@
 import type { MemoryEnforcement, PlatformStages, Reason } from './evaluation.js';
 
+import type { CompileFacts, TestRun } from './grading.js';
+
 /** What a runtime reports when a program has ended. Runtimes describe facts; the state machine decides. */
 export type RunOutcome = ExitedOutcome | PlatformErrorOutcome;
 
@@ -19,6 +21,10 @@ export interface ExitedOutcome {
    * log could not be read). Absent means true.
    */
   readonly outputComplete?: boolean;
+  /** Compiled languages: what the compile stage observed (a failed compile ran no program). */
+  readonly compile?: CompileFacts;
+  /** Submissions with tests: one run per test, in order (the exit fields above are the last run's). */
+  readonly testRuns?: readonly TestRun[];
   /** The platform's own stages as it last saw them (Kubernetes); absent where there are none. */
   readonly platform?: Partial<PlatformStages>;
 }

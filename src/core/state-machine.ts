@@ -1,4 +1,5 @@
 import type { Evaluation, PlatformStages, Reason, Result, Timings } from './evaluation.js';
+import { gradeOutcome } from './verdicts.js';
 import type { RunOutcome } from './outcome.js';
 import { mergePlatformStages } from './stages.js';
 import { isTerminal, statusRank, type Status } from './status.js';
@@ -71,7 +72,7 @@ export function applyEvent(
       case 'started':
         return { status: 'running' };
       case 'finished':
-        return classifyOutcome(e.outcome, e.output);
+        return gradeOutcome(classifyOutcome(e.outcome, e.output), e.outcome, evaluation.grading);
       case 'cancelled':
         return {
           status: 'cancelled',

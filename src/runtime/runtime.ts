@@ -7,6 +7,8 @@ import type {
   RunOutcome,
 } from '../core/index.js';
 
+import type { Grading } from '../core/grading.js';
+
 /** Everything a runtime needs to run one evaluation. */
 export interface RunRequest {
   readonly evaluationId: string;
@@ -18,6 +20,8 @@ export interface RunRequest {
   readonly labels: Readonly<Record<string, string>>;
   /** The evaluation's project, if any: the Kubernetes runtime runs it in the project's namespace. */
   readonly project?: ProjectPlacement;
+  /** Extra files and test cases; absent or null: one plain run of `code`. */
+  readonly grading?: Grading | null;
 }
 
 /**

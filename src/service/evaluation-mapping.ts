@@ -1,5 +1,5 @@
 import { initialTimings } from '../core/index.js';
-import type { Evaluation, Limits, ProjectPlacement, RunOutcome, Submission } from '../core/index.js';
+import type { Evaluation, Grading, Limits, ProjectPlacement, RunOutcome, Submission } from '../core/index.js';
 import type { RunRequest } from '../runtime/runtime.js';
 
 export interface NewEvaluationContext {
@@ -35,7 +35,16 @@ export function newEvaluation(submission: Submission, context: NewEvaluationCont
     createdAt: now,
     timings: initialTimings(now),
     result: null,
+    ...gradingOf(submission),
   };
+}
+
+/** The files and tests a submission carries; nothing for a plain one, so its stored row stays as before. */
+function gradingOf(submission: Submission): { grading?: Grading } {
+  const files = submission.files ?? [];
+  const tests = submission.tests ?? [];
+  if (files.length === 0 && tests.length === 0) return {};
+  return { grading: { files, tests, compare: submission.compare ?? {} } };
 }
 
 export function shutdownOutcome(at: Date): RunOutcome {
@@ -57,5 +66,6 @@ export function runRequestOf(evaluation: Evaluation, project?: ProjectPlacement)
     priority: evaluation.priority,
     labels: evaluation.labels,
     ...(project ? { project } : {}),
+    ...(evaluation.grading ? { grading: evaluation.grading } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import type { ResolvedProgram } from './interpreters.js';
+import type { SandboxBind } from './sandbox-types.js';
 
 export interface BwrapArgsInput {
   readonly program: ResolvedProgram;
@@ -15,6 +16,12 @@ export interface BwrapArgsInput {
   readonly seccompFd?: number;
   /** Inherited fd on which bwrap reports its sandbox process's pid (`--info-fd`) right after creating it. */
   readonly infoFd?: number;
+  /** Host directories bound into the sandbox (compile stages); absent: none. */
+  readonly binds?: readonly SandboxBind[];
+  /** Host directories shown read-only at the same path (a toolchain's files outside /usr). */
+  readonly hostDirs?: readonly string[];
+  /** Environment on top of SANDBOX_ENV. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export const SANDBOX_ENV: Readonly<Record<string, string>> = {
@@ -72,6 +79,10 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   if (input.program.extraBind) {
     args.push('--ro-bind', input.program.extraBind.source, input.program.extraBind.dest);
   }
+  for (const dir of input.hostDirs ?? []) args.push('--ro-bind', dir, dir);
+  for (const bind of input.binds ?? []) {
+    args.push(bind.writable ? '--bind' : '--ro-bind', bind.hostPath, bind.path);
+  }
   // Data files come last but one: bwrap reads each fd to its end while building the root, so a pre-spawned
   // sandbox whose last file (the code) arrives later waits here with everything else already set up.
   for (const file of input.dataFiles) {
@@ -82,7 +93,9 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   // Unprivileged bwrap's root tmpfs belongs to the sandbox user: left writable it would be an uncapped /tmp.
   args.push('--remount-ro', '/');
   args.push('--clearenv');
-  for (const [name, value] of Object.entries(SANDBOX_ENV)) args.push('--setenv', name, value);
+  for (const [name, value] of Object.entries({ ...SANDBOX_ENV, ...input.env })) {
+    args.push('--setenv', name, value);
+  }
   args.push('--chdir', '/tmp', '--', input.program.sandboxPath, ...input.args);
   return args;
 }

@@ -37,6 +37,9 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
     tmpSizeBytes: spec.limits.tmpSizeMb * 1024 * 1024,
     ...SECCOMP_FD,
     infoFd,
+    ...(spec.binds ? { binds: spec.binds } : {}),
+    ...(spec.hostDirs ? { hostDirs: spec.hostDirs } : {}),
+    ...(spec.env ? { env: spec.env } : {}),
   });
   return {
     argv: [
@@ -62,13 +65,20 @@ export interface WarmTemplate {
   /** Where the code goes inside the sandbox. */
   readonly codePath: string;
   readonly tmpSizeMb: number;
+  /** The language's read-only host directories (the same for all its runs). */
+  readonly hostDirs?: readonly string[];
 }
 
 /** Only specs with exactly one file (the code) can use a pre-spawned sandbox. */
 export function warmTemplateOf(spec: SandboxSpec): WarmTemplate | null {
   const [file, ...others] = spec.files;
-  if (!file || others.length > 0) return null;
-  return { argv: spec.argv, codePath: file.path, tmpSizeMb: spec.limits.tmpSizeMb };
+  if (!file || others.length > 0 || spec.binds?.length || spec.env) return null;
+  return {
+    argv: spec.argv,
+    codePath: file.path,
+    tmpSizeMb: spec.limits.tmpSizeMb,
+    ...(spec.hostDirs ? { hostDirs: spec.hostDirs } : {}),
+  };
 }
 
 /**
@@ -90,6 +100,7 @@ export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): Laun
     tmpSizeBytes: template.tmpSizeMb * 1024 * 1024,
     ...SECCOMP_FD,
     infoFd,
+    ...(template.hostDirs ? { hostDirs: template.hostDirs } : {}),
   });
   return {
     argv: [...SETPRIV_NOBODY, '/usr/bin/bwrap', ...bwrapArgs],

@@ -63,6 +63,13 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
         await writeFile(hostPath, file.content, { mode: file.executable ? 0o555 : 0o444 });
         mounts.push({ destination: file.path, type: 'bind', source: hostPath, options: ['bind', 'ro'] });
       }
+      for (const dir of spec.hostDirs ?? []) {
+        mounts.push({ destination: dir, type: 'bind', source: dir, options: ['bind', 'ro'] });
+      }
+      for (const bind of spec.binds ?? []) {
+        const options = ['bind', bind.writable ? 'rw' : 'ro'];
+        mounts.push({ destination: bind.path, type: 'bind', source: bind.hostPath, options });
+      }
       const program = resolveProgram(name);
       if (program.extraBind) {
         mounts.push({
@@ -130,7 +137,7 @@ export function ociConfig(
       terminal: false,
       user: { uid: 65534, gid: 65534 },
       args,
-      env: Object.entries(SANDBOX_ENV).map(([k, v]) => `${k}=${v}`),
+      env: Object.entries({ ...SANDBOX_ENV, ...spec.env }).map(([k, v]) => `${k}=${v}`),
       cwd: '/tmp',
       noNewPrivileges: true,
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },

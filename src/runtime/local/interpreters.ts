@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 /** Where a program's executable lives on the host and where the sandbox sees it. */
 export interface ResolvedProgram {
@@ -38,8 +39,24 @@ export function resolveProgram(name: string): ResolvedProgram {
     if (name.includes('/')) throw new Error(`program must be a bare name or an absolute path: ${name}`);
     const dir = SEARCH_DIRS.find((d) => existsSync(`${d}/${name}`));
     if (!dir) throw new Error(`interpreter not found on this host: ${name}`);
-    resolved = { hostPath: `${dir}/${name}`, sandboxPath: `${dir}/${name}`, extraBind: null };
+    const path = visibleInSandbox(`${dir}/${name}`);
+    resolved = { hostPath: path, sandboxPath: path, extraBind: null };
   }
   cache.set(name, resolved);
   return resolved;
+}
+
+/**
+ * A path the sandbox can follow. Debian's alternatives (`/usr/bin/java` → `/etc/alternatives/java` → the
+ * JDK) lead through /etc, which the sandbox does not show: such a chain is replaced by its final target,
+ * which lies under /usr again. Chains that stay in /usr are kept, so argv[0] is what it always was.
+ */
+function visibleInSandbox(path: string): string {
+  let current = path;
+  for (let hops = 0; hops < 16 && lstatSync(current).isSymbolicLink(); hops++) {
+    const target = resolve(dirname(current), readlinkSync(current));
+    if (!target.startsWith('/usr/')) return realpathSync(path);
+    current = target;
+  }
+  return path;
 }

@@ -1,18 +1,13 @@
-import { findLanguage } from '../../core/index.js';
+import { findLanguage, isGraded, type LanguageSpec } from '../../core/index.js';
 import type { Runtime, RunObserver, RunRequest } from '../runtime.js';
 import type { Sandbox, SandboxHandle, SandboxSpec } from './sandbox-types.js';
+import { runSpec, startStagedRun, type StagedRun } from './staged-run.js';
 
 /** Maps a run request to a sandbox spec: the code goes to `/code/<fileName>`, read-only. */
 export function sandboxSpecFor(request: RunRequest): SandboxSpec {
   const language = findLanguage(request.language);
   if (!language) throw new Error(`unknown language: ${request.language}`);
-  const sourcePath = `/code/${language.fileName}`;
-  return {
-    argv: [language.interpreter, ...language.args(sourcePath)],
-    files: [{ path: sourcePath, content: request.code }],
-    stdin: request.stdin,
-    limits: request.limits,
-  };
+  return runSpec(request, language, null, request.stdin);
 }
 
 /**
@@ -25,11 +20,43 @@ export function sandboxSpecFor(request: RunRequest): SandboxSpec {
  */
 export function createLocalRuntime(sandbox: Sandbox): Runtime {
   const running = new Map<string, SandboxHandle>();
+  const staged = new Map<string, StagedRun>();
+
+  /** Compiled languages, extra files and tests: stages in fresh sandboxes (staged-run.ts). */
+  function startStaged(request: RunRequest, observer: RunObserver, language: LanguageSpec | undefined) {
+    if (!language) throw new Error(`unknown language: ${request.language}`);
+    const run = startStagedRun(
+      sandbox,
+      request,
+      language,
+      { started: (at) => observer.started(at), output: (stream, data) => observer.output(stream, data) },
+      (message) => process.emitWarning(message),
+    );
+    staged.set(request.evaluationId, run);
+    void run.outcome.then((outcome) => {
+      staged.delete(request.evaluationId);
+      observer.finished(
+        outcome.kind === 'exited'
+          ? outcome
+          : {
+              kind: 'error',
+              reason: 'sandbox_error',
+              message: `cannot launch the sandbox: ${outcome.message}`,
+              at: new Date(),
+            },
+      );
+    });
+  }
 
   return {
     name: sandbox.isolation,
 
     async start(request: RunRequest, observer: RunObserver): Promise<void> {
+      const language = findLanguage(request.language);
+      if (language?.compile || isGraded(request.grading)) {
+        startStaged(request, observer, language);
+        return;
+      }
       let handle: SandboxHandle;
       try {
         handle = await sandbox.launch(sandboxSpecFor(request), (stream, data) =>
@@ -65,6 +92,7 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
 
     async cancel(evaluationId: string): Promise<void> {
       await running.get(evaluationId)?.kill();
+      await staged.get(evaluationId)?.kill();
     },
 
     async adopt(): Promise<'adopted' | 'lost'> {

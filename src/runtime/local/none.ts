@@ -31,15 +31,20 @@ export async function nonePlan(
     await writeFile(hostPath, file.content, { mode: file.executable ? 0o555 : 0o444 });
     hostPaths.set(file.path, hostPath);
   }
+  // No mount namespace either for bound directories (a compile stage's /build): rewrite paths below them.
+  const onHost = (arg: string): string => {
+    const bind = spec.binds?.find((b) => arg === b.path || arg.startsWith(`${b.path}/`));
+    return hostPaths.get(arg) ?? (bind ? bind.hostPath + arg.slice(bind.path.length) : arg);
+  };
   const program = resolveProgram(name);
   return {
     argv: [
       ...SETPRIV_NOBODY,
       ...prlimitPrefix(spec.limits, cgroups === null),
-      program.hostPath,
-      ...rest.map((arg) => hostPaths.get(arg) ?? arg),
+      onHost(program.hostPath),
+      ...rest.map(onHost),
     ],
-    env: { ...SANDBOX_ENV, HOME: tmp, TMPDIR: tmp },
+    env: { ...SANDBOX_ENV, ...spec.env, HOME: tmp, TMPDIR: tmp },
     cwd: tmp,
     extraInputs: [],
     cgroups,

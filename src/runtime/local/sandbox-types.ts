@@ -11,10 +11,23 @@ export interface SandboxFile {
   readonly executable?: boolean;
 }
 
+/** A host directory shown inside the sandbox at `path` (a compile stage's `/build`, a toolchain's config). */
+export interface SandboxBind {
+  readonly hostPath: string;
+  readonly path: string;
+  readonly writable: boolean;
+}
+
 export interface SandboxSpec {
   /** argv[0] is a bare interpreter name (`python3`, `node`, `bash`) or an absolute path. */
   readonly argv: readonly string[];
   readonly files: readonly SandboxFile[];
+  /** Per-run host directories to show (absent: none); a spec with binds never uses a pre-spawned sandbox. */
+  readonly binds?: readonly SandboxBind[];
+  /** Host directories every run of its language sees read-only at the same path (`/etc/alternatives`). */
+  readonly hostDirs?: readonly string[];
+  /** Environment on top of the sandbox's own PATH, HOME and LANG (a toolchain's cache paths). */
+  readonly env?: Readonly<Record<string, string>>;
   readonly stdin: string | Buffer;
   readonly limits: Limits;
 }

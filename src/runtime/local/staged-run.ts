@@ -1,0 +1,270 @@
+import {
+  GRADING_BOUNDS,
+  type CompileFacts,
+  type ExitedOutcome,
+  type Grading,
+  type LanguageSpec,
+  type OutputStream,
+  type TestRun,
+} from '../../core/index.js';
+import type { RunRequest } from '../runtime.js';
+import { createBuildDir, type BuildDir } from './build-dir.js';
+import type {
+  Sandbox,
+  SandboxBind,
+  SandboxExit,
+  SandboxFile,
+  SandboxHandle,
+  SandboxSpec,
+} from './sandbox-types.js';
+
+const CODE_DIR = '/code';
+const BUILD_DIR = '/build';
+
+/** A run in stages: compile (if the language compiles), then the program once, or once per test. */
+export interface StagedRun {
+  /** Resolves with what was observed; never rejects (a launch failure is reported as `error`). */
+  readonly outcome: Promise<ExitedOutcome | { kind: 'error'; message: string }>;
+  kill(): Promise<void>;
+}
+
+export interface StagedRunEvents {
+  /** The first stage started (the evaluation is running from the compile on). */
+  readonly started: (at: Date) => void;
+  /** Output of a plain run (no tests): streamed as it comes. Compile and test output go into the result. */
+  readonly output: (stream: OutputStream, data: Buffer) => void;
+}
+
+/** The sources of a submission at their sandbox paths, the entry file first. */
+export function sourceFiles(request: RunRequest, language: LanguageSpec): SandboxFile[] {
+  return [
+    { path: `${CODE_DIR}/${language.fileName}`, content: request.code },
+    ...(request.grading?.files ?? []).map((f) => ({ path: `${CODE_DIR}/${f.name}`, content: f.content })),
+  ];
+}
+
+/** The compile stage's spec: every source read-only in /code, a writable /build, the language's limits. */
+export function compileSpec(
+  request: RunRequest,
+  language: LanguageSpec,
+  build: BuildDir,
+): SandboxSpec | null {
+  const step = language.compile;
+  if (!step) return null;
+  const files = sourceFiles(request, language);
+  const sources = files
+    .map((f) => f.path)
+    .filter((path, i) => i === 0 || step.sourceExtensions.some((ext) => path.endsWith(ext)));
+  return {
+    argv: step.argv(sources),
+    files,
+    binds: [{ hostPath: build.hostPath, path: BUILD_DIR, writable: true }],
+    ...hostDirsOf(language),
+    ...(language.env ? { env: language.env } : {}),
+    stdin: '',
+    limits: {
+      timeoutSeconds: step.limits.timeoutSeconds,
+      memoryMb: step.limits.memoryMb,
+      maxProcesses: step.limits.maxProcesses,
+      tmpSizeMb: step.limits.tmpSizeMb,
+      maxOutputBytes: GRADING_BOUNDS.maxCompileOutputBytes,
+    },
+  };
+}
+
+/** The program's spec under the evaluation's limits: the build read-only, or the sources for interpreters. */
+export function runSpec(
+  request: RunRequest,
+  language: LanguageSpec,
+  build: BuildDir | null,
+  stdin: string,
+): SandboxSpec {
+  const binds: SandboxBind[] = build ? [{ hostPath: build.hostPath, path: BUILD_DIR, writable: false }] : [];
+  return {
+    argv: [language.interpreter, ...language.args(`${CODE_DIR}/${language.fileName}`)],
+    // A compiled program needs only its build; the sources stay with the compiler.
+    files: build ? [] : sourceFiles(request, language),
+    ...(binds.length > 0 ? { binds } : {}),
+    ...hostDirsOf(language),
+    ...(language.env ? { env: language.env } : {}),
+    stdin,
+    limits: request.limits,
+  };
+}
+
+function hostDirsOf(language: LanguageSpec): { hostDirs?: readonly string[] } {
+  return language.hostDirs ? { hostDirs: language.hostDirs } : {};
+}
+
+/** Keeps the first `max` bytes written to it. */
+class CappedText {
+  readonly #chunks: Buffer[] = [];
+  #size = 0;
+  truncated = false;
+  constructor(readonly max: number) {}
+  add(data: Buffer): void {
+    const room = this.max - this.#size;
+    if (data.length > room) this.truncated = true;
+    if (room <= 0) return;
+    const kept = data.length > room ? data.subarray(0, room) : data;
+    this.#chunks.push(kept);
+    this.#size += kept.length;
+  }
+  text(): string {
+    return Buffer.concat(this.#chunks).toString('utf8');
+  }
+}
+
+/**
+ * Starts a staged run. Stages run one after another in fresh sandboxes of the same isolation; a compile
+ * failure ends the run (no program runs), and a cancel kills the stage in progress and starts no other.
+ */
+export function startStagedRun(
+  sandbox: Sandbox,
+  request: RunRequest,
+  language: LanguageSpec,
+  events: StagedRunEvents,
+  warn: (message: string) => void,
+): StagedRun {
+  let current: SandboxHandle | null = null;
+  let killed = false;
+  let startedOnce = false;
+  const launch = async (spec: SandboxSpec, onOutput: (s: OutputStream, d: Buffer) => void) => {
+    if (killed) return null;
+    const handle = await sandbox.launch(spec, onOutput);
+    current = handle;
+    if (!startedOnce) {
+      startedOnce = true;
+      events.started(handle.startedAt);
+    }
+    if (killed) await handle.kill();
+    return handle;
+  };
+
+  const outcome = (async () => {
+    let build: BuildDir | null = null;
+    try {
+      let compile: CompileFacts | undefined;
+      if (language.compile) {
+        build = await createBuildDir(language.compile.limits.buildSizeMb, warn);
+        const spec = compileSpec(request, language, build);
+        const output = new CappedText(GRADING_BOUNDS.maxCompileOutputBytes);
+        const handle = spec ? await launch(spec, (_stream, data) => output.add(data)) : null;
+        if (!handle) return cancelledOutcome();
+        const exit = await handle.exited;
+        compile = compileFactsOf(exit, output);
+        if (!compile.succeeded) return { ...outcomeOf(exit), compile };
+      }
+      const tests = request.grading?.tests ?? [];
+      if (tests.length === 0) {
+        const handle = await launch(runSpec(request, language, build, request.stdin), events.output);
+        if (!handle) return cancelledOutcome(compile);
+        return { ...outcomeOf(await handle.exited), ...(compile ? { compile } : {}) };
+      }
+      return await runTests(request.grading as Grading, build, compile);
+    } catch (error) {
+      return { kind: 'error' as const, message: error instanceof Error ? error.message : String(error) };
+    } finally {
+      await build?.remove().catch((e: unknown) => warn(`cannot remove a build directory: ${String(e)}`));
+    }
+  })();
+
+  async function runTests(
+    grading: Grading,
+    build: BuildDir | null,
+    compile: CompileFacts | undefined,
+  ): Promise<ExitedOutcome> {
+    const runs: TestRun[] = [];
+    let first: SandboxExit | null = null;
+    let last: SandboxExit | null = null;
+    let cpuTimeMs: number | null = 0;
+    let peak: number | null = 0;
+    for (const test of grading.tests) {
+      const stdout = new CappedText(GRADING_BOUNDS.maxTestOutputBytes);
+      const stderr = new CappedText(GRADING_BOUNDS.maxTestOutputBytes);
+      const spec = runSpec(request, language, build, test.stdin ?? '');
+      const handle = await launch(spec, (stream, data) => (stream === 'stdout' ? stdout : stderr).add(data));
+      if (!handle) break;
+      const exit = await handle.exited;
+      if (exit.killed) break;
+      first ??= exit;
+      last = exit;
+      cpuTimeMs = cpuTimeMs === null || exit.cpuTimeMs === null ? null : cpuTimeMs + exit.cpuTimeMs;
+      peak = peak === null || exit.peakMemoryBytes === null ? null : Math.max(peak, exit.peakMemoryBytes);
+      runs.push({
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        stdoutTruncated: stdout.truncated,
+        exitCode: exit.exitCode,
+        signal: exit.signal,
+        timedOut: exit.timedOut,
+        oomKilled: exit.oomKilled,
+        durationMs: exit.finishedAt.getTime() - exit.startedAt.getTime(),
+      });
+    }
+    if (!first || !last) return cancelledOutcome(compile);
+    return {
+      ...outcomeOf(last),
+      // Test timeouts and OOMs are verdicts of their test; the evaluation's own status comes from them.
+      timedOut: false,
+      oomKilled: false,
+      startedAt: first.startedAt,
+      cpuTimeMs,
+      peakMemoryBytes: peak,
+      testRuns: runs,
+      ...(compile ? { compile } : {}),
+    };
+  }
+
+  return {
+    outcome,
+    async kill() {
+      killed = true;
+      await current?.kill();
+    },
+  };
+}
+
+function compileFactsOf(exit: SandboxExit, output: CappedText): CompileFacts {
+  const note = output.truncated ? `\n[compiler output truncated at ${output.max} bytes]\n` : '';
+  return {
+    succeeded: exit.exitCode === 0 && exit.signal === null && !exit.timedOut && !exit.oomKilled,
+    output: output.text() + note,
+    timedOut: exit.timedOut,
+    oomKilled: exit.oomKilled,
+    durationMs: exit.finishedAt.getTime() - exit.startedAt.getTime(),
+  };
+}
+
+function outcomeOf(exit: SandboxExit): ExitedOutcome {
+  return {
+    kind: 'exited',
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    timedOut: exit.timedOut,
+    oomKilled: exit.oomKilled,
+    startedAt: exit.startedAt,
+    finishedAt: exit.finishedAt,
+    cpuTimeMs: exit.cpuTimeMs,
+    peakMemoryBytes: exit.peakMemoryBytes,
+    memoryEnforcement: exit.memoryEnforcement,
+  };
+}
+
+/** A run killed between stages: the service's cancel has written the terminal status already. */
+function cancelledOutcome(compile?: CompileFacts): ExitedOutcome {
+  const now = new Date();
+  return {
+    kind: 'exited',
+    exitCode: null,
+    signal: 'SIGKILL',
+    timedOut: false,
+    oomKilled: false,
+    startedAt: now,
+    finishedAt: now,
+    cpuTimeMs: null,
+    peakMemoryBytes: null,
+    memoryEnforcement: 'none',
+    ...(compile ? { compile } : {}),
+  };
+}
