@@ -34,6 +34,8 @@
 //! Exit status: the program's exit code; 128 + N when it died by signal N; 127 when the payload could not
 //! be assembled or the program could not be started.
 
+mod agent;
+
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -739,6 +741,9 @@ fn measure_usage() -> Usage {
 
 fn main() {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().map_or(false, |a| a == "agent") {
+        std::process::exit(agent::main(&argv[1..]));
+    }
     if argv.first().map_or(false, |a| a == "install") {
         if let Err(message) = install(argv.get(1)) {
             eprintln!("crucible-runner: install failed: {}", message);

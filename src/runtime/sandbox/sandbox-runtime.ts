@@ -1,5 +1,5 @@
-import type { Duplex } from 'node:stream';
 import type { ProjectPlacement } from '../../core/index.js';
+import type { AgentClient } from './agent-client.js';
 
 /**
  * The narrow interface between the sandbox service and a backend that keeps interactive sandboxes (issue 11).
@@ -83,13 +83,14 @@ export interface SandboxInstance {
   readonly sandboxId: string;
   readonly startedAt: Date;
   /**
-   * A duplex byte stream to the agent (docs/sandboxes.md "Frames"). The service keeps one connection per
-   * instance and multiplexes every request over it. Local instances have exactly one (the agent's stdin and
-   * stdout); a backend whose stream can drop (a Kubernetes exec WebSocket) may be asked again after the
-   * previous one closed, and answers a fresh agent process that shares the sandbox's /workspace — running
-   * execs and PTYs of the old connection are then gone (they die with their agent process).
+   * The connection to the agent: an AgentClient (agent-client.ts) over the backend's duplex byte stream
+   * (`new AgentClient(duplex)`; docs/sandboxes.md "Frames"). The service keeps one connection per instance
+   * and multiplexes every request over it. Local instances have exactly one (the agent's stdin and stdout,
+   * the client `create` already used); a backend whose stream can drop (a Kubernetes exec WebSocket) may be
+   * asked again after the previous client's `closed` resolved, and answers a fresh agent process that shares
+   * the sandbox's /workspace (running execs and PTYs of the old connection die with their agent process).
    */
-  connect(): Promise<Duplex>;
+  connect(): Promise<AgentClient>;
   /** Resolves if the instance ends by itself; never resolves for one that is destroyed first. */
   readonly ended: Promise<InstanceExit>;
   /**

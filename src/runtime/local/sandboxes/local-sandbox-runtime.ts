@@ -1,0 +1,111 @@
+import type {
+  SandboxInstance,
+  SandboxInstanceLimits,
+  SandboxInstanceSpec,
+  SandboxRuntime,
+} from '../../sandbox/sandbox-runtime.js';
+import { probeCgroups } from '../cgroups.js';
+import {
+  bootSandbox,
+  claimSandbox,
+  defaultAgentBinary,
+  loadAgentBinary,
+  type BootedSandbox,
+} from './bwrap-sandboxes.js';
+
+export interface LocalSandboxRuntimeOptions {
+  /** Booted sandboxes kept per workspace and /tmp size (default 2; 0 turns the pool off). */
+  readonly warmPoolSize?: number;
+  /** The static runner (default runner/target/crucible-runner). */
+  readonly agentBinary?: string;
+  readonly warn?: (message: string) => void;
+}
+
+/** Limits a pooled sandbox boots with; a claim replaces them with the sandbox's own (cgroups are adjustable). */
+const POOL_BOOT_LIMITS = { memoryMb: 256, maxProcesses: 64, cpus: null } as const;
+
+/**
+ * Interactive sandboxes on this host with bwrap: each one stays up between calls with its agent on the
+ * sandbox's stdin/stdout. A warm pool keeps sandboxes booted (namespaces, mounts, cgroups, agent ready) per
+ * workspace and /tmp size — the two things fixed at boot — and a claim then only sets the sandbox's own
+ * memory and process limits, env and files, so a customised sandbox still starts warm.
+ */
+export async function createLocalSandboxRuntime(
+  options: LocalSandboxRuntimeOptions = {},
+): Promise<SandboxRuntime> {
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message));
+  const agent = loadAgentBinary(options.agentBinary ?? defaultAgentBinary());
+  const cgroupProblem = await probeCgroups();
+  const useCgroups = cgroupProblem === null;
+  if (!useCgroups) warn(`${cgroupProblem}; interactive sandboxes run without memory and process limits`);
+  const perKind = useCgroups ? (options.warmPoolSize ?? 2) : 0;
+  const idle = new Map<string, BootedSandbox[]>();
+  const filling = new Set<string>();
+  const live = new Set<SandboxInstance>();
+  let closed = false;
+
+  const keyOf = (limits: SandboxInstanceLimits) => `${limits.workspaceMb}/${limits.tmpSizeMb}`;
+
+  function refill(limits: SandboxInstanceLimits): void {
+    const key = keyOf(limits);
+    if (perKind === 0 || closed || filling.has(key)) return;
+    filling.add(key);
+    void (async () => {
+      try {
+        while (!closed && (idle.get(key)?.length ?? 0) < perKind) {
+          const booted = await bootSandbox({ ...limits, ...POOL_BOOT_LIMITS }, agent, useCgroups, warn);
+          if (closed) {
+            await booted.kill();
+            break;
+          }
+          idle.set(key, [...(idle.get(key) ?? []), booted]);
+        }
+      } catch (error) {
+        warn(`cannot boot a warm interactive sandbox: ${String(error)}`);
+      } finally {
+        filling.delete(key);
+      }
+    })();
+  }
+
+  function takeWarm(limits: SandboxInstanceLimits): BootedSandbox | null {
+    const list = idle.get(keyOf(limits)) ?? [];
+    let booted = list.shift();
+    while (booted && !booted.alive()) {
+      void booted.kill();
+      booted = list.shift();
+    }
+    return booted ?? null;
+  }
+
+  return {
+    name: 'bwrap',
+    async create(spec: SandboxInstanceSpec): Promise<SandboxInstance> {
+      if (closed) throw new Error('the sandbox runtime is closed');
+      const booted = takeWarm(spec.limits) ?? (await bootSandbox(spec.limits, agent, useCgroups, warn));
+      refill(spec.limits);
+      try {
+        const instance = await claimSandbox(booted, spec);
+        live.add(instance);
+        void instance.ended.then(() => live.delete(instance));
+        const destroy = instance.destroy.bind(instance);
+        return {
+          ...instance,
+          async destroy() {
+            live.delete(instance);
+            await destroy();
+          },
+        };
+      } catch (error) {
+        await booted.kill();
+        throw error;
+      }
+    },
+    async close() {
+      closed = true;
+      const pooled = [...idle.values()].flat();
+      idle.clear();
+      await Promise.all([...pooled.map((b) => b.kill()), ...[...live].map((i) => i.destroy())]);
+    },
+  };
+}
