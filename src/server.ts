@@ -72,6 +72,7 @@ export async function startServer(
     bus,
     () => service.queueStats(),
     () => streams.open,
+    runtime.watchTelemetry ? { watch: runtime.watchTelemetry } : {},
   );
   let ready = false;
   const app = await buildApi({

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isTerminal, type Evaluation } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
+import type { WatchTelemetry } from '../runtime/runtime.js';
 import type { QueueStats } from '../service/index.js';
 
 const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -10,14 +11,29 @@ export const REPLICA_LAG_BUCKETS = [
   0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2.5,
 ];
 
-/** The stages the seeds asked to time, each a difference of two stored timestamps. */
-const STAGES = [
+/** Watch-event lag: the API server's stamps have one-second resolution, so finer buckets would say nothing. */
+const WATCH_LAG_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60];
+
+/**
+ * The stages the seeds asked to time, each a difference of two stored timestamps. The last three split
+ * `start` on Kubernetes (Job created, pod scheduled, container started); a backend without those stamps
+ * (local) observes none of them.
+ */
+export const STAGES = [
   ['queue_wait', 'submittedAt', 'dispatchedAt'],
   ['start', 'dispatchedAt', 'startedAt'],
   ['run', 'startedAt', 'finishedAt'],
   ['store', 'finishedAt', 'storedAt'],
   ['end_to_end', 'submittedAt', 'storedAt'],
+  ['job_create', 'dispatchedAt', 'jobCreatedAt'],
+  ['pod_schedule', 'jobCreatedAt', 'podScheduledAt'],
+  ['container_start', 'podScheduledAt', 'containerStartedAt'],
 ] as const;
+
+export interface MetricsSources {
+  /** The runtime's watch counters and event lag (Kubernetes); absent for backends that watch nothing. */
+  readonly watch?: WatchTelemetry;
+}
 
 /**
  * Prometheus metrics fed by the event bus: counters of transitions, histograms of every lifecycle stage, and
@@ -27,6 +43,7 @@ export function createMetrics(
   bus: EventBus,
   queueStats: () => Promise<QueueStats>,
   openStreams: () => number,
+  sources: MetricsSources = {},
 ): Registry {
   const registry = new Registry();
   // Three gauges read the queue on each scrape, collected at once: one store query serves them all.
@@ -50,8 +67,8 @@ export function createMetrics(
   });
   const stages = new Histogram({
     name: 'crucible_stage_duration_seconds',
-    help: 'Time spent in each lifecycle stage (queue_wait, start, run, store, end_to_end)',
-    labelNames: ['stage', 'runtime'] as const,
+    help: 'Time spent in each lifecycle stage (queue_wait, start, run, store, end_to_end; on Kubernetes also job_create, pod_schedule, container_start), by backend and language',
+    labelNames: ['stage', 'backend', 'language'] as const,
     buckets: STAGE_BUCKETS,
     registers: [registry],
   });
@@ -79,6 +96,30 @@ export function createMetrics(
     registers: [registry],
     async collect() {
       this.set((await queueOnce()).replica.running);
+    },
+  });
+  new Gauge({
+    name: 'crucible_capacity',
+    help: 'Evaluations that may run at once: the global limit, or this replica’s slots when there is none',
+    registers: [registry],
+    async collect() {
+      this.set((await queueOnce()).capacity);
+    },
+  });
+  new Gauge({
+    name: 'crucible_awaiting_admission',
+    help: 'Queued evaluations whose Job waits for Kueue’s admission (each holds a slot)',
+    registers: [registry],
+    async collect() {
+      this.set((await queueOnce()).awaitingAdmission);
+    },
+  });
+  new Gauge({
+    name: 'crucible_replica_slots',
+    help: 'Slots of this replica',
+    registers: [registry],
+    async collect() {
+      this.set((await queueOnce()).replica.slots);
     },
   });
   new Gauge({
@@ -116,9 +157,53 @@ export function createMetrics(
       const end = evaluation.timings[to];
       if (!start || !end) continue;
       const seconds = (Date.parse(end) - Date.parse(start)) / 1000;
-      if (seconds >= 0) stages.observe({ stage, runtime: evaluation.runtime }, seconds);
+      // A platform stamp (whole seconds) may read before Crucible's own (ms): that stage took under a second.
+      const labels = { stage, backend: evaluation.runtime, language: evaluation.language };
+      if (Number.isFinite(seconds)) stages.observe(labels, Math.max(0, seconds));
     }
   }
 
+  if (sources.watch) watchMetrics(registry, sources.watch);
   return registry;
+}
+
+/** The Kubernetes monitor's reflector counters (read at each scrape) and the lag of each watch event. */
+function watchMetrics(registry: Registry, watch: WatchTelemetry): void {
+  const counter = (
+    name: string,
+    help: string,
+    pick: (c: ReturnType<WatchTelemetry['counters']>[0]) => number,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        // Cumulative counts kept by the reflectors: set, not added to.
+        this.reset();
+        for (const counters of watch.counters()) this.inc({ kind: counters.kind }, pick(counters));
+      },
+    });
+  counter(
+    'crucible_kubernetes_watch_reconnects_total',
+    'Watch connections opened again after the first (ended, failed or silent streams)',
+    (c) => c.reconnects,
+  );
+  counter(
+    'crucible_kubernetes_relists_total',
+    'Full relists because the watch history expired (410 Gone)',
+    (c) => c.relists,
+  );
+  counter('crucible_kubernetes_list_requests_total', 'List requests (pages) of the monitor', (c) => c.lists);
+  counter('crucible_kubernetes_watch_events_total', 'Watch events received', (c) => c.events);
+  counter('crucible_kubernetes_watch_errors_total', 'Failed list or watch requests', (c) => c.errors);
+  const lag = new Histogram({
+    name: 'crucible_kubernetes_watch_event_lag_seconds',
+    help: 'From the change a Job or pod records (its newest timestamp, one-second resolution) to the watch event’s arrival',
+    labelNames: ['kind'] as const,
+    buckets: WATCH_LAG_BUCKETS,
+    registers: [registry],
+  });
+  watch.onEvent((kind, seconds) => lag.observe({ kind }, seconds));
 }

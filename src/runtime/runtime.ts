@@ -88,6 +88,28 @@ export interface Runtime {
    * evaluations were cancelled first. Absent when the runtime makes nothing per project (local).
    */
   removeProject?(project: ProjectPlacement): Promise<void>;
+  /** A runtime that watches a cluster: its watch counters and event lag, for `/metrics`. Absent otherwise. */
+  readonly watchTelemetry?: WatchTelemetry;
+}
+
+/** A watching runtime's counters for one watched kind (Kubernetes: `jobs`, `pods`, `projects:jobs`, …). */
+export interface WatchCounters {
+  readonly kind: string;
+  /** List requests (pages), the first list included. */
+  readonly lists: number;
+  /** Watch connections opened again after the first (a stream that ended, failed or went silent). */
+  readonly reconnects: number;
+  /** Full relists because the watch's history expired (410 Gone). */
+  readonly relists: number;
+  readonly events: number;
+  readonly errors: number;
+}
+
+/** What a runtime that watches a cluster tells `/metrics` (outside the core contract of a `Runtime`). */
+export interface WatchTelemetry {
+  counters(): WatchCounters[];
+  /** Each watch event: seconds from the change the object records to the event's arrival. */
+  onEvent(listener: (kind: string, lagSeconds: number) => void): () => void;
 }
 
 /** One cluster as `GET /v1/clusters` shows it. */

@@ -1,11 +1,6 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  applyEvent,
-  stageDurations,
-  type PlatformStages,
-  type Timings,
-} from '../../src/core/index.js';
+import { applyEvent, stageDurations, type PlatformStages, type Timings } from '../../src/core/index.js';
 import { createKubernetesRuntime } from '../../src/runtime/kubernetes/index.js';
 import { platformStages } from '../../src/runtime/kubernetes/status.js';
 import type { Runtime } from '../../src/runtime/runtime.js';

@@ -9,6 +9,8 @@ import { Reflector, type KubeObject, type ReflectorStats } from './reflector.js'
 export interface MonitorListener {
   job(job: V1Job, deleted: boolean): void;
   pod(pod: V1Pod, deleted: boolean): void;
+  /** A change that arrived on a watch (not a list), after `job`/`pod`: for the event-lag metric. */
+  watched?(kind: 'jobs' | 'pods', object: V1Job | V1Pod): void;
 }
 
 /**
@@ -42,7 +44,11 @@ export function createWatchMonitor(
     'jobs',
     { list: (q) => api.listJobs(q), watch: (q, s) => api.watch('jobs', q, s) },
     selector,
-    { upsert: (j) => listener.job(j, false), remove: (j) => listener.job(j, true) },
+    {
+      upsert: (j) => listener.job(j, false),
+      remove: (j) => listener.job(j, true),
+      watched: (j) => listener.watched?.('jobs', j),
+    },
     options,
     warn,
   );
@@ -50,7 +56,11 @@ export function createWatchMonitor(
     'pods',
     { list: (q) => api.listPods(q), watch: (q, s) => api.watch('pods', q, s) },
     selector,
-    { upsert: (p) => listener.pod(p, false), remove: (p) => listener.pod(p, true) },
+    {
+      upsert: (p) => listener.pod(p, false),
+      remove: (p) => listener.pod(p, true),
+      watched: (p) => listener.watched?.('pods', p),
+    },
     options,
     warn,
   );

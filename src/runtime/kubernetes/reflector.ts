@@ -17,6 +17,8 @@ export interface ReflectorHandler<T> {
   upsert(object: T): void;
   /** Called with the last known state; after a relist, for objects deleted during the gap too. */
   remove(object: T): void;
+  /** Each change that arrived on the watch (not from a list), after upsert/remove: for the event-lag metric. */
+  watched?(object: T): void;
 }
 
 export interface ReflectorTuning {
@@ -234,6 +236,7 @@ export class Reflector<T extends KubeObject> {
           this.cache.set(uid, object);
           this.handler.upsert(object);
         }
+        this.handler.watched?.(object);
         return false;
       }
     }

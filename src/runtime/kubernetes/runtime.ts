@@ -17,6 +17,7 @@ import { PROJECT_SELECTOR, ProjectNamespaces, quotaExceededOutcome } from './nam
 import { EVALUATION_LABEL, evaluationLabel } from './names.js';
 import { parseQuantity, quotaConcurrency } from './quota.js';
 import type { KubernetesOptions } from './options.js';
+import { KubeWatchTelemetry } from './telemetry.js';
 import { assess, platformStages, viewJob, viewPod, type Assessment } from './status.js';
 
 interface Tracked {
@@ -77,10 +78,19 @@ export class KubernetesRuntime implements Runtime {
   private projectMonitor: ClusterMonitor | null = null;
   /** The namespaced API of each evaluation whose objects may still exist, for `cancel` and cleanup. */
   private readonly apis = new Map<string, KubeApi>();
+  /** The monitors' counters and event lag, for `/metrics`. */
+  readonly watchTelemetry: KubeWatchTelemetry;
 
   constructor(private readonly deps: RuntimeDeps) {
     this.projects = new ProjectNamespaces(deps.api);
-    const listener = {
+    this.watchTelemetry = new KubeWatchTelemetry(
+      () => ({
+        namespace: this.monitor.stats(),
+        ...(this.projectMonitor ? { projects: this.projectMonitor.stats() } : {}),
+      }),
+      deps.clock,
+    );
+    const listener: MonitorListener = {
       job: (job: V1Job, deleted: boolean) =>
         this.onObject(job.metadata?.labels, (t) => {
           t.job = job;
@@ -91,6 +101,7 @@ export class KubernetesRuntime implements Runtime {
           t.pod = pod;
           t.podDeleted = deleted;
         }),
+      watched: (kind, object) => this.watchTelemetry.watched(kind, object),
     };
     this.listener = listener;
     const create = deps.options.monitor === 'watch' ? createWatchMonitor : createPollMonitor;

@@ -1,0 +1,70 @@
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { WatchCounters, WatchTelemetry } from '../runtime.js';
+import type { ReflectorStats } from './reflector.js';
+import { toDate } from './status.js';
+
+/**
+ * The newest time a Job or pod carries: its creation, a condition's transition, the pod's start, a
+ * container's start or end, the Job's completion. A watch event announcing that change arrives some time
+ * after it; that difference is the event lag. `deletionTimestamp` is left out: it names the end of the grace
+ * period, in the future. The API server's timestamps have one-second resolution, so the lag is as coarse.
+ */
+export function newestChange(object: V1Job | V1Pod): number | null {
+  const times: (Date | string | undefined)[] = [object.metadata?.creationTimestamp];
+  const status = object.status as (V1Pod['status'] & V1Job['status'] & Record<string, unknown>) | undefined;
+  for (const condition of status?.conditions ?? []) times.push(condition.lastTransitionTime);
+  times.push(status?.startTime, status?.completionTime);
+  for (const container of [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])]) {
+    times.push(container.state?.running?.startedAt, container.state?.terminated?.finishedAt);
+  }
+  let newest: number | null = null;
+  for (const time of times) {
+    const ms = toDate(time)?.getTime();
+    if (ms !== undefined && (newest === null || ms > newest)) newest = ms;
+  }
+  return newest;
+}
+
+/** Watch counters and event-lag listeners of one Kubernetes runtime's monitors (read by /metrics). */
+export class KubeWatchTelemetry implements WatchTelemetry {
+  readonly #listeners = new Set<(kind: string, lagSeconds: number) => void>();
+
+  constructor(
+    private readonly stats: () => Record<string, Record<string, ReflectorStats | number>>,
+    private readonly clock: () => Date,
+  ) {}
+
+  counters(): WatchCounters[] {
+    const out: WatchCounters[] = [];
+    for (const [monitor, kinds] of Object.entries(this.stats())) {
+      for (const [kind, stats] of Object.entries(kinds)) {
+        if (typeof stats === 'number') continue;
+        const { lists, watches, events, errors, expired } = stats;
+        out.push({
+          kind: monitor === 'namespace' ? kind : `${monitor}:${kind}`,
+          lists,
+          // The first watch is a connection, not a reconnect.
+          reconnects: Math.max(0, watches - 1),
+          relists: expired,
+          events,
+          errors,
+        });
+      }
+    }
+    return out;
+  }
+
+  onEvent(listener: (kind: string, lagSeconds: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** A change arrived on a watch. */
+  watched(kind: string, object: V1Job | V1Pod): void {
+    if (this.#listeners.size === 0) return;
+    const newest = newestChange(object);
+    if (newest === null) return;
+    const lag = Math.max(0, this.clock().getTime() - newest) / 1000;
+    for (const listener of this.#listeners) listener(kind, lag);
+  }
+}
