@@ -7,6 +7,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { LimitRange } from 'kubernetes-models/v1/LimitRange';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Pod } from 'kubernetes-models/v1/Pod';
 import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
 import { LANGUAGES } from '../../src/core/index.js';
 import { FakeControllers } from './controllers.js';
@@ -158,6 +159,7 @@ export async function startFakeCluster(
     validate(resource: Resource, object: KObject): void {
       try {
         if (resource === 'jobs') new Job(object as never).validate();
+        if (resource === 'pods') new Pod(object as never).validate();
         if (resource === 'configmaps') new ConfigMap(object as never).validate();
         if (resource === 'networkpolicies') new NetworkPolicy(object as never).validate();
         if (resource === 'namespaces') new Namespace(object as never).validate();
@@ -180,7 +182,7 @@ export async function startFakeCluster(
       }
     },
   };
-  const server = new FakeApiServer(store, { open: kubelet.openLog.bind(kubelet) }, admission);
+  const server = new FakeApiServer(store, { open: kubelet.openLog.bind(kubelet) }, admission, kubelet);
   controllers.start();
   kubelet.start();
   await server.listen();

@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ContainerLog } from './container-log.js';
+import type { ExecOptions, ExecTarget, StartExec } from './exec.js';
+import { awaitContainerProcess, hostnameMarker, mountEmptyDir, spawnInContainer } from './exec-process.js';
 import type { Sandbox, SandboxFile, SandboxHandle } from './sandbox.js';
 import { StoreError, type KObject, type ObjectStore } from './store.js';
 
@@ -45,13 +47,23 @@ interface Container {
   image: string;
   command?: string[];
   args?: string[];
+  env?: { name: string; value?: string }[];
+  workingDir?: string;
   volumeMounts?: { name: string; mountPath: string }[];
   resources?: { limits?: Record<string, string> };
 }
 interface Volume {
   name: string;
   configMap?: { name: string };
-  emptyDir?: Record<string, unknown>;
+  emptyDir?: { sizeLimit?: string; medium?: string };
+}
+
+/** Bytes of a quantity such as `512Mi` (the binary suffixes the manifests use; plain numbers are bytes). */
+function quantityBytes(quantity: string | undefined, fallback: number): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(quantity ?? '');
+  if (!match) return fallback;
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[match[2] ?? ''] ?? 1;
+  return Number(match[1]) * unit;
 }
 
 export interface KubeletFaults {
@@ -86,6 +98,8 @@ export interface KubeletOptions {
 interface PodState {
   readonly log: ContainerLog;
   handle?: SandboxHandle;
+  /** Host pid of a process in the container's sandbox (exec enters its namespaces), once known. */
+  pid?: number;
   done: boolean;
 }
 
@@ -95,7 +109,7 @@ type Status = Record<string, unknown>;
  * The fake node: takes pods bound to it through ContainerCreating → running → terminated, really running the
  * main container's command in the local sandbox and keeping its combined log as a kubelet does.
  */
-export class FakeKubelet {
+export class FakeKubelet implements ExecTarget {
   readonly faults: KubeletFaults = {
     brokenImages: new Set(),
     emptyRunnerImages: new Set(),
@@ -228,9 +242,20 @@ export class FakeKubelet {
       return;
     }
     // Paths stay as the container sees them: the sandbox places files at absolute paths, like a container.
-    const files: SandboxFile[] = [];
+    // /etc/hostname is the pod's name, as a kubelet sets it; it also tells exec which sandbox is this pod's.
+    const files: SandboxFile[] = [{ path: '/etc/hostname', content: hostnameMarker(pod.metadata.name) }];
+    const emptyDirs: { path: string; sizeBytes: number }[] = [];
     for (const mount of main.volumeMounts ?? []) {
       const volume = spec.volumes?.find((v) => v.name === mount.name);
+      // A writable emptyDir (the sandbox already has its own capped /tmp): mounted once the sandbox exists;
+      // the placeholder makes bwrap create the mount point in the read-only root.
+      if (volume?.emptyDir && !runnerVolumes.has(mount.name) && mount.mountPath !== '/tmp') {
+        emptyDirs.push({
+          path: mount.mountPath,
+          sizeBytes: quantityBytes(volume.emptyDir.sizeLimit, 64 << 20),
+        });
+        files.push({ path: `${mount.mountPath}/.crucible-emptydir`, content: '' });
+      }
       if (volume?.configMap) {
         const cm = this.store.get('configmaps', pod.metadata.namespace ?? '', volume.configMap.name);
         if (!cm) return; // FailedMount: stays ContainerCreating, as a real kubelet would.
@@ -266,6 +291,11 @@ export class FakeKubelet {
     );
     state.handle = handle;
     if (this.stopped) void handle.kill();
+    if (emptyDirs.length > 0) {
+      // Volumes are set up before the container counts as running, so an exec never sees them missing.
+      state.pid = await awaitContainerProcess(pod.metadata.name);
+      for (const dir of emptyDirs) await mountEmptyDir(state.pid, dir.path, dir.sizeBytes);
+    }
     const startedAt = handle.startedAt.toISOString();
     const oom = this.faults.oomKill(pod);
     if (oom) setTimeout(() => void handle.kill(), 50);
@@ -327,6 +357,43 @@ export class FakeKubelet {
       ];
     });
     await this.pods.get(`${namespace}/${name}`)?.handle?.kill();
+  }
+
+  /**
+   * `pods/exec`: the checks the API server and kubelet make before upgrading (404 no pod, 400 unknown or
+   * not running container), then a start function that runs the command inside the container's sandbox.
+   */
+  async prepareExec(namespace: string, name: string, options: ExecOptions): Promise<StartExec> {
+    const pod = this.store.get('pods', namespace, name);
+    if (!pod) throw new StoreError(404, 'NotFound', `pods "${name}" not found`);
+    const containers = (pod.spec as { containers: Container[] }).containers;
+    if (!options.container && containers.length > 1) {
+      const names = containers.map((c) => c.name).join(' ');
+      throw new StoreError(
+        400,
+        'BadRequest',
+        `a container name must be specified for pod ${name}, choose one of: [${names}]`,
+      );
+    }
+    const container = options.container
+      ? containers.find((c) => c.name === options.container)
+      : containers[0];
+    if (!container) {
+      throw new StoreError(400, 'BadRequest', `container ${options.container} is not valid for pod ${name}`);
+    }
+    const state = this.pods.get(`${namespace}/${name}`);
+    if (!state?.handle || state.done || pod.status?.['phase'] !== 'Running') {
+      throw new StoreError(
+        400,
+        'BadRequest',
+        `unable to upgrade connection: container not found ("${container.name}")`,
+      );
+    }
+    state.pid ??= await awaitContainerProcess(name, 2000);
+    const pid = state.pid;
+    const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
+    const spec = { argv: options.argv, tty: options.tty, env, workingDir: container.workingDir ?? '/' };
+    return (onOutput) => spawnInContainer(pid, spec, onOutput);
   }
 
   /** The log endpoint, with the real status codes: 404 gone, 204 unscheduled, 400 waiting. */

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { CustomResources } from './custom-resources.js';
+import { ExecEndpoint, type ExecTarget } from './exec.js';
 import { admitPod } from './namespaces.js';
 import { matchesFields, matchesLabels } from './selectors.js';
 import { decode, UPDATABLE } from './leases.js';
@@ -164,11 +165,17 @@ export class FakeApiServer {
     return (this.#customResources ??= new CustomResources(this.store));
   }
 
+  /** `pods/{name}/exec` over WebSocket (exec.ts); answers 404 on a server without a kubelet. */
+  readonly exec: ExecEndpoint;
+
   constructor(
     readonly store: ObjectStore,
     private readonly logs: LogSource,
     private readonly admission: Admission,
-  ) {}
+    execTarget: ExecTarget | null = null,
+  ) {
+    this.exec = new ExecEndpoint(execTarget);
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -182,6 +189,12 @@ export class FakeApiServer {
   async listen(port = 0): Promise<void> {
     const server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => status(res, 500, 'InternalError', String(error)));
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.requests.total += 1;
+      if (this.faults.stalled) return;
+      const url = new URL(req.url ?? '/', 'http://fake');
+      this.exec.upgrade(req, socket, head, url).catch(() => socket.destroy());
     });
     server.on('connection', (socket) => {
       this.requests.connections += 1;
@@ -198,6 +211,7 @@ export class FakeApiServer {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.exec.dropAll();
     for (const watch of this.watches) watch.close();
     for (const socket of this.sockets) socket.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
