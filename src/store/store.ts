@@ -13,6 +13,7 @@ import type { BatchStore } from './batches.js';
 import type { WebhookStore } from './webhooks.js';
 import type { QuotaStore } from './quotas.js';
 import type { UsageStore } from './usage.js';
+import type { SandboxStore } from './sandboxes.js';
 
 export type * from './webhooks.js';
 export type * from './batches.js';
@@ -20,6 +21,7 @@ export { BatchIdempotencyKeyTaken } from './batches.js';
 export type * from './tokens.js';
 export type * from './quotas.js';
 export type * from './usage.js';
+export type * from './sandboxes.js';
 export { TokenTaken } from './tokens.js';
 
 export interface ListQuery {
@@ -268,4 +270,6 @@ export interface EvaluationStore {
   readonly usage?: UsageStore;
   /** The counts the per-user quotas are checked against (both built-in adapters; docs/scheduling.md). */
   readonly quotas?: QuotaStore;
+  /** Interactive sandboxes, their execs and exec logs (both built-in adapters; docs/sandboxes.md). */
+  readonly sandboxes?: SandboxStore;
 }

@@ -34,6 +34,8 @@ import { schemaNames, statements, type SchemaNames, type Statements } from './sq
 import { TransitionWriter } from './transitions.js';
 import { watchChanges } from './watch.js';
 import { postgresTokens } from './tokens.js';
+import { postgresSandboxes } from './sandboxes.js';
+import type { SandboxStore } from '../sandboxes.js';
 import { postgresWebhooks } from './webhooks.js';
 import { postgresBatches } from './batches.js';
 import type { BatchStore } from '../batches.js';
@@ -84,6 +86,7 @@ class PostgresStore implements EvaluationStore {
   readonly tokens: TokenStore;
   readonly quotas: QuotaStore;
   readonly usage: UsageStore;
+  readonly sandboxes: SandboxStore;
 
   constructor(options: PostgresStoreOptions) {
     this.#names = schemaNames(options.schema ?? 'public');
@@ -97,6 +100,7 @@ class PostgresStore implements EvaluationStore {
     this.tokens = postgresTokens(this.#db, this.#names);
     this.quotas = postgresQuotas(this.#db, this.#names);
     this.usage = postgresUsage(this.#db, this.#names);
+    this.sandboxes = postgresSandboxes(this.#db, this.#names);
   }
 
   async migrate(): Promise<void> {

@@ -44,6 +44,8 @@ import { listQuery, SQL } from './sql.js';
 import { StatementCache } from './statements.js';
 import { Transactor } from './transaction.js';
 import { sqliteTokens } from './tokens.js';
+import { sqliteSandboxes } from './sandboxes.js';
+import type { SandboxStore } from '../sandboxes.js';
 import { sqliteWebhooks } from './webhooks.js';
 import { sqliteBatches } from './batches.js';
 import type { BatchStore } from '../batches.js';
@@ -103,6 +105,7 @@ class SqliteStore implements EvaluationStore {
   readonly tokens: TokenStore;
   readonly quotas: QuotaStore;
   readonly usage: UsageStore;
+  readonly sandboxes: SandboxStore;
 
   constructor(private readonly db: DatabaseSync) {
     this.statements = new StatementCache(db);
@@ -113,6 +116,7 @@ class SqliteStore implements EvaluationStore {
     this.tokens = sqliteTokens(this.statements);
     this.quotas = sqliteQuotas(this.statements);
     this.usage = sqliteUsage(this.statements);
+    this.sandboxes = sqliteSandboxes(this.statements, this.transactor);
   }
 
   async migrate(): Promise<void> {
