@@ -70,6 +70,30 @@ extern "C" {
     fn signal(signum: i32, handler: usize) -> usize;
     fn _exit(status: i32) -> !;
     fn getrusage(who: i32, usage: *mut RUsage) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn pause() -> i32;
+}
+
+const SIGCHLD: i32 = 17;
+
+/// SIGCHLD handler of `idle`: does nothing, but its presence makes `pause` return when a child dies.
+extern "C" fn child_died(_sig: i32) {}
+
+/// `crucible-runner idle`: the main process of a Kubernetes sandbox pod (docs/sandboxes.md). The agent runs
+/// in exec sessions beside it; as the container's PID 1 it reaps the processes they orphan, and it ends on
+/// SIGTERM (a PID 1 without a handler would ignore it and wait for the kubelet's SIGKILL).
+fn idle() -> ! {
+    unsafe {
+        signal(SIGTERM, forward_signal as extern "C" fn(i32) as usize);
+        signal(SIGINT, forward_signal as extern "C" fn(i32) as usize);
+        signal(SIGCHLD, child_died as extern "C" fn(i32) as usize);
+        loop {
+            let mut status = 0;
+            if waitpid(-1, &mut status, 0) < 0 {
+                pause();
+            }
+        }
+    }
 }
 
 /// `getrusage`'s `who` for the children the calling process waited for.
@@ -743,6 +767,9 @@ fn main() {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     if argv.first().map_or(false, |a| a == "agent") {
         std::process::exit(agent::main(&argv[1..]));
+    }
+    if argv.first().map_or(false, |a| a == "idle") {
+        idle();
     }
     if argv.first().map_or(false, |a| a == "install") {
         if let Err(message) = install(argv.get(1)) {
