@@ -15,3 +15,4 @@ export * from './usage.js';
 export * from './fairness.js';
 export * from './grading.js';
 export * from './stages.js';
+export * from './artifacts.js';
