@@ -2,11 +2,12 @@
 // Runs on `npm install` (the `prepare` script): installs the Debian packages the sandboxes need when they are
 // missing, builds the static Kubernetes runner (runner/, Rust, std only), then compiles the TypeScript so
 // `npx crucible` works at once. `node scripts/setup.mjs --runner` only builds the runner.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installDebianPackages } from './apt-install.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const RUNNER_DIR = join(ROOT, 'runner');
@@ -18,6 +19,12 @@ const PACKAGES = [
   { binary: '/usr/bin/bwrap', pkg: 'bubblewrap', why: 'the default sandbox' },
   { binary: '/usr/bin/runsc', pkg: 'runsc', why: 'the gvisor sandbox' },
   { binary: '/usr/bin/python3', pkg: 'python3', why: 'the python language' },
+  // Python's default set includes NumPy (src/core/languages.ts); the other languages: `crucible languages install`.
+  {
+    binary: '/usr/lib/python3/dist-packages/numpy/__init__.py',
+    pkg: 'python3-numpy',
+    why: 'NumPy for python',
+  },
   { binary: '/usr/bin/setpriv', pkg: 'util-linux', why: 'dropping to an unprivileged user' },
   { binary: '/usr/bin/prlimit', pkg: 'util-linux', why: 'resource limits' },
 ];
@@ -65,26 +72,7 @@ if (process.argv.includes('--runner')) {
 
 const missing = [...new Set(PACKAGES.filter((p) => !existsSync(p.binary)).map((p) => p.pkg))];
 if (!findCargo()) missing.push('cargo');
-if (missing.length > 0) {
-  const isRoot = process.getuid?.() === 0;
-  const hasApt = existsSync('/usr/bin/apt-get');
-  if (hasApt && (isRoot || existsSync('/usr/bin/sudo'))) {
-    const sudo = isRoot ? [] : ['sudo'];
-    log(`installing ${missing.join(', ')} with apt-get`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const run = (args) => {
-      const [cmd, ...rest] = [...sudo, ...args];
-      const result = spawnSync(cmd, rest, { stdio: 'inherit', env });
-      if (result.status !== 0) throw new Error(`${[cmd, ...rest].join(' ')} failed (${result.status})`);
-    };
-    run(['apt-get', 'update', '-qq']);
-    run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...missing]);
-  } else {
-    log(
-      `missing Debian packages: ${missing.join(', ')}. Install them (apt-get install ${missing.join(' ')}).`,
-    );
-  }
-}
+installDebianPackages(missing, { log });
 
 log('building the Kubernetes runner');
 try {

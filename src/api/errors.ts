@@ -16,6 +16,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   // The contract answers every bad submission with 400, an oversized one included.
   payload_too_large: 400,
   unknown_language: 400,
+  language_not_installed: 400,
   not_found: 404,
   unauthenticated: 401,
   forbidden: 403,
@@ -26,8 +27,6 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   too_many_streams: 429,
   slow_consumer: 429,
   not_ready: 503,
-  storage_full: 503,
-  range_not_satisfiable: 416,
   internal: 500,
 };
 

@@ -8,6 +8,8 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'payload_too_large',
   'unknown_language',
+  /** A language of the table that this host (or cluster) cannot run yet: the message names the install command. */
+  'language_not_installed',
   'not_found',
   'idempotency_conflict',
   /** No token, or one the server does not know (revoked, mistyped). */
@@ -22,10 +24,6 @@ export const ERROR_CODES = [
   'too_many_streams',
   'slow_consumer',
   'not_ready',
-  /** The data directory's filesystem is nearly full: new work is refused, nothing was stored. */
-  'storage_full',
-  /** A Range header no byte of the object satisfies. */
-  'range_not_satisfiable',
   'internal',
 ] as const;
 

@@ -14,5 +14,5 @@ export * from './webhook-schedule.js';
 export * from './usage.js';
 export * from './fairness.js';
 export * from './grading.js';
+export * from './language-catalogue.js';
 export * from './stages.js';
-export * from './artifacts.js';

@@ -1,4 +1,3 @@
-import type { CollectedFile } from './artifacts.js';
 import type {
   Limits,
   OutputStream,
@@ -9,6 +8,7 @@ import type {
 } from '../core/index.js';
 
 import type { Grading } from '../core/grading.js';
+import type { LanguageCatalogue } from '../core/language-catalogue.js';
 
 /** Everything a runtime needs to run one evaluation. */
 export interface RunRequest {
@@ -40,12 +40,6 @@ export interface RunObserver {
   started(at: Date, platform?: Partial<PlatformStages>): void;
   output(stream: OutputStream, data: Buffer): void;
   /**
-   * A file the program left in `/artifacts`, collected after it ended and before `finished` (by code inside
-   * the sandbox or the runner, never by the server following paths the program controls). Resolves once its
-   * body was stored or drained; a runtime calls it one file at a time. Absent: the observer keeps none.
-   */
-  artifact?(file: CollectedFile): Promise<void>;
-  /**
    * The run is over. The returned promise resolves once the result is persisted: a runtime that must clean
    * up something holding the only copy of the output (a Kubernetes Job) waits for it first.
    */
@@ -62,6 +56,8 @@ export type DeliveredBytes = Readonly<Record<OutputStream, number>>;
 export interface Runtime {
   /** Name recorded on each evaluation, e.g. `bwrap`, `gvisor`, `none`, `kubernetes`. */
   readonly name: string;
+  /** The languages it can run and their versions; absent: every language of the table, versions unknown. */
+  readonly languages?: LanguageCatalogue;
   /**
    * Launches the run and resolves once it is launched (not when it ends); the observer hears the rest.
    * Rejects only when the platform cannot launch it at all.

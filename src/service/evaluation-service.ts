@@ -1,4 +1,3 @@
-import { EvaluationArtifacts } from './artifacts.js';
 import { randomUUID } from 'node:crypto';
 import {
   CrucibleError,
@@ -25,6 +24,8 @@ import { SYSTEM_CALLER, canSee, evaluationNotFound, requireAdmin, type Caller } 
 import { BatchService } from './batches.js';
 import { assertSameSubmission, fingerprintOf, submitterOf, type SubmitOptions } from './idempotency.js';
 import { newEvaluation } from './evaluation-mapping.js';
+import { checkRunnable, listLanguages } from './language-checks.js';
+import type { LanguageInfo } from '../core/index.js';
 import { DEFAULT_STORE_RETRY } from './persist.js';
 import { ProjectRuns } from './project-runs.js';
 import { ProjectService } from './projects.js';
@@ -73,8 +74,6 @@ export class EvaluationService {
   readonly projects: ProjectService | null;
   /** Usage reports (docs/usage.md), when the store sums usage (both built-in stores do). */
   readonly usage: UsageService | null;
-  /** Evaluations' `/artifacts` files (docs/artifacts.md), when an object store is configured. */
-  readonly artifacts: EvaluationArtifacts | null;
   /** Batches (docs/batches.md), when the store keeps them (both built-in stores do). */
   readonly batches: BatchService | null;
   /** Authentication and the token calls (docs/auth.md). */
@@ -130,9 +129,7 @@ export class EvaluationService {
       log,
     });
     this.#projectRuns = new ProjectRuns(options.store.projects);
-    this.artifacts = options.objects ? new EvaluationArtifacts(options.objects) : null;
     this.#worker = new Worker({
-      ...(this.artifacts ? { artifacts: this.artifacts } : {}),
       store: options.store,
       runtime: options.runtime,
       writer: this.#writer,
@@ -226,6 +223,7 @@ export class EvaluationService {
     if (!language) {
       throw new CrucibleError('unknown_language', `unknown language "${submission.language}"`, 'language');
     }
+    checkRunnable(submission, language, this.#runtime.languages);
     if (options.mirrorTo !== undefined && !this.#mirror) {
       throw new CrucibleError(
         'invalid_request',
@@ -430,6 +428,11 @@ export class EvaluationService {
   }
 
   /** The clusters the runtime spreads runs over (`GET /v1/clusters`); empty on a one-cluster or local backend. */
+  /** The languages this server's runtime can run, with their versions (`GET /v1/languages`). */
+  languages(): Promise<LanguageInfo[]> {
+    return listLanguages(this.#runtime.languages);
+  }
+
   clusters(): ClusterInfo[] {
     return this.#runtime.clusters?.() ?? [];
   }

@@ -1,6 +1,7 @@
 import { platformStagesOf, reachedPlatformStages } from '../core/index.js';
 import type {
   Evaluation,
+  Grading,
   Limits,
   LogChunk,
   PlatformStages,
@@ -119,6 +120,10 @@ export function rowMapping(dialect: Dialect): RowMapping {
         // Absent rather than null, so evaluations without a project look as they did before projects existed.
         ...(project === null ? {} : { project }),
         ...(user === null ? {} : { user }),
+        // NULL (a plain evaluation) or absent (a query without the column) leaves the key out.
+        ...(row['grading'] === null || row['grading'] === undefined
+          ? {}
+          : { grading: json(row, 'grading') as Grading }),
         createdAt: text(row, 'created_at'),
         timings: {
           submittedAt: text(row, 'submitted_at'),

@@ -32,7 +32,10 @@ export function batchSchema(bounds: LimitBounds) {
   return z
     .strictObject({
       items: z
-        .array(submission, { error: 'items must be a list of submissions' })
+        // Files and tests run one evaluation in stages: submit those one at a time (docs/languages.md).
+        .array(submission.omit({ files: true, tests: true, compare: true }), {
+          error: 'items must be a list of submissions',
+        })
         .min(1, { error: 'items must hold at least one submission' })
         .max(MAX_BATCH_ITEMS, { error: `items must hold at most ${MAX_BATCH_ITEMS} submissions` }),
       labels: submission.shape.labels,

@@ -24,7 +24,7 @@ export function schemaNames(schema: string): SchemaNames {
 export const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
   'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project, e.user_name, ' +
-  'e.platform_stages';
+  'e.platform_stages, e.grading';
 
 const TRANSITION_COLUMNS = 'seq, evaluation_id, from_status, to_status, at, reason';
 

@@ -91,8 +91,8 @@ function createSql(names: SchemaNames): string {
   return `WITH ev AS (
   INSERT INTO ${t('evaluations')} (id, status, language, code, stdin, priority, labels, limits, runtime,
     created_at, submitted_at, submitted_ms, dispatched_at, started_at, finished_at, stored_at, result, project,
-    user_name)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $24, $26)
+    user_name, grading)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $24, $26, $27::jsonb)
   RETURNING row_order, id
 ), labels AS (
   INSERT INTO ${t('evaluation_labels')} (key, value, row_order)
@@ -165,6 +165,7 @@ export class TransitionWriter {
       evaluation.project ?? null,
       this.writerTag,
       evaluation.user ?? null,
+      evaluation.grading ? JSON.stringify(evaluation.grading) : null,
     ]);
     const at = evaluation.createdAt;
     return { seq: Number(row!.seq), evaluationId: evaluation.id, from: null, to: 'queued', at, reason: null };

@@ -8,7 +8,7 @@ export type { EvaluationRow, Row } from '../row-mapping.js';
 export const EVALUATION_COLUMNS =
   'e.row_order, e.id, e.status, e.language, e.code, e.stdin, e.priority, e.labels, e.limits, e.runtime, ' +
   'e.created_at, e.submitted_at, e.dispatched_at, e.started_at, e.finished_at, e.stored_at, e.result, e.owner, e.project, e.user_name, ' +
-  'e.platform_stages';
+  'e.platform_stages, e.grading';
 
 /** node:sqlite: integers as numbers, blobs as Uint8Array, JSON kept as text. */
 export const { toEvaluationRow, toProject, toTransition, toLogChunk, integer } = rowMapping({

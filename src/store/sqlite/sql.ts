@@ -12,6 +12,8 @@ export const SQL = {
     'submitted_at, dispatched_at, started_at, finished_at, stored_at, result, submitted_ms, project, user_name) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING row_order',
   insertLabel: 'INSERT INTO evaluation_labels (key, value, row_order) VALUES (?, ?, ?)',
+  // Only for submissions with files or tests, so a plain insert stays the statement it was.
+  setGrading: 'UPDATE evaluations SET grading = ? WHERE row_order = ?',
   insertTransition:
     'INSERT INTO transitions (evaluation_id, from_status, to_status, at, reason) VALUES (?, ?, ?, ?, ?) ' +
     'RETURNING seq',

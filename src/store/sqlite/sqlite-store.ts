@@ -133,6 +133,9 @@ class SqliteStore implements EvaluationStore {
         const rowOrder = Number(inserted?.['row_order']);
         const insertLabel = this.statements.get(SQL.insertLabel);
         for (const [key, value] of Object.entries(evaluation.labels)) insertLabel.run(key, value, rowOrder);
+        if (evaluation.grading) {
+          this.statements.get(SQL.setGrading).run(JSON.stringify(evaluation.grading), rowOrder);
+        }
         if (idempotency) this.insertIdempotencyKey(idempotency, evaluation);
         return this.insertTransition(evaluation.id, null, 'queued', evaluation.createdAt, null);
       });

@@ -5,6 +5,7 @@ import { migration004 } from './004_tokens.js';
 import { migration005 } from './005_batches.js';
 import { migration006 } from './006_fairness.js';
 import { migration007 } from './007_usage.js';
+import { migration008 } from './008_grading.js';
 import { migration010 } from './010_sandboxes.js';
 import { migration011 } from './011_sandbox_execs.js';
 import { migration012 } from './012_platform_stages.js';
@@ -21,6 +22,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration005,
   migration006,
   migration007,
+  migration008,
   migration010,
   migration011,
   migration012,

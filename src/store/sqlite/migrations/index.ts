@@ -7,6 +7,7 @@ import { migration006 } from './006_tokens.js';
 import { migration007 } from './007_batches.js';
 import { migration008 } from './008_fairness.js';
 import { migration009 } from './009_usage.js';
+import { migration010 } from './010_grading.js';
 import { migration012 } from './012_sandboxes.js';
 import { migration013 } from './013_sandbox_execs.js';
 import { migration014 } from './014_platform_stages.js';
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration007,
   migration008,
   migration009,
+  migration010,
   migration012,
   migration013,
   migration014,
