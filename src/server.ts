@@ -7,6 +7,7 @@ import { authRequired, isLoopbackHost } from './config/auth-flags.js';
 import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
+import { openObjectStore } from './objects/index.js';
 import type { Runtime } from './runtime/runtime.js';
 import { EvaluationService, type Logger } from './service/index.js';
 import { createStore, type EvaluationStore, type WebhookSubjectKind } from './store/index.js';
@@ -38,6 +39,14 @@ export async function startServer(
   const store = await createStore(storeUrl(config));
   await store.migrate();
   const requireAuth = await authenticationFor(config, store, log);
+  const objects = await openObjectStore({
+    dataDir,
+    ...(config.objects.url ? { url: config.objects.url } : {}),
+    ...(config.objects.s3Endpoint ? { s3Endpoint: config.objects.s3Endpoint } : {}),
+    ...(config.objects.s3ForcePathStyle !== undefined
+      ? { s3ForcePathStyle: config.objects.s3ForcePathStyle }
+      : {}),
+  });
   const runtime = await createRuntime(config, dataDir, log);
   const slots = slotsFor(config, runtime, log);
   const bus = new EventBus();
@@ -64,6 +73,7 @@ export async function startServer(
     leaseMs: config.leaseSeconds * 1000,
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
+    objects,
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
@@ -117,6 +127,7 @@ export async function startServer(
         await election?.stop();
         await service.stop();
         await store.close();
+        await objects.close();
       })()),
   };
 }
@@ -250,6 +261,7 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
     isolation: config.sandbox,
     stateDir: path.join(dataDir, 'sandbox'),
     warn: (message) => log.warn(message),
+    artifactsMb: config.bounds.maxArtifactsMb,
   });
   return createLocalRuntime(sandbox);
 }
