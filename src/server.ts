@@ -7,7 +7,8 @@ import { authRequired, isLoopbackHost } from './config/auth-flags.js';
 import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
-import { openObjectStore } from './objects/index.js';
+import { isTerminal } from './core/index.js';
+import { createTracing, tracedRuntime, type Tracing } from './tracing/index.js';
 import type { Runtime } from './runtime/runtime.js';
 import { EvaluationService, type Logger } from './service/index.js';
 import { createStore, type EvaluationStore, type WebhookSubjectKind } from './store/index.js';
@@ -39,26 +40,29 @@ export async function startServer(
   const store = await createStore(storeUrl(config));
   await store.migrate();
   const requireAuth = await authenticationFor(config, store, log);
-  const objects = await openObjectStore({
-    dataDir,
-    ...(config.objects.url ? { url: config.objects.url } : {}),
-    ...(config.objects.s3Endpoint ? { s3Endpoint: config.objects.s3Endpoint } : {}),
-    ...(config.objects.s3ForcePathStyle !== undefined
-      ? { s3ForcePathStyle: config.objects.s3ForcePathStyle }
-      : {}),
-  });
-  const runtime = await createRuntime(config, dataDir, log);
+  const tracing = await createTracing({ ...config.tracing, serviceVersion: packageVersion() });
+  const runtime = tracedRuntime(await createRuntime(config, dataDir, log, tracing), tracing);
   const slots = slotsFor(config, runtime, log);
   const bus = new EventBus();
+  if (tracing.enabled) {
+    bus.onTransition(({ transition, evaluation }) => {
+      if (evaluation && isTerminal(transition.to)) tracing.finished(evaluation);
+    });
+  }
   const feed = store.shared
     ? new StoreEventFeed(store, bus, (error) => log.error(`reading changes from the store: ${String(error)}`))
     : undefined;
   // The Evaluation objects' client, when the CRD is on: the controller (leader) and the mirror (any replica).
   const crdApi = config.crd.enabled ? await evaluationApiFor(config) : null;
-  const webhooks = await webhooksFor(config, store, log, (kind, id) =>
-    kind === 'batch'
-      ? (service.batches?.webhookBody(id) ?? Promise.resolve(null))
-      : evaluationWebhookBody(service, id),
+  const webhooks = await webhooksFor(
+    config,
+    store,
+    log,
+    (kind, id) =>
+      kind === 'batch'
+        ? (service.batches?.webhookBody(id) ?? Promise.resolve(null))
+        : evaluationWebhookBody(service, id),
+    tracing,
   );
   const service: EvaluationService = new EvaluationService({
     store,
@@ -73,7 +77,6 @@ export async function startServer(
     leaseMs: config.leaseSeconds * 1000,
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
-    objects,
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
@@ -95,6 +98,7 @@ export async function startServer(
     log,
     version: packageVersion(),
     authRequired: requireAuth,
+    tracing,
   });
   let closing: Promise<void> | undefined;
   const crd = crdApi ? crdControllerFor(config, crdApi, service, log) : null;
@@ -127,7 +131,7 @@ export async function startServer(
         await election?.stop();
         await service.stop();
         await store.close();
-        await objects.close();
+        await tracing.shutdown();
       })()),
   };
 }
@@ -175,6 +179,7 @@ async function webhooksFor(
   store: EvaluationStore,
   log: Logger,
   bodyOf: (kind: WebhookSubjectKind, id: string) => Promise<string | null>,
+  tracing: Tracing,
 ) {
   const { secret, allowPrivate } = config.webhooks;
   if (secret === undefined) return undefined;
@@ -188,6 +193,12 @@ async function webhooksFor(
     allowPrivate,
     payloadOf: bodyOf,
     log,
+    ...(tracing.enabled
+      ? {
+          traceparentOf: (kind: WebhookSubjectKind, id: string) =>
+            kind === 'batch' ? undefined : tracing.traceparent(id),
+        }
+      : {}),
   });
 }
 
@@ -243,13 +254,20 @@ function slotsFor(config: ServerConfig, runtime: Runtime, log: Logger): number {
   return config.concurrency;
 }
 
-async function createRuntime(config: ServerConfig, dataDir: string, log: Logger): Promise<Runtime> {
+async function createRuntime(
+  config: ServerConfig,
+  dataDir: string,
+  log: Logger,
+  tracing: Tracing,
+): Promise<Runtime> {
   if (config.backend === 'kubernetes' && config.clusters.length > 0)
     return createClustersRuntime(config, log);
   if (config.backend === 'kubernetes') {
     const { createKubernetesRuntime } = await import('./runtime/kubernetes/index.js');
     return createKubernetesRuntime({
       ...kubernetesOptionsOf(config, log),
+      // Each Kubernetes API call made during a launch becomes a child span of its `dispatch`.
+      ...(tracing.enabled ? { traceCall: tracing.call } : {}),
       ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
     });
   }
@@ -261,7 +279,6 @@ async function createRuntime(config: ServerConfig, dataDir: string, log: Logger)
     isolation: config.sandbox,
     stateDir: path.join(dataDir, 'sandbox'),
     warn: (message) => log.warn(message),
-    artifactsMb: config.bounds.maxArtifactsMb,
   });
   return createLocalRuntime(sandbox);
 }

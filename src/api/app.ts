@@ -16,7 +16,6 @@ import { parseJsonBody } from './json-body.js';
 import { batchRoutes } from './routes/batches.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
-import { artifactRoutes } from './routes/artifacts.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
@@ -25,6 +24,8 @@ import { usageRoutes } from './routes/usage.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { StreamLimiter } from './streaming.js';
+
+import { tracingHooks, type Tracing } from '../tracing/index.js';
 
 export interface ApiOptions {
   readonly service: EvaluationService;
@@ -39,6 +40,8 @@ export interface ApiOptions {
   readonly version: string;
   /** Every non-public call needs a bearer token (docs/auth.md); default off (everyone is an admin). */
   readonly authRequired?: boolean;
+  /** Starts each submission's trace (docs/observability.md); absent or off: no hook at all. */
+  readonly tracing?: Tracing;
 }
 
 /** Largest request body accepted: the code and stdin bounds plus room for the JSON around them. */
@@ -118,8 +121,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const { service, bounds, streams } = options;
   // Before every route, so no route exists without it.
   installAuth(app, { required: options.authRequired ?? false, service });
+  if (options.tracing?.enabled) tracingHooks(app, options.tracing);
   await app.register(evaluationRoutes, { service, bounds, streams });
-  await app.register(artifactRoutes, { service });
   await app.register(batchRoutes, { service, bounds });
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });

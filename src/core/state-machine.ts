@@ -1,4 +1,3 @@
-import type { ArtifactsSummary } from './artifacts.js';
 import type { Evaluation, PlatformStages, Reason, Result, Timings } from './evaluation.js';
 import { gradeOutcome } from './verdicts.js';
 import type { RunOutcome } from './outcome.js';
@@ -19,13 +18,7 @@ export type LifecycleEvent =
       /** The platform stages reached by the start (Kubernetes: Job created, pod scheduled, container started). */
       readonly platform?: Partial<PlatformStages>;
     }
-  | {
-      readonly type: 'finished';
-      readonly outcome: RunOutcome;
-      readonly output: OutputFlags;
-      /** What was collected from `/artifacts` (absent: nothing). */
-      readonly artifacts?: ArtifactsSummary;
-    }
+  | { readonly type: 'finished'; readonly outcome: RunOutcome; readonly output: OutputFlags }
   | { readonly type: 'cancelled'; readonly at: Date; readonly output: OutputFlags };
 
 export interface AppliedTransition {
@@ -52,7 +45,7 @@ export function applyEvent(
 ): AppliedTransition | null {
   const from = evaluation.status;
   if (isTerminal(from)) return null;
-  const target = withArtifacts(targetOf(event), event);
+  const target = targetOf(event);
   if (statusRank(target.status) <= statusRank(from)) return null;
 
   const at = eventTime(event).toISOString();
@@ -195,21 +188,4 @@ function stampLifecycle(timings: Timings, event: LifecycleEvent, now: Date): Tim
     case 'cancelled':
       return { ...timings, finishedAt: event.at.toISOString(), storedAt: now.toISOString() };
   }
-}
-
-/** The result with what `/artifacts` held; the status is the program's, whatever was dropped. */
-function withArtifacts(
-  target: { status: Status; result?: Result },
-  event: LifecycleEvent,
-): { status: Status; result?: Result } {
-  const summary = event.type === 'finished' ? event.artifacts : undefined;
-  if (!target.result || !summary) return target;
-  return {
-    ...target,
-    result: {
-      ...target.result,
-      ...(summary.artifacts.length > 0 ? { artifacts: summary.artifacts } : {}),
-      ...(summary.dropped.length > 0 ? { artifactsDropped: summary.dropped } : {}),
-    },
-  };
 }

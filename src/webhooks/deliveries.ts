@@ -13,6 +13,11 @@ import { send, type SendResult } from './send.js';
 import { standardSigner, type Sign } from './signer.js';
 import { checkTarget, TargetRefused, type LookupAll } from './target-guard.js';
 
+/** The trace context header, when the subject has a trace: receivers join the evaluation's trace. */
+function traceHeader(traceparent: string | undefined): Record<string, string> {
+  return traceparent ? { traceparent } : {};
+}
+
 export interface WebhookDeliveriesOptions {
   readonly store: WebhookStore;
   /** This replica: the owner of the deliveries it claims. */
@@ -42,6 +47,8 @@ export interface WebhookDeliveriesOptions {
   readonly pollMs?: number;
   /** Called after each attempt's outcome is stored (tests, metrics). */
   readonly onAttempt?: (record: AttemptRecord) => void;
+  /** The W3C `traceparent` of a subject's trace, sent with each attempt (docs/observability.md). */
+  readonly traceparentOf?: (kind: WebhookSubjectKind, id: string) => string | undefined;
 }
 
 /** One evaluation's delivery and its attempts (`GET /v1/evaluations/{id}/deliveries`). */
@@ -276,6 +283,7 @@ export class WebhookDeliveries {
       'webhook-id': delivery.id,
       'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
       'webhook-signature': await this.#sign(delivery.id, timestamp, body),
+      ...traceHeader(this.#options.traceparentOf?.(delivery.subjectKind, delivery.subjectId)),
     };
     return send({
       target,

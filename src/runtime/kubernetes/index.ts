@@ -8,6 +8,7 @@ import {
   type KubernetesRuntimeOptionsInput,
 } from './options.js';
 import { KubernetesRuntime } from './runtime.js';
+import { tracedKubeApi } from './telemetry.js';
 
 export { renderEvaluationManifests, buildEvaluationManifests, buildNamespaceManifests } from './manifests.js';
 export type { ManifestOptions } from './manifests.js';
@@ -30,9 +31,10 @@ export {
 export async function createKubernetesRuntime(
   options: KubernetesRuntimeOptions = {},
 ): Promise<KubernetesRuntime> {
-  const { clock, warn, whenPersisted, ...data } = options;
+  const { clock, warn, whenPersisted, traceCall, ...data } = options;
   const parsed = parseKubernetesOptions(data);
-  const api = await createKubeApi({ namespace: parsed.namespace, kubeconfigPath: parsed.kubeconfigPath });
+  const plain = await createKubeApi({ namespace: parsed.namespace, kubeconfigPath: parsed.kubeconfigPath });
+  const api = traceCall ? tracedKubeApi(plain, traceCall) : plain;
   const runtime = new KubernetesRuntime({
     api,
     options: parsed,

@@ -93,6 +93,8 @@ export interface KubernetesRuntimeOptions extends KubernetesRuntimeOptionsInput 
    * after `finished` returned); without it, after `finished` returned.
    */
   readonly whenPersisted?: (evaluationId: string) => Promise<void>;
+  /** Wraps each Kubernetes API call (a tracing span, docs/observability.md); absent: calls go as they are. */
+  readonly traceCall?: <T>(name: string, work: () => Promise<T>) => Promise<T>;
 }
 
 export function parseKubernetesOptions(input: KubernetesRuntimeOptionsInput = {}): KubernetesOptions {

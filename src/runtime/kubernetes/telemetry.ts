@@ -1,5 +1,6 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { WatchCounters, WatchTelemetry } from '../runtime.js';
+import type { KubeApi } from './kube-client.js';
 import type { ReflectorStats } from './reflector.js';
 import { toDate } from './status.js';
 
@@ -67,4 +68,27 @@ export class KubeWatchTelemetry implements WatchTelemetry {
     const lag = Math.max(0, this.clock().getTime() - newest) / 1000;
     for (const listener of this.#listeners) listener(kind, lag);
   }
+}
+
+/**
+ * The API with each call that answers a promise wrapped by `traceCall` under the name `kubernetes.<method>`
+ * (`createJob`, `createConfigMap`, …); `inNamespace` answers a traced API. The cluster-wide project API
+ * (`projects`, watches only) passes through.
+ */
+export function tracedKubeApi(
+  api: KubeApi,
+  traceCall: <T>(name: string, work: () => Promise<T>) => Promise<T>,
+): KubeApi {
+  return new Proxy(api, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || typeof property !== 'string' || property === 'close') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      // A project namespace's API: its calls are traced the same way.
+      if (property === 'inNamespace')
+        return (...args: unknown[]) => tracedKubeApi(method.apply(target, args) as KubeApi, traceCall);
+      return (...args: unknown[]) =>
+        traceCall(`kubernetes.${property}`, () => Promise.resolve(method.apply(target, args)));
+    },
+  });
 }

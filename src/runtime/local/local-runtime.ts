@@ -1,4 +1,3 @@
-import { collectArtifacts } from './artifacts-mount.js';
 import { findLanguage, isGraded, type LanguageSpec } from '../../core/index.js';
 import type { Runtime, RunObserver, RunRequest } from '../runtime.js';
 import type { Sandbox, SandboxHandle, SandboxSpec } from './sandbox-types.js';
@@ -62,9 +61,8 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
       }
       let handle: SandboxHandle;
       try {
-        handle = await sandbox.launch(
-          { ...sandboxSpecFor(request), collectArtifacts: true },
-          (stream, data) => observer.output(stream, data),
+        handle = await sandbox.launch(sandboxSpecFor(request), (stream, data) =>
+          observer.output(stream, data),
         );
       } catch (error) {
         observer.finished({
@@ -77,10 +75,8 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
       }
       running.set(request.evaluationId, handle);
       observer.started(handle.startedAt);
-      void handle.exited.then(async (exit) => {
+      void handle.exited.then((exit) => {
         running.delete(request.evaluationId);
-        // Before `finished`: the result lists what was stored.
-        await collectArtifacts(handle.artifacts, observer);
         observer.finished({
           kind: 'exited',
           exitCode: exit.exitCode,

@@ -1,4 +1,3 @@
-import type { ArtifactsMount } from './artifacts-mount.js';
 import type { Limits, MemoryEnforcement, OutputStream } from '../../core/index.js';
 
 /** How strongly a local run is isolated from the host. */
@@ -31,8 +30,6 @@ export interface SandboxSpec {
   readonly env?: Readonly<Record<string, string>>;
   readonly stdin: string | Buffer;
   readonly limits: Limits;
-  /** The caller collects `/artifacts` after the run (the local runtime); otherwise the run has none. */
-  readonly collectArtifacts?: boolean;
 }
 
 export interface SandboxExit {
@@ -54,8 +51,6 @@ export interface SandboxHandle {
   /** Resolves once all output went through `onOutput` and every process of the run is dead. Never rejects. */
   readonly exited: Promise<SandboxExit>;
   kill(): Promise<void>;
-  /** The run's `/artifacts`, to collect after `exited` and then release (absent: the run had none). */
-  readonly artifacts?: ArtifactsMount;
 }
 
 export interface Sandbox {
@@ -78,6 +73,4 @@ export interface SandboxOptions {
    * other servers, such as the fake kubelet).
    */
   readonly launcher?: 'spawner' | 'direct';
-  /** Size of each run's `/artifacts` tmpfs (bwrap); absent or 0: runs have no `/artifacts`. */
-  readonly artifactsMb?: number;
 }

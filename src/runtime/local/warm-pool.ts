@@ -1,4 +1,3 @@
-import type { ArtifactsMounts } from './artifacts-mount.js';
 import type { OutputStream } from '../../core/index.js';
 import { bwrapWarmPlan, warmTemplateOf, type WarmTemplate } from './bwrap.js';
 import { RunCgroups, cgroupLimitsFor, type CgroupLimits } from './cgroups.js';
@@ -20,8 +19,6 @@ export interface WarmPoolOptions {
   readonly warn: (message: string) => void;
   /** How sandboxes are spawned (directly, or through the spawner helper). */
   readonly launch: Launcher;
-  /** Each pre-spawned sandbox gets its own `/artifacts` from here (absent: none). */
-  readonly artifacts?: ArtifactsMounts | null;
 }
 
 /**
@@ -105,7 +102,7 @@ export class WarmPool {
           };
           const cgroups = await RunCgroups.create(limits);
           const prepared = await prepareRun(
-            bwrapWarmPlan(template, cgroups, await this.#options.artifacts?.create()),
+            bwrapWarmPlan(template, cgroups),
             this.#options.warn,
             this.#options.launch,
           );
