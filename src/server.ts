@@ -7,6 +7,7 @@ import { authRequired, isLoopbackHost } from './config/auth-flags.js';
 import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
+import { openObjectStore } from './objects/index.js';
 import { isTerminal } from './core/index.js';
 import { createTracing, tracedRuntime, type Tracing } from './tracing/index.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -40,6 +41,14 @@ export async function startServer(
   const store = await createStore(storeUrl(config));
   await store.migrate();
   const requireAuth = await authenticationFor(config, store, log);
+  const objects = await openObjectStore({
+    dataDir,
+    ...(config.objects.url ? { url: config.objects.url } : {}),
+    ...(config.objects.s3Endpoint ? { s3Endpoint: config.objects.s3Endpoint } : {}),
+    ...(config.objects.s3ForcePathStyle !== undefined
+      ? { s3ForcePathStyle: config.objects.s3ForcePathStyle }
+      : {}),
+  });
   const tracing = await createTracing({ ...config.tracing, serviceVersion: packageVersion() });
   const runtime = tracedRuntime(await createRuntime(config, dataDir, log, tracing), tracing);
   const slots = slotsFor(config, runtime, log);
@@ -77,6 +86,7 @@ export async function startServer(
     leaseMs: config.leaseSeconds * 1000,
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
+    objects,
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
@@ -131,6 +141,7 @@ export async function startServer(
         await election?.stop();
         await service.stop();
         await store.close();
+        await objects.close();
         await tracing.shutdown();
       })()),
   };
@@ -279,6 +290,7 @@ async function createRuntime(
     isolation: config.sandbox,
     stateDir: path.join(dataDir, 'sandbox'),
     warn: (message) => log.warn(message),
+    artifactsMb: config.bounds.maxArtifactsMb,
   });
   return createLocalRuntime(sandbox);
 }

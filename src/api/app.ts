@@ -16,6 +16,7 @@ import { parseJsonBody } from './json-body.js';
 import { batchRoutes } from './routes/batches.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
@@ -123,6 +124,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   installAuth(app, { required: options.authRequired ?? false, service });
   if (options.tracing?.enabled) tracingHooks(app, options.tracing);
   await app.register(evaluationRoutes, { service, bounds, streams });
+  await app.register(artifactRoutes, { service });
   await app.register(batchRoutes, { service, bounds });
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });

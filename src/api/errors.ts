@@ -27,6 +27,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   too_many_streams: 429,
   slow_consumer: 429,
   not_ready: 503,
+  storage_full: 503,
+  range_not_satisfiable: 416,
   internal: 500,
 };
 

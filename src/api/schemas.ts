@@ -97,12 +97,21 @@ export function submissionSchema(bounds: LimitBounds) {
       .optional(),
     /** POSTed the evaluation, signed, at its terminal status (docs/webhooks.md). */
     webhook: WebhookSchema.optional(),
+    /** Cap of the files kept from `/artifacts` (docs/artifacts.md). */
+    artifactsMb: boundedInt('artifactsMb', 0, bounds.maxArtifactsMb ?? 1024).optional(),
     /** Extra files, test cases and how outputs are compared (docs/languages.md). */
     ...gradingFields(bounds),
   });
 }
 
 export type SubmissionBody = z.infer<ReturnType<typeof submissionSchema>>;
+
+export const ArtifactSchema = z.object({ name: z.string(), size: z.number(), sha256: z.string() });
+export const DroppedArtifactSchema = z.object({
+  name: z.string(),
+  size: z.number(),
+  reason: z.enum(['over_cap', 'too_many', 'invalid_name', 'not_regular_file']),
+});
 
 export const TimingsSchema = z.object({
   submittedAt: z.string(),
@@ -141,6 +150,10 @@ export const ResultSchema = z.object({
   cpuTimeMs: z.number().nullable(),
   peakMemoryBytes: z.number().nullable(),
   memoryEnforcement: z.string().nullable(),
+  /** Files kept from `/artifacts` (docs/artifacts.md); absent when there were none. */
+  artifacts: z.array(ArtifactSchema).readonly().optional(),
+  /** Files found in `/artifacts` and not kept, and why; absent when none. */
+  artifactsDropped: z.array(DroppedArtifactSchema).readonly().optional(),
   ...gradingResultFields,
 });
 
@@ -161,6 +174,7 @@ export const EvaluationSchema = z.object({
     maxProcesses: z.number(),
     maxOutputBytes: z.number(),
     tmpSizeMb: z.number(),
+    artifactsMb: z.number().optional(),
   }),
   createdAt: z.string(),
   result: ResultSchema.nullable(),

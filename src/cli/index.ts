@@ -5,6 +5,7 @@ import { evaluationCommands } from './commands/evaluations.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/tokens.js';
 import { usageCommand } from './commands/usage.js';
+import { artifactsCommand } from './commands/artifacts.js';
 import {
   UsageError,
   checkArgs,
@@ -34,6 +35,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...evaluationCommands,
   tokenCommand,
   usageCommand,
+  artifactsCommand,
   benchCommand,
 ];
 

@@ -19,6 +19,7 @@ import {
 import type { Batch, SubmittedBatch } from './types.js';
 import type { CreatedToken, NewToken, TokenInfo } from './types.js';
 import type { UsageQuery, UsageReport } from './types.js';
+import type { ArtifactDownload, ArtifactList } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -317,6 +318,39 @@ export class Crucible {
       const batch = await this.batch(id, Math.max(0, Math.min(MAX_WAIT_SECONDS, left)), options);
       if (batch.done || left <= 0) return batch;
     }
+  }
+
+  /** `GET /v1/evaluations/{id}/artifacts`: the files kept from its `/artifacts`, and those dropped. */
+  artifacts(id: string, options: CallOptions = {}): Promise<ArtifactList> {
+    return this.#transport.json({
+      method: 'GET',
+      path: `${evaluationPath(id)}/artifacts`,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * `GET /v1/evaluations/{id}/artifacts/{name}`: one artifact's bytes, streamed; `range` (inclusive, as
+   * HTTP's) asks for part of it. Read `body` to the end (or abort `signal`) to free the connection.
+   */
+  async artifact(
+    id: string,
+    name: string,
+    options: CallOptions & { range?: { start: number; end?: number } } = {},
+  ): Promise<ArtifactDownload> {
+    const path = `${evaluationPath(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
+    const range = options.range;
+    const answer = await this.#transport.send({
+      method: 'GET',
+      path,
+      signal: options.signal,
+      ...(range ? { headers: { range: `bytes=${range.start}-${range.end ?? ''}` } } : {}),
+    });
+    return {
+      contentType: String(answer.headers['content-type'] ?? 'application/octet-stream'),
+      size: Number(answer.headers['content-length'] ?? 0),
+      body: answer.body,
+    };
   }
 
   /** `GET /v1/queue`: queued counts by priority, running count, capacity. */

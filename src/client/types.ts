@@ -4,6 +4,8 @@
  * `test/client/types.test.ts` checks the answers' shapes match the server's schemas.
  */
 import type {
+  ArtifactEntry,
+  DroppedArtifact,
   Limits,
   Priority,
   StageDurations,
@@ -14,6 +16,21 @@ import type {
 } from '../core/index.js';
 
 export type { Limits, Priority, StageDurations, Status, Submission };
+export type { ArtifactEntry, DroppedArtifact };
+
+/** `GET /v1/evaluations/{id}/artifacts`. */
+export interface ArtifactList {
+  readonly items: readonly (ArtifactEntry & { readonly contentType: string })[];
+  readonly dropped: readonly DroppedArtifact[];
+}
+
+/** One artifact being downloaded: its bytes arrive from `body`. */
+export interface ArtifactDownload {
+  readonly contentType: string;
+  /** Bytes in this answer (the range's, for a range request). */
+  readonly size: number;
+  readonly body: AsyncIterable<Uint8Array>;
+}
 
 /** Every stage timestamp; the platform stages (Kubernetes) are null where a backend has none. */
 export type Timings = Required<CoreTimings>;
@@ -37,6 +54,10 @@ export interface Result {
   readonly cpuTimeMs: number | null;
   readonly peakMemoryBytes: number | null;
   readonly memoryEnforcement: string | null;
+  /** Files kept from `/artifacts` (docs/artifacts.md); absent when there were none. */
+  readonly artifacts?: readonly ArtifactEntry[];
+  /** Files found in `/artifacts` and not kept, and why; absent when none. */
+  readonly artifactsDropped?: readonly DroppedArtifact[];
 }
 
 export interface Evaluation {

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
+import { DEFAULT_ARTIFACTS_MB, DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
 import { secretProblem } from '../webhooks/signer.js';
 
 /** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
@@ -13,6 +13,7 @@ function clusterEntry(text: string): { name: string; kubeconfig: string } {
 }
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const S3_URL = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
 
 /**
  * Default concurrency of the `kubernetes` backend: the cluster does the work, not this server's cores. The
@@ -67,6 +68,8 @@ const ServerConfigFields = z.object({
       maxProcesses: intFrom(1, 100_000).default(DEFAULT_LIMITS.maxProcesses),
       maxOutputBytes: intFrom(1, 1 << 30).default(DEFAULT_LIMITS.maxOutputBytes),
       tmpSizeMb: intFrom(1, 1_048_576).default(DEFAULT_LIMITS.tmpSizeMb),
+      /** Stored bytes of each evaluation's `/artifacts` unless its submission asks for another cap. */
+      artifactsMb: intFrom(0, 1_048_576).default(DEFAULT_ARTIFACTS_MB),
     })
     .prefault({}),
   bounds: z
@@ -77,6 +80,8 @@ const ServerConfigFields = z.object({
       maxTimeoutSeconds: intFrom(1, 86_400).default(DEFAULT_BOUNDS.maxTimeoutSeconds),
       minMemoryMb: intFrom(1, 1_048_576).default(DEFAULT_BOUNDS.minMemoryMb),
       maxMemoryMb: intFrom(1, 1_048_576).default(DEFAULT_BOUNDS.maxMemoryMb),
+      /** The largest `artifactsMb` a submission may ask for; also each local run's `/artifacts` tmpfs size. */
+      maxArtifactsMb: intFrom(0, 1_048_576).default(1024),
     })
     .prefault({}),
   api: z
@@ -166,6 +171,25 @@ const ServerConfigFields = z.object({
       scheduleDelayMs: z.coerce.number().int().min(0).max(600_000).optional(),
     })
     .prefault({}),
+  /** Artifacts and logs past the inline cap (docs/artifacts.md). */
+  objects: z
+    .object({
+      /** `--object-store`, `CRUCIBLE_OBJECT_STORE`: `s3://BUCKET[/PREFIX]` or a directory (default `<dataDir>/objects`). */
+      url: z
+        .string()
+        .refine((url) => !url.startsWith('s3:') || S3_URL.test(url), {
+          error: 'object store must be s3://BUCKET[/PREFIX] or a directory',
+        })
+        .optional(),
+      /** `--s3-endpoint`, `CRUCIBLE_S3_ENDPOINT`: an S3-compatible service (addressed path-style). */
+      s3Endpoint: z.url({ error: 's3 endpoint must be a URL such as http://127.0.0.1:9000' }).optional(),
+      /** `CRUCIBLE_S3_FORCE_PATH_STYLE=on|off`; default: on with an endpoint. */
+      s3ForcePathStyle: z
+        .enum(['on', 'off', 'true', 'false', '1', '0'])
+        .transform((v) => v === 'on' || v === 'true' || v === '1')
+        .optional(),
+    })
+    .prefault({}),
   /** Signed webhooks (docs/webhooks.md): off until a secret is set. */
   webhooks: z
     .object({
@@ -238,6 +262,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       tracesEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || undefined,
       serviceName: env.OTEL_SERVICE_NAME || undefined,
       scheduleDelayMs: env.OTEL_BSP_SCHEDULE_DELAY || undefined,
+    },
+    limits: { artifactsMb: env.CRUCIBLE_ARTIFACTS_MB || undefined },
+    objects: {
+      url: env.CRUCIBLE_OBJECT_STORE || undefined,
+      s3Endpoint: env.CRUCIBLE_S3_ENDPOINT || undefined,
+      s3ForcePathStyle: env.CRUCIBLE_S3_FORCE_PATH_STYLE || undefined,
     },
     webhooks: {
       secret: env.CRUCIBLE_WEBHOOK_SECRET || undefined,

@@ -24,6 +24,10 @@ export const ERROR_CODES = [
   'too_many_streams',
   'slow_consumer',
   'not_ready',
+  /** The data directory's filesystem is nearly full: new work is refused, nothing was stored. */
+  'storage_full',
+  /** A Range header no byte of the object satisfies. */
+  'range_not_satisfiable',
   'internal',
 ] as const;
 

@@ -1,3 +1,4 @@
+import type { ArtifactEntry, DroppedArtifact } from './artifacts.js';
 import type { CompareOptions, Grading, ProgramFile, TestCase, TestVerdict } from './grading.js';
 import type { Limits } from './limits.js';
 import type { Priority } from './priority.js';
@@ -70,6 +71,10 @@ export interface Result {
   readonly stderrTruncated: boolean;
   /** False when output the program wrote was lost on the way (the result's `message` says so). */
   readonly outputComplete: boolean;
+  /** Files the program left in `/artifacts`, stored (docs/artifacts.md); absent when it left none. */
+  readonly artifacts?: readonly ArtifactEntry[];
+  /** Files found there and not stored (over the cap, not regular files…); absent when none. */
+  readonly artifactsDropped?: readonly DroppedArtifact[];
   /** Compiled languages: the compiler's output (absent for interpreted languages). */
   readonly compileOutput?: string;
   /** Submissions with `tests`: one verdict per test, and how many passed. */
@@ -113,6 +118,8 @@ export interface Submission {
   readonly project?: string;
   /** Where its terminal status is POSTed, signed (docs/webhooks.md). */
   readonly webhook?: { readonly url: string };
+  /** Cap of the files kept from `/artifacts`, within the server's bound (default: the server's). */
+  readonly artifactsMb?: number;
   /** Files written beside the entry file in `/code` (docs/languages.md). */
   readonly files?: readonly ProgramFile[];
   /** Test cases: the program runs once per test; the evaluation succeeds only when all pass. */

@@ -16,3 +16,4 @@ export * from './fairness.js';
 export * from './grading.js';
 export * from './language-catalogue.js';
 export * from './stages.js';
+export * from './artifacts.js';

@@ -6,6 +6,8 @@ export interface Limits {
   /** Bytes kept per stream; the rest is drained and dropped, and the result says it was truncated. */
   readonly maxOutputBytes: number;
   readonly tmpSizeMb: number;
+  /** Cap of the stored bytes of `/artifacts` (absent: evaluations stored before artifacts existed). */
+  readonly artifactsMb?: number;
 }
 
 /** Configurable bounds a submission may ask for. */
@@ -16,6 +18,8 @@ export interface LimitBounds {
   readonly maxTimeoutSeconds: number;
   readonly minMemoryMb: number;
   readonly maxMemoryMb: number;
+  /** The largest `artifactsMb` a submission may ask for (absent: 1024). */
+  readonly maxArtifactsMb?: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {

@@ -1,3 +1,4 @@
+import type { ArtifactsSummary } from './artifacts.js';
 import type { Evaluation, PlatformStages, Reason, Result, Timings } from './evaluation.js';
 import { gradeOutcome } from './verdicts.js';
 import type { RunOutcome } from './outcome.js';
@@ -18,7 +19,13 @@ export type LifecycleEvent =
       /** The platform stages reached by the start (Kubernetes: Job created, pod scheduled, container started). */
       readonly platform?: Partial<PlatformStages>;
     }
-  | { readonly type: 'finished'; readonly outcome: RunOutcome; readonly output: OutputFlags }
+  | {
+      readonly type: 'finished';
+      readonly outcome: RunOutcome;
+      readonly output: OutputFlags;
+      /** What was collected from `/artifacts` (absent: nothing). */
+      readonly artifacts?: ArtifactsSummary;
+    }
   | { readonly type: 'cancelled'; readonly at: Date; readonly output: OutputFlags };
 
 export interface AppliedTransition {
@@ -45,7 +52,7 @@ export function applyEvent(
 ): AppliedTransition | null {
   const from = evaluation.status;
   if (isTerminal(from)) return null;
-  const target = targetOf(event);
+  const target = withArtifacts(targetOf(event), event);
   if (statusRank(target.status) <= statusRank(from)) return null;
 
   const at = eventTime(event).toISOString();
@@ -188,4 +195,21 @@ function stampLifecycle(timings: Timings, event: LifecycleEvent, now: Date): Tim
     case 'cancelled':
       return { ...timings, finishedAt: event.at.toISOString(), storedAt: now.toISOString() };
   }
+}
+
+/** The result with what `/artifacts` held; the status is the program's, whatever was dropped. */
+function withArtifacts(
+  target: { status: Status; result?: Result },
+  event: LifecycleEvent,
+): { status: Status; result?: Result } {
+  const summary = event.type === 'finished' ? event.artifacts : undefined;
+  if (!target.result || !summary) return target;
+  return {
+    ...target,
+    result: {
+      ...target.result,
+      ...(summary.artifacts.length > 0 ? { artifacts: summary.artifacts } : {}),
+      ...(summary.dropped.length > 0 ? { artifactsDropped: summary.dropped } : {}),
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import type { CollectedFile } from './artifacts.js';
 import type {
   Limits,
   OutputStream,
@@ -39,6 +40,12 @@ export interface RunObserver {
   /** The program started; `platform` carries the platform stages seen by then (Kubernetes). */
   started(at: Date, platform?: Partial<PlatformStages>): void;
   output(stream: OutputStream, data: Buffer): void;
+  /**
+   * A file the program left in `/artifacts`, collected after it ended and before `finished` (by code inside
+   * the sandbox or the runner, never by the server following paths the program controls). Resolves once its
+   * body was stored or drained; a runtime calls it one file at a time. Absent: the observer keeps none.
+   */
+  artifact?(file: CollectedFile): Promise<void>;
   /**
    * The run is over. The returned promise resolves once the result is persisted: a runtime that must clean
    * up something holding the only copy of the output (a Kubernetes Job) waits for it first.

@@ -28,6 +28,7 @@ export function newEvaluation(submission: Submission, context: NewEvaluationCont
       ...defaults,
       timeoutSeconds: submission.timeoutSeconds ?? defaults.timeoutSeconds,
       memoryMb: submission.memoryMb ?? defaults.memoryMb,
+      ...(submission.artifactsMb !== undefined ? { artifactsMb: submission.artifactsMb } : {}),
     },
     runtime: context.runtime,
     ...(submission.project === undefined ? {} : { project: submission.project }),

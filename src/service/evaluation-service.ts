@@ -1,3 +1,4 @@
+import { EvaluationArtifacts } from './artifacts.js';
 import { randomUUID } from 'node:crypto';
 import {
   CrucibleError,
@@ -74,6 +75,8 @@ export class EvaluationService {
   readonly projects: ProjectService | null;
   /** Usage reports (docs/usage.md), when the store sums usage (both built-in stores do). */
   readonly usage: UsageService | null;
+  /** Evaluations' `/artifacts` files (docs/artifacts.md), when an object store is configured. */
+  readonly artifacts: EvaluationArtifacts | null;
   /** Batches (docs/batches.md), when the store keeps them (both built-in stores do). */
   readonly batches: BatchService | null;
   /** Authentication and the token calls (docs/auth.md). */
@@ -129,7 +132,9 @@ export class EvaluationService {
       log,
     });
     this.#projectRuns = new ProjectRuns(options.store.projects);
+    this.artifacts = options.objects ? new EvaluationArtifacts(options.objects) : null;
     this.#worker = new Worker({
+      ...(this.artifacts ? { artifacts: this.artifacts } : {}),
       store: options.store,
       runtime: options.runtime,
       writer: this.#writer,

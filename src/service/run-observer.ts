@@ -1,3 +1,4 @@
+import type { ArtifactSink } from './artifacts.js';
 import type { Evaluation, LifecycleEvent, LogChunk, PlatformStages, RunOutcome } from '../core/index.js';
 import type { RunObserver } from '../runtime/runtime.js';
 import type { RunContext } from './run-context.js';
@@ -16,6 +17,8 @@ export interface RunObserverDeps {
   /** The run is over and its result stored (or given up on): forget it and free its slot. */
   readonly ended: (run: RunContext) => void;
   readonly onError: (error: unknown) => void;
+  /** Where this run's `/artifacts` files go (absent: no object store, none are kept). */
+  readonly artifacts?: ArtifactSink;
 }
 
 /**
@@ -48,6 +51,7 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
         type: 'finished',
         outcome: deps.overrideOutcome(outcome),
         output: run.outputFlags,
+        ...artifactsOf(deps.artifacts),
       };
       await deps.persist(`storing the result of ${id}`, () => deps.apply(id, event));
     } finally {
@@ -60,6 +64,7 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
     output: (stream, data) => {
       if (run.acceptOutput(stream, data, deps.now())) void run.enqueue(flush, deps.onError);
     },
+    ...(deps.artifacts ? { artifact: artifactTo(deps.artifacts, run, deps.onError) } : {}),
     finished: (outcome) => {
       const persisted = run.enqueue(() => finished(outcome), deps.onError);
       // Rejects only when the result could not be stored (the server stopped with the store failing): a
@@ -68,4 +73,14 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
       return persisted;
     },
   };
+}
+
+function artifactsOf(sink: ArtifactSink | undefined) {
+  const summary = sink?.summary();
+  return summary ? { artifacts: summary } : {};
+}
+
+/** Each file is stored in the run's serial chain, so all of them are in before the result is written. */
+function artifactTo(sink: ArtifactSink, run: RunContext, onError: (error: unknown) => void) {
+  return (file: Parameters<ArtifactSink['accept']>[0]) => run.enqueue(() => sink.accept(file), onError);
 }

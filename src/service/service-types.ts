@@ -1,3 +1,4 @@
+import type { ObjectStore } from '../objects/index.js';
 import type { Evaluation, Limits, Priority, Submission } from '../core/index.js';
 import type { EventBus, StoreEventFeed } from '../events/index.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -27,6 +28,8 @@ export interface EvaluationServiceOptions {
   readonly leaseMs?: number;
   readonly agingMs: number;
   readonly defaultLimits: Limits;
+  /** Artifacts and other large objects (docs/artifacts.md); absent: runs keep no `/artifacts` files. */
+  readonly objects?: ObjectStore;
   readonly log: Logger;
   readonly now?: () => Date;
   readonly newId?: () => string;

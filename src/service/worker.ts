@@ -1,3 +1,4 @@
+import type { EvaluationArtifacts } from './artifacts.js';
 import { applyEvent, isTerminal, type Evaluation } from '../core/index.js';
 import type { TransitionEvent } from '../events/index.js';
 import type { DeliveredBytes, RunObserver, Runtime } from '../runtime/runtime.js';
@@ -23,6 +24,8 @@ export interface WorkerOptions {
   readonly maxRunning?: () => Promise<Readonly<Record<string, number>> | undefined>;
   readonly now: () => Date;
   readonly log: Logger;
+  /** Stores each run's `/artifacts` (absent: none are kept). */
+  readonly artifacts?: EvaluationArtifacts;
 }
 
 /**
@@ -163,7 +166,7 @@ export class Worker {
   async #launch({ evaluation }: Claimed): Promise<void> {
     const run = this.#runs.get(evaluation.id);
     if (!run) return;
-    const observer = this.#observerFor(run);
+    const observer = this.#observerFor(run, evaluation);
     if (!run.cancelRequested) {
       await this.#runRequest(evaluation)
         .then((request) => this.#o.runtime.start(request, observer))
@@ -215,7 +218,7 @@ export class Worker {
     const delivered = { stdout: 0, stderr: 0 };
     for (const chunk of chunks) delivered[chunk.stream] += chunk.data.length;
     const run = this.#newRun(evaluation, chunks.at(-1)?.seq ?? 0, delivered, false);
-    const observer = this.#observerFor(run);
+    const observer = this.#observerFor(run, evaluation);
     const adopted = await this.#runRequest(evaluation)
       .then((request) => runtime.adopt(request, observer, delivered))
       .catch((error: unknown) => {
@@ -251,9 +254,10 @@ export class Worker {
     return run;
   }
 
-  #observerFor(run: RunContext): RunObserver {
-    const { writer, now } = this.#o;
+  #observerFor(run: RunContext, evaluation: Evaluation): RunObserver {
+    const { writer, now, artifacts } = this.#o;
     return createRunObserver(run, {
+      ...(artifacts ? { artifacts: artifacts.sinkFor(run.evaluationId, evaluation.limits.artifactsMb) } : {}),
       now,
       runtimeName: this.#o.runtime.name,
       persist: (what, task) => writer.persist(what, task),

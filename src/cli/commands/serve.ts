@@ -1,3 +1,4 @@
+import { STORAGE_SERVE_OPTIONS, withStorageFlags } from '../../config/storage-flags.js';
 import type { ServerConfigInput } from '../../config/index.js';
 import { AUTH_SERVE_OPTIONS, withAuthFlags } from '../../config/auth-flags.js';
 import { WEBHOOK_SERVE_OPTIONS, withWebhookFlags } from '../../config/webhook-flags.js';
@@ -72,6 +73,7 @@ export const serveCommand: CommandSpec = {
       description: 'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
     },
     ...WEBHOOK_SERVE_OPTIONS,
+    ...STORAGE_SERVE_OPTIONS,
     ...AUTH_SERVE_OPTIONS,
   ],
   helpAfter:
@@ -147,5 +149,5 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
     },
     flags,
   );
-  return withAuthFlags(input, flags);
+  return withStorageFlags(withAuthFlags(input, flags), flags);
 }

@@ -16,6 +16,8 @@ export interface BwrapArgsInput {
   readonly seccompFd?: number;
   /** Inherited fd on which bwrap reports its sandbox process's pid (`--info-fd`) right after creating it. */
   readonly infoFd?: number;
+  /** The run's `/artifacts` tmpfs on the host (artifacts-mount.ts), bound writable; absent: none. */
+  readonly artifactsDir?: string;
   /** Host directories bound into the sandbox (compile stages); absent: none. */
   readonly binds?: readonly SandboxBind[];
   /** Host directories shown read-only at the same path (a toolchain's files outside /usr). */
@@ -83,6 +85,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   for (const bind of input.binds ?? []) {
     args.push(bind.writable ? '--bind' : '--ro-bind', bind.hostPath, bind.path);
   }
+  if (input.artifactsDir) args.push('--bind', input.artifactsDir, '/artifacts');
   // Data files come last but one: bwrap reads each fd to its end while building the root, so a pre-spawned
   // sandbox whose last file (the code) arrives later waits here with everything else already set up.
   for (const file of input.dataFiles) {

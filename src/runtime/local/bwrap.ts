@@ -1,3 +1,4 @@
+import type { ArtifactsMount } from './artifacts-mount.js';
 import { DEFAULT_LIMITS } from '../../core/index.js';
 import { buildBwrapArgs, SANDBOX_ENV, SANDBOX_ETC_FILES } from './bwrap-args.js';
 import type { RunCgroups } from './cgroups.js';
@@ -18,7 +19,11 @@ const SECCOMP_FD = SECCOMP_FILTER ? { seccompFd: 3 } : {};
  * influence is ever written. The last file is fed only once bwrap's two processes are in the run's cgroups
  * (the gate, see gate.ts), so the program starts confined.
  */
-export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): LaunchPlan {
+export function bwrapPlan(
+  spec: SandboxSpec,
+  cgroups: RunCgroups | null,
+  artifacts?: ArtifactsMount | null,
+): LaunchPlan {
   const [name, ...rest] = spec.argv;
   if (name === undefined) throw new Error('argv must not be empty');
   const files: readonly SandboxFile[] = [...SANDBOX_ETC_FILES, ...spec.files];
@@ -35,6 +40,7 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
       executable: f.executable === true,
     })),
     tmpSizeBytes: spec.limits.tmpSizeMb * 1024 * 1024,
+    ...(artifacts ? { artifactsDir: artifacts.hostPath } : {}),
     ...SECCOMP_FD,
     infoFd,
     ...(spec.binds ? { binds: spec.binds } : {}),
@@ -55,6 +61,7 @@ export function bwrapPlan(spec: SandboxSpec, cgroups: RunCgroups | null): Launch
     cgroups,
     memoryEnforcement: cgroups ? 'cgroup' : 'rlimit',
     timeoutMs: spec.limits.timeoutSeconds * 1000,
+    ...(artifacts ? { artifacts } : {}),
     wrappedExit: true,
   };
 }
@@ -87,7 +94,11 @@ export function warmTemplateOf(spec: SandboxSpec): WarmTemplate | null {
  * code with the namespaces, mounts and privileges already done, and the program then is the same fresh
  * interpreter, with the same read-only code file, as a cold start gives.
  */
-export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): LaunchPlan {
+export function bwrapWarmPlan(
+  template: WarmTemplate,
+  cgroups: RunCgroups,
+  artifacts?: ArtifactsMount | null,
+): LaunchPlan {
   const [name, ...rest] = template.argv;
   if (name === undefined) throw new Error('argv must not be empty');
   const paths = [...SANDBOX_ETC_FILES.map((f) => f.path), template.codePath];
@@ -98,6 +109,7 @@ export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): Laun
     args: rest,
     dataFiles: paths.map((path, i) => ({ fd: FIRST_FILE_FD + i, path })),
     tmpSizeBytes: template.tmpSizeMb * 1024 * 1024,
+    ...(artifacts ? { artifactsDir: artifacts.hostPath } : {}),
     ...SECCOMP_FD,
     infoFd,
     ...(template.hostDirs ? { hostDirs: template.hostDirs } : {}),
@@ -109,6 +121,7 @@ export function bwrapWarmPlan(template: WarmTemplate, cgroups: RunCgroups): Laun
     gate: { infoFd },
     cgroups,
     memoryEnforcement: 'cgroup',
+    ...(artifacts ? { artifacts } : {}),
     // Replaced by the evaluation's own limit when the sandbox is claimed.
     timeoutMs: 0,
     wrappedExit: true,

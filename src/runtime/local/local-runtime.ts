@@ -1,3 +1,4 @@
+import { collectArtifacts } from './artifacts-mount.js';
 import { findLanguage, isGraded, type LanguageSpec } from '../../core/index.js';
 import type { Runtime, RunObserver, RunRequest } from '../runtime.js';
 import type { Sandbox, SandboxHandle, SandboxSpec } from './sandbox-types.js';
@@ -61,8 +62,9 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
       }
       let handle: SandboxHandle;
       try {
-        handle = await sandbox.launch(sandboxSpecFor(request), (stream, data) =>
-          observer.output(stream, data),
+        handle = await sandbox.launch(
+          { ...sandboxSpecFor(request), collectArtifacts: true },
+          (stream, data) => observer.output(stream, data),
         );
       } catch (error) {
         observer.finished({
@@ -75,8 +77,10 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
       }
       running.set(request.evaluationId, handle);
       observer.started(handle.startedAt);
-      void handle.exited.then((exit) => {
+      void handle.exited.then(async (exit) => {
         running.delete(request.evaluationId);
+        // Before `finished`: the result lists what was stored.
+        await collectArtifacts(handle.artifacts, observer);
         observer.finished({
           kind: 'exited',
           exitCode: exit.exitCode,

@@ -1,3 +1,4 @@
+import type { ArtifactsMount } from './artifacts-mount.js';
 import type { MemoryEnforcement, OutputStream } from '../../core/index.js';
 import type { CgroupStats, RunCgroups } from './cgroups.js';
 import type { SandboxExit, SandboxHandle } from './sandbox-types.js';
@@ -33,6 +34,8 @@ export interface LaunchPlan {
   readonly stop?: () => Promise<void>;
   /** Runs after every process is dead and the stats were read. */
   readonly cleanup?: () => Promise<void>;
+  /** The run's `/artifacts`: handed to the handle, released by whoever collects it (or on discard). */
+  readonly artifacts?: ArtifactsMount;
 }
 
 const NO_STATS: CgroupStats = { cpuTimeMs: null, peakMemoryBytes: null, oomKilled: false };
@@ -71,6 +74,7 @@ export async function prepareRun(
   } catch (error) {
     await plan.cgroups?.remove();
     await plan.cleanup?.();
+    await plan.artifacts?.release();
     throw error;
   }
   const { closed, exit } = proc;
@@ -103,6 +107,7 @@ export async function prepareRun(
       proc.stderr.resume();
       await closed.catch(() => undefined);
       releaseResources();
+      await plan.artifacts?.release();
     },
 
     start(io: RunIo): SandboxHandle {
@@ -149,6 +154,7 @@ export async function prepareRun(
       return {
         startedAt,
         exited,
+        ...(plan.artifacts ? { artifacts: plan.artifacts } : {}),
         async kill(): Promise<void> {
           killed = true;
           await killAll();

@@ -1,3 +1,4 @@
+import type { ArtifactsMount } from './artifacts-mount.js';
 import type { Limits, MemoryEnforcement, OutputStream } from '../../core/index.js';
 
 /** How strongly a local run is isolated from the host. */
@@ -30,6 +31,8 @@ export interface SandboxSpec {
   readonly env?: Readonly<Record<string, string>>;
   readonly stdin: string | Buffer;
   readonly limits: Limits;
+  /** The caller collects `/artifacts` after the run (the local runtime); otherwise the run has none. */
+  readonly collectArtifacts?: boolean;
 }
 
 export interface SandboxExit {
@@ -51,6 +54,8 @@ export interface SandboxHandle {
   /** Resolves once all output went through `onOutput` and every process of the run is dead. Never rejects. */
   readonly exited: Promise<SandboxExit>;
   kill(): Promise<void>;
+  /** The run's `/artifacts`, to collect after `exited` and then release (absent: the run had none). */
+  readonly artifacts?: ArtifactsMount;
 }
 
 export interface Sandbox {
@@ -73,4 +78,6 @@ export interface SandboxOptions {
    * other servers, such as the fake kubelet).
    */
   readonly launcher?: 'spawner' | 'direct';
+  /** Size of each run's `/artifacts` tmpfs (bwrap); absent or 0: runs have no `/artifacts`. */
+  readonly artifactsMb?: number;
 }

@@ -1,3 +1,4 @@
+import { createArtifactsMounts } from './artifacts-mount.js';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +73,11 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     }
   };
   const running = new Set<SandboxHandle>();
+  // Each bwrap run's /artifacts: a tmpfs of the server's largest cap (docs/artifacts.md).
+  const artifacts =
+    options.isolation === 'bwrap' && (options.artifactsMb ?? 0) > 0
+      ? createArtifactsMounts(options.artifactsMb!, warn)
+      : null;
   // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
   const pool =
     options.isolation === 'bwrap' && useCgroups && (options.warmPoolSize ?? 2) > 0
@@ -80,6 +86,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
           extraTasks: BWRAP_TASKS,
           warn,
           launch,
+          artifacts,
         })
       : null;
   let runNumber = 0;
@@ -89,7 +96,9 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     const extraTasks = options.isolation === 'bwrap' ? BWRAP_TASKS : 0;
     const cgroups = useCgroups ? await RunCgroups.create(cgroupLimitsFor(spec.limits, extraTasks)) : null;
     try {
-      if (options.isolation === 'bwrap') return bwrapPlan(spec, cgroups);
+      if (options.isolation === 'bwrap') {
+        return bwrapPlan(spec, cgroups, spec.collectArtifacts ? await artifacts?.create() : null);
+      }
       // Not under stateDir: the server's data directory is private (0700), and uid 65534 must read these files.
       const runDir = join(tmpdir(), 'crucible-none-runs', `${process.pid}-${++runNumber}`);
       return await nonePlan(spec, cgroups, runDir);
@@ -105,13 +114,18 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       const handle =
         pool?.launch(spec, onOutput) ?? (await runPlan(await plan(spec), spec.stdin, onOutput, warn, launch));
       running.add(handle);
-      void handle.exited.then(() => running.delete(handle));
+      void handle.exited.then(() => {
+        running.delete(handle);
+        // A pre-spawned sandbox has one whoever claims it; a caller that does not collect lets it go.
+        if (!spec.collectArtifacts) void handle.artifacts?.release();
+      });
       return handle;
     },
     async close() {
       await pool?.close();
       await Promise.all([...running].map((h) => h.kill()));
       await spawner?.close();
+      await artifacts?.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { ArtifactsMounts } from './artifacts-mount.js';
 import type { OutputStream } from '../../core/index.js';
 import { bwrapWarmPlan, warmTemplateOf, type WarmTemplate } from './bwrap.js';
 import { RunCgroups, cgroupLimitsFor, type CgroupLimits } from './cgroups.js';
@@ -19,6 +20,8 @@ export interface WarmPoolOptions {
   readonly warn: (message: string) => void;
   /** How sandboxes are spawned (directly, or through the spawner helper). */
   readonly launch: Launcher;
+  /** Each pre-spawned sandbox gets its own `/artifacts` from here (absent: none). */
+  readonly artifacts?: ArtifactsMounts | null;
 }
 
 /**
@@ -102,7 +105,7 @@ export class WarmPool {
           };
           const cgroups = await RunCgroups.create(limits);
           const prepared = await prepareRun(
-            bwrapWarmPlan(template, cgroups),
+            bwrapWarmPlan(template, cgroups, await this.#options.artifacts?.create()),
             this.#options.warn,
             this.#options.launch,
           );

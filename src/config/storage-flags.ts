@@ -1,0 +1,41 @@
+import type { ServerConfigInput } from './config.js';
+
+/**
+ * The `crucible serve` options for the object store, artifacts, retention and disk pressure, in the CLI
+ * parser's shape, and how they fold into the config (flags over the environment).
+ */
+export const STORAGE_SERVE_OPTIONS = [
+  {
+    flags: '--object-store <url>',
+    description:
+      'where artifacts and long logs go: s3://BUCKET[/PREFIX] or a directory (env CRUCIBLE_OBJECT_STORE; default <data-dir>/objects); S3 credentials from the usual AWS_* variables',
+  },
+  {
+    flags: '--s3-endpoint <url>',
+    description: 'an S3-compatible service (MinIO, Ceph…), addressed path-style (env CRUCIBLE_S3_ENDPOINT)',
+  },
+  {
+    flags: '--artifacts-mb <n>',
+    description:
+      'default cap of the files kept from each evaluation’s /artifacts (env CRUCIBLE_ARTIFACTS_MB; 64)',
+  },
+] as const;
+
+export function withStorageFlags(
+  input: ServerConfigInput,
+  flags: Readonly<Record<string, unknown>>,
+): ServerConfigInput {
+  const text = (name: string) => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
+  const url = text('objectStore');
+  const endpoint = text('s3Endpoint');
+  const artifactsMb = text('artifactsMb');
+  return {
+    ...input,
+    objects: {
+      ...input.objects,
+      ...(url !== undefined ? { url } : {}),
+      ...(endpoint !== undefined ? { s3Endpoint: endpoint } : {}),
+    },
+    ...(artifactsMb !== undefined ? { limits: { ...input.limits, artifactsMb } } : {}),
+  } as ServerConfigInput;
+}

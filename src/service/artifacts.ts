@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import {
+  artifactContentType,
+  artifactKey,
+  DEFAULT_ARTIFACTS_MB,
+  MAX_ARTIFACT_FILES,
+  validArtifactName,
+  type ArtifactEntry,
+  type ArtifactsSummary,
+  type DroppedArtifact,
+  type Evaluation,
+} from '../core/index.js';
+import type { ByteRange, ObjectStore } from '../objects/index.js';
+import type { CollectedFile } from '../runtime/artifacts.js';
+
+/** What one run's collected files go through: the cap, the names, the object store. */
+export interface ArtifactSink {
+  accept(file: CollectedFile): Promise<void>;
+  summary(): ArtifactsSummary | undefined;
+}
+
+/** An artifact opened for download. */
+export interface OpenedArtifact {
+  readonly entry: ArtifactEntry;
+  readonly contentType: string;
+  readonly body: Readable;
+  /** The range served (inclusive), or null for the whole object. */
+  readonly range: { start: number; end: number } | null;
+}
+
+async function drain(body: Readable): Promise<void> {
+  for await (const _ of body) {
+    // dropped: read to the end so the collector can go on to the next file
+  }
+}
+
+/**
+ * Artifacts between the runtimes and the object store (docs/artifacts.md): each run's collected files are
+ * stored in name order under `evaluations/<id>/artifacts/<name>` while they fit the evaluation's cap
+ * (`limits.artifactsMb`); a file that would exceed it, the 1,001st, a name that cannot be a key, or anything
+ * not a regular file is dropped and reported. The result lists what was stored with size and SHA-256.
+ */
+export class EvaluationArtifacts {
+  readonly #objects: ObjectStore;
+
+  constructor(objects: ObjectStore) {
+    this.#objects = objects;
+  }
+
+  get objects(): ObjectStore {
+    return this.#objects;
+  }
+
+  sinkFor(evaluationId: string, capMb: number | undefined): ArtifactSink {
+    let room = (capMb ?? DEFAULT_ARTIFACTS_MB) * 1024 * 1024;
+    const stored: ArtifactEntry[] = [];
+    const dropped: DroppedArtifact[] = [];
+    const objects = this.#objects;
+    return {
+      async accept(file) {
+        const drop = async (reason: DroppedArtifact['reason']) => {
+          dropped.push({ name: file.name, size: file.size, reason });
+          if (file.body) await drain(file.body);
+        };
+        if (!validArtifactName(file.name)) return drop('invalid_name');
+        if (file.kind !== 'file') return drop('not_regular_file');
+        if (stored.length >= MAX_ARTIFACT_FILES) return drop('too_many');
+        if (file.size > room) return drop('over_cap');
+        const hash = createHash('sha256');
+        let size = 0;
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            hash.update(chunk);
+            size += chunk.length;
+            done(null, chunk);
+          },
+        });
+        await objects.put(artifactKey(evaluationId, file.name), file.body.pipe(hashing), {
+          contentType: artifactContentType(file.name),
+        });
+        room -= size;
+        stored.push({ name: file.name, size, sha256: hash.digest('hex') });
+      },
+      summary() {
+        return stored.length + dropped.length === 0 ? undefined : { artifacts: stored, dropped };
+      },
+    };
+  }
+
+  /** The artifact `name` of an evaluation as its result lists it, or null; `range` as HTTP's (inclusive). */
+  async open(evaluation: Evaluation, name: string, range?: ByteRange): Promise<OpenedArtifact | null> {
+    const entry = evaluation.result?.artifacts?.find((artifact) => artifact.name === name);
+    if (!entry) return null;
+    const served = range
+      ? { start: range.start, end: Math.min(range.end ?? entry.size - 1, entry.size - 1) }
+      : null;
+    const body = await this.#objects.get(artifactKey(evaluation.id, name), served ?? undefined);
+    if (!body) return null;
+    return { entry, contentType: artifactContentType(name), body, range: served };
+  }
+}
