@@ -8,6 +8,7 @@ import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import { openObjectStore } from './objects/index.js';
+import { sandboxServiceFor } from './service/sandboxes-setup.js';
 import { isTerminal } from './core/index.js';
 import { createTracing, tracedRuntime, type Tracing } from './tracing/index.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -90,6 +91,7 @@ export async function startServer(
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
+  const sandboxes = await sandboxServiceFor(config, store, objects, log);
   const streams = new StreamLimiter(config.api.maxStreams, config.api.maxStreamsPerClient);
   const metrics = createMetrics(
     bus,
@@ -108,6 +110,7 @@ export async function startServer(
     log,
     version: packageVersion(),
     authRequired: requireAuth,
+    ...(sandboxes ? { sandboxes } : {}),
     tracing,
   });
   let closing: Promise<void> | undefined;
@@ -123,6 +126,7 @@ export async function startServer(
     async () => crd?.start(),
   );
   await service.start({ work: !election });
+  await sandboxes?.start();
   if (!election) crd?.start();
   await election?.start();
   ready = true;
@@ -140,6 +144,8 @@ export async function startServer(
         await crd?.stop();
         await election?.stop();
         await service.stop();
+        // Live sandboxes hibernate to the object store, so a restart loses no workspace.
+        await sandboxes?.close();
         await store.close();
         await objects.close();
         await tracing.shutdown();

@@ -22,6 +22,8 @@ import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
 import { languageRoutes } from './routes/languages.js';
 import { usageRoutes } from './routes/usage.js';
+import { sandboxRoutes } from './routes/sandboxes.js';
+import type { SandboxService } from '../service/sandboxes.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { StreamLimiter } from './streaming.js';
@@ -41,6 +43,8 @@ export interface ApiOptions {
   readonly version: string;
   /** Every non-public call needs a bearer token (docs/auth.md); default off (everyone is an admin). */
   readonly authRequired?: boolean;
+  /** Interactive sandboxes (docs/sandboxes.md); their routes exist only when given. */
+  readonly sandboxes?: SandboxService;
   /** Starts each submission's trace (docs/observability.md); absent or off: no hook at all. */
   readonly tracing?: Tracing;
 }
@@ -133,6 +137,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(usageRoutes, { service });
   await app.register(languageRoutes, { service });
   await app.register(tokenRoutes, { service });
+  if (options.sandboxes) await app.register(sandboxRoutes, { sandboxes: options.sandboxes, streams });
   await app.register(systemRoutes, {
     service,
     metrics: options.metrics,

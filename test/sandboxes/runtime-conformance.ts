@@ -137,8 +137,13 @@ export function describeSandboxRuntime(
       pty.resize(120, 40);
       pty.input(Buffer.from('stty size\n'));
       await until('40 120');
-      pty.input(Buffer.from('sleep 30; echo slept\n'));
-      await new Promise((r) => setTimeout(r, 200));
+      // The program says when it runs (so it is the terminal's foreground process group) before Ctrl-C.
+      pty.input(
+        Buffer.from(
+          `python3 -c 'import time; print("fore" + "ground", flush=True); time.sleep(30)' && echo slept\n`,
+        ),
+      );
+      await until('foreground');
       pty.input(Buffer.from('\x03'));
       pty.input(Buffer.from('echo after-$((1+1))\n'));
       await until('after-2');

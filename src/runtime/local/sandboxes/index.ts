@@ -1,0 +1,2 @@
+export { createLocalSandboxRuntime, type LocalSandboxRuntimeOptions } from './local-sandbox-runtime.js';
+export { defaultAgentBinary } from './bwrap-sandboxes.js';

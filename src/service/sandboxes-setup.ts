@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import type { ServerConfig } from '../config/index.js';
+import type { ObjectStore } from '../objects/index.js';
+import type { SandboxRuntime } from '../runtime/sandbox/sandbox-runtime.js';
+import type { EvaluationStore } from '../store/store.js';
+import { SandboxService } from './sandboxes.js';
+
+interface SetupLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * The interactive sandboxes of a server, or null (with the reason logged) where this host and backend have
+ * no sandbox runtime: local bwrap needs the static runner (`node scripts/setup.mjs --runner`).
+ */
+export async function sandboxServiceFor(
+  config: ServerConfig,
+  store: EvaluationStore,
+  objects: ObjectStore,
+  log: SetupLog,
+): Promise<SandboxService | null> {
+  if (!store.sandboxes) return null;
+  const runtime = await sandboxRuntimeFor(config, log);
+  if (!runtime) return null;
+  return new SandboxService({
+    store: store.sandboxes,
+    ...(store.projects ? { projects: store.projects } : {}),
+    runtime,
+    objects,
+    log,
+  });
+}
+
+async function sandboxRuntimeFor(config: ServerConfig, log: SetupLog): Promise<SandboxRuntime | null> {
+  if (config.backend !== 'local') {
+    log.warn('interactive sandboxes: this build serves them on the local backend only');
+    return null;
+  }
+  if (config.sandbox !== 'bwrap') {
+    log.warn(
+      `interactive sandboxes need --sandbox bwrap (this server runs ${config.sandbox}): /v1/sandboxes is off`,
+    );
+    return null;
+  }
+  const { createLocalSandboxRuntime, defaultAgentBinary } =
+    await import('../runtime/local/sandboxes/index.js');
+  if (!existsSync(defaultAgentBinary())) {
+    log.warn(
+      'interactive sandboxes: the runner is not built (node scripts/setup.mjs --runner): /v1/sandboxes is off',
+    );
+    return null;
+  }
+  return createLocalSandboxRuntime({ warn: (message) => log.warn(message) });
+}
