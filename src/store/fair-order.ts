@@ -85,3 +85,30 @@ export class RunningAllowance {
     this.#active.set(user, (this.#active.get(user) ?? 0) + 1);
   }
 }
+
+/**
+ * Index entries a claim reads past `room`, per priority, before it stops passing over the rows of users at
+ * their `maxRunning` one by one and takes each other user's head instead (see the stores' claim candidates).
+ * Enough that a queue where some users are at their limit reads no more than today's one statement.
+ */
+export const PROBE_SLACK = 32;
+
+/** A row with the two columns of the fair order. */
+type FairRow = Readonly<Record<string, unknown>>;
+
+const fairKey = (row: FairRow): [number, number] => [Number(row['fair_tag']), Number(row['row_order'])];
+
+/**
+ * The first `room` rows in fair order (`fair_tag`, then `row_order`) of several lists each already in that
+ * order (one user's head, the anonymous rows' head): what the priority's index would give without the
+ * blocked users' rows in it.
+ */
+export function mergeUserHeads<R extends FairRow>(heads: readonly (readonly R[])[], room: number): R[] {
+  const all = heads.flat();
+  all.sort((a, b) => {
+    const [tagA, orderA] = fairKey(a);
+    const [tagB, orderB] = fairKey(b);
+    return tagA - tagB || orderA - orderB;
+  });
+  return all.slice(0, room);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Evaluation, Priority } from '../../src/core/index.js';
+import { FAIR_QUANTUM, type Evaluation, type Priority } from '../../src/core/index.js';
 import type { Claimed, EvaluationStore, QuotaStore } from '../../src/store/store.js';
 import type { ConformanceContext } from './conformance.js';
 import { claimFor, moveTo, queuedEvaluation } from './fixtures.js';
@@ -113,6 +113,42 @@ export function describeFairnessConformance({ store, options }: ConformanceConte
       );
       const next = await store().claimQueued(claimFor('r1', { max: 10, maxRunning: limits }));
       expect(claimedIds(next)).toEqual([a[2]!.id]);
+    });
+
+    it("passes over a blocked user's long backlog to others' heads and the anonymous rows, in order", async () => {
+      // More of a's rows than a claim reads before it switches to each other user's head (PROBE_SLACK).
+      const a = await submit('a', 120);
+      const limits = { a: 1 };
+      const [running] = await store().claimQueued(claimFor('r1', { max: 1, maxRunning: limits }));
+      expect(running?.evaluation.id).toBe(a[0]!.id);
+      // b's 40 served while a waits move the fair clock 40 turns on: the next users' rows then sort after
+      // most of a's backlog (c's from turn 40; the anonymous rows by their time, turn 60).
+      const served = await submit('b', 40, { offsetMs: 1 });
+      for (const { evaluation } of await store().claimQueued(
+        claimFor('r1', { max: 40, maxRunning: limits }),
+      )) {
+        await store().saveTransition(moveTo(evaluation, 'succeeded'));
+      }
+      expect((await store().listByStatus(['succeeded'])).map((e) => e.id).sort()).toEqual(ids(served).sort());
+      const c = await submit('c', 3, { offsetMs: 2 });
+      const anonymous = await submit(null, 2, { offsetMs: 60 * FAIR_QUANTUM });
+      const e = await submit('e', 3, { offsetMs: 3 });
+      const high = await submit('d', 1, { offsetMs: 4, priority: 'high' });
+      const others = [...c, ...anonymous, ...e, ...high];
+      const firstThree = await store().claimQueued(claimFor('r1', { max: 3, maxRunning: limits }));
+      expect(firstThree).toHaveLength(3);
+      const rest = await store().claimQueued(claimFor('r1', { max: 20, maxRunning: limits }));
+      const order = [...claimedIds(firstThree), ...claimedIds(rest)];
+      expect([...order].sort()).toEqual(ids(others).sort());
+      expect(order[0]).toBe(high[0]!.id);
+      for (const own of [c, anonymous, e]) {
+        expect(order.filter((id) => ids(own).includes(id))).toEqual(ids(own));
+      }
+      expect(await store().claimQueued(claimFor('r1', { max: 20, maxRunning: limits }))).toEqual([]);
+      // a's turn comes back as soon as its run ends, at the head of its backlog.
+      await store().saveTransition(moveTo(running!.evaluation, 'succeeded'));
+      const next = await store().claimQueued(claimFor('r1', { max: 20, maxRunning: limits }));
+      expect(claimedIds(next)).toEqual([a[1]!.id]);
     });
 
     it('holds at the limit over many claims, checked from stored timestamps', async () => {

@@ -8,6 +8,18 @@ import { advisoryKey, type Database, type Queryable } from './database.js';
 import { toEvaluationRow } from './rows.js';
 import type { SchemaNames, Statements } from './sql.js';
 import type { TransitionWriter } from './transitions.js';
+import { blockedClaimSql } from './fair-claim.js';
+
+/** `blockedClaimSql` per schema, built once. */
+const blockedClaims = new Map<string, string>();
+function blockedClaimSqlOf(names: SchemaNames): string {
+  let text = blockedClaims.get(names.quoted);
+  if (text === undefined) {
+    text = blockedClaimSql((table) => `${names.quoted}.${table}`);
+    blockedClaims.set(names.quoted, text);
+  }
+  return text;
+}
 
 /**
  * `claimQueued` as one transaction of four round trips (five when some are held):
@@ -39,11 +51,12 @@ export async function claimQueued(
     const seen: string[] = [];
     for (;;) {
       const taken = writes.length + held.length;
-      const page = await tx.query(sql.claimCandidates, [
+      const blocked = allowance.blocked();
+      const page = await tx.query(blocked.length > 0 ? blockedClaimSqlOf(names) : sql.claimCandidates, [
         seen,
         request.max - taken,
         request.globalConcurrency - taken,
-        allowance.blocked(),
+        blocked,
       ]);
       const room = Number(page[0]?.['room'] ?? 0);
       let looked = 0;

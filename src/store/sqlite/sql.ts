@@ -1,4 +1,3 @@
-import { PRIORITIES, priorityRank, type Priority } from '../../core/index.js';
 import { EVALUATION_COLUMNS } from './rows.js';
 
 const ACTIVE = "('starting', 'running')";
@@ -26,11 +25,6 @@ export const SQL = {
   countActive: `SELECT COUNT(*) AS n FROM evaluations WHERE status IN ${ACTIVE} OR ${HELD}`,
   // A claim with `hold`: owned, still queued, no transition. The row is one the claim just read, unowned.
   holdQueued: "UPDATE evaluations SET owner = ? WHERE id = ? AND status = 'queued' AND owner IS NULL",
-  /** One statement per priority, by rank (high first); see `queuedInOrderSql`. */
-  queuedInOrder: (skip: boolean, blocked: boolean) =>
-    [...PRIORITIES]
-      .sort((a, b) => priorityRank(a) - priorityRank(b))
-      .map((priority) => queuedInOrderSql(priority, skip, blocked)),
   // Active and held evaluations of the users with a `maxRunning` (JSON array), off `evaluations_user_active`.
   activeByUser:
     'SELECT user_name, COUNT(*) AS n FROM evaluations WHERE user_name IN (SELECT value FROM json_each(?)) ' +
@@ -120,23 +114,3 @@ export function listQuery(filter: {
   return { sql, params };
 }
 
-/**
- * One priority's next queued evaluations in fair order (`fair_tag`, then creation), up to `room`, straight
- * off the partial index `evaluations_fair`: the cost does not grow with the queue. One statement per priority
- * (in a UNION ALL, SQLite read far more of the index than the limits ask). Held rows (queued with an owner)
- * are passed over, and so are the rows of users at their `maxRunning` (`blocked`, a JSON array of names);
- * `skip` (a JSON array of row_orders) holds the ones `dispatch` left queued earlier in this claim. The merge
- * across priorities (by aging) is `mergeByAging`. Named parameters: skip, blocked (each only when not
- * empty: an empty list still costs a filter per statement, twice a bare index read), room.
- */
-function queuedInOrderSql(priority: Priority, skip: boolean, blocked: boolean): string {
-  return (
-    `SELECT ${EVALUATION_COLUMNS} FROM evaluations e ` +
-    `WHERE e.status = 'queued' AND e.owner IS NULL AND e.priority = '${priority}' ` +
-    (skip ? 'AND e.row_order NOT IN (SELECT value FROM json_each(:skip)) ' : '') +
-    (blocked
-      ? 'AND (e.user_name IS NULL OR e.user_name NOT IN (SELECT value FROM json_each(:blocked))) '
-      : '') +
-    'ORDER BY e.fair_tag, e.row_order LIMIT :room'
-  );
-}

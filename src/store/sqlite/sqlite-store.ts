@@ -12,7 +12,8 @@ import {
 } from '../../core/index.js';
 import { checkClaimRequest, checkDispatch } from '../claim.js';
 import { platformStagesColumn } from '../row-mapping.js';
-import { mergeByAging, RunningAllowance, type PriorityRows } from '../fair-order.js';
+import { mergeByAging, RunningAllowance } from '../fair-order.js';
+import { fairCandidates } from './fair-candidates.js';
 import {
   IdempotencyKeyTaken,
   type ClaimDecision,
@@ -253,17 +254,8 @@ class SqliteStore implements EvaluationStore {
       const claimed: Claimed[] = [];
       const leftQueued: number[] = [];
       while (room > 0) {
-        const blocked = allowance.blocked();
-        const params = {
-          room,
-          ...(leftQueued.length > 0 ? { skip: JSON.stringify(leftQueued) } : {}),
-          ...(blocked.length > 0 ? { blocked: JSON.stringify(blocked) } : {}),
-        };
-        const statements = SQL.queuedInOrder(leftQueued.length > 0, blocked.length > 0);
-        const lists = statements.map((sql): PriorityRows => {
-          const rows = this.statements.get(sql).all(params).map(toEvaluationRow);
-          return { rows, truncated: rows.length >= room };
-        });
+        const page = { room, skip: leftQueued, blocked: allowance.blocked() };
+        const lists = fairCandidates(this.statements, page);
         let seen = 0;
         for (const { evaluation: queued, rowOrder } of mergeByAging(lists, request.agingMs)) {
           seen++;

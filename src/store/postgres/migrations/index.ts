@@ -9,6 +9,7 @@ import { migration008 } from './008_grading.js';
 import { migration010 } from './010_sandboxes.js';
 import { migration011 } from './011_sandbox_execs.js';
 import { migration012 } from './012_platform_stages.js';
+import { migration013 } from './013_fair_anonymous.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -26,6 +27,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration010,
   migration011,
   migration012,
+  migration013,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */

@@ -11,6 +11,7 @@ import { migration010 } from './010_grading.js';
 import { migration012 } from './012_sandboxes.js';
 import { migration013 } from './013_sandbox_execs.js';
 import { migration014 } from './014_platform_stages.js';
+import { migration015 } from './015_fair_anonymous.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -33,6 +34,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration012,
   migration013,
   migration014,
+  migration015,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */
