@@ -9,8 +9,7 @@
  *    monitor), and print(1) end to end.
  * 3. Replicas: 1 server on SQLite (the floor) vs 1 and 3 replicas on one PostgreSQL database, throughput
  *    at 8 clients and the lag of SSE across replicas.
- * 4. Scheduler: the store's claim decision (µs) at 1,000 / 10,000 / 100,000 queued across 100 users (and all
- *    of one user at maxRunning), on
+ * 4. Scheduler: the store's claim decision (µs) at 1,000 / 10,000 / 100,000 queued across 100 users, on
  *    SQLite and on PostgreSQL when it answers (flat is the goal).
  */
 import { benchBatch, formatBatchBench } from '../src/bench/batch-bench.js';
@@ -78,8 +77,7 @@ const replicas = await (async (): Promise<ReplicaLevel[]> => {
 })();
 
 log('benchmark 4: scheduler decision cost by queue size');
-/** The scheduler bench on fresh stores (SQLite, and PostgreSQL when it answers), the queue spread over `users`. */
-async function schedulerOn(users: number) {
+const scheduler = await (async () => {
   const dir = mkdtempSync(join(tmpdir(), 'crucible-scheduler-bench-'));
   const stores: SchedulerBenchStore[] = [
     {
@@ -107,19 +105,16 @@ async function schedulerOn(users: number) {
     });
   }
   try {
-    return await benchScheduler({ stores, log, users });
+    return await benchScheduler({ stores, log });
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await database?.drop();
   }
-}
-const scheduler = await schedulerOn(100);
-// The worst case for maxRunning: the whole queue is one user's, at their limit, so no claim may take any.
-const schedulerOneUser = await schedulerOn(1);
+})();
 
 if (json) {
   process.stdout.write(
-    `${JSON.stringify({ local, throughput, cli, batch, kubernetes, replicas, scheduler, schedulerOneUser }, null, 2)}\n`,
+    `${JSON.stringify({ local, throughput, cli, batch, kubernetes, replicas, scheduler }, null, 2)}\n`,
   );
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -149,5 +144,4 @@ if (json) {
   );
   if (replicas.length > 0) process.stdout.write(`\n${formatReplicaBench(replicas)}\n`);
   process.stdout.write(`\n${formatSchedulerBench(scheduler)}\n`);
-  process.stdout.write(`\n${formatSchedulerBench(schedulerOneUser, 1)}\n`);
 }

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { bundleUi } from './bundle-ui.mjs';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 
@@ -31,3 +32,6 @@ await build({
   plugins: [lazyImportsStayOut],
   logLevel: 'warning',
 });
+
+// The web dashboard (src/ui) into dist/ui, served by `crucible serve` at `/`.
+await bundleUi();

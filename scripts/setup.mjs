@@ -27,6 +27,8 @@ const PACKAGES = [
   },
   { binary: '/usr/bin/setpriv', pkg: 'util-linux', why: 'dropping to an unprivileged user' },
   { binary: '/usr/bin/prlimit', pkg: 'util-linux', why: 'resource limits' },
+  // Debian's browser for the dashboard's tests (playwright-core drives it; it downloads no browser).
+  { binary: '/usr/bin/chromium', pkg: 'chromium', why: 'the dashboard browser tests' },
 ];
 
 function log(message) {

@@ -29,6 +29,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import type { StreamLimiter } from './streaming.js';
 
 import { tracingHooks, type Tracing } from '../tracing/index.js';
+import { uiRoutes } from './routes/ui.js';
 
 export interface ApiOptions {
   readonly service: EvaluationService;
@@ -47,6 +48,8 @@ export interface ApiOptions {
   readonly sandboxes?: SandboxService;
   /** Starts each submission's trace (docs/observability.md); absent or off: no hook at all. */
   readonly tracing?: Tracing;
+  /** Where the dashboard's bundle is (docs/dashboard.md); default `dist/ui` of this checkout. */
+  readonly uiDir?: string;
 }
 
 /** Largest request body accepted: the code and stdin bounds plus room for the JSON around them. */
@@ -135,6 +138,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   await app.register(clusterRoutes, { service });
   await app.register(webhookRoutes, { service });
   await app.register(usageRoutes, { service });
+  await app.register(uiRoutes, {
+    service,
+    authRequired: options.authRequired ?? false,
+    ...(options.uiDir ? { dir: options.uiDir } : {}),
+  });
   await app.register(languageRoutes, { service });
   await app.register(tokenRoutes, { service });
   if (options.sandboxes) await app.register(sandboxRoutes, { sandboxes: options.sandboxes, streams });

@@ -24,6 +24,10 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /metrics': 'public',
   'GET /v1/version': 'public',
   'GET /openapi.json': 'public',
+  // The dashboard's page and assets carry no data; it calls /v1 with the user's token (docs/dashboard.md).
+  'GET /': 'public',
+  'GET /ui/*': 'public',
+  'GET /ui/session': 'public',
   'POST /v1/tokens': 'admin',
   'GET /v1/tokens': 'admin',
   'DELETE /v1/tokens/:id': 'admin',
