@@ -6,6 +6,7 @@ import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/tokens.js';
 import { usageCommand } from './commands/usage.js';
 import { artifactsCommand } from './commands/artifacts.js';
+import { pruneCommand } from './commands/prune.js';
 import {
   UsageError,
   checkArgs,
@@ -36,6 +37,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   tokenCommand,
   usageCommand,
   artifactsCommand,
+  pruneCommand,
   benchCommand,
 ];
 
