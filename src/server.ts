@@ -8,8 +8,6 @@ import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import { openObjectStore } from './objects/index.js';
-import { parseDuration } from './service/retention.js';
-import { StorageGuard } from './service/storage-guard.js';
 import { sandboxServiceFor } from './service/sandboxes-setup.js';
 import { isTerminal } from './core/index.js';
 import { createTracing, tracedRuntime, type Tracing } from './tracing/index.js';
@@ -90,8 +88,6 @@ export async function startServer(
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
     objects,
-    ...(config.storage.retention ? { retentionMs: parseDuration(config.storage.retention)! } : {}),
-    storage: new StorageGuard({ path: dataDir, minFreeBytes: config.storage.minFreeMb * 1024 * 1024 }),
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
@@ -101,10 +97,7 @@ export async function startServer(
     bus,
     () => service.queueStats(),
     () => streams.open,
-    {
-      ...(runtime.watchTelemetry ? { watch: runtime.watchTelemetry } : {}),
-      ...storageTelemetryOf(service),
-    },
+    runtime.watchTelemetry ? { watch: runtime.watchTelemetry } : {},
   );
   let ready = false;
   const app = await buildApi({
@@ -133,7 +126,6 @@ export async function startServer(
     async () => crd?.start(),
   );
   await service.start({ work: !election });
-  service.retention?.start();
   await sandboxes?.start();
   if (!election) crd?.start();
   await election?.start();
@@ -151,7 +143,6 @@ export async function startServer(
         await app.close();
         await crd?.stop();
         await election?.stop();
-        await service.retention?.stop();
         await service.stop();
         // Live sandboxes hibernate to the object store, so a restart loses no workspace.
         await sandboxes?.close();
@@ -387,19 +378,6 @@ function crdControllerFor(
     async stop() {
       await controller.stop();
       await api.close();
-    },
-  };
-}
-
-/** Store size, free disk and pruned totals for `GET /metrics` (docs/retention.md). */
-function storageTelemetryOf(service: EvaluationService) {
-  const retention = service.retention;
-  if (!retention) return {};
-  return {
-    storage: {
-      storeBytes: () => retention.storeBytes(),
-      ...(service.storage ? { freeBytes: () => service.storage!.freeBytes() } : {}),
-      pruned: () => ({ evaluations: retention.prunedEvaluations, objects: retention.prunedObjects }),
     },
   };
 }

@@ -17,7 +17,6 @@ import { batchRoutes } from './routes/batches.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
 import { artifactRoutes } from './routes/artifacts.js';
-import { retentionRoutes } from './routes/retention.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
@@ -133,7 +132,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.tracing?.enabled) tracingHooks(app, options.tracing);
   await app.register(evaluationRoutes, { service, bounds, streams });
   await app.register(artifactRoutes, { service });
-  await app.register(retentionRoutes, { service });
   await app.register(batchRoutes, { service, bounds });
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });

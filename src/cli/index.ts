@@ -6,7 +6,6 @@ import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/tokens.js';
 import { usageCommand } from './commands/usage.js';
 import { artifactsCommand } from './commands/artifacts.js';
-import { pruneCommand } from './commands/prune.js';
 import {
   UsageError,
   checkArgs,
@@ -37,7 +36,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   tokenCommand,
   usageCommand,
   artifactsCommand,
-  pruneCommand,
   benchCommand,
 ];
 

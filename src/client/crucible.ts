@@ -19,7 +19,7 @@ import {
 import type { Batch, SubmittedBatch } from './types.js';
 import type { CreatedToken, NewToken, TokenInfo } from './types.js';
 import type { UsageQuery, UsageReport } from './types.js';
-import type { ArtifactDownload, ArtifactList, PruneReport, PruneRequest } from './types.js';
+import type { ArtifactDownload, ArtifactList } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -351,11 +351,6 @@ export class Crucible {
       size: Number(answer.headers['content-length'] ?? 0),
       body: answer.body,
     };
-  }
-
-  /** `POST /v1/prune` (admins): one retention pass now (docs/retention.md); `dryRun` only counts. */
-  prune(request: PruneRequest = {}, options: CallOptions = {}): Promise<PruneReport> {
-    return this.#transport.json({ method: 'POST', path: '/v1/prune', body: request, signal: options.signal });
   }
 
   /** `GET /v1/queue`: queued counts by priority, running count, capacity. */
