@@ -8,6 +8,8 @@ import { EventBus, StoreEventFeed } from './events/index.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import { openObjectStore } from './objects/index.js';
+import { parseDuration } from './service/retention.js';
+import { StorageGuard } from './service/storage-guard.js';
 import { sandboxServiceFor } from './service/sandboxes-setup.js';
 import { isTerminal } from './core/index.js';
 import { createTracing, tracedRuntime, type Tracing } from './tracing/index.js';
@@ -88,6 +90,8 @@ export async function startServer(
     agingMs: config.agingSeconds * 1000,
     defaultLimits: config.limits,
     objects,
+    ...(config.storage.retention ? { retentionMs: parseDuration(config.storage.retention)! } : {}),
+    storage: new StorageGuard({ path: dataDir, minFreeBytes: config.storage.minFreeMb * 1024 * 1024 }),
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),
   });
@@ -97,7 +101,10 @@ export async function startServer(
     bus,
     () => service.queueStats(),
     () => streams.open,
-    runtime.watchTelemetry ? { watch: runtime.watchTelemetry } : {},
+    {
+      ...(runtime.watchTelemetry ? { watch: runtime.watchTelemetry } : {}),
+      ...storageTelemetryOf(service),
+    },
   );
   let ready = false;
   const app = await buildApi({
@@ -126,6 +133,7 @@ export async function startServer(
     async () => crd?.start(),
   );
   await service.start({ work: !election });
+  service.retention?.start();
   await sandboxes?.start();
   if (!election) crd?.start();
   await election?.start();
@@ -143,6 +151,7 @@ export async function startServer(
         await app.close();
         await crd?.stop();
         await election?.stop();
+        await service.retention?.stop();
         await service.stop();
         // Live sandboxes hibernate to the object store, so a restart loses no workspace.
         await sandboxes?.close();
@@ -378,6 +387,19 @@ function crdControllerFor(
     async stop() {
       await controller.stop();
       await api.close();
+    },
+  };
+}
+
+/** Store size, free disk and pruned totals for `GET /metrics` (docs/retention.md). */
+function storageTelemetryOf(service: EvaluationService) {
+  const retention = service.retention;
+  if (!retention) return {};
+  return {
+    storage: {
+      storeBytes: () => retention.storeBytes(),
+      ...(service.storage ? { freeBytes: () => service.storage!.freeBytes() } : {}),
+      pruned: () => ({ evaluations: retention.prunedEvaluations, objects: retention.prunedObjects }),
     },
   };
 }

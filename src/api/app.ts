@@ -17,6 +17,7 @@ import { batchRoutes } from './routes/batches.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { eventRoutes } from './routes/events.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { retentionRoutes } from './routes/retention.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
@@ -132,6 +133,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.tracing?.enabled) tracingHooks(app, options.tracing);
   await app.register(evaluationRoutes, { service, bounds, streams });
   await app.register(artifactRoutes, { service });
+  await app.register(retentionRoutes, { service });
   await app.register(batchRoutes, { service, bounds });
   await app.register(eventRoutes, { service, streams });
   await app.register(projectRoutes, { service });

@@ -33,6 +33,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /v1/tokens/:id': 'admin',
   'POST /v1/projects': 'admin',
   'DELETE /v1/projects/:id': 'admin',
+  'POST /v1/prune': 'admin',
 };
 
 /** The access of the route a request matched (HEAD as its GET); `user` for routes not listed, unknown URLs too. */

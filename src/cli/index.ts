@@ -6,6 +6,8 @@ import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/tokens.js';
 import { usageCommand } from './commands/usage.js';
 import { artifactsCommand } from './commands/artifacts.js';
+import { sandboxCommand } from './commands/sandbox.js';
+import { pruneCommand } from './commands/prune.js';
 import {
   UsageError,
   checkArgs,
@@ -36,6 +38,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   tokenCommand,
   usageCommand,
   artifactsCommand,
+  sandboxCommand,
+  pruneCommand,
   benchCommand,
 ];
 

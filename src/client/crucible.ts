@@ -1,6 +1,7 @@
 import type { Agent } from 'node:http';
 import { readEvents, readLogs } from './follow.js';
 import { Transport, type RetryOptions } from './transport.js';
+import { Sandboxes } from './sandbox.js';
 import {
   isTerminal,
   type Evaluation,
@@ -19,7 +20,7 @@ import {
 import type { Batch, SubmittedBatch } from './types.js';
 import type { CreatedToken, NewToken, TokenInfo } from './types.js';
 import type { UsageQuery, UsageReport } from './types.js';
-import type { ArtifactDownload, ArtifactList } from './types.js';
+import type { ArtifactDownload, ArtifactList, PruneReport, PruneRequest } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -103,6 +104,8 @@ export class Crucible {
   readonly baseUrl: string;
   readonly #transport: Transport;
   readonly #maxReconnects: number;
+  /** Interactive sandboxes: `crucible.sandboxes.create()` → a `Sandbox` (exec, files, pty, hibernate). */
+  readonly sandboxes: Sandboxes;
 
   constructor(options: CrucibleOptions | string = {}) {
     const opts = typeof options === 'string' ? { baseUrl: options } : options;
@@ -115,6 +118,7 @@ export class Crucible {
     );
     this.baseUrl = this.#transport.baseUrl;
     this.#maxReconnects = Math.max(0, (opts.retry?.attempts ?? 5) - 1);
+    this.sandboxes = new Sandboxes(this.#transport);
   }
 
   /** `POST /v1/evaluations`, with an `Idempotency-Key` so a retried submission never runs twice. */
@@ -351,6 +355,11 @@ export class Crucible {
       size: Number(answer.headers['content-length'] ?? 0),
       body: answer.body,
     };
+  }
+
+  /** `POST /v1/prune` (admins): one retention pass now (docs/retention.md); `dryRun` only counts. */
+  prune(request: PruneRequest = {}, options: CallOptions = {}): Promise<PruneReport> {
+    return this.#transport.json({ method: 'POST', path: '/v1/prune', body: request, signal: options.signal });
   }
 
   /** `GET /v1/queue`: queued counts by priority, running count, capacity. */

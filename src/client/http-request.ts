@@ -5,7 +5,7 @@ export interface HttpRequest {
   readonly method: string;
   readonly url: URL;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body?: string | undefined;
+  readonly body?: string | Buffer | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Node's default (the global agent) when not given. */
   readonly agent?: Agent | undefined;

@@ -18,3 +18,5 @@ export { CrucibleError, CrucibleUnreachableError } from './errors.js';
 export type { RetryEvent, RetryOptions } from './transport.js';
 export * from './types.js';
 export { decodeLogLine } from './log-line.js';
+export { Sandbox, Sandboxes } from './sandbox.js';
+export type * from './sandbox.js';

@@ -27,7 +27,7 @@ export interface RetryEvent {
 }
 
 export interface Request {
-  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'DELETE' | 'PUT';
   readonly path: string;
   readonly body?: unknown;
   readonly headers?: Readonly<Record<string, string>>;
@@ -111,14 +111,21 @@ export class Transport {
     await sleep(delayMs, request.signal);
   }
 
+  /** The headers every request carries (authorization): for connections made outside `send` (WebSocket). */
+  get headers(): Readonly<Record<string, string>> {
+    return this.#headers;
+  }
+
   #httpRequest(request: Request) {
     const headers: Record<string, string> = { ...this.#headers, ...request.headers };
-    if (request.body !== undefined) headers['content-type'] = 'application/json';
+    // A Buffer body is sent as it is (sandbox files); anything else as JSON.
+    const raw = Buffer.isBuffer(request.body);
+    if (request.body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
     return {
       method: request.method,
       url: new URL(this.baseUrl + request.path),
       headers,
-      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      body: request.body === undefined ? undefined : raw ? (request.body as Buffer) : JSON.stringify(request.body),
       signal: request.signal,
       agent: this.#agent,
     };

@@ -18,6 +18,23 @@ import type {
 export type { Limits, Priority, StageDurations, Status, Submission };
 export type { ArtifactEntry, DroppedArtifact };
 
+/** `POST /v1/prune`. */
+export interface PruneRequest {
+  /** `30d`, `12h`, `90m`; default: the server's `--retention`. */
+  readonly olderThan?: string;
+  readonly dryRun?: boolean;
+}
+
+export interface PruneReport {
+  readonly cutoff: string;
+  readonly dryRun: boolean;
+  readonly evaluations: number;
+  readonly objects: number;
+  readonly durationMs: number;
+  readonly storeBytesBefore: number;
+  readonly storeBytesAfter: number;
+}
+
 /** `GET /v1/evaluations/{id}/artifacts`. */
 export interface ArtifactList {
   readonly items: readonly (ArtifactEntry & { readonly contentType: string })[];

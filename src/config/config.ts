@@ -190,6 +190,18 @@ const ServerConfigFields = z.object({
         .optional(),
     })
     .prefault({}),
+  /** Retention and disk pressure (docs/retention.md). */
+  storage: z
+    .object({
+      /** `--retention 30d`, `CRUCIBLE_RETENTION`: terminal evaluations older than this are deleted. */
+      retention: z
+        .string()
+        .regex(/^[1-9][0-9]*(s|m|h|d|w)$/, { error: 'retention must be a duration such as 30d, 12h or 90m' })
+        .optional(),
+      /** `--min-free-mb`, `CRUCIBLE_MIN_FREE_MB`: below this much free space new work answers 503. */
+      minFreeMb: intFrom(0, 1 << 30).default(256),
+    })
+    .prefault({}),
   /** Signed webhooks (docs/webhooks.md): off until a secret is set. */
   webhooks: z
     .object({
@@ -264,6 +276,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       scheduleDelayMs: env.OTEL_BSP_SCHEDULE_DELAY || undefined,
     },
     limits: { artifactsMb: env.CRUCIBLE_ARTIFACTS_MB || undefined },
+    storage: {
+      retention: env.CRUCIBLE_RETENTION || undefined,
+      minFreeMb: env.CRUCIBLE_MIN_FREE_MB || undefined,
+    },
     objects: {
       url: env.CRUCIBLE_OBJECT_STORE || undefined,
       s3Endpoint: env.CRUCIBLE_S3_ENDPOINT || undefined,

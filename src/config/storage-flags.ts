@@ -19,6 +19,16 @@ export const STORAGE_SERVE_OPTIONS = [
     description:
       'default cap of the files kept from each evaluation’s /artifacts (env CRUCIBLE_ARTIFACTS_MB; 64)',
   },
+  {
+    flags: '--retention <age>',
+    description:
+      'delete terminal evaluations older than this, with their logs and artifacts, e.g. 30d (env CRUCIBLE_RETENTION; default: keep all)',
+  },
+  {
+    flags: '--min-free-mb <n>',
+    description:
+      'refuse new work with 503 storage_full below this much free space on the data disk (env CRUCIBLE_MIN_FREE_MB; 256)',
+  },
 ] as const;
 
 export function withStorageFlags(
@@ -29,6 +39,8 @@ export function withStorageFlags(
   const url = text('objectStore');
   const endpoint = text('s3Endpoint');
   const artifactsMb = text('artifactsMb');
+  const retention = text('retention');
+  const minFreeMb = text('minFreeMb');
   return {
     ...input,
     objects: {
@@ -37,5 +49,10 @@ export function withStorageFlags(
       ...(endpoint !== undefined ? { s3Endpoint: endpoint } : {}),
     },
     ...(artifactsMb !== undefined ? { limits: { ...input.limits, artifactsMb } } : {}),
+    storage: {
+      ...input.storage,
+      ...(retention !== undefined ? { retention } : {}),
+      ...(minFreeMb !== undefined ? { minFreeMb } : {}),
+    },
   } as ServerConfigInput;
 }

@@ -1,3 +1,4 @@
+import { storageMetrics, type StorageTelemetry } from './storage.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isTerminal, type Evaluation } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
@@ -33,6 +34,8 @@ export const STAGES = [
 export interface MetricsSources {
   /** The runtime's watch counters and event lag (Kubernetes); absent for backends that watch nothing. */
   readonly watch?: WatchTelemetry;
+  /** Store size, free disk and pruned totals (docs/retention.md); absent: not reported. */
+  readonly storage?: StorageTelemetry;
 }
 
 /**
@@ -164,6 +167,7 @@ export function createMetrics(
   }
 
   if (sources.watch) watchMetrics(registry, sources.watch);
+  if (sources.storage) storageMetrics(registry, sources.storage);
   return registry;
 }
 

@@ -1,3 +1,4 @@
+import type { StorageGuard } from './storage-guard.js';
 import {
   CrucibleError,
   STATUSES,
@@ -70,6 +71,8 @@ export interface BatchServiceOptions {
   readonly wake: () => void;
   /** Per-user quotas, checked for the whole batch (every item counts; all or none). */
   readonly quotas?: UserQuotas;
+  /** Refuses new work when the data disk is nearly full (`storage_full`). */
+  readonly storage?: StorageGuard;
 }
 
 /**
@@ -90,6 +93,7 @@ export class BatchService {
   ): Promise<SubmittedBatch> {
     const caller = options.caller ?? SYSTEM_CALLER;
     const { store, writer } = this.#o;
+    await this.#o.storage?.admit();
     if (body.items.length < 1 || body.items.length > MAX_BATCH_ITEMS) {
       throw new CrucibleError(
         'invalid_request',

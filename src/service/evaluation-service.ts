@@ -1,3 +1,5 @@
+import { RetentionService } from './retention.js';
+import type { StorageGuard } from './storage-guard.js';
 import { EvaluationArtifacts } from './artifacts.js';
 import { randomUUID } from 'node:crypto';
 import {
@@ -77,6 +79,8 @@ export class EvaluationService {
   readonly usage: UsageService | null;
   /** Evaluations' `/artifacts` files (docs/artifacts.md), when an object store is configured. */
   readonly artifacts: EvaluationArtifacts | null;
+  /** Retention and `crucible prune` (docs/retention.md), when the store can delete (both built-in do). */
+  readonly retention: RetentionService | null;
   /** Batches (docs/batches.md), when the store keeps them (both built-in stores do). */
   readonly batches: BatchService | null;
   /** Authentication and the token calls (docs/auth.md). */
@@ -99,6 +103,8 @@ export class EvaluationService {
   readonly #webhooks: ServiceWebhooks;
   readonly #users: EvaluationUsers;
   readonly #quotas: UserQuotas;
+  /** Disk pressure: refuses new work when the data disk is nearly full. */
+  readonly storage: StorageGuard | undefined;
   #offBus: (() => void) | undefined;
 
   constructor(options: EvaluationServiceOptions) {
@@ -133,6 +139,15 @@ export class EvaluationService {
     });
     this.#projectRuns = new ProjectRuns(options.store.projects);
     this.artifacts = options.objects ? new EvaluationArtifacts(options.objects) : null;
+    this.storage = options.storage;
+    this.retention = options.store.retention
+      ? new RetentionService({
+          store: options.store.retention,
+          ...(options.objects ? { objects: options.objects } : {}),
+          ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
+          log,
+        })
+      : null;
     this.#worker = new Worker({
       ...(this.artifacts ? { artifacts: this.artifacts } : {}),
       store: options.store,
@@ -170,6 +185,7 @@ export class EvaluationService {
           newId: this.#newId,
           wake: () => this.#worker.wake(),
           quotas: this.#quotas,
+          ...(options.storage ? { storage: options.storage } : {}),
         })
       : null;
     this.#lease = new ReplicaLease(this.#store, this.#replica, leaseMs, (error) =>
@@ -229,6 +245,7 @@ export class EvaluationService {
       throw new CrucibleError('unknown_language', `unknown language "${submission.language}"`, 'language');
     }
     checkRunnable(submission, language, this.#runtime.languages);
+    await this.storage?.admit();
     if (options.mirrorTo !== undefined && !this.#mirror) {
       throw new CrucibleError(
         'invalid_request',

@@ -38,7 +38,8 @@ export interface SandboxServiceOptions {
 /** A sandbox whose instance runs in this process. */
 export interface LiveSandbox {
   readonly instance: SandboxInstance;
-  readonly client: AgentClient;
+  /** Replaced when a backend whose stream can drop (Kubernetes) hands out a fresh agent connection. */
+  client: AgentClient;
   readonly execs: Map<string, ExecCapture>;
   readonly ptys: Map<string, PtySession>;
   lastActive: number;
@@ -267,6 +268,10 @@ export class SandboxService {
   async #ready(caller: Caller, id: string): Promise<LiveSandbox> {
     const record = await this.#visible(caller, id);
     const current = this.#live.get(id);
+    if (current && !current.client.alive) {
+      // A dropped connection (a Kubernetes exec stream) may be reopened: a fresh agent, the same workspace.
+      current.client = await current.instance.connect().catch(() => current.client);
+    }
     if (current && current.client.alive) {
       current.lastActive = Date.now();
       return current;

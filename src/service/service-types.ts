@@ -1,3 +1,4 @@
+import type { StorageGuard } from './storage-guard.js';
 import type { ObjectStore } from '../objects/index.js';
 import type { Evaluation, Limits, Priority, Submission } from '../core/index.js';
 import type { EventBus, StoreEventFeed } from '../events/index.js';
@@ -30,6 +31,10 @@ export interface EvaluationServiceOptions {
   readonly defaultLimits: Limits;
   /** Artifacts and other large objects (docs/artifacts.md); absent: runs keep no `/artifacts` files. */
   readonly objects?: ObjectStore;
+  /** `--retention`: the background prune's age (docs/retention.md); absent: prune only on demand. */
+  readonly retentionMs?: number;
+  /** Disk pressure: new work answers `storage_full` when the data disk is nearly full. */
+  readonly storage?: StorageGuard;
   readonly log: Logger;
   readonly now?: () => Date;
   readonly newId?: () => string;

@@ -13,6 +13,7 @@ import type { BatchStore } from './batches.js';
 import type { WebhookStore } from './webhooks.js';
 import type { QuotaStore } from './quotas.js';
 import type { UsageStore } from './usage.js';
+import type { RetentionStore } from './retention.js';
 import type { SandboxStore } from './sandboxes.js';
 
 export type * from './webhooks.js';
@@ -21,6 +22,7 @@ export { BatchIdempotencyKeyTaken } from './batches.js';
 export type * from './tokens.js';
 export type * from './quotas.js';
 export type * from './usage.js';
+export type * from './retention.js';
 export type * from './sandboxes.js';
 export { TokenTaken } from './tokens.js';
 
@@ -268,6 +270,8 @@ export interface EvaluationStore {
   readonly tokens?: TokenStore;
   /** Usage of finished evaluations, summed in the database (both built-in adapters do; docs/usage.md). */
   readonly usage?: UsageStore;
+  /** Deleting old terminal evaluations (both built-in adapters; docs/retention.md). */
+  readonly retention?: RetentionStore;
   /** The counts the per-user quotas are checked against (both built-in adapters; docs/scheduling.md). */
   readonly quotas?: QuotaStore;
   /** Interactive sandboxes, their execs and exec logs (both built-in adapters; docs/sandboxes.md). */

@@ -44,6 +44,8 @@ import type { QuotaStore } from '../quotas.js';
 import type { TokenStore } from '../tokens.js';
 import type { UsageStore } from '../usage.js';
 import { postgresUsage } from './usage.js';
+import { postgresRetention } from './retention.js';
+import type { RetentionStore } from '../retention.js';
 import type { WebhookStore } from '../webhooks.js';
 
 export interface PostgresStoreOptions {
@@ -86,6 +88,7 @@ class PostgresStore implements EvaluationStore {
   readonly tokens: TokenStore;
   readonly quotas: QuotaStore;
   readonly usage: UsageStore;
+  readonly retention: RetentionStore;
   readonly sandboxes: SandboxStore;
 
   constructor(options: PostgresStoreOptions) {
@@ -100,6 +103,7 @@ class PostgresStore implements EvaluationStore {
     this.tokens = postgresTokens(this.#db, this.#names);
     this.quotas = postgresQuotas(this.#db, this.#names);
     this.usage = postgresUsage(this.#db, this.#names);
+    this.retention = postgresRetention(this.#db, this.#names);
     this.sandboxes = postgresSandboxes(this.#db, this.#names);
   }
 

@@ -55,6 +55,8 @@ import type { QuotaStore } from '../quotas.js';
 import type { TokenStore } from '../tokens.js';
 import type { UsageStore } from '../usage.js';
 import { sqliteUsage } from './usage.js';
+import { sqliteRetention } from './retention.js';
+import type { RetentionStore } from '../retention.js';
 import type { WebhookStore } from '../webhooks.js';
 
 export interface SqliteStoreOptions {
@@ -85,6 +87,8 @@ export function createSqliteStore(options: SqliteStoreOptions): EvaluationStore 
   // WAL lets readers (API, SSE) run while the scheduler writes. synchronous=NORMAL skips the fsync per
   // commit: a power loss may drop the last transactions but never corrupts the file, and it is what keeps a
   // transition write far below a millisecond. An in-memory database silently stays in `memory` mode.
+  // Before any table exists (a new file): pages freed by retention can go back to the filesystem.
+  db.exec('PRAGMA auto_vacuum = INCREMENTAL');
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = NORMAL');
   return new SqliteStore(db);
@@ -106,6 +110,7 @@ class SqliteStore implements EvaluationStore {
   readonly tokens: TokenStore;
   readonly quotas: QuotaStore;
   readonly usage: UsageStore;
+  readonly retention: RetentionStore;
   readonly sandboxes: SandboxStore;
 
   constructor(private readonly db: DatabaseSync) {
@@ -117,6 +122,7 @@ class SqliteStore implements EvaluationStore {
     this.tokens = sqliteTokens(this.statements);
     this.quotas = sqliteQuotas(this.statements);
     this.usage = sqliteUsage(this.statements);
+    this.retention = sqliteRetention(db, this.statements, this.transactor);
     this.sandboxes = sqliteSandboxes(this.statements, this.transactor);
   }
 

@@ -1,0 +1,184 @@
+import { performance } from 'node:perf_hooks';
+import { evaluationObjectsPrefix } from '../core/index.js';
+import type { ObjectStore } from '../objects/index.js';
+import type { RetentionStore } from '../store/store.js';
+import { messageOf, type Logger } from './transition-writer.js';
+
+export interface PruneOptions {
+  /** Delete terminal evaluations that finished longer ago than this (default: the configured retention). */
+  readonly olderThanMs?: number;
+  /** Count what would go, delete nothing. */
+  readonly dryRun?: boolean;
+}
+
+export interface PruneReport {
+  readonly cutoff: string;
+  readonly dryRun: boolean;
+  readonly evaluations: number;
+  readonly objects: number;
+  readonly durationMs: number;
+  readonly storeBytesBefore: number;
+  readonly storeBytesAfter: number;
+}
+
+export interface RetentionServiceOptions {
+  readonly store: RetentionStore;
+  readonly objects?: ObjectStore;
+  /** `--retention`: evaluations older than this are pruned by the background loop; absent: only on demand. */
+  readonly retentionMs?: number;
+  /** At most this many evaluations per transaction (default 200); fewer while a batch takes over ~8 ms. */
+  readonly batchSize?: number;
+  /** How often the background loop runs (default: every 10 minutes). */
+  readonly intervalMs?: number;
+  readonly now?: () => Date;
+  readonly log: Logger;
+}
+
+const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Each batch's store work aims at this (ms): long enough to be efficient, short enough not to be noticed. */
+const TARGET_MS = 8;
+/** Freed pages go back to the filesystem after this many deletions and at the end. */
+const RECLAIM_EVERY = 2000;
+
+/**
+ * Retention (docs/retention.md): deletes terminal evaluations older than the cutoff with their rows and
+ * objects, in small batches with a turn of the event loop between them, so API calls interleave with a prune
+ * of any size. Objects go first: a crash between the two leaves rows whose objects are gone (answered as
+ * "no longer stored") and the next prune deletes them, never orphaned objects nothing points at. One prune at
+ * a time per replica; replicas may prune together (a row already deleted is skipped).
+ */
+export class RetentionService {
+  readonly #o: RetentionServiceOptions;
+  readonly #now: () => Date;
+  #running: Promise<PruneReport> | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** Since start, for `GET /metrics`. */
+  prunedEvaluations = 0;
+  prunedObjects = 0;
+
+  constructor(options: RetentionServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  get retentionMs(): number | undefined {
+    return this.#o.retentionMs;
+  }
+
+  storeBytes(): Promise<number> {
+    return this.#o.store.sizeBytes();
+  }
+
+  /** Starts the background loop when a retention is configured. */
+  start(): void {
+    if (this.#o.retentionMs === undefined) return;
+    const every = this.#o.intervalMs ?? 10 * 60_000;
+    const tick = () => {
+      this.#timer = setTimeout(() => {
+        void this.prune()
+          .then((report) => {
+            if (report.evaluations > 0) {
+              this.#o.log.info(
+                `retention: pruned ${report.evaluations} evaluations and ${report.objects} objects in ${report.durationMs} ms`,
+              );
+            }
+          })
+          .catch((error: unknown) => this.#o.log.warn(`retention: pruning failed: ${messageOf(error)}`))
+          .finally(() => {
+            if (!this.#stopped) tick();
+          });
+      }, every);
+      this.#timer.unref();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** One prune (a second call while one runs gets the running one's report). */
+  prune(options: PruneOptions = {}): Promise<PruneReport> {
+    this.#running ??= this.#prune(options).finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #prune(options: PruneOptions): Promise<PruneReport> {
+    const olderThan = options.olderThanMs ?? this.#o.retentionMs;
+    if (olderThan === undefined) throw new Error('no retention configured and no age given');
+    const started = Date.now();
+    const cutoff = new Date(this.#now().getTime() - olderThan).toISOString();
+    const store = this.#o.store;
+    const before = await store.sizeBytes();
+    let evaluations = 0;
+    let objects = 0;
+    if (options.dryRun) {
+      const all = await store.prunable(cutoff, Number.MAX_SAFE_INTEGER);
+      for (const item of all) {
+        if (item.hasObjects && this.#o.objects) {
+          objects += (await this.#o.objects.list(evaluationObjectsPrefix(item.id))).length;
+        }
+      }
+      evaluations = all.length;
+    } else {
+      // The batch size adapts to keep each store call near TARGET_MS: on SQLite a call holds the event loop.
+      let size = Math.min(this.#o.batchSize ?? 200, 50);
+      let sinceReclaim = 0;
+      for (;;) {
+        if (this.#stopped) break;
+        const batch = await store.prunable(cutoff, size);
+        if (batch.length === 0) break;
+        for (const item of batch) {
+          if (item.hasObjects && this.#o.objects) {
+            const deleted = await this.#o.objects.deletePrefix(evaluationObjectsPrefix(item.id));
+            objects += deleted;
+            this.prunedObjects += deleted;
+          }
+        }
+        // Timed alone: the wait for the event loop between steps is other work's, not this batch's.
+        const started = performance.now();
+        const deleted = await store.deleteEvaluations(batch.map((item) => item.id));
+        evaluations += deleted;
+        this.prunedEvaluations += deleted;
+        sinceReclaim += deleted;
+        const took = performance.now() - started;
+        const max = this.#o.batchSize ?? 200;
+        size =
+          took < TARGET_MS / 2
+            ? Math.min(max, size * 2)
+            : took > TARGET_MS * 2
+              ? Math.max(1, size >> 1)
+              : size;
+        if (sinceReclaim >= RECLAIM_EVERY) {
+          await store.reclaim();
+          sinceReclaim = 0;
+        }
+        await yieldToOthers();
+      }
+      await store.reclaim();
+    }
+    return {
+      cutoff,
+      dryRun: options.dryRun === true,
+      evaluations,
+      objects,
+      durationMs: Date.now() - started,
+      storeBytesBefore: before,
+      storeBytesAfter: await store.sizeBytes(),
+    };
+  }
+}
+
+/** `30d`, `12h`, `90m`, `3600s` → milliseconds; null for anything else. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+)(s|m|h|d|w)$/.exec(text.trim());
+  if (!match) return null;
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[match[2] as 's'];
+  const ms = Number(match[1]) * unit;
+  return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
+}
