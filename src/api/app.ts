@@ -10,7 +10,7 @@ import {
 import type { Registry } from 'prom-client';
 import { CrucibleError, type LimitBounds } from '../core/index.js';
 import type { EvaluationService, Logger } from '../service/index.js';
-import { installAuth } from './auth.js';
+import { accessOf, installAuth } from './auth.js';
 import { createErrorHandler } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { batchRoutes } from './routes/batches.js';
@@ -123,8 +123,25 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         description: 'Run untrusted code in isolated sandboxes and report what happened.',
         version: '1',
       },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A token from `crucible token create` or CRUCIBLE_ADMIN_TOKEN (docs/auth.md)',
+          },
+        },
+      },
+      security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    // Public routes say so, so generated clients send no token there.
+    transform: (input) => {
+      const output = jsonSchemaTransform(input);
+      const methods = [input.route.method].flat();
+      return methods.some((method) => accessOf(method, input.url) === 'public')
+        ? { ...output, schema: { ...output.schema, security: [] } }
+        : output;
+    },
   });
 
   const { service, bounds, streams } = options;

@@ -227,25 +227,31 @@ export const SubmitQuerySchema = z.strictObject({
 
 export const WaitQuerySchema = z.strictObject({ wait: waitSeconds() });
 
-export const ListQuerySchema = z.strictObject({
-  status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
-  label: z
-    .string()
-    .regex(/^[^=]+=[^=]*$/, { error: 'label filter is key=value' })
-    .optional(),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1, { error: 'limit must be between 1 and 500' })
-    .max(500, { error: 'limit must be between 1 and 500' })
-    .default(50),
-  cursor: z.string().max(200).optional(),
-  project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
-  /** Only this batch's evaluations (`POST /v1/batches`), newest (last item) first; `status` still filters. */
-  batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
-  /** Only this user's evaluations (admins; a user may name only themselves). */
-  user: z.string().min(1).max(200, { error: 'user must be at most 200 characters' }).optional(),
-});
+export const ListQuerySchema = z
+  .strictObject({
+    status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
+    label: z
+      .string()
+      .regex(/^[^=]+=[^=]*$/, { error: 'label filter is key=value' })
+      .optional(),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1, { error: 'limit must be between 1 and 500' })
+      .max(500, { error: 'limit must be between 1 and 500' })
+      .default(50),
+    cursor: z.string().max(200).optional(),
+    project: z.string().min(1).max(200, { error: 'project must be at most 200 characters' }).optional(),
+    /** Only this batch's evaluations (`POST /v1/batches`), newest (last item) first; `status` still filters. */
+    batch: z.string().min(1).max(200, { error: 'batch must be at most 200 characters' }).optional(),
+    /** Only this user's evaluations (admins; a user may name only themselves). */
+    user: z.string().min(1).max(200, { error: 'user must be at most 200 characters' }).optional(),
+  })
+  // A batch's listing filters by status only: refusing the others beats silently ignoring them.
+  .refine((q) => q.batch === undefined || (q.label ?? q.project ?? q.user) === undefined, {
+    error: 'batch can be combined with status only, not with label, project or user',
+    path: ['batch'],
+  });
 
 export const LogsQuerySchema = z.strictObject({
   follow: z

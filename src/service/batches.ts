@@ -24,6 +24,7 @@ import { assertSameSubmission, fingerprintOf } from './idempotency.js';
 import type { ProjectRuns } from './project-runs.js';
 import type { TransitionWriter } from './transition-writer.js';
 import { watchTerminals } from './terminal-watch.js';
+import type { DeliveryLog } from '../webhooks/index.js';
 import type { ServiceWebhooks } from './webhooks.js';
 import type { UserQuotas } from './quotas.js';
 
@@ -186,6 +187,12 @@ export class BatchService {
   ): Promise<ListPage> {
     await this.#progress(id, caller);
     return this.#o.store.listBatch(id, query);
+  }
+
+  /** The batch webhook's delivery and its attempts (null: none yet, or the batch has no webhook). */
+  async deliveries(id: string, caller: Caller = SYSTEM_CALLER): Promise<DeliveryLog | null> {
+    await this.#progress(id, caller);
+    return this.#o.webhooks.log(id, 'batch');
   }
 
   /** A batch webhook's body: the batch as `GET /v1/batches/{id}` answers it; null when it is gone. */

@@ -1,5 +1,6 @@
 import { CrucibleError, isTerminal, type Evaluation, type Submission } from '../core/index.js';
 import type { EventBus } from '../events/index.js';
+import type { WebhookSubjectKind } from '../store/webhooks.js';
 import type { DeliveryLog, WebhookDeliveries } from '../webhooks/index.js';
 
 /**
@@ -41,8 +42,9 @@ export class ServiceWebhooks {
     await this.#deliveries.register(evaluation.id, submission.webhook.url, new Date(evaluation.createdAt));
   }
 
-  log(evaluationId: string): Promise<DeliveryLog | null> {
-    return this.#deliveries ? this.#deliveries.deliveryLog(evaluationId) : Promise.resolve(null);
+  /** The delivery about one evaluation (or one batch) and its attempts; null when it has none. */
+  log(subjectId: string, subjectKind: WebhookSubjectKind = 'evaluation'): Promise<DeliveryLog | null> {
+    return this.#deliveries ? this.#deliveries.deliveryLog(subjectId, subjectKind) : Promise.resolve(null);
   }
 
   start(): void {

@@ -125,8 +125,11 @@ export class WebhookDeliveries {
   }
 
   /** The evaluation's delivery with its attempts, or null when none was enqueued (yet, or ever). */
-  async deliveryLog(evaluationId: string): Promise<DeliveryLog | null> {
-    const [delivery] = await this.#store.deliveriesOf('evaluation', evaluationId);
+  async deliveryLog(
+    subjectId: string,
+    subjectKind: WebhookSubjectKind = 'evaluation',
+  ): Promise<DeliveryLog | null> {
+    const [delivery] = await this.#store.deliveriesOf(subjectKind, subjectId);
     if (!delivery) return null;
     return { delivery, attempts: await this.#store.attemptsOf(delivery.id) };
   }

@@ -41,6 +41,7 @@ const ROUTES: Readonly<Record<string, Guard>> = {
   'GET /v1/evaluations/:id/logs': { kind: 'own', object: 'evaluation' },
   'GET /v1/evaluations/:id/deliveries': { kind: 'own', object: 'evaluation' },
   'GET /v1/batches/:id': { kind: 'own', object: 'batch' },
+  'GET /v1/batches/:id/deliveries': { kind: 'own', object: 'batch' },
   'POST /v1/evaluations': { kind: 'scoped', why: 'records the caller as the user; keys per user' },
   'POST /v1/batches': { kind: 'scoped', why: 'records the caller as the user of every item' },
   'GET /v1/evaluations': { kind: 'scoped', why: "the caller's own; ?user= for admins" },
@@ -206,6 +207,30 @@ describe('every route of the API', () => {
       const other = await objectOf(guard.object, 'bob');
       expect((await call(method, urlOf(route, other), 'admin')).statusCode, `${route} by an admin`).toBe(200);
     }
+  });
+});
+
+describe('the OpenAPI document', () => {
+  it('declares the bearer scheme for every route but the public ones', async () => {
+    await app.ready();
+    const doc = app.swagger() as {
+      security?: unknown;
+      components?: { securitySchemes?: Record<string, unknown> };
+      paths: Record<string, Record<string, { security?: unknown }>>;
+    };
+    expect(doc.components?.securitySchemes?.['bearer']).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    const checked: string[] = [];
+    for (const [route, guard] of Object.entries(ROUTES)) {
+      const [method = '', path = ''] = route.split(' ');
+      const operation = doc.paths[path.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()];
+      if (!operation) continue; // hidden from the document (e.g. /openapi.json itself)
+      if (guard.kind === 'public') expect(operation.security, route).toEqual([]);
+      else expect(operation.security, route).toBeUndefined();
+      checked.push(route);
+    }
+    expect(checked).toContain('GET /v1/version');
+    expect(checked).toContain('POST /v1/evaluations');
   });
 });
 

@@ -167,6 +167,17 @@ describe('POST /v1/batches', () => {
     expect(JSON.stringify(doc.paths['/v1/batches'])).toMatch(/"items"/);
   });
 
+  test('a batch listing takes status as its only other filter, and says so', async () => {
+    const { app } = await api();
+    for (const extra of ['label=team%3Da', 'project=p', 'user=u']) {
+      const response = await app.inject({ method: 'GET', url: `/v1/evaluations?batch=b&${extra}` });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        error: { field: 'batch', message: expect.stringMatching(/status only/) },
+      });
+    }
+  });
+
   test('another batch id answers 404', async () => {
     const { app } = await api();
     const response = await app.inject({ method: 'GET', url: '/v1/batches/batch_nope' });
@@ -214,5 +225,16 @@ describe('POST /v1/batches', () => {
     expect(verified).toMatchObject({ id, total: 4, done: true, byStatus: { succeeded: 4 } });
     const deliveries = await store.webhooks!.deliveriesOf('batch', id);
     expect(deliveries).toEqual([expect.objectContaining({ state: 'delivered', attempts: 1 })]);
+    const log = await app.inject({ method: 'GET', url: `/v1/batches/${id}/deliveries` });
+    expect(log.statusCode).toBe(200);
+    expect(log.json()).toMatchObject({
+      webhook: { id: `msg_batch_${id}`, url: receiver.url, state: 'delivered', attempts: 1 },
+      items: [{ attempt: 1, statusCode: 204, error: null, nextAttemptAt: null }],
+    });
+    // Its items' own deliveries are theirs: none here (the items carry no webhook).
+    const [first] = (await app.inject({ method: 'GET', url: `/v1/evaluations?batch=${id}` })).json().items;
+    expect(
+      (await app.inject({ method: 'GET', url: `/v1/evaluations/${first.id}/deliveries` })).json(),
+    ).toEqual({ webhook: null, items: [] });
   });
 });

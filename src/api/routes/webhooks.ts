@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CrucibleError } from '../../core/index.js';
 import type { EvaluationService } from '../../service/index.js';
+import type { DeliveryLog } from '../../webhooks/index.js';
 import { ErrorSchema, IdParamsSchema } from '../schemas.js';
 import { toView } from '../views.js';
 
@@ -38,7 +39,10 @@ export const DeliveriesSchema = z.object({
   items: z.array(AttemptSchema),
 });
 
-/** `GET /v1/evaluations/{id}/deliveries`: the webhook delivery log of one evaluation. */
+/**
+ * `GET /v1/evaluations/{id}/deliveries` and `GET /v1/batches/{id}/deliveries`: the webhook delivery log of one
+ * evaluation, or of a batch's own webhook (sent when every item is done).
+ */
 export const webhookRoutes: FastifyPluginAsyncZod<WebhookRoutesOptions> = async (app, { service }) => {
   app.get(
     '/v1/evaluations/:id/deliveries',
@@ -49,27 +53,43 @@ export const webhookRoutes: FastifyPluginAsyncZod<WebhookRoutesOptions> = async 
         response: { 200: DeliveriesSchema, ...errors },
       },
     },
-    async (request): Promise<z.infer<typeof DeliveriesSchema>> => {
-      const log = await service.deliveries(request.params.id, request.caller);
-      if (!log) return { webhook: null, items: [] };
-      const { delivery } = log;
-      return {
-        webhook: {
-          id: delivery.id,
-          url: delivery.url,
-          state: delivery.state,
-          attempts: delivery.attempts,
-          nextAttemptAt:
-            delivery.state === 'pending' && delivery.dueMs !== null
-              ? new Date(delivery.dueMs).toISOString()
-              : null,
-          createdAt: delivery.createdAt,
-        },
-        items: log.attempts.map(({ deliveryId: _id, ...attempt }) => attempt),
-      };
+    async (request) => deliveriesView(await service.deliveries(request.params.id, request.caller)),
+  );
+
+  app.get(
+    '/v1/batches/:id/deliveries',
+    {
+      schema: {
+        summary: "A batch's own webhook delivery (when every item is done) and its attempts, oldest first",
+        params: IdParamsSchema,
+        response: { 200: DeliveriesSchema, ...errors },
+      },
+    },
+    async (request) => {
+      if (!service.batches) throw new CrucibleError('not_found', 'this server has no batches', 'id');
+      return deliveriesView(await service.batches.deliveries(request.params.id, request.caller));
     },
   );
 };
+
+function deliveriesView(log: DeliveryLog | null): z.infer<typeof DeliveriesSchema> {
+  if (!log) return { webhook: null, items: [] };
+  const { delivery } = log;
+  return {
+    webhook: {
+      id: delivery.id,
+      url: delivery.url,
+      state: delivery.state,
+      attempts: delivery.attempts,
+      nextAttemptAt:
+        delivery.state === 'pending' && delivery.dueMs !== null
+          ? new Date(delivery.dueMs).toISOString()
+          : null,
+      createdAt: delivery.createdAt,
+    },
+    items: log.attempts.map(({ deliveryId: _id, ...attempt }) => attempt),
+  };
+}
 
 /**
  * A webhook's body: the evaluation as `GET /v1/evaluations/{id}` answers it, output included; null when the
