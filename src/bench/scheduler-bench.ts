@@ -196,8 +196,10 @@ export function formatSchedulerBench(levels: readonly SchedulerLevel[], users = 
     ]);
   }
   return [
-    `scheduler decision cost: median of one claimQueued (max 1, its dispatch write included; finishing runs untimed), ${users} users, ` +
-      `${PRIORITIES.length} priorities, a tenth of the users at maxRunning 1`,
+    `scheduler decision cost: median of one claimQueued (max 1, its dispatch write included; finishing runs untimed), ` +
+      (users === 1
+        ? `the whole queue one user's, at maxRunning 1 (no claim may take any), ${PRIORITIES.length} priorities`
+        : `${users} users, ${PRIORITIES.length} priorities, a tenth of the users at maxRunning 1`),
     table(rows),
     'goal: flat (a decision reads a few index entries per priority, whatever the queue holds)',
   ].join('\n');

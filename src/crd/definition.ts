@@ -118,6 +118,24 @@ function specSchema(bounds: LimitBounds) {
         maxProperties: MAX_LABELS,
         additionalProperties: { type: 'string', maxLength: 63, pattern: LABEL_VALUE },
       },
+      // As the HTTP API's `webhook`: POSTed the evaluation, signed, at its terminal status (docs/webhooks.md).
+      // The SSRF check (the address the host resolves to) is the service's, at submission.
+      webhook: {
+        type: 'object',
+        required: ['url'],
+        properties: {
+          url: {
+            type: 'string',
+            maxLength: 2048,
+            'x-kubernetes-validations': [
+              {
+                rule: "self.startsWith('https://') || self.startsWith('http://')",
+                message: 'webhook.url must be an absolute http:// or https:// URL',
+              },
+            ],
+          },
+        },
+      },
     },
   };
 }

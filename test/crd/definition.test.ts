@@ -53,16 +53,13 @@ describe('the Evaluation schema and CEL rules', () => {
       memoryMb: 16,
       priority: 'high',
       labels: { team: 'a', user: '' },
+      webhook: { url: 'https://hooks.example.com/crucible' },
     };
     expect(validate(schema, object(spec), undefined)).toEqual([]);
   });
 
   it.each([
-    [
-      { language: 'cobol', code: 'x' },
-      'spec.language',
-      'unknown language; supported: python, javascript, bash',
-    ],
+    [{ language: 'cobol', code: 'x' }, 'spec.language', 'unknown language; supported: python'],
     [
       { language: 'python', code: 'x', timeoutSeconds: 0 },
       'spec.timeoutSeconds',
@@ -77,6 +74,12 @@ describe('the Evaluation schema and CEL rules', () => {
       'must be of type integer',
     ],
     [{ code: 'x' }, 'spec.language', 'Required value'],
+    [{ language: 'python', code: 'x', webhook: {} }, 'spec.webhook.url', 'Required value'],
+    [
+      { language: 'python', code: 'x', webhook: { url: 'ftp://x' } },
+      'spec.webhook.url',
+      'webhook.url must be an absolute http:// or https:// URL',
+    ],
   ])('refuses %j at %s', (spec, field, message) => {
     const causes = validate(schema, object(spec), undefined);
     expect(causes).toContainEqual(

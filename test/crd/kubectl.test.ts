@@ -98,7 +98,7 @@ describe.skipIf(missing)('Evaluation objects driven with the real kubectl (fake 
     const unknown = await harness.apply(evaluationYaml('cobol', { language: 'cobol', code: 'x' }));
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain(
-      'The Evaluation "cobol" is invalid: spec.language: Invalid value: "string": unknown language; supported: python, javascript, bash',
+      'The Evaluation "cobol" is invalid: spec.language: Invalid value: "string": unknown language; supported: python, javascript',
     );
     const slow = await harness.apply(
       evaluationYaml('slow', { language: 'python', code: 'x', timeoutSeconds: 9999 }),
