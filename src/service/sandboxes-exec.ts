@@ -10,7 +10,10 @@ export function execExitOf(exit: AgentExecExit, oomKilledByHost: boolean): ExecE
     exitCode: exit.code,
     signal: exit.signal,
     timedOut: exit.timedOut,
-    oomKilled: exit.oomKilled || (oomKilledByHost && exit.signal === 'SIGKILL' && !exit.timedOut),
+    // A shell in front of the killed program reports it as 137 (128 + SIGKILL) rather than the signal.
+    oomKilled:
+      exit.oomKilled ||
+      (oomKilledByHost && !exit.timedOut && (exit.signal === 'SIGKILL' || exit.code === 137)),
     truncated: exit.truncated,
     durationMs: Math.round(exit.wallMs * 1000) / 1000,
     cpuMs: exit.cpuMs,

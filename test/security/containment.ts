@@ -7,7 +7,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { describeSandboxed } from '../support/requirements.js';
 import { removeDataDir, startTestServer, type TestServer } from '../support/server.js';
 import { resourceContainmentTests } from './containment-resources.js';
-import { REPO_ROOT, evaluate, probe, rawRequest, walkNoFollow } from './support.js';
+import { runnerFor, type Via } from './sandbox-runner.js';
+import { REPO_ROOT, rawRequest, walkNoFollow } from './support.js';
 
 type Isolation = 'bwrap' | 'gvisor';
 
@@ -15,9 +16,10 @@ type Isolation = 'bwrap' | 'gvisor';
  * Hostile programs against a real server with the given sandbox; one test per point of the threat model.
  * Each program reports what it managed as one JSON line, so a failure shows exactly which probe got through.
  */
-export function containmentSuite(isolation: Isolation): void {
+export function containmentSuite(isolation: Isolation, via: Via = 'evaluation'): void {
+  const { evaluate, probe } = runnerFor(via);
   describeSandboxed(
-    `containment under ${isolation}`,
+    `containment under ${isolation}${via === 'sandbox' ? ' inside interactive sandboxes' : ''}`,
     () => {
       let server: TestServer;
       let listener: Server;
@@ -244,7 +246,8 @@ print(json.dumps({"pids": pids, "foreign": foreign}))`,
         expect(r.pids.every((p) => Number(p) < 10)).toBe(true);
       });
 
-      resourceContainmentTests(isolation, () => server);
+      // The resource half submits evaluations itself (limits, reasons, truncation are evaluation results).
+      if (via === 'evaluation') resourceContainmentTests(isolation, () => server);
 
       test('the program cannot signal or kill the server', async () => {
         const serverPid = server.process.pid!;

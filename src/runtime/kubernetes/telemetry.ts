@@ -80,8 +80,8 @@ export function tracedKubeApi(
   traceCall: <T>(name: string, work: () => Promise<T>) => Promise<T>,
 ): KubeApi {
   return new Proxy(api, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function' || typeof property !== 'string' || property === 'close') return value;
       const method = value as (...args: unknown[]) => unknown;
       // A project namespace's API: its calls are traced the same way.
