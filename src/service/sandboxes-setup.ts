@@ -33,9 +33,21 @@ export async function sandboxServiceFor(
 }
 
 async function sandboxRuntimeFor(config: ServerConfig, log: SetupLog): Promise<SandboxRuntime | null> {
-  if (config.backend !== 'local') {
-    log.warn('interactive sandboxes: this build serves them on the local backend only');
-    return null;
+  if (config.backend === 'kubernetes') {
+    if (config.clusters.length > 0) {
+      log.warn('interactive sandboxes: not over several clusters (--cluster): /v1/sandboxes is off');
+      return null;
+    }
+    // A pod per sandbox in CRUCIBLE_K8S_NAMESPACE (or the project's), the agent over pods/exec.
+    const { createKubernetesSandboxRuntime } = await import('../runtime/kubernetes/sandboxes/index.js');
+    const k = config.kubernetes;
+    return createKubernetesSandboxRuntime({
+      namespace: k.namespace,
+      ...(k.kubeconfig ? { kubeconfigPath: k.kubeconfig } : {}),
+      ...(k.runtimeClassName ? { runtimeClassName: k.runtimeClassName } : {}),
+      ...(k.runnerImage ? { runnerImage: k.runnerImage } : {}),
+      warn: (message) => log.warn(message),
+    });
   }
   if (config.sandbox !== 'bwrap') {
     log.warn(

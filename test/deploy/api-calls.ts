@@ -14,6 +14,9 @@ import { REPO } from './render.js';
  *   `/apis/batch/v1/namespaces/${namespace}/jobs` or cluster-wide `'/apis/batch/v1/jobs'` (with
  *   `watch: 'true'`), `…/pods/${name}/log` read with GET, and the Evaluation watch (`watchParams(query)` or
  *   `watch: 'true'` in the stream's parameters, or `'watch', 'true'` on its URL, of what the file lists: a reflector watches what it lists).
+ * - pods/exec through `@kubernetes/client-node`'s `Exec` class (`new k8s.Exec(config)`): a WebSocket upgrade,
+ *   a GET that RBAC authorizes as `get` and, since Kubernetes 1.31 (AuthorizePodWebsocketUpgradeCreatePermission),
+ *   also as `create`: both verbs.
  * A call made any other way is not seen: extend this file when the code gains one.
  */
 
@@ -155,8 +158,33 @@ function rawCalls(file: string, source: string): ApiCall[] {
   return calls;
 }
 
+const EXEC_CLASS = /new [\w.]*\bExec\(/g;
+
+function execCalls(file: string, source: string): ApiCall[] {
+  return [...source.matchAll(EXEC_CLASS)].flatMap((match) =>
+    ['get', 'create'].map((verb) => ({
+      group: '',
+      resource: 'pods/exec',
+      verb,
+      scope: 'namespace' as const,
+      file,
+      method: methodAt(source, match.index),
+    })),
+  );
+}
+
+/**
+ * Files whose every call is made in the namespace of the object it serves, which is a project's namespace
+ * when the object belongs to a project: the interactive sandboxes' runtime (a sandbox pod lives in its
+ * project's namespace). Their calls are marked with this method name, taken as called on a project's API.
+ */
+const PROJECT_NAMESPACE_FILES = ['src/runtime/kubernetes/sandboxes/'];
+const IN_PROJECT_NAMESPACES = 'inProjectNamespaces';
+
 function callsIn(file: string, source: string): ApiCall[] {
-  return [...typedCalls(file, source), ...rawCalls(file, source)];
+  const calls = [...typedCalls(file, source), ...rawCalls(file, source), ...execCalls(file, source)];
+  if (!PROJECT_NAMESPACE_FILES.some((prefix) => file.startsWith(prefix))) return calls;
+  return calls.map((call) => ({ ...call, method: IN_PROJECT_NAMESPACES }));
 }
 
 function sourceFiles(dir: string): string[] {
@@ -196,7 +224,7 @@ const PROJECT_API_USERS: Record<string, RegExp> = {
 
 /** The `KubeApi` methods called on a project's namespaced API. */
 export function methodsOnProjectApis(): Set<string> {
-  const methods = new Set<string>();
+  const methods = new Set<string>([IN_PROJECT_NAMESPACES]);
   for (const [file, pattern] of Object.entries(PROJECT_API_USERS)) {
     const source = readFileSync(path.join(REPO, file), 'utf8');
     for (const [, method] of source.matchAll(pattern)) methods.add(method!);

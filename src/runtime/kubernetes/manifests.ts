@@ -56,6 +56,51 @@ export interface EvaluationManifests {
   readonly job: V1Job;
 }
 
+/** Every container's lock-down: non-root, read-only root, no privilege escalation, no capabilities. */
+export const CONTAINER_SECURITY = {
+  runAsNonRoot: true,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/**
+ * The pod-level lock-down every Crucible pod shares (evaluation Jobs and interactive sandboxes): uid/gid
+ * 65534, seccomp RuntimeDefault, no service account token, no service links, the runtime class when set.
+ */
+export function lockedDownPodSpec(options: Pick<ManifestOptions, 'runtimeClassName'>) {
+  return {
+    restartPolicy: 'Never',
+    terminationGracePeriodSeconds: 1,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    ...(options.runtimeClassName ? { runtimeClassName: options.runtimeClassName } : {}),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65534,
+      runAsGroup: 65534,
+      fsGroup: 65534,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  } satisfies Partial<V1PodSpec>;
+}
+
+/** The emptyDir the init container installs the runner into (mounted read-only in the main container). */
+export const RUNNER_VOLUME: V1Volume = { name: 'runner-bin', emptyDir: { sizeLimit: '64Mi' } };
+
+/** The init container that copies the static runner out of the runner image into `RUNNER_VOLUME`. */
+export function runnerSetupContainer(options: Pick<ManifestOptions, 'runnerImage'>) {
+  return {
+    name: 'runner-setup',
+    image: options.runnerImage,
+    command: ['/crucible-runner', 'install', RUNNER_BIN_DIR],
+    securityContext: CONTAINER_SECURITY,
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '16Mi' } },
+    volumeMounts: [{ name: RUNNER_VOLUME.name, mountPath: RUNNER_BIN_DIR }],
+  };
+}
+
 /** Labels shared by every object of one evaluation: the watch and the cleanup select on them. */
 export function evaluationLabels(request: RunRequest): Record<string, string> {
   const labels: Record<string, string> = {
@@ -128,13 +173,6 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   }));
   const tmpMb = Math.min(request.limits.tmpSizeMb, options.tmpSizeMb);
   const memory = `${request.limits.memoryMb}Mi`;
-  const containerSecurity = {
-    runAsNonRoot: true,
-    readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
   const command = [
     RUNNER_PATH,
     '--payload',
@@ -154,37 +192,17 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   ];
 
   const podSpec: V1PodSpec = {
-    restartPolicy: 'Never',
-    terminationGracePeriodSeconds: 1,
-    automountServiceAccountToken: false,
-    enableServiceLinks: false,
-    ...(options.runtimeClassName ? { runtimeClassName: options.runtimeClassName } : {}),
+    ...lockedDownPodSpec(options),
     ...(options.priorityClassPrefix
       ? { priorityClassName: `${options.priorityClassPrefix}${request.priority}` }
       : {}),
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 65534,
-      runAsGroup: 65534,
-      fsGroup: 65534,
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
-    initContainers: [
-      {
-        name: 'runner-setup',
-        image: options.runnerImage,
-        command: ['/crucible-runner', 'install', RUNNER_BIN_DIR],
-        securityContext: containerSecurity,
-        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '16Mi' } },
-        volumeMounts: [{ name: 'runner-bin', mountPath: RUNNER_BIN_DIR }],
-      },
-    ],
+    initContainers: [runnerSetupContainer(options)],
     containers: [
       {
         name: MAIN_CONTAINER,
         image: options.images[language.id] ?? language.image,
         command,
-        securityContext: containerSecurity,
+        securityContext: CONTAINER_SECURITY,
         resources: {
           requests: { cpu: options.cpuRequest, memory },
           limits: { cpu: options.cpuLimit, memory },
@@ -196,11 +214,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
         ],
       },
     ],
-    volumes: [
-      { name: 'runner-bin', emptyDir: { sizeLimit: '64Mi' } },
-      { name: 'tmp', emptyDir: { sizeLimit: `${tmpMb}Mi` } },
-      ...payloadVolumes,
-    ],
+    volumes: [RUNNER_VOLUME, { name: 'tmp', emptyDir: { sizeLimit: `${tmpMb}Mi` } }, ...payloadVolumes],
   };
 
   const job: V1Job = {

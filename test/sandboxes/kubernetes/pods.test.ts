@@ -117,6 +117,14 @@ describe.skipIf(skipReason !== null)('Kubernetes sandbox pods (fake API server)'
     expect(await instance.ended).toMatchObject({ reason: 'lost' });
   });
 
+  it('reports an evicted pod as lost, with the eviction in the message', async () => {
+    const instance = await env.runtime.create(sandboxSpec('evicted'));
+    const [pod] = podsOf(env.cluster, 'evicted');
+    await env.cluster.kubelet.evict(NAMESPACE, pod!.metadata!.name!);
+    expect(await instance.ended).toMatchObject({ reason: 'lost', message: expect.stringMatching(/evicted/) });
+    await instance.destroy();
+  });
+
   it("fails create with the kubelet's reason when the image cannot be pulled, leaving no pod", async () => {
     const broken = await env.another({ images: { python: 'registry.invalid/python:none' } });
     await expect(broken.create(sandboxSpec('no-image'))).rejects.toThrow(/ErrImagePull|ImagePullBackOff/);
