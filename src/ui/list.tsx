@@ -1,6 +1,6 @@
 import { elementScroll, observeElementOffset, observeElementRect, Virtualizer } from '@tanstack/virtual-core';
 import { useEffect, useLayoutEffect, useReducer, useRef, useState } from 'preact/hooks';
-import { call, STATUSES, type Evaluation } from './api.js';
+import { call, STATUSES, TERMINAL, type Evaluation } from './api.js';
 import { ago, ms } from './format.js';
 import { live } from './live.js';
 
@@ -81,13 +81,21 @@ export function EvaluationList({ languages }: { languages: string[] }) {
           });
           return;
         }
-        setItems((old) => {
-          const index = old.findIndex((o) => o.id === t.evaluationId);
-          if (index < 0) return old;
-          const next = old.slice();
-          next[index] = { ...old[index]!, status: t.to };
-          return next;
-        });
+        const replace = (patch: (e: Evaluation) => Evaluation) =>
+          setItems((old) => {
+            const index = old.findIndex((o) => o.id === t.evaluationId);
+            if (index < 0) return old;
+            const next = old.slice();
+            next[index] = patch(old[index]!);
+            return next;
+          });
+        replace((e) => ({ ...e, status: t.to }));
+        // At the end, its durations and result: read it once.
+        if (TERMINAL.has(t.to)) {
+          void call<Evaluation>('GET', `/v1/evaluations/${encodeURIComponent(t.evaluationId)}`).then((e) =>
+            replace(() => e),
+          );
+        }
       }),
     [],
   );

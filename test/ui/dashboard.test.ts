@@ -73,6 +73,8 @@ describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIU
     await row.waitFor({ timeout: 15_000 });
     // The status follows the transitions, with no reload.
     await row.locator('[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    // Its total duration, read once it ended.
+    await row.getByRole('cell').nth(4).getByText(/^\d+(\.\d+)? (ms|s)$/).waitFor();
     await screenshot(page, 'list');
   });
 
@@ -83,6 +85,7 @@ describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIU
       '    print(f"\\033[32mline {i}\\033[0m", flush=True)',
       '    time.sleep(0.4)',
       'print("to stderr", file=sys.stderr)',
+      'print("<img src=x onerror=alert(1)>")',
     ].join('\n');
     const submitted = await client.submit({ language: 'python', code });
     await page.goto(`${server.url}/#/e/${submitted.id}`);
@@ -97,6 +100,9 @@ describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIU
     // ANSI colours become styled spans, not escape codes.
     expect(await stdout.innerText()).not.toContain('[32m');
     expect(await stdout.locator('span[style*="color"]').count()).toBeGreaterThan(0);
+    // The program's output is text, never markup.
+    await stdout.getByText('<img src=x onerror=alert(1)>').waitFor();
+    expect(await stdout.locator('img').count()).toBe(0);
 
     const final = await client.get(submitted.id);
     const stages = await page
