@@ -32,7 +32,6 @@ import { benchThroughput } from '../src/bench/throughput-bench.js';
 import { table } from '../src/format/table.js';
 import { benchKubernetes } from './kubernetes.js';
 import { benchKubernetesSandboxes, formatKubernetesSandboxBench } from './kubernetes-sandboxes.js';
-import { benchSandboxes, formatSandboxBench } from '../src/bench/sandbox-bench.js';
 import { createBenchDatabase } from './postgres.js';
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -62,8 +61,6 @@ log('benchmark 2/3: kubernetes runtime on the fake API server');
 const kubernetes = await benchKubernetes();
 log('benchmark 2b: kubernetes sandboxes on the fake API server (create, exec, hibernate, resume)');
 const kubernetesSandboxes = await benchKubernetesSandboxes();
-log('benchmark 2c: local interactive sandboxes over HTTP (create, exec, files, hibernate, resume)');
-const localSandboxes = await benchSandboxes({ log });
 log('benchmark 3/3: replicas on PostgreSQL vs one server on SQLite');
 const replicas = await (async (): Promise<ReplicaLevel[]> => {
   const database = await createBenchDatabase(log);
@@ -149,7 +146,6 @@ if (json) {
       `goal: watch lag p99 ≤ 100 ms (the seeds' polling system took 10–15 s)\n`,
   );
   process.stdout.write(`\n${formatKubernetesSandboxBench(kubernetesSandboxes)}\n`);
-  process.stdout.write(`\n${formatSandboxBench(localSandboxes)}\n`);
   if (replicas.length > 0) process.stdout.write(`\n${formatReplicaBench(replicas)}\n`);
   process.stdout.write(`\n${formatSchedulerBench(scheduler)}\n`);
 }

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/index.js';
 import { createKubernetesRuntime, type KubernetesRuntime } from '../../src/runtime/kubernetes/index.js';
-import { newestChange } from '../../src/runtime/kubernetes/telemetry.js';
+import { mergeWatchTelemetry, newestChange } from '../../src/runtime/kubernetes/telemetry.js';
+import type { WatchTelemetry } from '../../src/runtime/runtime.js';
 import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
@@ -132,6 +133,33 @@ describe('/metrics on the Kubernetes backend (fake API server)', () => {
       },
     };
     expect(newestChange(pod as never)).toBe(Date.parse('2026-01-01T00:00:05Z'));
+  });
+});
+
+describe('watch telemetry of several clusters', () => {
+  it('prefixes each cluster’s kinds with its name, counters and events alike', () => {
+    const listeners: ((kind: string, lag: number) => void)[] = [];
+    const one = (events: number): WatchTelemetry => ({
+      counters: () => [{ kind: 'pods', lists: 1, reconnects: 0, relists: 0, events, errors: 0 }],
+      onEvent: (listener) => {
+        listeners.push(listener);
+        return () => undefined;
+      },
+    });
+    const merged = mergeWatchTelemetry([
+      ['east', one(3)],
+      ['west', one(5)],
+      ['none', undefined],
+    ])!;
+    expect(merged.counters().map((c) => [c.kind, c.events])).toEqual([
+      ['east/pods', 3],
+      ['west/pods', 5],
+    ]);
+    const heard: string[] = [];
+    merged.onEvent((kind) => heard.push(kind));
+    listeners.forEach((l) => l('jobs', 0.5));
+    expect(heard).toEqual(['east/jobs', 'west/jobs']);
+    expect(mergeWatchTelemetry([['a', undefined]])).toBeUndefined();
   });
 });
 

@@ -80,8 +80,8 @@ export function tracedKubeApi(
   traceCall: <T>(name: string, work: () => Promise<T>) => Promise<T>,
 ): KubeApi {
   return new Proxy(api, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function' || typeof property !== 'string' || property === 'close') return value;
       const method = value as (...args: unknown[]) => unknown;
       // A project namespace's API: its calls are traced the same way.
@@ -91,4 +91,25 @@ export function tracedKubeApi(
         traceCall(`kubernetes.${property}`, () => Promise.resolve(method.apply(target, args)));
     },
   });
+}
+
+/**
+ * One telemetry over several clusters' (the multi-cluster runtime): each counter's kind is prefixed with
+ * its cluster's name (`east/pods`), and a listener hears every cluster's events, their kinds prefixed too.
+ */
+export function mergeWatchTelemetry(
+  parts: readonly (readonly [cluster: string, telemetry: WatchTelemetry | undefined])[],
+): WatchTelemetry | undefined {
+  const present = parts.filter((p): p is readonly [string, WatchTelemetry] => p[1] !== undefined);
+  if (present.length === 0) return undefined;
+  return {
+    counters: () =>
+      present.flatMap(([cluster, t]) => t.counters().map((c) => ({ ...c, kind: `${cluster}/${c.kind}` }))),
+    onEvent(listener) {
+      const stops = present.map(([cluster, t]) =>
+        t.onEvent((kind, lag) => listener(`${cluster}/${kind}`, lag)),
+      );
+      return () => stops.forEach((stop) => stop());
+    },
+  };
 }

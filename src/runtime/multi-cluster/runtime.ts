@@ -2,7 +2,15 @@ import type { V1ResourceQuota } from '@kubernetes/client-node';
 import type { PlatformErrorOutcome, ProjectPlacement } from '../../core/index.js';
 import { evaluationLabel } from '../kubernetes/names.js';
 import { quotaConcurrency, type PodFootprint } from '../kubernetes/quota.js';
-import type { ClusterInfo, DeliveredBytes, RunObserver, RunRequest, Runtime } from '../runtime.js';
+import { mergeWatchTelemetry } from '../kubernetes/telemetry.js';
+import type {
+  ClusterInfo,
+  DeliveredBytes,
+  RunObserver,
+  RunRequest,
+  Runtime,
+  WatchTelemetry,
+} from '../runtime.js';
 import type { GuardedApi } from './guarded-api.js';
 import { ClusterHealth, type HealthOptions } from './health.js';
 import { CLUSTER_LABEL, place, type ClusterView } from './placement.js';
@@ -67,6 +75,8 @@ export class MultiClusterRuntime implements Runtime {
   #turn = 0;
   /** Woken whenever a cluster's health changes, for starts waiting for a healthy cluster. */
   #healthChanged: (() => void)[] = [];
+  /** Every cluster's watch counters and event lag for `/metrics`, kinds prefixed by the cluster's name. */
+  readonly watchTelemetry: WatchTelemetry | undefined;
 
   constructor(specs: readonly ClusterSpec[], options: MultiClusterOptions) {
     if (new Set(specs.map((s) => s.name)).size !== specs.length) throw new Error('cluster names must differ');
@@ -97,6 +107,7 @@ export class MultiClusterRuntime implements Runtime {
       };
       return member;
     });
+    this.watchTelemetry = mergeWatchTelemetry(this.#members.map((m) => [m.name, m.runtime.watchTelemetry]));
   }
 
   /** Probes every cluster once (an unreachable one is started as such), then keeps probing. */
