@@ -100,7 +100,8 @@ describe.skipIf(skipReason !== null)('Kubernetes sandbox pods (fake API server)'
     const served = env.cluster.server.exec.served;
     env.cluster.server.exec.dropAll();
     await first.closed;
-    const second = await instance.connect();
+    const [second, same] = await Promise.all([instance.connect(), instance.connect()]);
+    expect(same).toBe(second);
     expect(second).not.toBe(first);
     expect(env.cluster.server.exec.served).toBe(served + 1);
     expect(await echo(second, 'echo $GREETING; cat kept.txt seed/hello.txt')).toBe(

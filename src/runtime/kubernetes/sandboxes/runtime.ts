@@ -199,6 +199,7 @@ class KubernetesSandbox implements SandboxInstance {
   readonly #watch = new AbortController();
   #client: AgentClient | null = null;
   #destroyed: Promise<void> | null = null;
+  #connecting: Promise<AgentClient> | null = null;
   #connections = 0;
 
   constructor(
@@ -280,14 +281,22 @@ class KubernetesSandbox implements SandboxInstance {
    * The live agent connection, or a new exec (a fresh agent process: its execs and PTYs start empty; the
    * spec's env is sent again, the files are already in /workspace).
    */
-  async connect(): Promise<AgentClient> {
-    if (this.#destroyed) throw new KubeError(`sandbox ${this.sandboxId} is destroyed`, 410);
-    if (this.#client?.alive) return this.#client;
-    const client = await this.connectAgent();
-    await client.ready;
-    await client.init(this.spec.env, MAX_FILE_BYTES);
-    this.#client = client;
-    return client;
+  connect(): Promise<AgentClient> {
+    if (this.#destroyed) return Promise.reject(new KubeError(`sandbox ${this.sandboxId} is destroyed`, 410));
+    if (this.#client?.alive) return Promise.resolve(this.#client);
+    // Callers racing after a drop share one new exec instead of each starting an agent.
+    this.#connecting ??= (async () => {
+      try {
+        const client = await this.connectAgent();
+        await client.ready;
+        await client.init(this.spec.env, MAX_FILE_BYTES);
+        this.#client = client;
+        return client;
+      } finally {
+        this.#connecting = null;
+      }
+    })();
+    return this.#connecting;
   }
 
   /** Exec connections opened so far (the first is create's). */
