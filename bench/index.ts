@@ -11,9 +11,8 @@
  *    at 8 clients and the lag of SSE across replicas.
  * 4. Scheduler: the store's claim decision (µs) at 1,000 / 10,000 / 100,000 queued across 100 users, on
  *    SQLite and on PostgreSQL when it answers (flat is the goal).
- * 5. Tracing: print(1) at 8 clients on a server exporting traces over OTLP/HTTP vs one without, alternating.
- * 6. Dashboard: first rows on screen and live-update lag in Chromium with 10,000 evaluations stored, next to
- *    plain-HTTP and plain-SSE floors.
+ * Retention: p99 of GET /v1/evaluations/{id} while 100,000 old evaluations are pruned, next to the same
+ * requests with nothing else running (the floor).
  */
 import { benchBatch, formatBatchBench } from '../src/bench/batch-bench.js';
 import { benchCli } from '../src/bench/cli-bench.js';
@@ -30,10 +29,9 @@ import {
   formatSchedulerBench,
   type SchedulerBenchStore,
 } from '../src/bench/scheduler-bench.js';
+import { benchRetention, formatRetentionBench } from '../src/bench/retention-bench.js';
 import { startBenchServer } from '../src/bench/server-process.js';
 import { benchThroughput } from '../src/bench/throughput-bench.js';
-import { benchTracing, formatTracingBench } from '../src/bench/tracing-bench.js';
-import { benchDashboard, formatDashboardBench } from '../src/bench/dashboard-bench.js';
 import { table } from '../src/format/table.js';
 import { benchKubernetes } from './kubernetes.js';
 import { benchKubernetesSandboxes, formatKubernetesSandboxBench } from './kubernetes-sandboxes.js';
@@ -120,14 +118,12 @@ const scheduler = await (async () => {
   }
 })();
 
-log('benchmark 5: tracing on vs off at 8 clients');
-const tracing = await benchTracing({ log });
-log('benchmark 6: the dashboard with 10,000 evaluations in the store');
-const dashboard = await benchDashboard({ log });
+log('benchmark: API latency during a prune of 100,000 evaluations (retention)');
+const retention = await benchRetention({ log });
 
 if (json) {
   process.stdout.write(
-    `${JSON.stringify({ local, throughput, cli, batch, kubernetes, replicas, scheduler, tracing, dashboard }, null, 2)}\n`,
+    `${JSON.stringify({ retention, local, throughput, cli, batch, kubernetes, replicas, scheduler }, null, 2)}\n`,
   );
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -158,6 +154,5 @@ if (json) {
   process.stdout.write(`\n${formatKubernetesSandboxBench(kubernetesSandboxes)}\n`);
   if (replicas.length > 0) process.stdout.write(`\n${formatReplicaBench(replicas)}\n`);
   process.stdout.write(`\n${formatSchedulerBench(scheduler)}\n`);
-  process.stdout.write(`\n${formatTracingBench(tracing)}\n`);
-  process.stdout.write(`\n${formatDashboardBench(dashboard)}\n`);
+  process.stdout.write(`\n${formatRetentionBench(retention)}\n`);
 }

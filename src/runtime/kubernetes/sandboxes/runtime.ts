@@ -187,7 +187,6 @@ export async function createKubernetesSandboxRuntime(
       await Promise.all([...live].map((s) => s.detach()));
       live.clear();
       await api.close();
-      await opened.pool.close();
     },
   };
 }
