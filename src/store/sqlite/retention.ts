@@ -8,10 +8,14 @@ const TERMINAL = TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ');
 /** Pages returned to the filesystem per `reclaim` (4 KiB each): a few milliseconds of work at most. */
 const VACUUM_PAGES = 2000;
 
-/** By the `evaluations_finished` index; the NOT EXISTS probes use the webhook subject and batch keys. */
+/**
+ * By the `evaluations_finished` index, in its order (`+e.status` keeps the planner off the status index, which
+ * would read every terminal row and sort them for each batch); the NOT EXISTS probes use the webhook subject
+ * and batch keys.
+ */
 const PRUNABLE_SQL =
   `SELECT e.id AS id, json_extract(e.result, '$.artifacts') IS NOT NULL AS has_objects FROM evaluations e ` +
-  `WHERE e.finished_at IS NOT NULL AND e.finished_at < ? AND e.status IN (${TERMINAL}) ` +
+  `WHERE e.finished_at IS NOT NULL AND e.finished_at < ? AND +e.status IN (${TERMINAL}) ` +
   `AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.subject_kind = 'evaluation' ` +
   `AND d.subject_id = e.id AND d.state = 'pending') ` +
   `AND (e.batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = e.batch_id AND (b.remaining > 0 ` +
