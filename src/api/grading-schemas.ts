@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fileNameProblem, GRADING_BOUNDS, type LimitBounds } from '../core/index.js';
+import { fileNameProblem, GRADING_BOUNDS, TEST_FAILURES, type LimitBounds } from '../core/index.js';
 
 /** A string of at most `maxBytes` UTF-8 bytes, well-formed, without NUL. */
 function text(what: string, maxBytes: number) {
@@ -86,7 +86,7 @@ export function gradingFields(bounds: LimitBounds) {
 const TestVerdictSchema = z.object({
   passed: z.boolean(),
   /** Why it failed: wrong_answer, exit_code, signal, timeout, oom, not_run; null when it passed. */
-  failure: z.string().nullable(),
+  failure: z.enum(TEST_FAILURES).nullable(),
   stdout: z.string(),
   stderr: z.string(),
   stdoutTruncated: z.boolean(),

@@ -5,6 +5,7 @@ import { evaluationCommands } from './commands/evaluations.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/tokens.js';
 import { usageCommand } from './commands/usage.js';
+import { languagesCommand } from './commands/languages.js';
 import { artifactsCommand } from './commands/artifacts.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { pruneCommand } from './commands/prune.js';
@@ -37,6 +38,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...evaluationCommands,
   tokenCommand,
   usageCommand,
+  languagesCommand,
   artifactsCommand,
   sandboxCommand,
   pruneCommand,

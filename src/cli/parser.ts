@@ -25,6 +25,8 @@ export interface CommandSpec {
     readonly name: string;
     readonly description: string;
     readonly optional?: boolean;
+    /** The last argument only: takes every remaining word (`install ID…`). */
+    readonly variadic?: boolean;
   }[];
   readonly options?: readonly OptionSpec[];
   /** Printed after the generated help (exit codes, examples). */
@@ -121,7 +123,7 @@ export function checkArgs(command: CommandSpec, args: readonly string[]): void {
   const declared = command.args ?? [];
   const missing = declared.find((a, i) => !a.optional && args[i] === undefined);
   if (missing) throw new UsageError(`error: missing required argument '${missing.name}'`);
-  if (args.length > declared.length) {
+  if (args.length > declared.length && !declared.at(-1)?.variadic) {
     throw new UsageError(
       `error: too many arguments${declared.length ? ` for '${command.name}'` : ''}. Expected ${declared.length} ` +
         `argument${declared.length === 1 ? '' : 's'} but got ${args.length}.`,

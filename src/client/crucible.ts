@@ -20,6 +20,7 @@ import {
 import type { Batch, SubmittedBatch } from './types.js';
 import type { CreatedToken, NewToken, TokenInfo } from './types.js';
 import type { UsageQuery, UsageReport } from './types.js';
+import type { LanguageList } from './types.js';
 import type { ArtifactDownload, ArtifactList, PruneReport, PruneRequest } from './types.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -418,6 +419,18 @@ export class Crucible {
     }
     const search = params.size > 0 ? `?${params.toString()}` : '';
     return this.#transport.json({ method: 'GET', path: `/v1/usage${search}`, signal: options.signal });
+  }
+
+  /**
+   * `GET /v1/languages`: every language with the version the server runs it with, and the install command
+   * of those not installed there.
+   *
+   * @example
+   * const { items } = await crucible.languages();
+   * console.log(items.filter((l) => l.installed).map((l) => `${l.id} ${l.version}`));
+   */
+  languages(options: CallOptions = {}): Promise<LanguageList> {
+    return this.#transport.json({ method: 'GET', path: '/v1/languages', signal: options.signal });
   }
 
   /** `DELETE /v1/tokens/{id}` (admins): the token stops authenticating at once. */

@@ -4,6 +4,13 @@
  * `test/client/types.test.ts` checks the answers' shapes match the server's schemas.
  */
 import type {
+  CompareOptions,
+  LanguageInfo,
+  ProgramFile,
+  TestCase,
+  TestVerdict,
+} from '../core/index.js';
+import type {
   ArtifactEntry,
   DroppedArtifact,
   Limits,
@@ -16,6 +23,12 @@ import type {
 } from '../core/index.js';
 
 export type { Limits, Priority, StageDurations, Status, Submission };
+export type { CompareOptions, LanguageInfo, ProgramFile, TestCase, TestVerdict };
+
+/** `GET /v1/languages`. */
+export interface LanguageList {
+  readonly items: readonly LanguageInfo[];
+}
 export type { ArtifactEntry, DroppedArtifact };
 
 /** `POST /v1/prune`. */
@@ -71,6 +84,12 @@ export interface Result {
   readonly cpuTimeMs: number | null;
   readonly peakMemoryBytes: number | null;
   readonly memoryEnforcement: string | null;
+  /** Compiled languages: the compiler's output (docs/languages.md). */
+  readonly compileOutput?: string;
+  /** Submissions with `tests`: one verdict per test, and how many passed of how many. */
+  readonly tests?: readonly TestVerdict[];
+  readonly passed?: number;
+  readonly total?: number;
   /** Files kept from `/artifacts` (docs/artifacts.md); absent when there were none. */
   readonly artifacts?: readonly ArtifactEntry[];
   /** Files found in `/artifacts` and not kept, and why; absent when none. */

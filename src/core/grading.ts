@@ -48,7 +48,8 @@ export interface TestRun {
   readonly durationMs: number;
 }
 
-export type TestFailure = 'wrong_answer' | 'exit_code' | 'signal' | 'timeout' | 'oom' | 'not_run';
+export const TEST_FAILURES = ['wrong_answer', 'exit_code', 'signal', 'timeout', 'oom', 'not_run'] as const;
+export type TestFailure = (typeof TEST_FAILURES)[number];
 
 export interface TestVerdict extends TestRun {
   readonly passed: boolean;
