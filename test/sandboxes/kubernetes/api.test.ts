@@ -133,5 +133,5 @@ describe.skipIf(skipReason !== null)('the sandbox API on the Kubernetes backend 
     expect(podAfter?.metadata?.name).not.toBe(podBefore?.metadata?.name);
     await h.app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}` });
     await podsGone(cluster, id);
-  }, 30_000);
+  });
 });

@@ -80,7 +80,7 @@ describe.skipIf(skipReason !== null)('Kubernetes sandbox pods (fake API server)'
     const client = await instance.connect();
     expect(await echo(client, 'head -c 70000000 /dev/zero > big 2>&1 || echo refused')).toMatch(/refused/);
     await instance.destroy();
-  }, 30_000);
+  });
 
   it('waits for the pod by watching it (no list, no repeated read) and deletes it on destroy', async () => {
     const before = { ...env.cluster.server.requests };
@@ -109,6 +109,24 @@ describe.skipIf(skipReason !== null)('Kubernetes sandbox pods (fake API server)'
     );
     expect(await instance.connect()).toBe(second);
     await instance.destroy();
+  });
+
+  it('rides out an API server restart and an expired watch: the sandbox lives on and reconnects', async () => {
+    const instance = await env.runtime.create(sandboxSpec('restart'));
+    const client = await instance.connect();
+    await client.writeFile('before.txt', Buffer.from('kept\n'));
+    let ended = false;
+    void instance.ended.then(() => (ended = true));
+    await env.cluster.restart({ downMs: 200, throttled: 1, retryAfterSeconds: 0 });
+    env.cluster.server.expireWatches();
+    await client.closed;
+    const again = await instance.connect();
+    expect(await echo(again, 'cat before.txt')).toBe('kept\n');
+    expect(ended).toBe(false);
+    // The pod's watch came back too: a deletion now is still seen.
+    const [pod] = podsOf(env.cluster, 'restart');
+    env.cluster.store.delete('pods', NAMESPACE, pod!.metadata!.name!);
+    expect(await instance.ended).toMatchObject({ reason: 'lost' });
   });
 
   it('reports a pod deleted behind its back as lost', async () => {
