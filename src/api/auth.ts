@@ -26,7 +26,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /openapi.json': 'public',
   // The dashboard's page and assets carry no data; it calls /v1 with the user's token (docs/dashboard.md).
   'GET /': 'public',
-  'GET /ui/*': 'public',
+  'GET /ui/:file': 'public',
   'GET /ui/session': 'public',
   'POST /v1/tokens': 'admin',
   'GET /v1/tokens': 'admin',

@@ -18,6 +18,10 @@ export interface BenchServerOptions {
   readonly nodeFlags?: readonly string[];
   /** Extra `crucible serve` flags. */
   readonly serveFlags?: readonly string[];
+  /** Extra environment of the server (e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** A data directory prepared beforehand (kept); default: a new one, removed on stop. */
+  readonly dataDir?: string;
 }
 
 /**
@@ -25,7 +29,7 @@ export interface BenchServerOptions {
  * the benchmarks measure what a client of a default server sees.
  */
 export async function startBenchServer(options: BenchServerOptions): Promise<BenchServer> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'crucible-bench-'));
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'crucible-bench-')));
   const child = spawn(
     process.execPath,
     [
@@ -36,7 +40,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
       ...['--sandbox', options.sandbox, '--rate-limit', '0'],
       ...(options.serveFlags ?? []),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -48,7 +52,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${seen}`)));
   }).catch(async (error: unknown) => {
-    await rm(dataDir, { recursive: true, force: true });
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     throw error;
   });
   return {
@@ -57,7 +61,7 @@ export async function startBenchServer(options: BenchServerOptions): Promise<Ben
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
-      await rm(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -8,7 +8,7 @@ import type { Tracing } from './tracing.js';
 export function tracedRuntime(runtime: Runtime, tracing: Tracing): Runtime {
   if (!tracing.enabled) return runtime;
   return new Proxy(runtime, {
-    get(target, property, receiver) {
+    get(target, property) {
       if (property === 'start') {
         return ((request, observer) =>
           tracing.launch(request.evaluationId, () => target.start(request, observer))) as Runtime['start'];
@@ -19,7 +19,8 @@ export function tracedRuntime(runtime: Runtime, tracing: Tracing): Runtime {
             target.adopt(request, observer, delivered),
           )) as Runtime['adopt'];
       }
-      const value: unknown = Reflect.get(target, property, receiver);
+      // The target as receiver: getters and methods may use private (#) fields, which a proxy has not.
+      const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });

@@ -51,6 +51,10 @@ const ROUTES: Readonly<Record<string, Guard>> = {
   'GET /v1/projects': { kind: 'scoped', why: 'projects are shared (admins make them)' },
   'GET /v1/projects/:id': { kind: 'scoped', why: 'projects are shared (admins make them)' },
   'GET /v1/usage': { kind: 'scoped', why: "the caller's own usage; everyone's for admins" },
+  'GET /': { kind: 'public' },
+  'GET /ui/:file': { kind: 'public' },
+  'GET /ui/session': { kind: 'public' },
+  'GET /ui/evaluations/:id/source': { kind: 'own', object: 'evaluation' },
 };
 
 /** Every `METHOD /path` of the app, from Fastify's own route tree (HEAD is its GET's, so left out). */

@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Crucible, type Evaluation } from '../../src/client/index.js';
 import { ServerConfigSchema } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { formatTraceparent, parseTraceparent } from '../../src/tracing/index.js';
+import {
+  createTracing,
+  formatTraceparent,
+  NO_TRACING,
+  parseTraceparent,
+  tracedRuntime,
+} from '../../src/tracing/index.js';
+import { FakeRuntime } from '../support/fake-runtime.js';
 import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
 import { MemoryLogger } from '../support/in-process.js';
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
@@ -31,6 +38,15 @@ describe('traceparent', () => {
     expect(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x')).toBeNull();
     expect(parseTraceparent('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x')).not.toBeNull();
     expect(parseTraceparent('garbage')).toBeNull();
+  });
+});
+
+describe('tracing off', () => {
+  it('is the no-op, and the runtime is handed on untouched (no proxy, no OpenTelemetry module loaded)', async () => {
+    const tracing = await createTracing({ serviceVersion: '0' });
+    expect(tracing).toBe(NO_TRACING);
+    const runtime = new FakeRuntime();
+    expect(tracedRuntime(runtime, tracing)).toBe(runtime);
   });
 });
 

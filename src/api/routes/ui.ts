@@ -51,10 +51,10 @@ export const uiRoutes: FastifyPluginAsyncZod<UiRoutesOptions> = async (app, opti
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);
   });
 
-  app.get('/ui/*', { schema: { hide: true } }, async (request, reply) => {
-    const name = (request.params as { '*': string })['*'];
+  app.get('/ui/:file', { schema: { hide: true } }, async (request, reply) => {
+    const name = (request.params as { file: string }).file;
     const type = TYPES[path.extname(name)];
-    // One flat directory: no separators, so no way out of it.
+    // One flat directory: no separators (an encoded one arrives decoded), so no way out of it.
     if (!type || name.includes('/') || name.includes('\\') || name.startsWith('.')) {
       return reply
         .status(404)
