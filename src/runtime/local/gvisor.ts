@@ -1,3 +1,4 @@
+import type { ArtifactsMount } from './artifacts-mount.js';
 import { execFile } from 'node:child_process';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -29,7 +30,7 @@ const HOST_TASKS_PER_PROCESS = 10;
 const DIE_WITH_PARENT = ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'];
 
 export interface GvisorBackend {
-  plan(spec: SandboxSpec): Promise<LaunchPlan>;
+  plan(spec: SandboxSpec, artifacts?: ArtifactsMount | null): Promise<LaunchPlan>;
 }
 
 /**
@@ -50,7 +51,7 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
   let runNumber = 0;
 
   return {
-    async plan(spec: SandboxSpec): Promise<LaunchPlan> {
+    async plan(spec: SandboxSpec, artifacts?: ArtifactsMount | null): Promise<LaunchPlan> {
       const [name, ...rest] = spec.argv;
       if (name === undefined) throw new Error('argv must not be empty');
       const id = `crucible-${process.pid}-${++runNumber}`;
@@ -69,6 +70,14 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
       for (const bind of spec.binds ?? []) {
         const options = ['bind', bind.writable ? 'rw' : 'ro'];
         mounts.push({ destination: bind.path, type: 'bind', source: bind.hostPath, options });
+      }
+      if (artifacts) {
+        mounts.push({
+          destination: '/artifacts',
+          type: 'bind',
+          source: artifacts.hostPath,
+          options: ['bind', 'rw'],
+        });
       }
       const program = resolveProgram(name);
       if (program.extraBind) {
@@ -104,6 +113,7 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
         memoryEnforcement: 'cgroup',
         timeoutMs: spec.limits.timeoutSeconds * 1000,
         wrappedExit: true,
+        ...(artifacts ? { artifacts } : {}),
         stop: async () => {
           await run(RUNSC, ['--root', state, 'kill', id, 'KILL']).catch(() => undefined);
         },

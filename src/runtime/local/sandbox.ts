@@ -73,9 +73,9 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     }
   };
   const running = new Set<SandboxHandle>();
-  // Each bwrap run's /artifacts: a tmpfs of the server's largest cap (docs/artifacts.md).
+  // Each bwrap or gVisor run's /artifacts: a tmpfs of the server's largest cap (docs/artifacts.md).
   const artifacts =
-    options.isolation === 'bwrap' && (options.artifactsMb ?? 0) > 0
+    options.isolation !== 'none' && (options.artifactsMb ?? 0) > 0
       ? createArtifactsMounts(options.artifactsMb!, warn)
       : null;
   // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
@@ -92,7 +92,7 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   let runNumber = 0;
 
   async function plan(spec: SandboxSpec): Promise<LaunchPlan> {
-    if (gvisor) return gvisor.plan(spec);
+    if (gvisor) return gvisor.plan(spec, spec.collectArtifacts ? await artifacts?.create() : null);
     const extraTasks = options.isolation === 'bwrap' ? BWRAP_TASKS : 0;
     const cgroups = useCgroups ? await RunCgroups.create(cgroupLimitsFor(spec.limits, extraTasks)) : null;
     try {
