@@ -9,8 +9,12 @@
  *    monitor), and print(1) end to end.
  * 3. Replicas: 1 server on SQLite (the floor) vs 1 and 3 replicas on one PostgreSQL database, throughput
  *    at 8 clients and the lag of SSE across replicas.
- * 4. Scheduler: the store's claim decision (µs) at 1,000 / 10,000 / 100,000 queued across 100 users, on
+ * 4. Scheduler: the store's claim decision (µs) at 1,000 / 10,000 / 100,000 queued across 100 users (and all
+ *    of one user at maxRunning), on
  *    SQLite and on PostgreSQL when it answers (flat is the goal).
+ * 5. Tracing: print(1) at 8 clients on a server exporting traces over OTLP/HTTP vs one without, alternating.
+ * 6. Dashboard: first rows on screen and live-update lag in Chromium with 10,000 evaluations stored, next to
+ *    plain-HTTP and plain-SSE floors.
  * Retention: p99 of GET /v1/evaluations/{id} while 100,000 old evaluations are pruned, next to the same
  * requests with nothing else running (the floor).
  */
@@ -32,9 +36,12 @@ import {
 import { benchRetention, formatRetentionBench } from '../src/bench/retention-bench.js';
 import { startBenchServer } from '../src/bench/server-process.js';
 import { benchThroughput } from '../src/bench/throughput-bench.js';
+import { benchTracing, formatTracingBench } from '../src/bench/tracing-bench.js';
+import { benchDashboard, formatDashboardBench } from '../src/bench/dashboard-bench.js';
 import { table } from '../src/format/table.js';
 import { benchKubernetes } from './kubernetes.js';
 import { benchKubernetesSandboxes, formatKubernetesSandboxBench } from './kubernetes-sandboxes.js';
+import { benchSandboxes, formatSandboxBench } from '../src/bench/sandbox-bench.js';
 import { createBenchDatabase } from './postgres.js';
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -64,6 +71,8 @@ log('benchmark 2/3: kubernetes runtime on the fake API server');
 const kubernetes = await benchKubernetes();
 log('benchmark 2b: kubernetes sandboxes on the fake API server (create, exec, hibernate, resume)');
 const kubernetesSandboxes = await benchKubernetesSandboxes();
+log('benchmark 2c: local interactive sandboxes over HTTP (create, exec, files, hibernate, resume)');
+const localSandboxes = await benchSandboxes({ log });
 log('benchmark 3/3: replicas on PostgreSQL vs one server on SQLite');
 const replicas = await (async (): Promise<ReplicaLevel[]> => {
   const database = await createBenchDatabase(log);
@@ -83,7 +92,8 @@ const replicas = await (async (): Promise<ReplicaLevel[]> => {
 })();
 
 log('benchmark 4: scheduler decision cost by queue size');
-const scheduler = await (async () => {
+/** The scheduler bench on fresh stores (SQLite, and PostgreSQL when it answers), the queue spread over `users`. */
+async function schedulerOn(users: number) {
   const dir = mkdtempSync(join(tmpdir(), 'crucible-scheduler-bench-'));
   const stores: SchedulerBenchStore[] = [
     {
@@ -111,19 +121,27 @@ const scheduler = await (async () => {
     });
   }
   try {
-    return await benchScheduler({ stores, log });
+    return await benchScheduler({ stores, log, users });
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await database?.drop();
   }
-})();
+}
+const scheduler = await schedulerOn(100);
+// The worst case for maxRunning: the whole queue is one user's, at their limit, so no claim may take any.
+const schedulerOneUser = await schedulerOn(1);
+
+log('benchmark 5: tracing on vs off at 8 clients');
+const tracing = await benchTracing({ log });
+log('benchmark 6: the dashboard with 10,000 evaluations in the store');
+const dashboard = await benchDashboard({ log });
 
 log('benchmark: API latency during a prune of 100,000 evaluations (retention)');
 const retention = await benchRetention({ log });
 
 if (json) {
   process.stdout.write(
-    `${JSON.stringify({ retention, local, throughput, cli, batch, kubernetes, replicas, scheduler }, null, 2)}\n`,
+    `${JSON.stringify({ retention, local, throughput, cli, batch, kubernetes, replicas, scheduler, schedulerOneUser, tracing, dashboard }, null, 2)}\n`,
   );
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -152,7 +170,11 @@ if (json) {
       `goal: watch lag p99 ≤ 100 ms (the seeds' polling system took 10–15 s)\n`,
   );
   process.stdout.write(`\n${formatKubernetesSandboxBench(kubernetesSandboxes)}\n`);
+  process.stdout.write(`\n${formatSandboxBench(localSandboxes)}\n`);
   if (replicas.length > 0) process.stdout.write(`\n${formatReplicaBench(replicas)}\n`);
   process.stdout.write(`\n${formatSchedulerBench(scheduler)}\n`);
   process.stdout.write(`\n${formatRetentionBench(retention)}\n`);
+  process.stdout.write(`\n${formatSchedulerBench(schedulerOneUser, 1)}\n`);
+  process.stdout.write(`\n${formatTracingBench(tracing)}\n`);
+  process.stdout.write(`\n${formatDashboardBench(dashboard)}\n`);
 }

@@ -349,7 +349,10 @@ export class SandboxService {
       hibernatedAt: at,
       lastActiveAt: new Date(live.lastActive).toISOString(),
     });
-    await live.instance.destroy();
+    // The workspace is safe in the object store: tearing the instance down need not delay the answer.
+    void live.instance
+      .destroy()
+      .catch((e: unknown) => this.#o.log.warn(`cannot destroy sandbox ${id}: ${String(e)}`));
   }
 
   async terminate(caller: Caller, id: string): Promise<SandboxView> {
