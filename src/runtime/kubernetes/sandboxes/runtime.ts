@@ -187,6 +187,7 @@ export async function createKubernetesSandboxRuntime(
       await Promise.all([...live].map((s) => s.detach()));
       live.clear();
       await api.close();
+      await opened.pool.close();
     },
   };
 }
