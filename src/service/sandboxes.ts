@@ -236,7 +236,13 @@ export class SandboxService {
 
   async #adopt(id: string, instance: SandboxInstance): Promise<LiveSandbox> {
     const client = await instance.connect();
-    const live: LiveSandbox = { instance, client, execs: new Map(), ptys: new Map(), lastActive: Date.now() };
+    const live: LiveSandbox = {
+      instance,
+      client,
+      execs: new Map(),
+      ptys: new Map(),
+      lastActive: this.#now().getTime(),
+    };
     this.#live.set(id, live);
     void instance.ended.then(async (exit) => {
       if (this.#live.get(id) !== live) return;
@@ -273,7 +279,7 @@ export class SandboxService {
       current.client = await current.instance.connect().catch(() => current.client);
     }
     if (current && current.client.alive) {
-      current.lastActive = Date.now();
+      current.lastActive = this.#now().getTime();
       return current;
     }
     if (record.status === 'terminated' || record.status === 'error') {
@@ -283,7 +289,7 @@ export class SandboxService {
       );
     }
     const live = await this.#locked(id, () => this.#resume(id));
-    live.lastActive = Date.now();
+    live.lastActive = this.#now().getTime();
     return live;
   }
 
@@ -377,7 +383,7 @@ export class SandboxService {
 
   /** Hibernates idle sandboxes (no exec running, no PTY viewer) and terminates expired ones. */
   async sweep(): Promise<void> {
-    const now = Date.now();
+    const now = this.#now().getTime();
     for (const [id, live] of [...this.#live]) {
       const record = await this.#o.store.getSandbox(id);
       if (!record) continue;
@@ -501,7 +507,7 @@ export class SandboxService {
       session,
       detach: () => {
         detach();
-        live.lastActive = Date.now();
+        live.lastActive = this.#now().getTime();
       },
     };
   }
