@@ -34,16 +34,16 @@ export interface RetentionServiceOptions {
   readonly log: Logger;
 }
 
-const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(1, ms)));
 /** Each batch's store work aims at this (ms): long enough to be efficient, short enough not to be noticed. */
 const TARGET_MS = 8;
-/** Freed pages go back to the filesystem after this many deletions and at the end. */
-const RECLAIM_EVERY = 2000;
+/** Freed pages go back to the filesystem after this many deletions (a few ms of vacuum) and at the end. */
+const RECLAIM_EVERY = 500;
 
 /**
  * Retention (docs/retention.md): deletes terminal evaluations older than the cutoff with their rows and
- * objects, in small batches with a turn of the event loop between them, so API calls interleave with a prune
- * of any size. Objects go first: a crash between the two leaves rows whose objects are gone (answered as
+ * objects, in small batches with a pause as long as each batch between them, so API calls interleave with a
+ * prune of any size. Objects go first: a crash between the two leaves rows whose objects are gone (answered as
  * "no longer stored") and the next prune deletes them, never orphaned objects nothing points at. One prune at
  * a time per replica; replicas may prune together (a row already deleted is skipped).
  */
@@ -131,6 +131,8 @@ export class RetentionService {
       let sinceReclaim = 0;
       for (;;) {
         if (this.#stopped) break;
+        // Timed from the read: on SQLite the read, the deletes and the vacuum each hold the event loop.
+        const started = performance.now();
         const batch = await store.prunable(cutoff, size);
         if (batch.length === 0) break;
         for (const item of batch) {
@@ -140,8 +142,6 @@ export class RetentionService {
             this.prunedObjects += deleted;
           }
         }
-        // Timed alone: the wait for the event loop between steps is other work's, not this batch's.
-        const started = performance.now();
         const deleted = await store.deleteEvaluations(batch.map((item) => item.id));
         evaluations += deleted;
         this.prunedEvaluations += deleted;
@@ -158,7 +158,8 @@ export class RetentionService {
           await store.reclaim();
           sinceReclaim = 0;
         }
-        await yieldToOthers();
+        // A pause as long as the batch took: the prune takes at most half of the event loop, the API the rest.
+        await pause(took);
       }
       await store.reclaim();
     }

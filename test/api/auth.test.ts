@@ -40,6 +40,12 @@ const ROUTES: Readonly<Record<string, Guard>> = {
   'GET /v1/evaluations/:id/transitions': { kind: 'own', object: 'evaluation' },
   'GET /v1/evaluations/:id/logs': { kind: 'own', object: 'evaluation' },
   'GET /v1/evaluations/:id/deliveries': { kind: 'own', object: 'evaluation' },
+  'GET /v1/evaluations/:id/artifacts': { kind: 'own', object: 'evaluation' },
+  'GET /v1/evaluations/:id/artifacts*': {
+    kind: 'scoped',
+    why: 'one file of an evaluation, which is looked up for the caller as GET /v1/evaluations/:id is',
+  },
+  'POST /v1/prune': { kind: 'admin' },
   'GET /v1/batches/:id': { kind: 'own', object: 'batch' },
   'GET /v1/batches/:id/deliveries': { kind: 'own', object: 'batch' },
   'POST /v1/evaluations': { kind: 'scoped', why: 'records the caller as the user; keys per user' },

@@ -6,7 +6,7 @@ import type { Transactor } from './transaction.js';
 
 const TERMINAL = TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ');
 /** Pages returned to the filesystem per `reclaim` (4 KiB each): a few milliseconds of work at most. */
-const VACUUM_PAGES = 2000;
+const VACUUM_PAGES = 500;
 
 /**
  * By the `evaluations_finished` index, in its order (`+e.status` keeps the planner off the status index, which
