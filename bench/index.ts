@@ -15,10 +15,13 @@
  * 5. Tracing: print(1) at 8 clients on a server exporting traces over OTLP/HTTP vs one without, alternating.
  * 6. Dashboard: first rows on screen and live-update lag in Chromium with 10,000 evaluations stored, next to
  *    plain-HTTP and plain-SSE floors.
+ * 7. Languages: hello world per installed language, submit→terminal (compile and run in the sandbox), next
+ *    to the same compiler and binary run bare on the host (goal ≤ 1.2× for compiled languages).
  * Retention: p99 of GET /v1/evaluations/{id} while 100,000 old evaluations are pruned, next to the same
  * requests with nothing else running (the floor).
  */
 import { benchBatch, formatBatchBench } from '../src/bench/batch-bench.js';
+import { benchLanguages, formatLanguagesBench } from '../src/bench/languages-bench.js';
 import { benchCli } from '../src/bench/cli-bench.js';
 import {
   formatCliBench,
@@ -139,9 +142,15 @@ const dashboard = await benchDashboard({ log });
 log('benchmark: API latency during a prune of 100,000 evaluations (retention)');
 const retention = await benchRetention({ log });
 
+log('benchmark 7: hello world per language (compile + run in the sandbox) vs the bare compiler and binary');
+const languagesServer = await startBenchServer({ sandbox: 'bwrap' });
+const languages = await benchLanguages({ baseUrl: languagesServer.url, log }).finally(() =>
+  languagesServer.stop(),
+);
+
 if (json) {
   process.stdout.write(
-    `${JSON.stringify({ retention, local, throughput, cli, batch, kubernetes, replicas, scheduler, schedulerOneUser, tracing, dashboard }, null, 2)}\n`,
+    `${JSON.stringify({ retention, local, throughput, cli, batch, kubernetes, replicas, scheduler, schedulerOneUser, tracing, dashboard, languages }, null, 2)}\n`,
   );
 } else {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
@@ -149,6 +158,7 @@ if (json) {
   process.stdout.write(`${formatThroughputBench(throughput)}\n\n`);
   process.stdout.write(`${formatCliBench(cli)}\n\n`);
   process.stdout.write(`${formatBatchBench(batch)}\n\n`);
+  process.stdout.write(`${formatLanguagesBench(languages)}\n\n`);
   process.stdout.write(
     `kubernetes runtime (fake API server, pods run in the local sandbox), ${kubernetes.samples} samples\n` +
       `${table([

@@ -20,6 +20,8 @@ export interface LanguageCatalogue {
   list(): Promise<LanguageInfo[]>;
   /** Null when the language can run here, else what to do about it (the install command). */
   missing(id: string): string | null;
+  /** False when the runtime cannot run `files` and `tests` yet (the Kubernetes backend); absent: it can. */
+  readonly grading?: boolean;
 }
 
 export function languageInfo(spec: LanguageSpec, version: string | null, installed: boolean): LanguageInfo {

@@ -21,6 +21,16 @@ export function checkRunnable(
 ): void {
   const missing = catalogue?.missing(language.id) ?? null;
   if (missing !== null) throw new CrucibleError('language_not_installed', missing, 'language');
+  if (catalogue?.grading === false) {
+    const field = submission.tests?.length ? 'tests' : submission.files?.length ? 'files' : null;
+    if (field) {
+      throw new CrucibleError(
+        'invalid_request',
+        `${field}: this server's backend runs one file without tests`,
+        field,
+      );
+    }
+  }
   (submission.files ?? []).forEach((file, i) => {
     const problem = fileNameProblem(file.name, language.fileName);
     if (problem) {

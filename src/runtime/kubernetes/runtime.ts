@@ -57,6 +57,9 @@ export interface RuntimeDeps {
   readonly whenPersisted?: (evaluationId: string) => Promise<void>;
 }
 
+import type { LanguageCatalogue } from '../../core/index.js';
+import { kubernetesLanguageCatalogue } from './languages.js';
+
 /**
  * The Kubernetes runtime: one Job per evaluation, a monitor feeding Job/Pod changes into `status.ts`, a log
  * collector per pod. The Job is deleted only after `finished` returned, and `finished` is called only after
@@ -65,6 +68,9 @@ export interface RuntimeDeps {
  */
 export class KubernetesRuntime implements Runtime {
   readonly name = 'kubernetes';
+  get languages(): LanguageCatalogue {
+    return kubernetesLanguageCatalogue(this.deps.options.images);
+  }
   private readonly tracked = new Map<string, Tracked>();
   private readonly monitor: ClusterMonitor;
   private policyEnsured: Promise<void> | null = null;
