@@ -140,7 +140,7 @@ export function collectorArgs(hostPath: string): string[] {
 }
 
 /**
- * Streams a finished run's `/artifacts` to its observer, then releases the mount. A collector that fails
+ * Streams a finished run's `/artifacts` to its observer, then releases the mount in the background. A collector that fails
  * loses the files not yet delivered (a warning says so); the evaluation still ends with its own status.
  */
 export async function collectArtifacts(
@@ -155,6 +155,7 @@ export async function collectArtifacts(
       `collecting /artifacts failed: ${error instanceof Error ? error.message : String(error)}`,
     );
   } finally {
-    await mount.release();
+    // Not awaited: the unmount need not delay the result (the server's close awaits every mount).
+    void mount.release();
   }
 }
