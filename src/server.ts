@@ -55,6 +55,10 @@ export async function startServer(
   const tracing = await createTracing({ ...config.tracing, serviceVersion: packageVersion() });
   const runtime = tracedRuntime(await createRuntime(config, dataDir, log, tracing), tracing);
   const slots = slotsFor(config, runtime, log);
+  // Language versions are probed once, in the background from start-up, not by the first GET /v1/languages.
+  void runtime.languages
+    ?.list()
+    .catch((e: unknown) => log.warn(`cannot probe language versions: ${String(e)}`));
   const bus = new EventBus();
   if (tracing.enabled) {
     bus.onTransition(({ transition, evaluation }) => {
