@@ -147,7 +147,14 @@ export class SandboxService {
       );
       if (earlier) return this.#repeat(caller, earlier, idempotencyKey, fingerprint(input));
     }
-    await this.#admit(caller);
+    try {
+      await this.#admit(caller);
+    } catch (error) {
+      // Nothing was made: a retry with the same key (once under the quota) must be able to run.
+      if (idempotencyKey !== undefined)
+        await this.#o.store.releaseKey(`${caller.scope}|sandboxes`, idempotencyKey);
+      throw error;
+    }
     const now = this.#now().toISOString();
     const record: SandboxRecord = {
       id,

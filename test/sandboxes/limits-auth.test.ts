@@ -58,7 +58,28 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandbox limits, ownership and q
     expect(third.statusCode).toBe(429);
     expect(third.json()).toMatchObject({ error: { code: 'quota_exceeded' } });
     expect(third.json<{ error: { message: string } }>().error.message).toContain('maxRunning');
+    const keyed = { 'idempotency-key': 'create-once', ...as(ada) };
+    expect(
+      (await h.app.inject({ method: 'POST', url: '/v1/sandboxes', headers: keyed, payload: {} })).statusCode,
+    ).toBe(429);
     await h.app.inject({ method: 'DELETE', url: `/v1/sandboxes/${id}`, headers: as(ada) });
+    // Refused by the quota, the key made nothing: once there is room, the same key creates one, and only one.
+    const made = await h.app.inject({ method: 'POST', url: '/v1/sandboxes', headers: keyed, payload: {} });
+    const again = await h.app.inject({ method: 'POST', url: '/v1/sandboxes', headers: keyed, payload: {} });
+    expect(made.statusCode).toBe(201);
+    expect(again.json<{ id: string }>().id).toBe(made.json<{ id: string }>().id);
+    const other = await h.app.inject({
+      method: 'POST',
+      url: '/v1/sandboxes',
+      headers: keyed,
+      payload: { memoryMb: 128 },
+    });
+    expect(other.json()).toMatchObject({ error: { code: 'idempotency_conflict' } });
+    await h.app.inject({
+      method: 'DELETE',
+      url: `/v1/sandboxes/${made.json<{ id: string }>().id}`,
+      headers: as(ada),
+    });
     expect(
       (await h.app.inject({ method: 'POST', url: '/v1/sandboxes', headers: as(ada), payload: {} }))
         .statusCode,
