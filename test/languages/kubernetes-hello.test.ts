@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { LANGUAGES } from '../../src/core/index.js';
+import { request, setup, type Env } from '../kubernetes/harness.js';
+import { HELLO } from './programs.js';
+import { ensureAllLanguages, INSTALL_TIMEOUT_MS } from './support.js';
+
+/** The languages the Kubernetes backend runs today (compiled ones are refused until the runner compiles). */
+const INTERPRETED = LANGUAGES.filter((l) => !('compile' in l)).map((l) => l.id);
+/**
+ * Not on the fake kubelet: it runs the runner in the local sandbox, where `node` is the host's /usr/bin/node
+ * (not Node 24, so no type stripping; the real node:24-slim image has it) and `php` is a symlink into
+ * /etc/alternatives, which the sandbox does not show (the real php image has no such link).
+ */
+const FAKE_KUBELET_GAPS = new Set(['typescript', 'php']);
+
+let env: Env;
+beforeAll(async () => {
+  // The fake kubelet runs each pod's program in the local sandbox, with this host's interpreters.
+  await ensureAllLanguages();
+  env = await setup();
+}, INSTALL_TIMEOUT_MS);
+afterAll(() => env?.close());
+
+test.each(INTERPRETED.filter((id) => !FAKE_KUBELET_GAPS.has(id)))(
+  'hello world in %s on the Kubernetes backend (its image from the table, fake API server)',
+  async (language) => {
+    const t = await env.run({ ...request(HELLO[language]!), language });
+    await t.until();
+    expect(t.err).toBe('');
+    expect(t.evaluation.status).toBe('succeeded');
+    expect(t.out).toBe('hello\n');
+    const job = env.cluster.store.list('jobs', 'crucible-test').at(-1) as unknown as {
+      spec: { template: { spec: { containers: { image: string }[] } } };
+    };
+    expect(job?.spec.template.spec.containers[0]?.image).toBe(
+      LANGUAGES.find((l) => l.id === language)?.image,
+    );
+  },
+  60_000,
+);
