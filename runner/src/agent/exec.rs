@@ -74,6 +74,8 @@ pub fn start(
     }
     let oom_before = oom_kills();
     let started = Instant::now();
+    // Held until the exec is registered: the orphan reaper must never take this child's exit status.
+    let spawning = shared.spawn_lock.lock().unwrap();
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
@@ -118,6 +120,7 @@ pub fn start(
             stdin: stdin_tx,
         },
     );
+    drop(spawning);
 
     // `closed` is held while a frame of this exec is sent, so no output frame can follow its exit frame.
     let closed = Arc::new(Mutex::new(false));

@@ -48,6 +48,8 @@ pub enum Task {
 pub struct Shared {
     pub ws: Workspace,
     pub tasks: Mutex<HashMap<u64, Task>>,
+    /// Held from a child's spawn until its task is registered (see `reap_orphans`).
+    pub spawn_lock: Mutex<()>,
     env: Mutex<Vec<(String, String)>>,
     max_file_bytes: AtomicU64,
 }
@@ -287,6 +289,53 @@ fn dispatch(
     }
 }
 
+/// As PID 1 of the sandbox (bwrap --as-pid-1: a program's `kill(-1, SIGKILL)` cannot reach the agent) every
+/// orphan is reparented to the agent: reap the zombies that are not an exec's or a PTY's own child (those
+/// are waited for, with their usage, by their threads).
+fn reap_orphans(shared: &Shared) {
+    let _spawning = shared.spawn_lock.lock().unwrap();
+    let known: Vec<i32> = shared
+        .tasks
+        .lock()
+        .unwrap()
+        .values()
+        .filter_map(|t| match t {
+            Task::Exec { pgid, .. } => Some(*pgid),
+            Task::Pty { pid, .. } => Some(*pid),
+            Task::Restore { .. } => None,
+        })
+        .collect();
+    let entries = match std::fs::read_dir("/proc") {
+        Ok(entries) => entries,
+        Err(_) => return,
+    };
+    for entry in entries.flatten() {
+        let pid: i32 = match entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+            Some(pid) => pid,
+            None => continue,
+        };
+        if pid == 1 || known.contains(&pid) {
+            continue;
+        }
+        let stat = match std::fs::read_to_string(format!("/proc/{}/stat", pid)) {
+            Ok(stat) => stat,
+            Err(_) => continue,
+        };
+        // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
+        let rest = match stat.rfind(')') {
+            Some(at) => &stat[at + 1..],
+            None => continue,
+        };
+        let mut fields = rest.split_whitespace();
+        if fields.next() == Some("Z") && fields.next() == Some("1") {
+            let mut status = 0;
+            unsafe {
+                sys::waitpid(pid, &mut status, 1);
+            }
+        }
+    }
+}
+
 fn kill_everything(shared: &Shared) {
     for task in shared.tasks.lock().unwrap().values() {
         match task {
@@ -324,9 +373,17 @@ pub fn main(args: &[OsString]) -> i32 {
     let shared = Arc::new(Shared {
         ws,
         tasks: Mutex::new(HashMap::new()),
+        spawn_lock: Mutex::new(()),
         env: Mutex::new(Vec::new()),
         max_file_bytes: AtomicU64::new(DEFAULT_MAX_FILE_BYTES),
     });
+    if std::process::id() == 1 {
+        let shared = shared.clone();
+        thread::spawn(move || loop {
+            thread::sleep(std::time::Duration::from_millis(500));
+            reap_orphans(&shared);
+        });
+    }
     let out = Sender::stdout();
     out.send(
         &obj(vec![

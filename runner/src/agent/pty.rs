@@ -9,6 +9,7 @@ use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::raw::c_char;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -60,9 +61,11 @@ fn open_pair() -> Result<(File, File), AgentError> {
     let path = unsafe { CStr::from_ptr(name.as_ptr()) }
         .to_string_lossy()
         .into_owned();
+    // O_NOCTTY: the agent is a session leader (the sandbox's PID 1) and must not take the terminal itself.
     let slave = OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(sys::O_NOCTTY)
         .open(&path)
         .map_err(|e| AgentError::new("io_error", format!("open {}: {}", path, e)))?;
     Ok((master_file, slave))
@@ -108,6 +111,7 @@ pub fn open(
             Ok(())
         });
     }
+    let spawning = shared.spawn_lock.lock().unwrap();
     let child = command
         .spawn()
         .map_err(|e| AgentError::new("not_found", format!("pty {}: {}", argv[0], e)))?;
@@ -132,6 +136,7 @@ pub fn open(
             input: input_tx,
         },
     );
+    drop(spawning);
     let (shared, out) = (shared.clone(), out.clone());
     let mut reader = master;
     thread::spawn(move || {

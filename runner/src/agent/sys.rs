@@ -40,6 +40,7 @@ extern "C" {
     pub fn unlockpt(fd: c_int) -> c_int;
     pub fn ptsname_r(fd: c_int, buf: *mut c_char, len: usize) -> c_int;
     pub fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+    pub fn waitpid(pid: i32, status: *mut c_int, options: c_int) -> i32;
     pub fn utimensat(
         dirfd: c_int,
         path: *const c_char,

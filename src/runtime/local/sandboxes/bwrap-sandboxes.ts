@@ -20,8 +20,8 @@ import { killGroup, spawnDirect, type SpawnedProcess } from '../spawned.js';
 
 /** Where the agent (the static runner) appears inside a local sandbox. */
 export const SANDBOX_AGENT_PATH = '/opt/crucible/agent';
-/** Tasks bwrap adds (its monitor and the PID-namespace init) plus the agent itself. */
-const OVERHEAD_TASKS = 3;
+/** Tasks bwrap adds (its monitor) plus the agent itself, the sandbox's PID 1. */
+const OVERHEAD_TASKS = 2;
 
 /** The static runner built by `node scripts/setup.mjs --runner`. */
 export function defaultAgentBinary(): string {
@@ -77,6 +77,9 @@ export function agentSandboxPlan(
   const afterDev = args.findIndex((a, i) => a === '--remount-ro' && args[i + 1] === '/dev') + 2;
   // prettier-ignore
   args.splice(afterDev, 0, '--perms', '0755', '--size', String(limits.workspaceMb * 1024 * 1024), '--tmpfs', '/workspace');
+  // The agent is the sandbox's PID 1 (it reaps orphans itself): the kernel drops signals a program sends
+  // its namespace's init, so `kill(-1, SIGKILL)` inside cannot take the agent, and the sandbox, down.
+  args.splice(args.indexOf('--'), 0, '--as-pid-1');
   const chdir = args.indexOf('--chdir');
   args[chdir + 1] = '/workspace';
   return {
