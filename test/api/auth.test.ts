@@ -57,6 +57,7 @@ const ROUTES: Readonly<Record<string, Guard>> = {
   'GET /v1/projects': { kind: 'scoped', why: 'projects are shared (admins make them)' },
   'GET /v1/projects/:id': { kind: 'scoped', why: 'projects are shared (admins make them)' },
   'GET /v1/usage': { kind: 'scoped', why: "the caller's own usage; everyone's for admins" },
+  'GET /v1/languages': { kind: 'scoped', why: 'the language catalogue, of no one in particular' },
   'GET /': { kind: 'public' },
   'GET /ui/:file': { kind: 'public' },
   'GET /ui/session': { kind: 'public' },
