@@ -42,12 +42,27 @@ export function accessOf(method: string, url: string | undefined): Access {
   return ROUTE_ACCESS[`${method === 'HEAD' ? 'GET' : method} ${url}`] ?? 'user';
 }
 
-/** The bearer token of a request, or null without a well-formed `Authorization: Bearer …`. */
+/** The WebSocket subprotocol that carries a bearer token: `bearer.<token>`. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+/**
+ * The bearer token of a request, or null without a well-formed `Authorization: Bearer …`. A browser's
+ * WebSocket cannot set headers, so an upgrade may carry it as the subprotocol `bearer.<token>` instead (as
+ * Kubernetes does): not a cookie, so another site cannot ride the user's session (docs/dashboard.md).
+ */
 function bearerOf(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
+  if (typeof header !== 'string') return bearerOfUpgrade(request);
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
   return match?.[1] ?? null;
+}
+
+function bearerOfUpgrade(request: FastifyRequest): string | null {
+  const protocols = request.headers['sec-websocket-protocol'];
+  if (typeof protocols !== 'string' || request.headers.upgrade?.toLowerCase() !== 'websocket') return null;
+  const offered = protocols.split(',').map((p) => p.trim());
+  const bearer = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
+  return bearer ? bearer.slice(BEARER_PROTOCOL_PREFIX.length) || null : null;
 }
 
 export interface AuthOptions {

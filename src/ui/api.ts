@@ -126,3 +126,32 @@ export const STATUSES = [
   'cancelled',
   'error',
 ];
+
+export interface Sandbox {
+  id: string;
+  status: 'starting' | 'ready' | 'hibernated' | 'terminated' | 'error';
+  language: string;
+  user: string | null;
+  memoryMb: number;
+  labels: Record<string, string>;
+  runtime: string;
+  error: string | null;
+  createdAt: string;
+  lastActiveAt: string;
+  hibernatedAt: string | null;
+  terminatedAt: string | null;
+}
+
+/**
+ * A sandbox's terminal WebSocket: its URL and the subprotocols to offer. A browser WebSocket cannot send an
+ * Authorization header, so the token rides as the subprotocol `bearer.<token>`; the server answers with the
+ * first one, `crucible.pty`, so the token is never echoed.
+ */
+export function ptySocket(id: string, size: { cols: number; rows: number }): WebSocket {
+  const url = new URL(`/v1/sandboxes/${encodeURIComponent(id)}/pty`, location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.searchParams.set('cols', String(size.cols));
+  url.searchParams.set('rows', String(size.rows));
+  const value = token.get();
+  return new WebSocket(url, value ? ['crucible.pty', `bearer.${value}`] : ['crucible.pty']);
+}

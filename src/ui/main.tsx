@@ -6,6 +6,7 @@ import { EvaluationList } from './list.js';
 import { live, loadSession } from './live.js';
 import { Login } from './login.js';
 import { QueuePage } from './queue.js';
+import { SandboxList, SandboxPage } from './sandboxes.js';
 import { SubmitPage } from './submit.js';
 import './styles.css';
 
@@ -57,12 +58,17 @@ function App() {
   }, []);
 
   const evaluation = /^#\/e\/(.+)$/.exec(hash)?.[1];
+  const sandbox = /^#\/s\/(.+)$/.exec(hash)?.[1];
   const page = needsLogin ? (
     <Login onLogin={() => void start()} />
   ) : !ready ? (
     <p class="muted">Connecting…</p>
   ) : evaluation ? (
     <EvaluationPage key={evaluation} id={decodeURIComponent(evaluation)} navigate={navigate} />
+  ) : sandbox ? (
+    <SandboxPage key={sandbox} id={decodeURIComponent(sandbox)} />
+  ) : hash === '#/sandboxes' ? (
+    <SandboxList languages={languages} navigate={navigate} />
   ) : hash === '#/queue' ? (
     <QueuePage />
   ) : hash === '#/new' ? (
@@ -85,6 +91,7 @@ function App() {
         <nav aria-label="Main">
           {link('#/', 'Evaluations')}
           {link('#/queue', 'Queue')}
+          {link('#/sandboxes', 'Sandboxes')}
           {link('#/new', 'New')}
         </nav>
         <button
