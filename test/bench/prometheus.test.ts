@@ -8,7 +8,7 @@ const queueStats = async () => ({
   awaitingAdmission: 0,
   running: 0,
   capacity: 2,
-  replica: { id: 'r', running: 0, capacity: 2 },
+  replica: { id: 'r', running: 0, capacity: 2, slots: 2 },
 });
 
 describe('the replica event lag, from a /metrics text', () => {
