@@ -120,12 +120,18 @@ export class Transport {
     const headers: Record<string, string> = { ...this.#headers, ...request.headers };
     // A Buffer body is sent as it is (sandbox files); anything else as JSON.
     const raw = Buffer.isBuffer(request.body);
-    if (request.body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
+    if (request.body !== undefined)
+      headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
     return {
       method: request.method,
       url: new URL(this.baseUrl + request.path),
       headers,
-      body: request.body === undefined ? undefined : raw ? (request.body as Buffer) : JSON.stringify(request.body),
+      body:
+        request.body === undefined
+          ? undefined
+          : raw
+            ? (request.body as Buffer)
+            : JSON.stringify(request.body),
       signal: request.signal,
       agent: this.#agent,
     };

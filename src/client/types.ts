@@ -3,13 +3,7 @@
  * fastify); the few types shared with the core model are imported as types only, erased at run time.
  * `test/client/types.test.ts` checks the answers' shapes match the server's schemas.
  */
-import type {
-  CompareOptions,
-  LanguageInfo,
-  ProgramFile,
-  TestCase,
-  TestVerdict,
-} from '../core/index.js';
+import type { CompareOptions, LanguageInfo, ProgramFile, TestCase, TestVerdict } from '../core/index.js';
 import type {
   ArtifactEntry,
   DroppedArtifact,

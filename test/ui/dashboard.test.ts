@@ -74,7 +74,11 @@ describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIU
     // The status follows the transitions, with no reload.
     await row.locator('[data-status="succeeded"]').waitFor({ timeout: 30_000 });
     // Its total duration, read once it ended.
-    await row.getByRole('cell').nth(4).getByText(/^\d+(\.\d+)? (ms|s)$/).waitFor();
+    await row
+      .getByRole('cell')
+      .nth(4)
+      .getByText(/^\d+(\.\d+)? (ms|s)$/)
+      .waitFor();
     await screenshot(page, 'list');
   });
 

@@ -113,4 +113,3 @@ export function listQuery(filter: {
   params.push(filter.limit);
   return { sql, params };
 }
-
