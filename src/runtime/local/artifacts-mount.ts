@@ -6,7 +6,30 @@ import { promisify } from 'node:util';
 import { readTarEntries, type CollectedFile } from '../artifacts.js';
 import { SETPRIV_NOBODY } from './rlimits.js';
 
-const run = promisify(execFile);
+/** How a run's tmpfs is mounted and detached. */
+export interface MountOps {
+  mount(target: string, options: string): Promise<void>;
+  unmount(target: string): Promise<void>;
+}
+
+const execFileAsync = promisify(execFile);
+
+/** mount(8) and umount(8), forking the server: only when the spawner helper is not there. */
+export const hostMountOps: MountOps = {
+  mount: async (target, options) => {
+    await execFileAsync('/usr/bin/mount', [
+      '-t',
+      'tmpfs',
+      '-o',
+      `${options},nosuid,nodev,noexec`,
+      'crucible-artifacts',
+      target,
+    ]);
+  },
+  unmount: async (target) => {
+    await execFileAsync('/usr/bin/umount', ['--lazy', target]);
+  },
+};
 const NOBODY = 65534;
 /** A collector that takes longer than this is killed; what it streamed by then is kept. */
 const COLLECT_TIMEOUT_MS = 60_000;
@@ -38,7 +61,12 @@ export interface ArtifactsMounts {
  * mode 0711: the sandbox user can reach its own mount, nobody can list them). Without the right to mount a
  * tmpfs (not root) it answers null: runs then have no `/artifacts`, and `warn` says so once.
  */
-export function createArtifactsMounts(sizeMb: number, warn: (message: string) => void): ArtifactsMounts {
+export function createArtifactsMounts(
+  sizeMb: number,
+  warn: (message: string) => void,
+  // Two per run (mount, unmount): by the spawner helper's syscalls, so nothing is forked for them.
+  mounts: MountOps = hostMountOps,
+): ArtifactsMounts {
   let root: Promise<string> | undefined;
   let counter = 0;
   let disabled = false;
@@ -52,16 +80,16 @@ export function createArtifactsMounts(sizeMb: number, warn: (message: string) =>
       });
       const hostPath = join(await root, String(++counter));
       await mkdir(hostPath, { mode: 0o700 });
-      const options = `size=${sizeMb}m,mode=0700,uid=${NOBODY},gid=${NOBODY},nosuid,nodev,noexec`;
+      const options = `size=${sizeMb}m,mode=0700,uid=${NOBODY},gid=${NOBODY}`;
       try {
-        await run('/usr/bin/mount', ['-t', 'tmpfs', '-o', options, 'crucible-artifacts', hostPath]);
+        await mounts.mount(hostPath, options);
       } catch (error) {
         disabled = true;
         await rmdir(hostPath).catch(() => undefined);
         warn(`cannot mount a tmpfs for /artifacts (${String(error)}); evaluations run without /artifacts`);
         return null;
       }
-      const mount = mountAt(hostPath, () => held.delete(mount));
+      const mount = mountAt(hostPath, mounts, () => held.delete(mount));
       held.add(mount);
       return mount;
     },
@@ -72,7 +100,7 @@ export function createArtifactsMounts(sizeMb: number, warn: (message: string) =>
   };
 }
 
-function mountAt(hostPath: string, forget: () => void): ArtifactsMount {
+function mountAt(hostPath: string, mounts: MountOps, forget: () => void): ArtifactsMount {
   let released: Promise<void> | undefined;
   return {
     hostPath,
@@ -109,7 +137,7 @@ function mountAt(hostPath: string, forget: () => void): ArtifactsMount {
     release() {
       released ??= (async () => {
         forget();
-        await run('/usr/bin/umount', ['--lazy', hostPath]).catch(() => undefined);
+        await mounts.unmount(hostPath).catch(() => undefined);
         await rmdir(hostPath).catch(() => undefined);
       })();
       return released;

@@ -1,4 +1,4 @@
-import { createArtifactsMounts } from './artifacts-mount.js';
+import { createArtifactsMounts, hostMountOps } from './artifacts-mount.js';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +76,12 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
   // Each bwrap or gVisor run's /artifacts: a tmpfs of the server's largest cap (docs/artifacts.md).
   const artifacts =
     options.isolation !== 'none' && (options.artifactsMb ?? 0) > 0
-      ? createArtifactsMounts(options.artifactsMb!, warn)
+      ? createArtifactsMounts(options.artifactsMb!, warn, {
+          mount: (target, opts) =>
+            spawner?.alive ? spawner.mountOp('mount', target, opts) : hostMountOps.mount(target, opts),
+          unmount: (target) =>
+            spawner?.alive ? spawner.mountOp('umount', target) : hostMountOps.unmount(target),
+        })
       : null;
   // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
   const pool =

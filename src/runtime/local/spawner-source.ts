@@ -8,11 +8,14 @@
  * - request on stdin: `{"id", "argv", "env", "fds": [spec per fd from 0], "cgroups": [cgroup.procs paths],
  *   "nice"}` (the niceness both bwrap processes get with the cgroups, see gate.ts),
  *   where a spec is `["socket", token]` (connect to the server's unix socket and send the token: the server
- *   keeps the other end), `["data", base64]` (a pipe holding these bytes, closed) or `["info"]` (bwrap's
- *   `--info-fd`, read by the helper);
+ *   keeps the other end), `["data", base64]` (a pipe holding these bytes, closed), `["null"]` (/dev/null) or
+ *   `["info"]` (bwrap's `--info-fd`, read by the helper);
  * - replies on stdout: `{"id", "pid"}` once spawned, `{"id", "gated": sandboxPid|null}` once bwrap's two
  *   processes are in the run's cgroups (see gate.ts: the sandbox process must not have forked yet),
  *   `{"id", "exit": code}` (negative: killed by that signal), `{"id", "error": message}`.
+ *
+ * A request `{"id", "op": "mount"|"umount", "target", "options"}` mounts a tmpfs there (nosuid, nodev, noexec,
+ * with those options) or detaches it, by the syscalls, and replies `{"id", "exit": 0}` or `{"id", "error"}`.
  *
  * Every fd the helper opens is close-on-exec (Python's default), so a run receives exactly its specs.
  */
@@ -53,6 +56,8 @@ def high(fd):
 
 def open_spec(spec):
     kind = spec[0]
+    if kind == "null":
+        return high(os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)), None
     if kind == "socket":
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -140,6 +145,31 @@ def run(request):
     _, status = os.waitpid(pid, 0)
     send({"id": rid, "exit": os.waitstatus_to_exitcode(status)})
 
+libc = None
+
+def mount_op(request):
+    # A tmpfs mounted or detached with the syscalls themselves: no mount(8) process, no fork.
+    global libc
+    if libc is None:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+    target = request["target"].encode()
+    if request["op"] == "mount":
+        flags = 2 | 4 | 8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
+        result = libc.mount(b"crucible-artifacts", target, b"tmpfs", flags, request["options"].encode())
+    else:
+        result = libc.umount2(target, 2)  # MNT_DETACH
+    if result != 0:
+        import ctypes
+        errno = ctypes.get_errno()
+        send({"id": request["id"], "error": "%s %s: %s" % (request["op"], request["target"], os.strerror(errno))})
+    else:
+        send({"id": request["id"], "exit": 0})
+
 for line in sys.stdin.buffer:
-    threading.Thread(target=run, args=(json.loads(line),), daemon=True).start()
+    request = json.loads(line)
+    if "op" in request:
+        mount_op(request)
+    else:
+        threading.Thread(target=run, args=(request,), daemon=True).start()
 `;

@@ -142,6 +142,31 @@ export class Spawner {
     }
   };
 
+  /**
+   * Mounts a tmpfs at `target` (nosuid, nodev, noexec; `options` as mount(8)'s `-o`), or detaches the one
+   * there, by the syscalls in the helper: the per-run `/artifacts` would otherwise fork the server (or run
+   * mount(8)) twice per evaluation.
+   */
+  async mountOp(op: 'mount' | 'umount', target: string, options = ''): Promise<void> {
+    const id = ++this.#nextId;
+    const done = new Promise<void>((resolve, reject) => {
+      this.#runs.set(id, {
+        pid: null,
+        onGated: () => undefined,
+        onError: (error) => {
+          this.#runs.delete(id);
+          reject(error);
+        },
+        onExit: () => {
+          this.#runs.delete(id);
+          resolve();
+        },
+      });
+    });
+    this.#helper.stdin.write(`${JSON.stringify({ id, op, target, options })}\n`);
+    return done;
+  }
+
   async close(): Promise<void> {
     this.#alive = false;
     this.#helper.stdin.end();
