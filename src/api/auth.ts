@@ -78,7 +78,14 @@ export interface AuthOptions {
  */
 export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   app.decorateRequest('caller', null as unknown as Caller);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
+    // A refused WebSocket upgrade is answered on the raw socket, which nothing else ends (the WebSocket
+    // plugin's own hooks never ran): end it once the answer is out, or it stays open and server.close() waits.
+    if (request.headers.upgrade !== undefined) {
+      reply.raw.once('finish', () => {
+        if (reply.raw.statusCode >= 400) request.raw.socket.destroy();
+      });
+    }
     if (!options.required) {
       request.caller = anonymousCaller(request.ip);
       return;

@@ -25,6 +25,21 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandbox limits, ownership and q
   }, 60_000);
   afterAll(() => h?.close());
 
+  it('a terminal WebSocket without a token is refused with 401 and the server ends its connection', async () => {
+    const { default: WebSocket } = await import('ws');
+    const address = await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const socket = new WebSocket(`${address.replace('http', 'ws')}/v1/sandboxes/any/pty`);
+    const status = await new Promise<number>((resolve, reject) => {
+      socket.once('unexpected-response', (_request, response) => {
+        response.resume();
+        // Closed by the server, not by us: a refused upgrade left open kept server.close() waiting.
+        response.socket.once('close', () => resolve(response.statusCode ?? 0));
+      });
+      socket.once('open', () => reject(new Error('the upgrade was accepted')));
+    });
+    expect(status).toBe(401);
+  });
+
   it("another user's sandbox answers 404 everywhere; the owner's quota (maxRunning) bounds how many they hold", async () => {
     const created = await h.app.inject({
       method: 'POST',
