@@ -35,6 +35,7 @@
 //! be assembled or the program could not be started.
 
 mod agent;
+mod compile;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -740,7 +741,11 @@ fn children_rusage() -> Option<(u64, u64)> {
     if unsafe { getrusage(RUSAGE_CHILDREN, &mut usage) } != 0 {
         return None;
     }
-    let micros = |t: &TimeVal| (t.sec as u64).saturating_mul(1_000_000).saturating_add(t.usec as u64);
+    let micros = |t: &TimeVal| {
+        (t.sec as u64)
+            .saturating_mul(1_000_000)
+            .saturating_add(t.usec as u64)
+    };
     let cpu_ms = (micros(&usage.utime) + micros(&usage.stime)) / 1000;
     Some((cpu_ms, (usage.maxrss as u64).saturating_mul(1024)))
 }
@@ -786,7 +791,11 @@ fn main() {
     }
     let (options, command) = parse_args(&argv);
     let frames = Frames::new();
-    let code = run(options, command, &frames);
+    // Compiled languages, files and tests (compile.rs); otherwise the plain run.
+    let code = match compile::parse(&argv) {
+        Some(staged) => compile::run(options, staged, command, &frames),
+        None => run(options, command, &frames),
+    };
     std::process::exit(code);
 }
 

@@ -1,0 +1,493 @@
+//! Staged runs: the compile stage and test cases of the Kubernetes backend (docs/kubernetes.md, "Compiled
+//! languages, files and tests"). Without any of the flags below the runner takes the plain path of main.rs.
+//!
+//! ```text
+//! crucible-runner … [--compile-args N --compile-timeout-ms T --compile-pids P --compile-max-output B]
+//!                   [--tests K] [--file KEY=PATH]… -- COMPILER ARGS(N words) PROGRAM ARGS…
+//! ```
+//!
+//! The first N words after `--` are the compiler's argv, the rest the program's. The compiler runs with its
+//! own wall-time limit, process limit and output cap (its stdout and stderr, in the order written, as `c`
+//! frames, then a `k` frame); its memory is the container's limit (the pod sizes it for the compiler). A
+//! failed compile ends the runner with the compiler's status. Then the program runs once (plain `o`/`e`
+//! frames), or once per test with `test-NNN.stdin` as its stdin, each test opened by a `t` frame and closed
+//! by an `r` frame; the `x` frame comes last, as always:
+//!
+//! ```text
+//! c <seq> <base64>                                    compiler output (both streams)
+//! k <seq> <exit|-> <signal|-> <timedOut> <oom> <ms>   the compile ended
+//! t <seq> <index>                                     test <index> starts; its o/e frames follow
+//! r <seq> <exit|-> <signal|-> <timedOut> <oom> <ms>   test <index> ended
+//! ```
+//!
+//! Usage in the `x` frame of a staged run is the program's own (wait4 of each run, summed CPU, largest
+//! peak), never the compiler's. `oom` is 1 when the container's cgroup counted an OOM kill during the stage.
+
+use super::{
+    assemble_payload, join, kill_group, own_cgroup, positive_number, pump, setpgid, signal_name,
+    Budget, Event, Frames, Options, Usage, DRAIN_GRACE, GROUP, SIGKILL,
+};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const RLIMIT_NPROC: i32 = 6;
+
+#[repr(C)]
+struct RLimit {
+    cur: u64,
+    max: u64,
+}
+
+/// `struct rusage` as Linux lays it out (two timevals, then 14 longs, `ru_maxrss` in KiB first).
+#[repr(C)]
+struct RUsage {
+    utime: [std::os::raw::c_long; 2],
+    stime: [std::os::raw::c_long; 2],
+    maxrss: std::os::raw::c_long,
+    rest: [std::os::raw::c_long; 13],
+}
+
+// agent/sys.rs declares wait4 with its own (identical) rusage struct; the module is private to the agent.
+#[allow(clashing_extern_declarations)]
+extern "C" {
+    fn setrlimit(resource: i32, limit: *const RLimit) -> i32;
+    fn wait4(pid: i32, status: *mut i32, options: i32, usage: *mut RUsage) -> i32;
+}
+
+/// The staged flags; None from `parse` when none is present.
+pub struct Staged {
+    compile_args: usize,
+    compile_timeout: Option<Duration>,
+    compile_pids: Option<u64>,
+    compile_max_output: Option<u64>,
+    tests: usize,
+    /// Payload file name → path below the workdir (ConfigMap keys cannot hold `/`).
+    files: Vec<(OsString, OsString)>,
+}
+
+/// Reads the staged flags (pairs before `--`, as main.rs's `parse_args` reads its own).
+pub fn parse(argv: &[OsString]) -> Option<Staged> {
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    let mut staged = Staged {
+        compile_args: 0,
+        compile_timeout: None,
+        compile_pids: None,
+        compile_max_output: None,
+        tests: 0,
+        files: Vec::new(),
+    };
+    let mut seen = false;
+    let mut i = 0;
+    while i < end {
+        let value = argv.get(i + 1).cloned().unwrap_or_default();
+        let number = positive_number(&value);
+        seen |= match argv[i].to_str() {
+            Some("--compile-args") => {
+                staged.compile_args = number.map_or(0, |n| n as usize);
+                true
+            }
+            Some("--compile-timeout-ms") => {
+                staged.compile_timeout =
+                    number.map(|ms| Duration::from_secs_f64((ms / 1000.0).min(1e9)));
+                true
+            }
+            Some("--compile-pids") => {
+                staged.compile_pids = number.map(|n| n as u64);
+                true
+            }
+            Some("--compile-max-output") => {
+                staged.compile_max_output = number.map(|n| n.floor() as u64);
+                true
+            }
+            Some("--tests") => {
+                staged.tests = number.map_or(0, |n| n as usize);
+                true
+            }
+            Some("--file") => {
+                let bytes = value.as_bytes();
+                if let Some(eq) = bytes.iter().position(|b| *b == b'=') {
+                    let key = OsStr::from_bytes(&bytes[..eq]).to_os_string();
+                    let path = OsStr::from_bytes(&bytes[eq + 1..]).to_os_string();
+                    staged.files.push((key, path));
+                }
+                true
+            }
+            _ => false,
+        };
+        i += 2;
+    }
+    if seen {
+        Some(staged)
+    } else {
+        None
+    }
+}
+
+/// What one stage's process did.
+struct StageExit {
+    code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+    oom: bool,
+    cpu_ms: u64,
+    peak_bytes: u64,
+    duration: Duration,
+}
+
+impl StageExit {
+    fn status(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(sig)) => 128 + sig,
+            (None, None) => 128 + SIGKILL,
+        }
+    }
+
+    fn succeeded(&self) -> bool {
+        self.code == Some(0) && !self.timed_out && !self.oom
+    }
+
+    /// `<exit|-> <signal|-> <timedOut> <oom> <ms>`, the body of `k` and `r` frames.
+    fn body(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.code.map_or_else(|| "-".to_string(), |c| c.to_string()),
+            self.signal.map_or_else(|| "-".to_string(), signal_name),
+            if self.timed_out { 1 } else { 0 },
+            if self.oom { 1 } else { 0 },
+            self.duration.as_millis()
+        )
+    }
+}
+
+/// The container's OOM-kill count (cgroup v2 `memory.events`), when the runner owns its cgroup.
+fn oom_kills() -> Option<u64> {
+    if !own_cgroup() {
+        return None;
+    }
+    let text = fs::read_to_string("/sys/fs/cgroup/memory.events").ok()?;
+    text.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("oom_kill") {
+            words.next()?.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// True inside a user namespace other than the initial one: RLIMIT_NPROC then counts this pod's processes
+/// of the uid only (kernel ≥ 5.14), not every process of uid 65534 on the node.
+fn own_user_namespace() -> bool {
+    let text = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    text.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+}
+
+struct Stage<'a> {
+    argv: &'a [OsString],
+    stdin: Option<PathBuf>,
+    timeout: Option<Duration>,
+    max_output: Option<u64>,
+    tags: (u8, u8),
+    pids: Option<u64>,
+}
+
+/// Runs one stage's process in its own process group, framing its output, within its wall time.
+fn execute(stage: Stage, frames: &Frames) -> Result<StageExit, String> {
+    let program = stage.argv.first().ok_or("no program given")?;
+    let mut cmd = Command::new(program);
+    cmd.args(&stage.argv[1..])
+        .stdin(if stage.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let pids = stage.pids.filter(|_| own_user_namespace());
+    unsafe {
+        cmd.pre_exec(move || {
+            if setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if let Some(n) = pids {
+                let limit = RLimit { cur: n, max: n };
+                if setrlimit(RLIMIT_NPROC, &limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let ooms_before = oom_kills();
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {}", program.to_string_lossy(), e))?;
+    let pid = child.id() as i32;
+    GROUP.store(pid, Ordering::SeqCst);
+    let (events, received) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    pump(
+        stdout,
+        stage.tags.0,
+        stage.max_output,
+        frames.clone(),
+        events.clone(),
+    );
+    pump(
+        stderr,
+        stage.tags.1,
+        stage.max_output,
+        frames.clone(),
+        events.clone(),
+    );
+    if let (Some(mut input), Some(path)) = (child.stdin.take(), stage.stdin) {
+        thread::spawn(move || {
+            if let Ok(mut file) = File::open(path) {
+                let _ = io::copy(&mut file, &mut input);
+            }
+        });
+    }
+    // wait4 rather than Child::wait: the stage's own rusage, not every child's the runner ever had.
+    let usage = Arc::new(Mutex::new((0u64, 0u64)));
+    let (exited, measured) = (events.clone(), usage.clone());
+    thread::spawn(move || {
+        let mut status = 0;
+        let mut ru: RUsage = unsafe { std::mem::zeroed() };
+        while unsafe { wait4(pid, &mut status, 0, &mut ru) } != pid {
+            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                let _ = exited.send(Event::Exited(Err(io::Error::last_os_error())));
+                return;
+            }
+        }
+        let micros = |t: [std::os::raw::c_long; 2]| (t[0] as u64) * 1_000_000 + t[1] as u64;
+        let cpu_ms = (micros(ru.utime) + micros(ru.stime)) / 1000;
+        if let Ok(mut m) = measured.lock() {
+            *m = (cpu_ms, (ru.maxrss.max(0) as u64) * 1024);
+        }
+        let _ = exited.send(Event::Exited(Ok(ExitStatus::from_raw(status))));
+    });
+    drop(events);
+    let (status, timed_out) = wait_stage(received, stage.timeout);
+    GROUP.store(0, Ordering::SeqCst);
+    let duration = started.elapsed();
+    let (cpu_ms, peak_bytes) = *usage.lock().map_err(|_| "usage lock poisoned")?;
+    let oom = matches!((ooms_before, oom_kills()), (Some(a), Some(b)) if b > a);
+    let (code, signal) = match status {
+        Some(Ok(status)) => (status.code(), status.signal()),
+        _ => (None, None),
+    };
+    Ok(StageExit {
+        code,
+        signal,
+        timed_out,
+        oom,
+        cpu_ms,
+        peak_bytes,
+        duration,
+    })
+}
+
+/// The event loop of main.rs's `run`: the exit, both pipes closed, or the deadline (SIGKILL to the group).
+fn wait_stage(
+    received: mpsc::Receiver<Event>,
+    timeout: Option<Duration>,
+) -> (Option<io::Result<ExitStatus>>, bool) {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut status = None;
+    let mut pipes_open = 2;
+    let mut timed_out = false;
+    let mut wait_until = deadline;
+    while status.is_none() || pipes_open > 0 {
+        let event = match wait_until {
+            Some(until) => received.recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => received.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match event {
+            Ok(Event::Exited(result)) => {
+                status = Some(result);
+                kill_group(SIGKILL);
+                let grace = Instant::now() + DRAIN_GRACE;
+                wait_until = Some(deadline.map_or(grace, |d| if d > grace { d } else { grace }));
+            }
+            Ok(Event::PipeClosed) => pipes_open -= 1,
+            Err(RecvTimeoutError::Timeout) if status.is_none() => {
+                timed_out = true;
+                kill_group(SIGKILL);
+                wait_until = None;
+            }
+            Err(_) => break,
+        }
+    }
+    (status, timed_out)
+}
+
+/// Moves each payload file to its path below the workdir; a path leaving the workdir is refused.
+fn place_files(workdir: &OsStr, files: &[(OsString, OsString)]) -> Result<(), String> {
+    for (key, path) in files {
+        let relative = Path::new(path);
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(format!(
+                "file path '{}' leaves the workdir",
+                relative.display()
+            ));
+        }
+        let target = join(workdir, path);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("mkdir '{}': {}", parent.display(), e))?;
+        }
+        let source = join(workdir, key);
+        // An empty file has no chunk in the payload, so nothing to move: it is created empty.
+        if source.exists() {
+            fs::rename(&source, &target)
+        } else {
+            fs::write(&target, b"")
+        }
+        .map_err(|e| format!("place '{}': {}", target.display(), e))?;
+    }
+    Ok(())
+}
+
+fn fail(frames: &Frames, message: &str) -> i32 {
+    let mut budget = Budget {
+        max: Some(64 * 1024),
+        used: 0,
+    };
+    let text = format!("crucible-runner: {}\n", message);
+    frames.data(b'e', budget.take(text.as_bytes()));
+    frames.exit(Some(127), None, false, Usage::NONE);
+    127
+}
+
+/// The staged run: payload, files, the compile stage (if any), then the program once or once per test.
+pub fn run(options: Options, staged: Staged, command: Vec<OsString>, frames: &Frames) -> i32 {
+    if !options.payload.is_empty() {
+        if let Err(message) = assemble_payload(&options.payload, &options.workdir) {
+            return fail(frames, &format!("cannot assemble payload: {}", message));
+        }
+    }
+    if let Err(message) = place_files(&options.workdir, &staged.files) {
+        return fail(frames, &message);
+    }
+    let split = staged.compile_args.min(command.len());
+    let (compiler, program) = command.split_at(split);
+    if !compiler.is_empty() {
+        let stage = Stage {
+            argv: compiler,
+            stdin: None,
+            timeout: staged.compile_timeout,
+            max_output: staged.compile_max_output,
+            tags: (b'c', b'c'),
+            pids: staged.compile_pids,
+        };
+        match execute(stage, frames) {
+            Ok(exit) => {
+                frames.write(b'k', exit.body().as_bytes(), false);
+                if !exit.succeeded() {
+                    let signal = exit.signal.map(signal_name);
+                    frames.exit(exit.code, signal.as_deref(), exit.timed_out, Usage::NONE);
+                    return if exit.status() == 0 { 1 } else { exit.status() };
+                }
+            }
+            Err(message) => return fail(frames, &message),
+        }
+    }
+    let runs = if staged.tests == 0 { 1 } else { staged.tests };
+    let mut usage = Usage {
+        cpu_ms: Some(0),
+        peak_bytes: Some(0),
+    };
+    let mut last: Option<StageExit> = None;
+    for index in 0..runs {
+        let stdin_name = if staged.tests == 0 {
+            options.stdin.clone()
+        } else {
+            frames.write(b't', index.to_string().as_bytes(), false);
+            OsString::from(format!("test-{:03}.stdin", index))
+        };
+        let stage = Stage {
+            argv: program,
+            stdin: Some(join(&options.workdir, &stdin_name)),
+            timeout: options.timeout,
+            max_output: options.max_output,
+            tags: (b'o', b'e'),
+            pids: None,
+        };
+        let exit = match execute(stage, frames) {
+            Ok(exit) => exit,
+            Err(message) => return fail(frames, &message),
+        };
+        if staged.tests > 0 {
+            frames.write(b'r', exit.body().as_bytes(), false);
+        }
+        usage.cpu_ms = usage.cpu_ms.map(|c| c + exit.cpu_ms);
+        usage.peak_bytes = usage.peak_bytes.map(|p| p.max(exit.peak_bytes));
+        last = Some(exit);
+    }
+    let last = last.expect("at least one run");
+    let signal = last.signal.map(signal_name);
+    frames.exit(last.code, signal.as_deref(), last.timed_out, usage);
+    last.status()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn staged_flags() {
+        assert!(parse(&args(&["--timeout-ms", "5", "--", "--tests", "3"])).is_none());
+        let staged = parse(&args(&[
+            "--compile-args",
+            "2",
+            "--tests",
+            "10",
+            "--file",
+            "f0=lib/a.h",
+            "--",
+            "gcc",
+            "x",
+        ]))
+        .expect("staged");
+        assert_eq!(staged.compile_args, 2);
+        assert_eq!(staged.tests, 10);
+        assert_eq!(
+            staged.files,
+            vec![(OsString::from("f0"), OsString::from("lib/a.h"))]
+        );
+    }
+
+    #[test]
+    fn files_stay_below_the_workdir() {
+        let dir = std::env::temp_dir().join(format!("crucible-place-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("f0"), b"x").unwrap();
+        let workdir = dir.as_os_str();
+        let escape = [(OsString::from("f0"), OsString::from("../x"))];
+        assert!(place_files(workdir, &escape).is_err());
+        let inside = [(OsString::from("f0"), OsString::from("lib/a.h"))];
+        place_files(workdir, &inside).unwrap();
+        assert_eq!(fs::read(dir.join("lib/a.h")).unwrap(), b"x");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
