@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { gradingFields, gradingResultFields } from './grading-schemas.js';
-import { LANGUAGE_IDS, PRIORITIES, PROJECT_LIMIT_BOUNDS, STATUSES, type LimitBounds } from '../core/index.js';
+import {
+  DEFAULT_MAX_LOG_MB,
+  LANGUAGE_IDS,
+  PRIORITIES,
+  PROJECT_LIMIT_BOUNDS,
+  STATUSES,
+  type LimitBounds,
+} from '../core/index.js';
 
 /** Kubernetes-compatible label syntax, since labels become Job labels on the Kubernetes backend. */
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/;
@@ -99,6 +106,12 @@ export function submissionSchema(bounds: LimitBounds) {
     webhook: WebhookSchema.optional(),
     /** Cap of the files kept from `/artifacts` (docs/artifacts.md). */
     artifactsMb: boundedInt('artifactsMb', 0, bounds.maxArtifactsMb ?? 1024).optional(),
+    /** Output kept per stream; past the inline prefix it goes to the object store (docs/artifacts.md). */
+    maxLogBytes: boundedInt(
+      'maxLogBytes',
+      0,
+      (bounds.maxLogMb ?? DEFAULT_MAX_LOG_MB) * 1024 * 1024,
+    ).optional(),
     /** Extra files, test cases and how outputs are compared (docs/languages.md). */
     ...gradingFields(bounds),
   });
@@ -154,6 +167,10 @@ export const ResultSchema = z.object({
   artifacts: z.array(ArtifactSchema).readonly().optional(),
   /** Files found in `/artifacts` and not kept, and why; absent when none. */
   artifactsDropped: z.array(DroppedArtifactSchema).readonly().optional(),
+  /** Output past the inline prefix, in the object store: read it through the logs endpoint after `afterSeq`. */
+  logSpill: z
+    .object({ afterSeq: z.number(), chunkBytes: z.number(), stdout: z.number(), stderr: z.number() })
+    .optional(),
   ...gradingResultFields,
 });
 
@@ -175,6 +192,7 @@ export const EvaluationSchema = z.object({
     maxOutputBytes: z.number(),
     tmpSizeMb: z.number(),
     artifactsMb: z.number().optional(),
+    maxLogBytes: z.number().optional(),
   }),
   createdAt: z.string(),
   result: ResultSchema.nullable(),

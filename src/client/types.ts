@@ -8,6 +8,7 @@ import type {
   ArtifactEntry,
   DroppedArtifact,
   Limits,
+  LogSpill,
   Priority,
   StageDurations,
   Status,
@@ -16,7 +17,7 @@ import type {
   Transition as CoreTransition,
 } from '../core/index.js';
 
-export type { Limits, Priority, StageDurations, Status, Submission };
+export type { Limits, LogSpill, Priority, StageDurations, Status, Submission };
 export type { CompareOptions, LanguageInfo, ProgramFile, TestCase, TestVerdict };
 
 /** `GET /v1/languages`. */
@@ -88,6 +89,11 @@ export interface Result {
   readonly artifacts?: readonly ArtifactEntry[];
   /** Files found in `/artifacts` and not kept, and why; absent when none. */
   readonly artifactsDropped?: readonly DroppedArtifact[];
+  /**
+   * Output past the inline prefix (`stdout`/`stderr` above) kept in the object store (`maxLogBytes`): read
+   * it with `logs(id)`, where it follows the stored lines numbered after `afterSeq`. Absent when none.
+   */
+  readonly logSpill?: LogSpill;
 }
 
 export interface Evaluation {

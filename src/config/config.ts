@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_ARTIFACTS_MB, DEFAULT_BOUNDS, DEFAULT_LIMITS } from '../core/index.js';
+import { DEFAULT_ARTIFACTS_MB, DEFAULT_BOUNDS, DEFAULT_LIMITS, DEFAULT_MAX_LOG_MB } from '../core/index.js';
 import { secretProblem } from '../webhooks/signer.js';
 
 /** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
@@ -82,6 +82,8 @@ const ServerConfigFields = z.object({
       maxMemoryMb: intFrom(1, 1_048_576).default(DEFAULT_BOUNDS.maxMemoryMb),
       /** The largest `artifactsMb` a submission may ask for; also each local run's `/artifacts` tmpfs size. */
       maxArtifactsMb: intFrom(0, 1_048_576).default(1024),
+      /** The largest `maxLogBytes` a submission may ask for, in MiB (`--max-log-mb`). */
+      maxLogMb: intFrom(0, 1_048_576).default(DEFAULT_MAX_LOG_MB),
     })
     .prefault({}),
   api: z
@@ -276,6 +278,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
       scheduleDelayMs: env.OTEL_BSP_SCHEDULE_DELAY || undefined,
     },
     limits: { artifactsMb: env.CRUCIBLE_ARTIFACTS_MB || undefined },
+    bounds: { maxLogMb: env.CRUCIBLE_MAX_LOG_MB || undefined },
     storage: {
       retention: env.CRUCIBLE_RETENTION || undefined,
       minFreeMb: env.CRUCIBLE_MIN_FREE_MB || undefined,

@@ -20,6 +20,11 @@ export const STORAGE_SERVE_OPTIONS = [
       'default cap of the files kept from each evaluation’s /artifacts (env CRUCIBLE_ARTIFACTS_MB; 64)',
   },
   {
+    flags: '--max-log-mb <n>',
+    description:
+      'largest maxLogBytes a submission may ask for, in MiB: output past the inline 1 MiB goes to the object store (env CRUCIBLE_MAX_LOG_MB; 256)',
+  },
+  {
     flags: '--retention <age>',
     description:
       'delete terminal evaluations older than this, with their logs and artifacts, e.g. 30d (env CRUCIBLE_RETENTION; default: keep all)',
@@ -39,6 +44,7 @@ export function withStorageFlags(
   const url = text('objectStore');
   const endpoint = text('s3Endpoint');
   const artifactsMb = text('artifactsMb');
+  const maxLogMb = text('maxLogMb');
   const retention = text('retention');
   const minFreeMb = text('minFreeMb');
   return {
@@ -49,6 +55,7 @@ export function withStorageFlags(
       ...(endpoint !== undefined ? { s3Endpoint: endpoint } : {}),
     },
     ...(artifactsMb !== undefined ? { limits: { ...input.limits, artifactsMb } } : {}),
+    ...(maxLogMb !== undefined ? { bounds: { ...input.bounds, maxLogMb } } : {}),
     storage: {
       ...input.storage,
       ...(retention !== undefined ? { retention } : {}),

@@ -1,6 +1,7 @@
 import type { ArtifactEntry, DroppedArtifact } from './artifacts.js';
 import type { CompareOptions, Grading, ProgramFile, TestCase, TestVerdict } from './grading.js';
 import type { Limits } from './limits.js';
+import type { LogSpill } from './log-spill.js';
 import type { Priority } from './priority.js';
 import type { Status } from './status.js';
 
@@ -75,6 +76,8 @@ export interface Result {
   readonly artifacts?: readonly ArtifactEntry[];
   /** Files found there and not stored (over the cap, not regular files…); absent when none. */
   readonly artifactsDropped?: readonly DroppedArtifact[];
+  /** Output past the inline prefix kept in the object store (`limits.maxLogBytes`); absent when none. */
+  readonly logSpill?: LogSpill;
   /** Compiled languages: the compiler's output (absent for interpreted languages). */
   readonly compileOutput?: string;
   /** Submissions with `tests`: one verdict per test, and how many passed. */
@@ -120,6 +123,8 @@ export interface Submission {
   readonly webhook?: { readonly url: string };
   /** Cap of the files kept from `/artifacts`, within the server's bound (default: the server's). */
   readonly artifactsMb?: number;
+  /** Bytes of output kept per stream, past the inline 1 MiB in the object store, within the server's bound. */
+  readonly maxLogBytes?: number;
   /** Files written beside the entry file in `/code` (docs/languages.md). */
   readonly files?: readonly ProgramFile[];
   /** Test cases: the program runs once per test; the evaluation succeeds only when all pass. */

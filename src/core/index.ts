@@ -17,3 +17,4 @@ export * from './grading.js';
 export * from './language-catalogue.js';
 export * from './stages.js';
 export * from './artifacts.js';
+export * from './log-spill.js';

@@ -8,6 +8,11 @@ export interface Limits {
   readonly tmpSizeMb: number;
   /** Cap of the stored bytes of `/artifacts` (absent: evaluations stored before artifacts existed). */
   readonly artifactsMb?: number;
+  /**
+   * Bytes kept per stream in all: past `maxOutputBytes` (stored inline) the rest goes to the object store
+   * (docs/artifacts.md, "Long logs"). Absent, or not above `maxOutputBytes`: nothing past the prefix is kept.
+   */
+  readonly maxLogBytes?: number;
 }
 
 /** Configurable bounds a submission may ask for. */
@@ -20,6 +25,8 @@ export interface LimitBounds {
   readonly maxMemoryMb: number;
   /** The largest `artifactsMb` a submission may ask for (absent: 1024). */
   readonly maxArtifactsMb?: number;
+  /** The largest `maxLogBytes` a submission may ask for, in MiB (absent: 256). */
+  readonly maxLogMb?: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {

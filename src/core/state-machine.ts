@@ -1,4 +1,5 @@
 import type { ArtifactsSummary } from './artifacts.js';
+import type { LogSpill } from './log-spill.js';
 import type { Evaluation, PlatformStages, Reason, Result, Timings } from './evaluation.js';
 import { gradeOutcome } from './verdicts.js';
 import type { RunOutcome } from './outcome.js';
@@ -25,6 +26,8 @@ export type LifecycleEvent =
       readonly output: OutputFlags;
       /** What was collected from `/artifacts` (absent: nothing). */
       readonly artifacts?: ArtifactsSummary;
+      /** Output past the inline prefix stored in the object store (absent: none). */
+      readonly logSpill?: LogSpill;
     }
   | { readonly type: 'cancelled'; readonly at: Date; readonly output: OutputFlags };
 
@@ -197,19 +200,21 @@ function stampLifecycle(timings: Timings, event: LifecycleEvent, now: Date): Tim
   }
 }
 
-/** The result with what `/artifacts` held; the status is the program's, whatever was dropped. */
+/** The result with what `/artifacts` held and where the long logs are; the status is the program's, whatever was dropped. */
 function withArtifacts(
   target: { status: Status; result?: Result },
   event: LifecycleEvent,
 ): { status: Status; result?: Result } {
   const summary = event.type === 'finished' ? event.artifacts : undefined;
-  if (!target.result || !summary) return target;
+  const logSpill = event.type === 'finished' ? event.logSpill : undefined;
+  if (!target.result || (!summary && !logSpill)) return target;
   return {
     ...target,
     result: {
       ...target.result,
-      ...(summary.artifacts.length > 0 ? { artifacts: summary.artifacts } : {}),
-      ...(summary.dropped.length > 0 ? { artifactsDropped: summary.dropped } : {}),
+      ...(summary && summary.artifacts.length > 0 ? { artifacts: summary.artifacts } : {}),
+      ...(summary && summary.dropped.length > 0 ? { artifactsDropped: summary.dropped } : {}),
+      ...(logSpill ? { logSpill } : {}),
     },
   };
 }

@@ -11,7 +11,13 @@ import {
   type DroppedArtifact,
   type Evaluation,
 } from '../core/index.js';
-import type { ByteRange, ObjectStore } from '../objects/index.js';
+import {
+  DEFAULT_OBJECT_RETRY,
+  type ByteRange,
+  type ObjectRetryPolicy,
+  type ObjectStore,
+} from '../objects/index.js';
+import type { LogSpillFiles } from './log-spill.js';
 import type { CollectedFile } from '../runtime/artifacts.js';
 
 /** What one run's collected files go through: the cap, the names, the object store. */
@@ -43,9 +49,27 @@ async function drain(body: Readable): Promise<void> {
  */
 export class EvaluationArtifacts {
   readonly #objects: ObjectStore;
+  /** How each object write is retried on transient errors. */
+  readonly retry: ObjectRetryPolicy;
+  readonly #log: ((message: string) => void) | undefined;
 
-  constructor(objects: ObjectStore) {
+  constructor(
+    objects: ObjectStore,
+    retry: ObjectRetryPolicy = DEFAULT_OBJECT_RETRY,
+    log?: (message: string) => void,
+  ) {
     this.#objects = objects;
+    this.retry = retry;
+    this.#log = log;
+  }
+
+  /** Uploads a finished run's spilled output (docs/artifacts.md, "Long logs"). */
+  storeLogSpill(spill: LogSpillFiles, evaluationId: string, afterSeq: number) {
+    return spill.store(this.#objects, evaluationId, afterSeq, this.retry, (error, attempt) =>
+      this.#log?.(
+        `storing the logs of ${evaluationId} failed (attempt ${attempt}); retrying: ${String(error)}`,
+      ),
+    );
   }
 
   get objects(): ObjectStore {

@@ -29,6 +29,7 @@ export function newEvaluation(submission: Submission, context: NewEvaluationCont
       timeoutSeconds: submission.timeoutSeconds ?? defaults.timeoutSeconds,
       memoryMb: submission.memoryMb ?? defaults.memoryMb,
       ...(submission.artifactsMb !== undefined ? { artifactsMb: submission.artifactsMb } : {}),
+      ...(submission.maxLogBytes !== undefined ? { maxLogBytes: submission.maxLogBytes } : {}),
     },
     runtime: context.runtime,
     ...(submission.project === undefined ? {} : { project: submission.project }),

@@ -1,6 +1,7 @@
 import { RetentionService } from './retention.js';
 import type { StorageGuard } from './storage-guard.js';
 import { EvaluationArtifacts } from './artifacts.js';
+import { readSpilledLogs } from './log-spill.js';
 import { randomUUID } from 'node:crypto';
 import {
   CrucibleError,
@@ -138,7 +139,9 @@ export class EvaluationService {
       log,
     });
     this.#projectRuns = new ProjectRuns(options.store.projects);
-    this.artifacts = options.objects ? new EvaluationArtifacts(options.objects) : null;
+    this.artifacts = options.objects
+      ? new EvaluationArtifacts(options.objects, options.objectRetry, (message) => log.warn(message))
+      : null;
     this.storage = options.storage;
     this.retention = options.store.retention
       ? new RetentionService({
@@ -383,7 +386,10 @@ export class EvaluationService {
     return caller.admin ? all : this.#visibleOnly(all, caller);
   }
 
-  /** An evaluation's log chunks; with `follow`, until it is terminal. Another user's: `not_found`. */
+  /**
+   * An evaluation's log chunks; with `follow`, until it is terminal. Another user's: `not_found`. Output past
+   * the inline cap (`result.logSpill`) follows the stored chunks, numbered after them, once the run has ended.
+   */
   async *followLogs(
     id: string,
     options: Omit<LogFollowOptions, 'maxBacklog'>,
@@ -391,6 +397,9 @@ export class EvaluationService {
   ): AsyncGenerator<LogChunk> {
     await this.get(id, caller);
     yield* followLogs(this.#store, this.#bus, id, { ...options, maxBacklog: this.#maxBacklog });
+    const ended = await this.#store.get(id);
+    if (!ended?.result?.logSpill || !this.artifacts || options.signal?.aborted) return;
+    yield* readSpilledLogs(this.artifacts.objects, ended, options.afterSeq ?? 0, options.stream);
   }
 
   async *#visibleOnly(transitions: AsyncGenerator<Transition>, caller: Caller): AsyncGenerator<Transition> {

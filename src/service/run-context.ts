@@ -1,5 +1,6 @@
 import type { LogChunk, OutputStream } from '../core/index.js';
 import type { OutputFlags } from '../core/index.js';
+import type { LogSpillFiles } from './log-spill.js';
 
 /**
  * Per-run bookkeeping between a runtime's observer calls and the store: the output cap, log sequence numbers
@@ -13,6 +14,8 @@ export class RunContext {
   #logSeq: number;
   #pending: LogChunk[] = [];
   #chain: Promise<void> = Promise.resolve();
+  /** Where output past the inline cap goes (absent: it is dropped). */
+  readonly spill: LogSpillFiles | undefined;
   /** A cancel was decided while this run existed; whoever holds the launch must kill it. */
   cancelRequested = false;
   /** `runtime.start` has not returned yet: a cancel now has nothing to kill, the launcher cancels after it. */
@@ -25,7 +28,9 @@ export class RunContext {
     lastLogSeq: number,
     kept: Readonly<Record<OutputStream, number>>,
     launching: boolean,
+    spill?: LogSpillFiles,
   ) {
+    this.spill = spill;
     this.evaluationId = evaluationId;
     this.#maxOutputBytes = maxOutputBytes;
     this.#logSeq = lastLogSeq;
@@ -38,14 +43,28 @@ export class RunContext {
     return { stdoutTruncated: this.#truncated.stdout, stderrTruncated: this.#truncated.stderr };
   }
 
+  /** The last log seq given out: spilled output is numbered after it. */
+  get lastLogSeq(): number {
+    return this.#logSeq;
+  }
+
+  /** The spilled output could not be stored: what it held is lost, as if it had been dropped. */
+  spillLost(): void {
+    if (this.spill?.bytes.stdout) this.#truncated.stdout = true;
+    if (this.spill?.bytes.stderr) this.#truncated.stderr = true;
+  }
+
   /**
-   * Keeps the prefix of each stream up to the cap and flags the rest as truncated. Returns true when a chunk
-   * was queued and a flush is needed.
+   * Keeps the prefix of each stream up to the cap, spills what follows (when the run has somewhere to), and
+   * flags the rest as truncated. Returns true when a chunk was queued and a flush is needed.
    */
   acceptOutput(stream: OutputStream, data: Buffer, at: Date): boolean {
     const room = this.#maxOutputBytes - this.#kept[stream];
-    if (data.length > room) this.#truncated[stream] = true;
     const kept = data.length > room ? data.subarray(0, Math.max(0, room)) : data;
+    if (kept.length < data.length) {
+      const rest = data.subarray(kept.length);
+      if ((this.spill?.write(stream, rest) ?? 0) < rest.length) this.#truncated[stream] = true;
+    }
     if (kept.length === 0) return false;
     this.#kept[stream] += kept.length;
     this.#pending.push({

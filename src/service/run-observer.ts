@@ -1,5 +1,13 @@
 import type { ArtifactSink } from './artifacts.js';
-import type { Evaluation, LifecycleEvent, LogChunk, PlatformStages, RunOutcome } from '../core/index.js';
+import type {
+  Evaluation,
+  LifecycleEvent,
+  LogChunk,
+  LogSpill,
+  PlatformStages,
+  RunOutcome,
+} from '../core/index.js';
+import type { LogSpillFiles } from './log-spill.js';
 import type { RunObserver } from '../runtime/runtime.js';
 import type { RunContext } from './run-context.js';
 
@@ -19,6 +27,8 @@ export interface RunObserverDeps {
   readonly onError: (error: unknown) => void;
   /** Where this run's `/artifacts` files go (absent: no object store, none are kept). */
   readonly artifacts?: ArtifactSink;
+  /** Uploads the output spilled past the inline cap (absent: the run spills nothing). */
+  readonly storeSpill?: (spill: LogSpillFiles, afterSeq: number) => Promise<LogSpill | undefined>;
 }
 
 /**
@@ -44,14 +54,28 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
     const event: LifecycleEvent = { type: 'started', at, ...(platform ? { platform } : {}) };
     await deps.persist(`starting ${id}`, () => deps.apply(id, event));
   };
+  // After the last flush, so the spilled chunks are numbered after every stored one.
+  const storedSpill = async (): Promise<{ logSpill?: LogSpill }> => {
+    if (!run.spill || !deps.storeSpill) return {};
+    try {
+      const logSpill = await deps.storeSpill(run.spill, run.lastLogSeq);
+      return logSpill ? { logSpill } : {};
+    } catch (error) {
+      run.spillLost();
+      deps.onError(error);
+      return {};
+    }
+  };
   const finished = async (outcome: RunOutcome) => {
     try {
       await flush();
+      const spilled = await storedSpill();
       const event: LifecycleEvent = {
         type: 'finished',
         outcome: deps.overrideOutcome(outcome),
         output: run.outputFlags,
         ...artifactsOf(deps.artifacts),
+        ...spilled,
       };
       await deps.persist(`storing the result of ${id}`, () => deps.apply(id, event));
     } finally {

@@ -1,5 +1,5 @@
 import type { StorageGuard } from './storage-guard.js';
-import type { ObjectStore } from '../objects/index.js';
+import type { ObjectRetryPolicy, ObjectStore } from '../objects/index.js';
 import type { Evaluation, Limits, Priority, Submission } from '../core/index.js';
 import type { EventBus, StoreEventFeed } from '../events/index.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -31,6 +31,8 @@ export interface EvaluationServiceOptions {
   readonly defaultLimits: Limits;
   /** Artifacts and other large objects (docs/artifacts.md); absent: runs keep no `/artifacts` files. */
   readonly objects?: ObjectStore;
+  /** How object writes (artifacts, long logs) are retried on transient errors (default: about 6 s). */
+  readonly objectRetry?: ObjectRetryPolicy;
   /** `--retention`: the background prune's age (docs/retention.md); absent: prune only on demand. */
   readonly retentionMs?: number;
   /** Disk pressure: new work answers `storage_full` when the data disk is nearly full. */

@@ -6,6 +6,7 @@ import { ClaimLoop, Slots } from '../scheduler/index.js';
 import type { Claimed, EvaluationStore } from '../store/store.js';
 import { runRequestOf, shutdownOutcome } from './evaluation-mapping.js';
 import type { ProjectRuns } from './project-runs.js';
+import { LogSpillFiles } from './log-spill.js';
 import { RunContext } from './run-context.js';
 import { createRunObserver } from './run-observer.js';
 import { messageOf, type Logger, type TransitionWriter } from './transition-writer.js';
@@ -185,6 +186,7 @@ export class Worker {
   }
 
   #free(run: RunContext): void {
+    run.spill?.discard();
     if (this.#runs.get(run.evaluationId) === run) this.#runs.delete(run.evaluationId);
     this.#o.projectRuns.released(run.evaluationId);
     if (this.slots.release(run.evaluationId)) this.#claims.wake();
@@ -249,7 +251,11 @@ export class Worker {
   }
 
   #newRun(evaluation: Evaluation, lastLogSeq: number, kept: DeliveredBytes, launching: boolean): RunContext {
-    const run = new RunContext(evaluation.id, evaluation.limits.maxOutputBytes, lastLogSeq, kept, launching);
+    const { maxOutputBytes, maxLogBytes = 0 } = evaluation.limits;
+    // Only a run seen from its first byte spills: one adopted after a restart lost what its spill file held.
+    const spills = this.#o.artifacts && maxLogBytes > maxOutputBytes && kept.stdout + kept.stderr === 0;
+    const spill = spills ? new LogSpillFiles(maxLogBytes - maxOutputBytes) : undefined;
+    const run = new RunContext(evaluation.id, maxOutputBytes, lastLogSeq, kept, launching, spill);
     this.#runs.set(evaluation.id, run);
     return run;
   }
@@ -258,6 +264,9 @@ export class Worker {
     const { writer, now, artifacts } = this.#o;
     return createRunObserver(run, {
       ...(artifacts ? { artifacts: artifacts.sinkFor(run.evaluationId, evaluation.limits.artifactsMb) } : {}),
+      ...(artifacts && run.spill
+        ? { storeSpill: (spill, afterSeq) => artifacts.storeLogSpill(spill, run.evaluationId, afterSeq) }
+        : {}),
       now,
       runtimeName: this.#o.runtime.name,
       persist: (what, task) => writer.persist(what, task),

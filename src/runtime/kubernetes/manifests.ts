@@ -185,7 +185,8 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     String(request.limits.timeoutSeconds * 1000),
     '--max-output',
     // One byte over the cap: the service keeps the cap and flags a stream truncated only if it sees more.
-    String(request.limits.maxOutputBytes + 1),
+    // With `maxLogBytes` the cap is that (the service spills what follows the inline prefix).
+    String(Math.max(request.limits.maxOutputBytes, request.limits.maxLogBytes ?? 0) + 1),
     '--',
     language.interpreter,
     ...language.args(`${WORKDIR}/${language.fileName}`),

@@ -1,0 +1,141 @@
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  LOG_SPILL_CHUNK_BYTES,
+  logSpillKey,
+  spilledChunkRanges,
+  type Evaluation,
+  type LogChunk,
+  type LogSpill,
+  type OutputStream,
+} from '../core/index.js';
+import { putRetried, type ObjectRetryPolicy, type ObjectStore } from '../objects/index.js';
+
+const STREAMS = ['stdout', 'stderr'] as const;
+
+/**
+ * One run's output past the inline prefix, appended to a temp file per stream while it runs and uploaded to
+ * the object store when it ends (docs/artifacts.md, "Long logs"). Memory stays bounded whatever the program
+ * prints: the observer's `output` cannot push back on the runtime, so each chunk is written synchronously to
+ * the file (page cache) instead of queued in memory behind an asynchronous write.
+ */
+export class LogSpillFiles {
+  readonly #room: number;
+  readonly #bytes: Record<OutputStream, number> = { stdout: 0, stderr: 0 };
+  readonly #fds: Partial<Record<OutputStream, number>> = {};
+  #dir: string | null = null;
+  #failed = false;
+
+  /** `room`: bytes per stream kept past the inline prefix (`maxLogBytes - maxOutputBytes`). */
+  constructor(room: number) {
+    this.#room = room;
+  }
+
+  /** Appends what fits of `data`; returns how many of its bytes are kept (the rest is truncated). */
+  write(stream: OutputStream, data: Buffer): number {
+    const take = Math.min(data.length, this.#room - this.#bytes[stream]);
+    if (take <= 0 || this.#failed) return 0;
+    try {
+      const fd = this.#fdOf(stream);
+      for (let done = 0; done < take;) done += writeSync(fd, data, done, take - done);
+    } catch {
+      // A full or failing temp disk: keep what was written, report the rest as truncated.
+      this.#failed = true;
+      return 0;
+    }
+    this.#bytes[stream] += take;
+    return take;
+  }
+
+  /** Bytes kept per stream so far. */
+  get bytes(): Readonly<Record<OutputStream, number>> {
+    return this.#bytes;
+  }
+
+  /**
+   * Uploads each non-empty stream to `evaluations/<id>/logs/<stream>`, retried on transient errors. Resolves
+   * to what the result records (numbered after `afterSeq`), or undefined when nothing was spilled.
+   */
+  async store(
+    objects: ObjectStore,
+    evaluationId: string,
+    afterSeq: number,
+    policy: ObjectRetryPolicy,
+    onRetry: (error: unknown, attempt: number) => void,
+  ): Promise<LogSpill | undefined> {
+    if (this.#bytes.stdout + this.#bytes.stderr === 0) return undefined;
+    for (const stream of STREAMS) {
+      if (this.#bytes[stream] === 0) continue;
+      const file = this.#pathOf(stream);
+      const size = this.#bytes[stream];
+      await putRetried(
+        objects,
+        logSpillKey(evaluationId, stream),
+        // Only the bytes counted: a write that failed halfway may have left more in the file.
+        () => createReadStream(file, { start: 0, end: size - 1 }),
+        { contentType: 'application/octet-stream' },
+        policy,
+        onRetry,
+      );
+    }
+    return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
+  }
+
+  /** Closes and removes the temp files (idempotent). */
+  discard(): void {
+    for (const stream of STREAMS) {
+      const fd = this.#fds[stream];
+      if (fd !== undefined) closeSync(fd);
+      delete this.#fds[stream];
+    }
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    this.#dir = null;
+  }
+
+  #pathOf(stream: OutputStream): string {
+    this.#dir ??= mkdtempSync(join(tmpdir(), 'crucible-log-'));
+    return join(this.#dir, stream);
+  }
+
+  #fdOf(stream: OutputStream): number {
+    return (this.#fds[stream] ??= openSync(this.#pathOf(stream), 'w', 0o600));
+  }
+}
+
+/**
+ * The spilled chunks of an evaluation with `seq > afterSeq` (of `stream`, or both), read from the object
+ * store one range at a time: at most one chunk in memory per reader.
+ */
+export async function* readSpilledLogs(
+  objects: ObjectStore,
+  evaluation: Evaluation,
+  afterSeq: number,
+  stream?: OutputStream,
+): AsyncGenerator<LogChunk> {
+  const spill = evaluation.result?.logSpill;
+  if (!spill) return;
+  const at = evaluation.timings.finishedAt ?? evaluation.createdAt;
+  for (const range of spilledChunkRanges(spill, afterSeq, stream)) {
+    const body = await objects.get(logSpillKey(evaluation.id, range.stream), {
+      start: range.start,
+      end: range.end - 1,
+    });
+    if (!body)
+      throw new Error(`the stored ${range.stream} of ${evaluation.id} is missing from the object store`);
+    yield {
+      evaluationId: evaluation.id,
+      seq: range.seq,
+      stream: range.stream,
+      data: await readAll(body),
+      at,
+    };
+  }
+}
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of body) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
