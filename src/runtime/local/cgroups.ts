@@ -4,14 +4,23 @@ import { join } from 'node:path';
 import type { Limits } from '../../core/index.js';
 
 /**
- * Per-run cgroup v1 directories. Every run gets one child in the memory, pids and cpuacct hierarchies, named
- * `<server pid>-<run number>` under a `crucible` parent, so a restarted server can tell a crashed server's
- * leftovers (owner pid dead) from the live runs of another server on the same host.
+ * Per-run cgroup v1 directories. Every run gets one child in the memory, pids and cpuacct hierarchies (and cpu
+ * where the host has it), named `<server pid>-<run number>` under a `crucible` parent, so a restarted server
+ * can tell a crashed server's leftovers (owner pid dead) from the live runs of another server on the same host.
  */
 const ROOT = '/sys/fs/cgroup';
 const PARENT = 'crucible';
-const CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
-type Controller = (typeof CONTROLLERS)[number];
+const REQUIRED = ['memory', 'pids', 'cpuacct'] as const;
+type Controller = (typeof REQUIRED)[number] | 'cpu';
+/**
+ * Every run starts a new session (setsid), and with the kernel's autogroup scheduling each session is its own
+ * scheduling entity: eight busy sandboxes got eight ninths of the CPU and the server, its database and its
+ * other replicas shared the last ninth, so events and answers waited behind untrusted code. Under one `cpu`
+ * parent the sandboxes together weigh as one session (cpu.shares 1024), fair among themselves, and take every
+ * idle cycle — the control plane keeps its share however many programs burn CPU.
+ */
+const OPTIONAL: readonly Controller[] = ['cpu'];
+let controllers: readonly Controller[] = REQUIRED;
 
 export interface CgroupStats {
   readonly cpuTimeMs: number | null;
@@ -32,21 +41,39 @@ export function cgroupLimitsFor(limits: Limits, extraTasks: number): CgroupLimit
 /** Probes once whether we can create run cgroups; returns the reason when we cannot. */
 export async function probeCgroups(): Promise<string | null> {
   try {
-    for (const c of CONTROLLERS) {
-      await access(join(ROOT, c, 'cgroup.procs'), constants.W_OK);
-      await mkdir(join(ROOT, c, PARENT), { recursive: true });
-    }
+    for (const c of REQUIRED) await openParent(c);
     // The memory parent must not cap runs on its own; hierarchy makes the children's limits count.
-    return null;
   } catch (error) {
-    return `cgroup v1 controllers (${CONTROLLERS.join(', ')}) are not writable under ${ROOT}: ${String(error)}`;
+    return `cgroup v1 controllers (${REQUIRED.join(', ')}) are not writable under ${ROOT}: ${String(error)}`;
   }
+  const optional = await Promise.all(
+    OPTIONAL.map((c) =>
+      openParent(c).then(
+        () => c,
+        () => null,
+      ),
+    ),
+  );
+  controllers = [...REQUIRED, ...optional.filter((c): c is Controller => c !== null)];
+  return null;
+}
+
+/** The hierarchies runs are placed in on this host (the optional ones once probed). */
+export function runControllers(): readonly Controller[] {
+  return controllers;
+}
+
+async function openParent(controller: Controller): Promise<void> {
+  await access(join(ROOT, controller, 'cgroup.procs'), constants.W_OK);
+  await mkdir(join(ROOT, controller, PARENT), { recursive: true });
 }
 
 let runCounter = 0;
 
 export class RunCgroups {
   readonly name: string;
+  /** Fixed at creation, so a run is removed from exactly the hierarchies it was created in. */
+  private readonly hierarchies = controllers;
 
   private constructor(name: string) {
     this.name = name;
@@ -55,7 +82,7 @@ export class RunCgroups {
   /** Creates the run's cgroups with their limits; memsw is set too so swap cannot bypass the memory limit. */
   static async create(limits: CgroupLimits): Promise<RunCgroups> {
     const cg = new RunCgroups(`${process.pid}-${++runCounter}`);
-    await Promise.all(CONTROLLERS.map((c) => mkdir(cg.dir(c))));
+    await Promise.all(cg.hierarchies.map((c) => mkdir(cg.dir(c))));
     try {
       const bytes = String(limits.memoryBytes);
       // memsw must stay >= limit_in_bytes, so the plain limit is written first.
@@ -96,12 +123,12 @@ export class RunCgroups {
 
   /** The `cgroup.procs` files a wrapper writes its pid into before exec'ing the untrusted program. */
   get procsFiles(): string[] {
-    return CONTROLLERS.map((c) => join(this.dir(c), 'cgroup.procs'));
+    return this.hierarchies.map((c) => join(this.dir(c), 'cgroup.procs'));
   }
 
   /**
    * Moves processes into the run's cgroups. Their children are born inside, so this must happen before a
-   * process of the run can fork a program. Synchronous: six tiny cgroupfs writes on the launch path.
+   * process of the run can fork a program. Synchronous: a few tiny cgroupfs writes on the launch path.
    */
   join(pids: readonly number[]): void {
     for (const file of this.procsFiles) for (const pid of pids) writeFileSync(file, String(pid));
@@ -128,7 +155,7 @@ export class RunCgroups {
   }
 
   async remove(): Promise<void> {
-    await Promise.all(CONTROLLERS.map((c) => removeCgroup(this.dir(c))));
+    await Promise.all(this.hierarchies.map((c) => removeCgroup(this.dir(c))));
   }
 
   private dir(controller: Controller): string {
@@ -139,7 +166,7 @@ export class RunCgroups {
 /** Kills and removes run cgroups whose owning server process is gone (a crashed previous server). */
 export async function removeStaleCgroups(): Promise<number> {
   let removed = 0;
-  for (const c of CONTROLLERS) {
+  for (const c of [...REQUIRED, ...OPTIONAL]) {
     const parent = join(ROOT, c, PARENT);
     const entries = await readdir(parent, { withFileTypes: true }).catch(() => []);
     for (const entry of entries) {
