@@ -9,6 +9,7 @@ import { createLogger } from './logger.js';
 import { createMetrics } from './metrics/index.js';
 import { openObjectStore } from './objects/index.js';
 import { parseDuration } from './service/retention.js';
+import { parseRetentionRule } from './service/retention-rules.js';
 import { StorageGuard } from './service/storage-guard.js';
 import { sandboxServiceFor } from './service/sandboxes-setup.js';
 import { isTerminal } from './core/index.js';
@@ -95,6 +96,7 @@ export async function startServer(
     defaultLimits: config.limits,
     objects,
     ...(config.storage.retention ? { retentionMs: parseDuration(config.storage.retention)! } : {}),
+    retentionRules: config.storage.retentionFor.map(parseRetentionRule),
     storage: new StorageGuard({ path: dataDir, minFreeBytes: config.storage.minFreeMb * 1024 * 1024 }),
     log,
     ...(config.auth.adminToken ? { adminToken: config.auth.adminToken } : {}),

@@ -34,7 +34,10 @@ export interface PruneRequest {
 }
 
 export interface PruneReport {
-  readonly cutoff: string;
+  /** The default's cutoff; null when only the server's `--retention-for` rules apply. */
+  readonly cutoff: string | null;
+  /** Per `--retention-for` rule with an age: its cutoff and how many of its evaluations went. */
+  readonly rules: readonly { readonly rule: string; readonly cutoff: string; readonly evaluations: number }[];
   readonly dryRun: boolean;
   readonly evaluations: number;
   readonly objects: number;

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_ARTIFACTS_MB, DEFAULT_BOUNDS, DEFAULT_LIMITS, DEFAULT_MAX_LOG_MB } from '../core/index.js';
+import { parseRetentionRule } from '../service/retention-rules.js';
 import { secretProblem } from '../webhooks/signer.js';
 
 /** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
@@ -200,6 +201,22 @@ const ServerConfigFields = z.object({
         .string()
         .regex(/^[1-9][0-9]*(s|m|h|d|w)$/, { error: 'retention must be a duration such as 30d, 12h or 90m' })
         .optional(),
+      /**
+       * `--retention-for label:KEY=VALUE=AGE|user:NAME=AGE` (repeatable), `CRUCIBLE_RETENTION_FOR` (comma
+       * separated): ages per label or user over the default (docs/retention.md, "Rules").
+       */
+      retentionFor: z
+        .array(z.string())
+        .superRefine((rules, context) => {
+          for (const rule of rules) {
+            try {
+              parseRetentionRule(rule);
+            } catch (error) {
+              context.addIssue({ code: 'custom', message: (error as Error).message });
+            }
+          }
+        })
+        .default([]),
       /** `--min-free-mb`, `CRUCIBLE_MIN_FREE_MB`: below this much free space new work answers 503. */
       minFreeMb: intFrom(0, 1 << 30).default(256),
     })
@@ -281,6 +298,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     bounds: { maxLogMb: env.CRUCIBLE_MAX_LOG_MB || undefined },
     storage: {
       retention: env.CRUCIBLE_RETENTION || undefined,
+      retentionFor: env.CRUCIBLE_RETENTION_FOR?.split(',')
+        .map((rule) => rule.trim())
+        .filter(Boolean),
       minFreeMb: env.CRUCIBLE_MIN_FREE_MB || undefined,
     },
     objects: {

@@ -30,6 +30,12 @@ export const STORAGE_SERVE_OPTIONS = [
       'delete terminal evaluations older than this, with their logs and artifacts, e.g. 30d (env CRUCIBLE_RETENTION; default: keep all)',
   },
   {
+    flags: '--retention-for <rule>',
+    description:
+      'a per-label or per-user retention over --retention, repeatable: label:KEY=VALUE=AGE or user:NAME=AGE, AGE e.g. 7d or forever (env CRUCIBLE_RETENTION_FOR, comma separated)',
+    collect: { initial: [], add: (value: string, previous: unknown) => [...(previous as string[]), value] },
+  },
+  {
     flags: '--min-free-mb <n>',
     description:
       'refuse new work with 503 storage_full below this much free space on the data disk (env CRUCIBLE_MIN_FREE_MB; 256)',
@@ -47,6 +53,7 @@ export function withStorageFlags(
   const maxLogMb = text('maxLogMb');
   const retention = text('retention');
   const minFreeMb = text('minFreeMb');
+  const retentionFor = Array.isArray(flags['retentionFor']) ? (flags['retentionFor'] as string[]) : [];
   return {
     ...input,
     objects: {
@@ -60,6 +67,7 @@ export function withStorageFlags(
       ...input.storage,
       ...(retention !== undefined ? { retention } : {}),
       ...(minFreeMb !== undefined ? { minFreeMb } : {}),
+      ...(retentionFor.length > 0 ? { retentionFor } : {}),
     },
   } as ServerConfigInput;
 }

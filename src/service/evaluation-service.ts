@@ -148,6 +148,7 @@ export class EvaluationService {
           store: options.store.retention,
           ...(options.objects ? { objects: options.objects } : {}),
           ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
+          ...(options.retentionRules ? { rules: options.retentionRules } : {}),
           log,
         })
       : null;

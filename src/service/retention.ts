@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { evaluationObjectsPrefix } from '../core/index.js';
 import type { ObjectStore } from '../objects/index.js';
 import type { RetentionStore } from '../store/store.js';
+import { prunePasses, type PrunePass, type RetentionRule } from './retention-rules.js';
 import { messageOf, type Logger } from './transition-writer.js';
 
 export interface PruneOptions {
@@ -12,7 +13,10 @@ export interface PruneOptions {
 }
 
 export interface PruneReport {
-  readonly cutoff: string;
+  /** The default's cutoff (evaluations matched by no rule); null when there is no default: those are kept. */
+  readonly cutoff: string | null;
+  /** Per rule with an age (`--retention-for`): its cutoff and how many of its evaluations went. */
+  readonly rules: readonly { readonly rule: string; readonly cutoff: string; readonly evaluations: number }[];
   readonly dryRun: boolean;
   readonly evaluations: number;
   readonly objects: number;
@@ -26,6 +30,8 @@ export interface RetentionServiceOptions {
   readonly objects?: ObjectStore;
   /** `--retention`: evaluations older than this are pruned by the background loop; absent: only on demand. */
   readonly retentionMs?: number;
+  /** `--retention-for`: per-label and per-user ages, over the default (docs/retention.md, "Rules"). */
+  readonly rules?: readonly RetentionRule[];
   /** At most this many evaluations per transaction (default 200); fewer while a batch takes over ~8 ms. */
   readonly batchSize?: number;
   /** How often the background loop runs (default: every 10 minutes). */
@@ -66,13 +72,17 @@ export class RetentionService {
     return this.#o.retentionMs;
   }
 
+  get rules(): readonly RetentionRule[] {
+    return this.#o.rules ?? [];
+  }
+
   storeBytes(): Promise<number> {
     return this.#o.store.sizeBytes();
   }
 
-  /** Starts the background loop when a retention is configured. */
+  /** Starts the background loop when a retention (or a rule) is configured. */
   start(): void {
-    if (this.#o.retentionMs === undefined) return;
+    if (this.#o.retentionMs === undefined && this.rules.length === 0) return;
     const every = this.#o.intervalMs ?? 10 * 60_000;
     const tick = () => {
       this.#timer = setTimeout(() => {
@@ -109,62 +119,35 @@ export class RetentionService {
   }
 
   async #prune(options: PruneOptions): Promise<PruneReport> {
-    const olderThan = options.olderThanMs ?? this.#o.retentionMs;
-    if (olderThan === undefined) throw new Error('no retention configured and no age given');
+    const passes = prunePasses(this.rules, options.olderThanMs ?? this.#o.retentionMs);
+    if (passes.length === 0 && this.rules.length === 0) {
+      throw new Error('no retention configured and no age given');
+    }
     const started = Date.now();
-    const cutoff = new Date(this.#now().getTime() - olderThan).toISOString();
     const store = this.#o.store;
     const before = await store.sizeBytes();
+    const now = this.#now().getTime();
+    // Rules of the same age may both select an evaluation in a dry run: it is counted once.
+    const counted = new Set<string>();
+    let cutoff: string | null = null;
     let evaluations = 0;
     let objects = 0;
-    if (options.dryRun) {
-      const all = await store.prunable(cutoff, Number.MAX_SAFE_INTEGER);
-      for (const item of all) {
-        if (item.hasObjects && this.#o.objects) {
-          objects += (await this.#o.objects.list(evaluationObjectsPrefix(item.id))).length;
-        }
-      }
-      evaluations = all.length;
-    } else {
-      // The batch size adapts to keep each store call near TARGET_MS: on SQLite a call holds the event loop.
-      let size = Math.min(this.#o.batchSize ?? 200, 50);
-      let sinceReclaim = 0;
-      for (;;) {
-        if (this.#stopped) break;
-        // Timed from the read: on SQLite the read, the deletes and the vacuum each hold the event loop.
-        const started = performance.now();
-        const batch = await store.prunable(cutoff, size);
-        if (batch.length === 0) break;
-        for (const item of batch) {
-          if (item.hasObjects && this.#o.objects) {
-            const deleted = await this.#o.objects.deletePrefix(evaluationObjectsPrefix(item.id));
-            objects += deleted;
-            this.prunedObjects += deleted;
-          }
-        }
-        const deleted = await store.deleteEvaluations(batch.map((item) => item.id));
-        evaluations += deleted;
-        this.prunedEvaluations += deleted;
-        sinceReclaim += deleted;
-        const took = performance.now() - started;
-        const max = this.#o.batchSize ?? 200;
-        size =
-          took < TARGET_MS / 2
-            ? Math.min(max, size * 2)
-            : took > TARGET_MS * 2
-              ? Math.max(1, size >> 1)
-              : size;
-        if (sinceReclaim >= RECLAIM_EVERY) {
-          await store.reclaim();
-          sinceReclaim = 0;
-        }
-        // A pause as long as the batch took: the prune takes at most half of the event loop, the API the rest.
-        await pause(took);
-      }
-      await store.reclaim();
+    const rules: { rule: string; cutoff: string; evaluations: number }[] = [];
+    for (const pass of passes) {
+      if (this.#stopped) break;
+      const passCutoff = new Date(now - pass.ageMs).toISOString();
+      const done = options.dryRun
+        ? await this.#count(passCutoff, pass, counted)
+        : await this.#delete(passCutoff, pass);
+      evaluations += done.evaluations;
+      objects += done.objects;
+      if (pass.rule === null) cutoff = passCutoff;
+      else rules.push({ rule: pass.rule, cutoff: passCutoff, evaluations: done.evaluations });
     }
+    if (!options.dryRun) await store.reclaim();
     return {
       cutoff,
+      rules,
       dryRun: options.dryRun === true,
       evaluations,
       objects,
@@ -173,6 +156,62 @@ export class RetentionService {
       storeBytesAfter: await store.sizeBytes(),
     };
   }
+
+  async #count(cutoff: string, pass: PrunePass, counted: Set<string>): Promise<PassResult> {
+    let evaluations = 0;
+    let objects = 0;
+    for (const item of await this.#o.store.prunable(cutoff, Number.MAX_SAFE_INTEGER, pass.scope)) {
+      if (counted.has(item.id)) continue;
+      counted.add(item.id);
+      evaluations += 1;
+      if (item.hasObjects && this.#o.objects) {
+        objects += (await this.#o.objects.list(evaluationObjectsPrefix(item.id))).length;
+      }
+    }
+    return { evaluations, objects };
+  }
+
+  /** One pass in batches whose size adapts to keep each store call near TARGET_MS (SQLite holds the loop). */
+  async #delete(cutoff: string, pass: PrunePass): Promise<PassResult> {
+    const store = this.#o.store;
+    const max = this.#o.batchSize ?? 200;
+    let size = Math.min(max, 50);
+    let sinceReclaim = 0;
+    let evaluations = 0;
+    let objects = 0;
+    while (!this.#stopped) {
+      // Timed from the read: on SQLite the read, the deletes and the vacuum each hold the event loop.
+      const started = performance.now();
+      const batch = await store.prunable(cutoff, size, pass.scope);
+      if (batch.length === 0) break;
+      for (const item of batch) {
+        if (item.hasObjects && this.#o.objects) {
+          const deleted = await this.#o.objects.deletePrefix(evaluationObjectsPrefix(item.id));
+          objects += deleted;
+          this.prunedObjects += deleted;
+        }
+      }
+      const deleted = await store.deleteEvaluations(batch.map((item) => item.id));
+      evaluations += deleted;
+      this.prunedEvaluations += deleted;
+      sinceReclaim += deleted;
+      const took = performance.now() - started;
+      size =
+        took < TARGET_MS / 2 ? Math.min(max, size * 2) : took > TARGET_MS * 2 ? Math.max(1, size >> 1) : size;
+      if (sinceReclaim >= RECLAIM_EVERY) {
+        await store.reclaim();
+        sinceReclaim = 0;
+      }
+      // A pause as long as the batch took: the prune takes at most half of the event loop, the API the rest.
+      await pause(took);
+    }
+    return { evaluations, objects };
+  }
+}
+
+interface PassResult {
+  readonly evaluations: number;
+  readonly objects: number;
 }
 
 /** `30d`, `12h`, `90m`, `3600s` → milliseconds; null for anything else. */

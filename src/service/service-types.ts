@@ -1,5 +1,6 @@
 import type { StorageGuard } from './storage-guard.js';
 import type { ObjectRetryPolicy, ObjectStore } from '../objects/index.js';
+import type { RetentionRule } from './retention-rules.js';
 import type { Evaluation, Limits, Priority, Submission } from '../core/index.js';
 import type { EventBus, StoreEventFeed } from '../events/index.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -35,6 +36,8 @@ export interface EvaluationServiceOptions {
   readonly objectRetry?: ObjectRetryPolicy;
   /** `--retention`: the background prune's age (docs/retention.md); absent: prune only on demand. */
   readonly retentionMs?: number;
+  /** `--retention-for`: per-label and per-user ages over `retentionMs` (docs/retention.md, "Rules"). */
+  readonly retentionRules?: readonly RetentionRule[];
   /** Disk pressure: new work answers `storage_full` when the data disk is nearly full. */
   readonly storage?: StorageGuard;
   readonly log: Logger;

@@ -9,13 +9,24 @@ export interface PrunableEvaluation {
   readonly hasObjects: boolean;
 }
 
+/** Evaluations a retention rule is about: those with a label, or a user's. */
+export type RetentionMatch =
+  | { readonly kind: 'label'; readonly key: string; readonly value: string }
+  | { readonly kind: 'user'; readonly user: string };
+
+/** Which evaluations one prune query may return: matched by `only` (absent: any), by none of `except`. */
+export interface PruneScope {
+  readonly only?: RetentionMatch;
+  readonly except: readonly RetentionMatch[];
+}
+
 export interface RetentionStore {
   /**
-   * Up to `limit` terminal evaluations that finished before `cutoff` (ISO 8601), oldest first — except those
-   * a pending webhook delivery refers to, or whose batch is unfinished or has a pending delivery: they are
-   * kept until those finish.
+   * Up to `limit` terminal evaluations that finished before `cutoff` (ISO 8601) within `scope`, oldest
+   * first — except those a pending webhook delivery refers to, or whose batch is unfinished or has a pending
+   * delivery: they are kept until those finish.
    */
-  prunable(cutoff: string, limit: number): Promise<PrunableEvaluation[]>;
+  prunable(cutoff: string, limit: number, scope?: PruneScope): Promise<PrunableEvaluation[]>;
   /**
    * Deletes these evaluations with everything of theirs in the database (transitions, log chunks, labels,
    * idempotency keys, webhook targets and finished deliveries) in one transaction, and batches left empty.
@@ -26,4 +37,27 @@ export interface RetentionStore {
   reclaim(): Promise<void>;
   /** Bytes the database takes now. */
   sizeBytes(): Promise<number>;
+}
+
+/**
+ * The SQL condition of a scope on `e` (an evaluations row), the same on both stores: `param` adds a value
+ * and answers its placeholder, `table` the qualified table name. Values are never put in the text.
+ */
+export function scopeCondition(
+  scope: PruneScope | undefined,
+  table: (name: string) => string,
+  param: (value: string) => string,
+): string {
+  if (!scope) return '';
+  const matches = (match: RetentionMatch) =>
+    match.kind === 'user'
+      ? `e.user_name = ${param(match.user)}`
+      : `EXISTS (SELECT 1 FROM ${table('evaluation_labels')} l WHERE l.row_order = e.row_order ` +
+        `AND l.key = ${param(match.key)} AND l.value = ${param(match.value)})`;
+  // A NULL user never equals a name: `coalesce` keeps NOT from turning the row's NULL into "unknown".
+  const parts = [
+    ...(scope.only ? [matches(scope.only)] : []),
+    ...scope.except.map((match) => `NOT coalesce(${matches(match)}, false)`),
+  ];
+  return parts.map((part) => ` AND ${part}`).join('');
 }

@@ -23,7 +23,10 @@ const PruneBodySchema = z
   .prefault({});
 
 const PruneReportSchema = z.object({
-  cutoff: z.string(),
+  /** The default's cutoff; null when only `--retention-for` rules apply (evaluations matched by none are kept). */
+  cutoff: z.string().nullable(),
+  /** Each rule with an age: its cutoff and how many of its evaluations were (or would be) deleted. */
+  rules: z.array(z.object({ rule: z.string(), cutoff: z.string(), evaluations: z.number() })).readonly(),
   dryRun: z.boolean(),
   evaluations: z.number(),
   objects: z.number(),
@@ -39,7 +42,7 @@ export const retentionRoutes: FastifyPluginAsyncZod<RetentionRoutesOptions> = as
     {
       schema: {
         summary:
-          'Delete terminal evaluations older than olderThan (default: --retention) with their logs and artifacts; dryRun counts only',
+          'Delete terminal evaluations older than olderThan (default: --retention; --retention-for rules still apply) with their logs and artifacts; dryRun counts only',
         body: PruneBodySchema,
         response: { 200: PruneReportSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema },
       },
@@ -49,14 +52,17 @@ export const retentionRoutes: FastifyPluginAsyncZod<RetentionRoutesOptions> = as
       if (!retention) throw new CrucibleError('invalid_request', 'this store cannot prune', null);
       const olderThanMs =
         request.body.olderThan === undefined ? retention.retentionMs : parseDuration(request.body.olderThan)!;
-      if (olderThanMs === undefined) {
+      if (olderThanMs === undefined && retention.rules.length === 0) {
         throw new CrucibleError(
           'invalid_request',
-          'olderThan is required: the server has no --retention to default to',
+          'olderThan is required: the server has no --retention (or --retention-for) to default to',
           'olderThan',
         );
       }
-      return retention.prune({ olderThanMs, dryRun: request.body.dryRun === true });
+      return retention.prune({
+        ...(olderThanMs === undefined ? {} : { olderThanMs }),
+        dryRun: request.body.dryRun === true,
+      });
     },
   );
 };

@@ -24,9 +24,13 @@ export const pruneCommand: CommandSpec = {
       return;
     }
     const verb = report.dryRun ? 'would delete' : 'deleted';
+    const before = report.cutoff ? ` finished before ${report.cutoff}` : '';
     process.stdout.write(
-      `${verb} ${report.evaluations} evaluations and ${report.objects} objects finished before ${report.cutoff} ` +
+      `${verb} ${report.evaluations} evaluations and ${report.objects} objects${before} ` +
         `in ${report.durationMs} ms; store ${mib(report.storeBytesBefore)} → ${mib(report.storeBytesAfter)} MiB\n`,
     );
+    for (const rule of report.rules) {
+      process.stdout.write(`  ${rule.rule}: ${rule.evaluations} finished before ${rule.cutoff}\n`);
+    }
   },
 };

@@ -1,5 +1,5 @@
 import { TERMINAL_STATUSES } from '../../core/index.js';
-import type { PrunableEvaluation, RetentionStore } from '../retention.js';
+import { scopeCondition, type PrunableEvaluation, type RetentionStore } from '../retention.js';
 import type { Database } from './database.js';
 import type { SchemaNames } from './sql.js';
 
@@ -11,18 +11,26 @@ const TERMINAL = TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ');
  */
 export function postgresRetention(db: Database, names: SchemaNames): RetentionStore {
   const t = (table: string) => `${names.quoted}.${table}`;
-  const prunableSql =
-    `SELECT e.id AS id, (e.result ->> 'artifacts') IS NOT NULL AS has_objects FROM ${t('evaluations')} e ` +
+  const prunableSql = (scope: string, limit: string) =>
+    `SELECT e.id AS id, ((e.result ->> 'artifacts') IS NOT NULL OR (e.result ->> 'logSpill') IS NOT NULL) ` +
+    `AS has_objects FROM ${t('evaluations')} e ` +
     `WHERE e.finished_at IS NOT NULL AND e.finished_at < $1 AND e.status IN (${TERMINAL}) ` +
     `AND NOT EXISTS (SELECT 1 FROM ${t('webhook_deliveries')} d WHERE d.subject_kind = 'evaluation' ` +
     `AND d.subject_id = e.id AND d.state = 'pending') ` +
     `AND (e.batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM ${t('batches')} b WHERE b.id = e.batch_id ` +
     `AND (b.remaining > 0 OR EXISTS (SELECT 1 FROM ${t('webhook_deliveries')} d WHERE d.subject_kind = 'batch' ` +
-    `AND d.subject_id = b.id AND d.state = 'pending')))) ` +
-    'ORDER BY e.finished_at LIMIT $2';
+    `AND d.subject_id = b.id AND d.state = 'pending'))))${scope} ` +
+    `ORDER BY e.finished_at LIMIT ${limit}`;
   return {
-    async prunable(cutoff, limit) {
-      const rows = await db.query<{ id: string; has_objects: boolean }>(prunableSql, [cutoff, limit]);
+    async prunable(cutoff, limit, scope) {
+      const values: unknown[] = [cutoff];
+      const param = (value: unknown) => {
+        values.push(value);
+        return `$${values.length}`;
+      };
+      const condition = scopeCondition(scope, t, param);
+      const sql = prunableSql(condition, param(limit));
+      const rows = await db.query<{ id: string; has_objects: boolean }>(sql, values);
       return rows.map((row): PrunableEvaluation => ({ id: row.id, hasObjects: row.has_objects }));
     },
 

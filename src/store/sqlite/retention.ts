@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { TERMINAL_STATUSES } from '../../core/index.js';
-import type { PrunableEvaluation, RetentionStore } from '../retention.js';
+import { scopeCondition, type PrunableEvaluation, type RetentionStore } from '../retention.js';
 import type { StatementCache } from './statements.js';
 import type { Transactor } from './transaction.js';
 
@@ -13,14 +13,15 @@ const VACUUM_PAGES = 500;
  * would read every terminal row and sort them for each batch); the NOT EXISTS probes use the webhook subject
  * and batch keys.
  */
-const PRUNABLE_SQL =
-  `SELECT e.id AS id, json_extract(e.result, '$.artifacts') IS NOT NULL AS has_objects FROM evaluations e ` +
+const prunableSql = (scope: string) =>
+  `SELECT e.id AS id, (json_extract(e.result, '$.artifacts') IS NOT NULL ` +
+  `OR json_extract(e.result, '$.logSpill') IS NOT NULL) AS has_objects FROM evaluations e ` +
   `WHERE e.finished_at IS NOT NULL AND e.finished_at < ? AND +e.status IN (${TERMINAL}) ` +
   `AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.subject_kind = 'evaluation' ` +
   `AND d.subject_id = e.id AND d.state = 'pending') ` +
   `AND (e.batch_id IS NULL OR NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = e.batch_id AND (b.remaining > 0 ` +
   `OR EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.subject_kind = 'batch' AND d.subject_id = b.id ` +
-  `AND d.state = 'pending')))) ` +
+  `AND d.state = 'pending'))))${scope} ` +
   'ORDER BY e.finished_at LIMIT ?';
 
 /**
@@ -35,10 +36,19 @@ export function sqliteRetention(
   transactor: Transactor,
 ): RetentionStore {
   return {
-    async prunable(cutoff, limit) {
+    async prunable(cutoff, limit, scope) {
+      const values: string[] = [];
+      const condition = scopeCondition(
+        scope,
+        (name) => name,
+        (value) => {
+          values.push(value);
+          return '?';
+        },
+      );
       return statements
-        .get(PRUNABLE_SQL)
-        .all(cutoff, limit)
+        .get(prunableSql(condition))
+        .all(cutoff, ...values, limit)
         .map((row): PrunableEvaluation => ({
           id: String(row['id']),
           hasObjects: Number(row['has_objects']) === 1,
