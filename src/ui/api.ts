@@ -1,4 +1,5 @@
 /** The dashboard's one way to the server: the same `/v1` API as any client, with the user's token. */
+import { TERMINAL_STATUSES } from '../core/status.js';
 
 const TOKEN_KEY = 'crucible.token';
 
@@ -115,17 +116,8 @@ export interface QueueStats {
   replica: { id: string; running: number; slots: number; working: boolean };
 }
 
-export const TERMINAL = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'error']);
-export const STATUSES = [
-  'queued',
-  'starting',
-  'running',
-  'succeeded',
-  'failed',
-  'timed_out',
-  'cancelled',
-  'error',
-];
+export { STATUSES } from '../core/status.js';
+export const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATUSES);
 
 export interface Sandbox {
   id: string;

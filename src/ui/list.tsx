@@ -1,6 +1,7 @@
 import { elementScroll, observeElementOffset, observeElementRect, Virtualizer } from '@tanstack/virtual-core';
 import { useEffect, useLayoutEffect, useReducer, useRef, useState } from 'preact/hooks';
 import { call, STATUSES, TERMINAL, type Evaluation } from './api.js';
+import { Choice } from './fields.js';
 import { ago, ms } from './format.js';
 import { live } from './live.js';
 
@@ -106,28 +107,22 @@ export function EvaluationList({ languages }: { languages: string[] }) {
   return (
     <section class="list" aria-label="Evaluations">
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Status
-          <select value={filters.status} onChange={set('status')} name="status">
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Language
-          <select value={filters.language} onChange={set('language')} name="language">
-            <option value="">any</option>
-            {languages.map((l) => (
-              <option key={l} value={l}>
-                {l}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice
+          label="Status"
+          name="status"
+          value={filters.status}
+          options={STATUSES}
+          onChange={(status) => setFilters({ ...filters, status })}
+          any="any"
+        />
+        <Choice
+          label="Language"
+          name="language"
+          value={filters.language}
+          options={languages}
+          onChange={(language) => setFilters({ ...filters, language })}
+          any="any"
+        />
         <label>
           Label
           <input placeholder="key=value" value={filters.label} onChange={set('label')} name="label" />

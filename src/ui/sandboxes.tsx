@@ -1,6 +1,7 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { call, type Sandbox } from './api.js';
+import { Choice } from './fields.js';
 import { ago } from './format.js';
 import type { TerminalProps } from './terminal.js';
 
@@ -94,16 +95,7 @@ function CreateSandbox({ languages, created }: { languages: string[]; created: (
   };
   return (
     <form class="sandbox-new" onSubmit={submit} aria-label="New sandbox">
-      <label>
-        Language
-        <select value={language} onChange={(e) => setLanguage(e.currentTarget.value)} name="language">
-          {languages.map((l) => (
-            <option key={l} value={l}>
-              {l}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Language" name="language" value={language} options={languages} onChange={setLanguage} />
       <label>
         Memory (MB)
         <input

@@ -1,5 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call } from './api.js';
+import { Choice } from './fields.js';
+
+const PRIORITIES = ['high', 'normal', 'low'];
 
 import type { CodeEditor } from './editor.js';
 
@@ -59,24 +62,20 @@ export function SubmitPage({
     <form class="submit" onSubmit={submit} aria-label="New evaluation">
       <h2>New evaluation</h2>
       <div class="fields">
-        <label>
-          Language
-          <select value={language} onChange={(e) => setLanguage(e.currentTarget.value)} name="language">
-            {languages.map((l) => (
-              <option key={l} value={l}>
-                {l}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Priority
-          <select value={priority} onChange={(e) => setPriority(e.currentTarget.value)} name="priority">
-            <option value="high">high</option>
-            <option value="normal">normal</option>
-            <option value="low">low</option>
-          </select>
-        </label>
+        <Choice
+          label="Language"
+          name="language"
+          value={language}
+          options={languages}
+          onChange={setLanguage}
+        />
+        <Choice
+          label="Priority"
+          name="priority"
+          value={priority}
+          options={PRIORITIES}
+          onChange={setPriority}
+        />
         <label>
           Timeout (s)
           <input

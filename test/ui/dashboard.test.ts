@@ -163,7 +163,9 @@ describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIU
     await page.keyboard.press('Control+A');
     await page.keyboard.type('print(6 * 7)');
     await page.getByRole('button', { name: /Switch to light theme/ }).click();
-    expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('light');
+    // Preact applies the theme in an effect after the click's render: wait for it rather than read at once.
+    await page.locator('html[data-theme="light"]').waitFor({ state: 'attached', timeout: 5_000 });
+    expect(await page.evaluate('localStorage.getItem("crucible.theme")')).toBe('light');
     await page.getByRole('button', { name: 'Run' }).click();
     await page.waitForURL(/#\/e\//);
     await page.locator('pre[data-stream="stdout"]').getByText('42').waitFor({ timeout: 30_000 });
