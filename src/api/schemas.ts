@@ -123,7 +123,7 @@ export const ArtifactSchema = z.object({ name: z.string(), size: z.number(), sha
 export const DroppedArtifactSchema = z.object({
   name: z.string(),
   size: z.number(),
-  reason: z.enum(['over_cap', 'too_many', 'invalid_name', 'not_regular_file']),
+  reason: z.enum(['over_cap', 'too_many', 'invalid_name', 'not_regular_file', 'store_failed']),
 });
 
 export const TimingsSchema = z.object({

@@ -12,7 +12,9 @@ export interface ArtifactEntry {
   readonly sha256: string;
 }
 
-export type ArtifactDropReason = 'over_cap' | 'too_many' | 'invalid_name' | 'not_regular_file';
+/** `store_failed`: the object store kept failing (or failed for good) after the retries; the run goes on. */
+export type ArtifactDropReason =
+  'over_cap' | 'too_many' | 'invalid_name' | 'not_regular_file' | 'store_failed';
 
 /** A file found in `/artifacts` and not stored, and why (`result.artifactsDropped`). */
 export interface DroppedArtifact {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   artifactContentType,
   artifactKey,
@@ -13,11 +12,13 @@ import {
 } from '../core/index.js';
 import {
   DEFAULT_OBJECT_RETRY,
+  putRetried,
   type ByteRange,
   type ObjectRetryPolicy,
   type ObjectStore,
 } from '../objects/index.js';
 import type { LogSpillFiles } from './log-spill.js';
+import { spool } from './spool.js';
 import type { CollectedFile } from '../runtime/artifacts.js';
 
 /** What one run's collected files go through: the cap, the names, the object store. */
@@ -81,6 +82,8 @@ export class EvaluationArtifacts {
     const stored: ArtifactEntry[] = [];
     const dropped: DroppedArtifact[] = [];
     const objects = this.#objects;
+    const { retry } = this;
+    const log = this.#log;
     return {
       async accept(file) {
         const drop = async (reason: DroppedArtifact['reason']) => {
@@ -91,20 +94,30 @@ export class EvaluationArtifacts {
         if (file.kind !== 'file') return drop('not_regular_file');
         if (stored.length >= MAX_ARTIFACT_FILES) return drop('too_many');
         if (file.size > room) return drop('over_cap');
-        const hash = createHash('sha256');
-        let size = 0;
-        const hashing = new Transform({
-          transform(chunk: Buffer, _encoding, done) {
-            hash.update(chunk);
-            size += chunk.length;
-            done(null, chunk);
-          },
-        });
-        await objects.put(artifactKey(evaluationId, file.name), file.body.pipe(hashing), {
-          contentType: artifactContentType(file.name),
-        });
-        room -= size;
-        stored.push({ name: file.name, size, sha256: hash.digest('hex') });
+        // Read once into memory or a temp file, so a transient store error can be retried.
+        const spooled = await spool(file.body);
+        try {
+          if (spooled.size > room) {
+            dropped.push({ name: file.name, size: spooled.size, reason: 'over_cap' });
+            return;
+          }
+          const key = artifactKey(evaluationId, file.name);
+          const contentType = artifactContentType(file.name);
+          await putRetried(objects, key, spooled.body, { contentType }, retry, (error, attempt) =>
+            log?.(
+              `storing artifact ${file.name} of ${evaluationId} failed (attempt ${attempt}); retrying: ${String(error)}`,
+            ),
+          );
+        } catch (error) {
+          // Given up on (a final error, or still failing after the retries): reported, the run goes on.
+          log?.(`artifact ${file.name} of ${evaluationId} not stored: ${String(error)}`);
+          dropped.push({ name: file.name, size: spooled.size, reason: 'store_failed' });
+          return;
+        } finally {
+          await spooled.dispose();
+        }
+        room -= spooled.size;
+        stored.push({ name: file.name, size: spooled.size, sha256: spooled.sha256 });
       },
       summary() {
         return stored.length + dropped.length === 0 ? undefined : { artifacts: stored, dropped };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CrucibleError, findLanguage } from '../core/index.js';
-import type { ObjectStore } from '../objects/index.js';
+import { DEFAULT_OBJECT_RETRY, putRetried, type ObjectStore } from '../objects/index.js';
 import { AgentError, type AgentClient } from '../runtime/sandbox/agent-client.js';
 import type {
   SandboxInstance,
@@ -350,7 +350,17 @@ export class SandboxService {
     await live.client.archive((chunk) => chunks.push(chunk));
     const tar = Buffer.concat(chunks);
     const key = SNAPSHOT_KEY(id);
-    await this.#o.objects.put(key, tar, { contentType: 'application/x-tar' });
+    await putRetried(
+      this.#o.objects,
+      key,
+      tar,
+      { contentType: 'application/x-tar' },
+      DEFAULT_OBJECT_RETRY,
+      (e, n) =>
+        this.#o.log.warn(
+          `storing the snapshot of sandbox ${id} failed (attempt ${n}); retrying: ${String(e)}`,
+        ),
+    );
     this.#live.delete(id);
     for (const pty of live.ptys.values())
       pty.close({ code: null, signal: null, reason: 'the sandbox hibernated' });
