@@ -276,6 +276,16 @@ export type LanguageId = (typeof LANGUAGES)[number]['id'];
 
 export const LANGUAGE_IDS = LANGUAGES.map((l) => l.id) as [LanguageId, ...LanguageId[]];
 
+/**
+ * The compiler's argv for the sources at `paths` (sandbox or pod paths, the entry file first): the entry
+ * file and every other file with a source extension; headers and data files are only present.
+ */
+export function compileArgv(step: CompileStep, paths: readonly string[]): readonly string[] {
+  return step.argv(
+    paths.filter((path, i) => i === 0 || step.sourceExtensions.some((ext) => path.endsWith(ext))),
+  );
+}
+
 export function findLanguage(id: string): LanguageSpec | undefined {
   return LANGUAGES.find((l) => l.id === id);
 }

@@ -154,7 +154,19 @@ export async function startFakeCluster(
     sandbox.isolation === 'none'
       ? Object.fromEntries([...new Set(Object.values(images))].map((c) => [c, hostPath(c)]))
       : {};
-  const kubelet = new FakeKubelet(store, sandbox, { images, runnerImages: [RUNNER_IMAGE], interpreters });
+  // What a language's real image holds beside /usr: its /etc (alternatives links, the JDK's configuration).
+  const imageDirs = Object.fromEntries(
+    LANGUAGES.map((l) => [
+      l.image,
+      [...new Set(['/etc/alternatives', ...('hostDirs' in l ? l.hostDirs : [])])],
+    ]),
+  );
+  const kubelet = new FakeKubelet(store, sandbox, {
+    images,
+    runnerImages: [RUNNER_IMAGE],
+    interpreters,
+    imageDirs,
+  });
   const admission = {
     validate(resource: Resource, object: KObject): void {
       try {

@@ -6,6 +6,7 @@ import type { ExecOptions, ExecTarget, StartExec } from './exec.js';
 import { awaitContainerProcess, hostnameMarker, mountEmptyDir, spawnInContainer } from './exec-process.js';
 import type { Sandbox, SandboxFile, SandboxHandle } from './sandbox.js';
 import { StoreError, type KObject, type ObjectStore } from './store.js';
+import { createBuildDir, type BuildDir } from '../../src/runtime/local/build-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The static runner that `npm install` (scripts/setup.mjs) builds from runner/, as the runner image holds it. */
@@ -93,6 +94,11 @@ export interface KubeletOptions {
   readonly runnerImages: readonly string[];
   /** Bare interpreter names → host paths (only for the unisolated fallback, whose PATH is the host's). */
   readonly interpreters: Readonly<Record<string, string>>;
+  /**
+   * Image → host directories outside /usr it would hold (its toolchain's /etc/alternatives links, the JDK's
+   * configuration), shown read-only: a real image has them, the sandbox shows no host /etc otherwise.
+   */
+  readonly imageDirs?: Readonly<Record<string, readonly string[]>>;
 }
 
 interface PodState {
@@ -245,8 +251,17 @@ export class FakeKubelet implements ExecTarget {
     // /etc/hostname is the pod's name, as a kubelet sets it; it also tells exec which sandbox is this pod's.
     const files: SandboxFile[] = [{ path: '/etc/hostname', content: hostnameMarker(pod.metadata.name) }];
     const emptyDirs: { path: string; sizeBytes: number }[] = [];
+    // A Job's command uses its volumes at once (the compile stage writes /build): those are host tmpfs
+    // bound at launch, not mounted after it as for sandbox pods, whose idle process never touches them.
+    const jobPod = pod.metadata.ownerReferences?.some((o) => o.kind === 'Job') ?? false;
+    const bound: { dir: BuildDir; path: string }[] = [];
     for (const mount of main.volumeMounts ?? []) {
       const volume = spec.volumes?.find((v) => v.name === mount.name);
+      if (jobPod && volume?.emptyDir && !runnerVolumes.has(mount.name) && mount.mountPath !== '/tmp') {
+        const sizeMb = Math.ceil(quantityBytes(volume.emptyDir.sizeLimit, 64 << 20) / (1 << 20));
+        bound.push({ dir: await createBuildDir(sizeMb, () => {}), path: mount.mountPath });
+        continue;
+      }
       // A writable emptyDir (the sandbox already has its own capped /tmp): mounted once the sandbox exists;
       // the placeholder makes bwrap create the mount point in the read-only root.
       if (volume?.emptyDir && !runnerVolumes.has(mount.name) && mount.mountPath !== '/tmp') {
@@ -280,15 +295,32 @@ export class FakeKubelet implements ExecTarget {
       index > 0 && command[index - 1] === '--' ? (this.options.interpreters[arg] ?? arg) : arg,
     );
     const memoryMb = Math.max(512, Number.parseInt(main.resources?.limits?.['memory'] ?? '256', 10));
-    const handle = await this.sandbox.launch(
-      {
-        argv,
-        files,
-        stdin: '',
-        limits: { timeoutSeconds: 3600, memoryMb, maxProcesses: 64, maxOutputBytes: 64 << 20, tmpSizeMb: 64 },
-      },
-      (_stream, data) => state.log.append(data),
-    );
+    const hostDirs = this.options.imageDirs?.[main.image] ?? [];
+    const env = Object.fromEntries((main.env ?? []).map((e) => [e.name, e.value ?? '']));
+    // /tmp as the pod's tmp emptyDir sizes it (a compiler's temporary files and Go's build cache need room).
+    const tmpVolume = spec.volumes?.find((v) => v.name === 'tmp')?.emptyDir;
+    const tmpSizeMb = Math.max(64, Math.ceil(quantityBytes(tmpVolume?.sizeLimit, 64 << 20) / (1 << 20)));
+    const handle = await this.sandbox
+      .launch(
+        {
+          argv,
+          files,
+          ...(bound.length > 0
+            ? { binds: bound.map((b) => ({ hostPath: b.dir.hostPath, path: b.path, writable: true })) }
+            : {}),
+          ...(hostDirs.length > 0 ? { hostDirs } : {}),
+          ...(Object.keys(env).length > 0 ? { env } : {}),
+          stdin: '',
+          // No pids limit in a pod spec (the kubelet's podPidsLimit): 256 lets Go's and the JVM's threads run.
+          limits: { timeoutSeconds: 3600, memoryMb, maxProcesses: 256, maxOutputBytes: 64 << 20, tmpSizeMb },
+        },
+        (_stream, data) => state.log.append(data),
+      )
+      .catch(async (error: unknown) => {
+        await Promise.all(bound.map((b) => b.dir.remove()));
+        throw error;
+      });
+    void handle.exited.finally(() => Promise.all(bound.map((b) => b.dir.remove().catch(() => {}))));
     state.handle = handle;
     if (this.stopped) void handle.kill();
     if (emptyDirs.length > 0) {

@@ -19,6 +19,12 @@ function numberOrNull(text: string): number | null {
   return text === '-' || text === '' || !Number.isFinite(n) ? null : n;
 }
 
+/** A frame of a staged run (runner/src/compile.rs): compiler output, compile end, test start, test end. */
+export interface StageFrame {
+  readonly tag: 'c' | 'k' | 't' | 'r';
+  readonly body: string;
+}
+
 export interface DecodedOutput {
   readonly stream: OutputStream;
   readonly data: Buffer;
@@ -39,7 +45,10 @@ export class FrameDecoder {
   /** Timestamp of the last line seen, to resume a follow with `sinceTime`. */
   lastTimestamp: string | null = null;
 
-  constructor(private readonly deliver: (output: DecodedOutput) => void) {}
+  constructor(
+    private readonly deliver: (output: DecodedOutput) => void,
+    private readonly stage?: (frame: StageFrame) => void,
+  ) {}
 
   get exit(): RunnerExit | null {
     return this.exitRecord;
@@ -71,7 +80,7 @@ export class FrameDecoder {
     if (!/^\d{4}-\d\d-\d\dT/.test(timestamp)) return;
     this.lastTimestamp = timestamp;
     const content = raw.slice(space + 1);
-    const match = /^([oex]) (\d+) (.*)$/.exec(content);
+    const match = /^([oexcktr]) (\d+) (.*)$/.exec(content);
     if (!match) {
       if (timestamp <= this.lastRawTimestamp) return;
       this.lastRawTimestamp = timestamp;
@@ -92,6 +101,10 @@ export class FrameDecoder {
         ...(cpuMs === undefined ? {} : { cpuTimeMs: numberOrNull(cpuMs) }),
         ...(peakBytes === undefined ? {} : { peakMemoryBytes: numberOrNull(peakBytes) }),
       };
+      return;
+    }
+    if (tag === 'c' || tag === 'k' || tag === 't' || tag === 'r') {
+      this.stage?.({ tag, body: rest });
       return;
     }
     this.deliver({ stream: tag === 'o' ? 'stdout' : 'stderr', data: Buffer.from(rest, 'base64') });

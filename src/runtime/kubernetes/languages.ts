@@ -9,26 +9,20 @@ import {
 
 /**
  * The languages of the Kubernetes backend: each runs in its image from the table (overridable with the
- * runtime's `images`), so the version shown is the image's tag. The pod runner has no compile stage yet:
- * compiled languages, extra files and tests are refused at submission with a 400 that says so, rather than
- * failing in the pod.
+ * runtime's `images`), so the version shown is the image's tag. Compiled languages, extra files and tests
+ * run staged in the pod (runner/src/compile.rs); the image must hold the toolchain.
  */
 export function kubernetesLanguageCatalogue(
   images: Readonly<Record<string, string>> = {},
 ): LanguageCatalogue {
   const imageOf = (id: string) => images[id] ?? findLanguage(id)?.image ?? '';
   return {
-    grading: false,
+    grading: true,
     async list(): Promise<LanguageInfo[]> {
-      return LANGUAGES.map((spec: LanguageSpec) => ({
-        ...languageInfo(spec, `image ${imageOf(spec.id)}`, spec.compile === undefined),
-        install: spec.compile ? 'not supported on the Kubernetes backend yet: use the local backend' : null,
-      }));
+      return LANGUAGES.map((spec: LanguageSpec) => languageInfo(spec, `image ${imageOf(spec.id)}`, true));
     },
-    missing(id: string): string | null {
-      const spec = findLanguage(id);
-      if (!spec?.compile) return null;
-      return `${spec.displayName} is not supported on the Kubernetes backend yet (its pods have no compile stage): run it on the local backend (crucible serve --backend local)`;
+    missing(): string | null {
+      return null;
     },
   };
 }

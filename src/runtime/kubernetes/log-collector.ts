@@ -1,6 +1,6 @@
 import type { OutputStream } from '../../core/index.js';
 import { pause } from './backoff.js';
-import { FrameDecoder, type RunnerExit } from './frames.js';
+import { FrameDecoder, type RunnerExit, type StageFrame } from './frames.js';
 import { toKubeError, type KubeApi } from './kube-client.js';
 import { MAIN_CONTAINER } from './names.js';
 
@@ -14,6 +14,8 @@ export interface LogCollectorOptions {
   readonly retryMs: number;
   readonly graceMs: number;
   readonly warn: (message: string) => void;
+  /** Frames of a staged run (compile output, tests), in order with the output (see stage-frames.ts). */
+  readonly stage?: (frame: StageFrame) => void;
 }
 
 /**
@@ -39,7 +41,7 @@ export class LogCollector {
     deliver: (stream: OutputStream, data: Buffer) => void,
     private readonly options: LogCollectorOptions,
   ) {
-    this.decoder = new FrameDecoder((o) => deliver(o.stream, o.data));
+    this.decoder = new FrameDecoder((o) => deliver(o.stream, o.data), options.stage);
   }
 
   get exit(): RunnerExit | null {

@@ -25,6 +25,7 @@ import {
 } from './names.js';
 import type { KubernetesOptions } from './options.js';
 import { PAYLOAD_MOUNT, packPayload } from './payload.js';
+import { isStaged, stagedPod } from './staged.js';
 
 export const RUNNER_BIN_DIR = '/crucible/bin';
 export const RUNNER_PATH = `${RUNNER_BIN_DIR}/crucible-runner`;
@@ -145,9 +146,13 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   const kueueQueue = kueueQueueOf(request.project !== undefined, options);
   const annotations = { [EVALUATION_ANNOTATION]: request.evaluationId };
   const name = jobName(request.evaluationId);
+  const tmpMb = Math.min(request.limits.tmpSizeMb, options.tmpSizeMb);
+  // Compiled languages, files and tests: compile then run in the main container (staged.ts).
+  const staged = isStaged(request, language) ? stagedPod(request, language, WORKDIR, tmpMb) : null;
   const parts = packPayload([
     { name: language.fileName, content: request.code },
     { name: STDIN_FILE, content: request.stdin },
+    ...(staged?.payload ?? []),
   ]);
   const configMaps: V1ConfigMap[] = parts.map((data, index) => ({
     apiVersion: 'v1',
@@ -171,8 +176,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     mountPath: `${PAYLOAD_MOUNT}/${index}`,
     readOnly: true,
   }));
-  const tmpMb = Math.min(request.limits.tmpSizeMb, options.tmpSizeMb);
-  const memory = `${request.limits.memoryMb}Mi`;
+  const memory = `${staged?.memoryMb ?? request.limits.memoryMb}Mi`;
   const command = [
     RUNNER_PATH,
     '--payload',
@@ -186,10 +190,13 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     '--max-output',
     // One byte over the cap: the service keeps the cap and flags a stream truncated only if it sees more.
     // With `maxLogBytes` the cap is that (the service spills what follows the inline prefix).
-    String(Math.max(request.limits.maxOutputBytes, request.limits.maxLogBytes ?? 0) + 1),
+    String(
+      (staged?.maxOutputBytes ?? Math.max(request.limits.maxOutputBytes, request.limits.maxLogBytes ?? 0)) +
+        1,
+    ),
+    ...(staged?.flags ?? []),
     '--',
-    language.interpreter,
-    ...language.args(`${WORKDIR}/${language.fileName}`),
+    ...(staged?.argv ?? [language.interpreter, ...language.args(`${WORKDIR}/${language.fileName}`)]),
   ];
 
   const podSpec: V1PodSpec = {
@@ -203,6 +210,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
         name: MAIN_CONTAINER,
         image: options.images[language.id] ?? language.image,
         command,
+        ...(staged?.env.length ? { env: staged.env } : {}),
         securityContext: CONTAINER_SECURITY,
         resources: {
           requests: { cpu: options.cpuRequest, memory },
@@ -212,10 +220,16 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
           { name: 'runner-bin', mountPath: RUNNER_BIN_DIR, readOnly: true },
           { name: 'tmp', mountPath: '/tmp' },
           ...payloadMounts,
+          ...(staged?.mounts ?? []),
         ],
       },
     ],
-    volumes: [RUNNER_VOLUME, { name: 'tmp', emptyDir: { sizeLimit: `${tmpMb}Mi` } }, ...payloadVolumes],
+    volumes: [
+      RUNNER_VOLUME,
+      { name: 'tmp', emptyDir: { sizeLimit: `${staged?.tmpSizeMb ?? tmpMb}Mi` } },
+      ...payloadVolumes,
+      ...(staged?.volumes ?? []),
+    ],
   };
 
   const job: V1Job = {
@@ -233,7 +247,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
       backoffLimit: 0,
       // A project's Job may wait for quota first (`quotaWaitSeconds`); the runner enforces the exact limit.
       activeDeadlineSeconds:
-        request.limits.timeoutSeconds +
+        (staged?.seconds ?? request.limits.timeoutSeconds) +
         options.deadlineAllowanceSeconds +
         (request.project ? options.quotaWaitSeconds : 0),
       ttlSecondsAfterFinished: options.jobTtlSeconds,

@@ -19,6 +19,9 @@ import { parseQuantity, quotaConcurrency } from './quota.js';
 import type { KubernetesOptions } from './options.js';
 import { KubeWatchTelemetry } from './telemetry.js';
 import { assess, platformStages, viewJob, viewPod, type Assessment } from './status.js';
+import { StageCollector } from './stage-frames.js';
+import { isStaged } from './staged.js';
+import { findLanguage } from '../../core/index.js';
 
 interface Tracked {
   readonly request: RunRequest;
@@ -47,6 +50,8 @@ interface Tracked {
   jobEndedAt?: number;
   podDeletedAt?: number;
   watchdog?: NodeJS.Timeout;
+  /** A staged run's compile facts and test runs, from the runner's stage frames (stage-frames.ts). */
+  readonly stages?: StageCollector;
 }
 
 export interface RuntimeDeps {
@@ -343,6 +348,7 @@ export class KubernetesRuntime implements Runtime {
       ending: false,
       creating: new AbortController(),
       api: this.deps.api,
+      ...stagesOf(request),
     };
     this.tracked.set(tracked.label, tracked);
     this.armWatchdog(tracked, this.deps.options.pendingTimeoutSeconds * 1000);
@@ -408,6 +414,7 @@ export class KubernetesRuntime implements Runtime {
         tracked.api,
         pod.metadata.name,
         (stream, data) => {
+          if (tracked.stages?.output(stream, data)) return;
           const skipped = Math.min(tracked.skip[stream], data.length);
           tracked.skip[stream] -= skipped;
           if (skipped < data.length) tracked.observer.output(stream, data.subarray(skipped));
@@ -416,6 +423,7 @@ export class KubernetesRuntime implements Runtime {
           retryMs: this.deps.options.logRetryMs,
           graceMs: this.deps.options.logGraceSeconds * 1000,
           warn: this.deps.warn,
+          ...(tracked.stages ? { stage: tracked.stages.frame.bind(tracked.stages) } : {}),
         },
       );
       tracked.collector.start();
@@ -509,6 +517,7 @@ export class KubernetesRuntime implements Runtime {
       }
       // A log never read, or read without the runner's exit frame, may miss the program's last output.
       if (outcome.kind === 'exited') outcome = { ...outcome, outputComplete };
+      if (tracked.stages) outcome = tracked.stages.apply(outcome);
       outcome = { ...outcome, platform: platformStages(tracked.job, tracked.pod) };
       if (this.tracked.get(tracked.label) !== tracked || this.closed) return;
       this.untrack(tracked);
@@ -539,4 +548,13 @@ export class KubernetesRuntime implements Runtime {
 /** Kueue admitted the Job (unsuspended it), or a pod exists, which only an admitted Job makes. */
 function admitted(tracked: Tracked): boolean {
   return (tracked.job !== undefined && tracked.job.spec?.suspend !== true) || tracked.pod !== undefined;
+}
+
+/** A staged run collects its compile facts and test runs from the log; a plain run has nothing to collect. */
+function stagesOf(request: RunRequest): { stages?: StageCollector } {
+  const language = findLanguage(request.language);
+  if (!language || !isStaged(request, language)) return {};
+  return {
+    stages: new StageCollector(language.compile !== undefined, (request.grading?.tests.length ?? 0) > 0),
+  };
 }

@@ -1,5 +1,6 @@
 import {
   GRADING_BOUNDS,
+  compileArgv,
   type CompileFacts,
   type ExitedOutcome,
   type Grading,
@@ -7,6 +8,7 @@ import {
   type OutputStream,
   type TestRun,
 } from '../../core/index.js';
+import { CappedText } from '../capped-text.js';
 import type { RunRequest } from '../runtime.js';
 import { createBuildDir, type BuildDir } from './build-dir.js';
 import type {
@@ -52,11 +54,11 @@ export function compileSpec(
   const step = language.compile;
   if (!step) return null;
   const files = sourceFiles(request, language);
-  const sources = files
-    .map((f) => f.path)
-    .filter((path, i) => i === 0 || step.sourceExtensions.some((ext) => path.endsWith(ext)));
   return {
-    argv: step.argv(sources),
+    argv: compileArgv(
+      step,
+      files.map((f) => f.path),
+    ),
     files,
     binds: [{ hostPath: build.hostPath, path: BUILD_DIR, writable: true }],
     ...hostDirsOf(language),
@@ -94,25 +96,6 @@ export function runSpec(
 
 function hostDirsOf(language: LanguageSpec): { hostDirs?: readonly string[] } {
   return language.hostDirs ? { hostDirs: language.hostDirs } : {};
-}
-
-/** Keeps the first `max` bytes written to it. */
-class CappedText {
-  readonly #chunks: Buffer[] = [];
-  #size = 0;
-  truncated = false;
-  constructor(readonly max: number) {}
-  add(data: Buffer): void {
-    const room = this.max - this.#size;
-    if (data.length > room) this.truncated = true;
-    if (room <= 0) return;
-    const kept = data.length > room ? data.subarray(0, room) : data;
-    this.#chunks.push(kept);
-    this.#size += kept.length;
-  }
-  text(): string {
-    return Buffer.concat(this.#chunks).toString('utf8');
-  }
 }
 
 /**

@@ -1,0 +1,95 @@
+import type { V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { GRADING_BOUNDS, compileArgv, isGraded, type LanguageSpec } from '../../core/index.js';
+import type { RunRequest } from '../runtime.js';
+import type { PayloadFile } from './payload.js';
+
+/** Where a compiled language's build goes in the pod: a memory-backed emptyDir, gone with the pod. */
+export const BUILD_DIR = '/build';
+
+/**
+ * The parts of an evaluation pod that differ for a staged run (a compiled language, extra files or tests):
+ * runner/src/compile.rs runs the compiler, then the program once or once per test, in the main container.
+ */
+export interface StagedPod {
+  /** Payload files beside the entry file and stdin: extra files as `file-N`, each test's stdin. */
+  readonly payload: PayloadFile[];
+  /** Runner flags before `--` (after the common ones). */
+  readonly flags: string[];
+  /** After `--`: the compiler's argv (its length is `--compile-args`), then the program's. */
+  readonly argv: string[];
+  /** The per-stream output cap the runner applies (tests keep 64 KiB each, like the local backend). */
+  readonly maxOutputBytes: number;
+  /** The container's memory: the compiler's limit when it is the larger (it runs in the same container). */
+  readonly memoryMb: number;
+  readonly tmpSizeMb: number;
+  /** Wall time the stages may take together (the Job's deadline adds its allowance). */
+  readonly seconds: number;
+  readonly volumes: V1Volume[];
+  readonly mounts: V1VolumeMount[];
+  readonly env: V1EnvVar[];
+}
+
+/** True when the runner must stage the run: the language compiles, or the submission has files or tests. */
+export function isStaged(request: RunRequest, language: LanguageSpec): boolean {
+  return language.compile !== undefined || isGraded(request.grading);
+}
+
+/**
+ * The staged pod of one evaluation: sources in `workdir` (extra files placed by the runner, ConfigMap keys
+ * cannot hold `/`), the compile stage's limits from the language table, tests' stdin as `test-NNN.stdin`.
+ */
+export function stagedPod(
+  request: RunRequest,
+  language: LanguageSpec,
+  workdir: string,
+  tmpSizeMb: number,
+): StagedPod {
+  const files = request.grading?.files ?? [];
+  const tests = request.grading?.tests ?? [];
+  const payload: PayloadFile[] = [
+    ...files.map((f, i) => ({ name: `file-${i}`, content: f.content })),
+    ...tests.map((t, i) => ({ name: testStdinName(i), content: t.stdin ?? '' })),
+  ];
+  const flags = files.flatMap((f, i) => ['--file', `file-${i}=${f.name}`]);
+  if (tests.length > 0) flags.push('--tests', String(tests.length));
+  const program = [language.interpreter, ...language.args(`${workdir}/${language.fileName}`)];
+  const maxOutputBytes = tests.length > 0 ? GRADING_BOUNDS.maxTestOutputBytes : request.limits.maxOutputBytes;
+  const runs = Math.max(1, tests.length);
+  const env = Object.entries(language.env ?? {}).map(([name, value]) => ({ name, value }));
+  const step = language.compile;
+  if (!step) {
+    const seconds = request.limits.timeoutSeconds * runs;
+    const base = { payload, flags, argv: program, maxOutputBytes, memoryMb: request.limits.memoryMb };
+    return { ...base, tmpSizeMb, seconds, volumes: [], mounts: [], env };
+  }
+  const sources = [language.fileName, ...files.map((f) => f.name)].map((name) => `${workdir}/${name}`);
+  const compiler = [...compileArgv(step, sources)];
+  const limits = step.limits;
+  flags.push(
+    '--compile-args',
+    String(compiler.length),
+    '--compile-timeout-ms',
+    String(limits.timeoutSeconds * 1000),
+    '--compile-pids',
+    String(limits.maxProcesses),
+    '--compile-max-output',
+    String(GRADING_BOUNDS.maxCompileOutputBytes + 1),
+  );
+  return {
+    payload,
+    flags,
+    argv: [...compiler, ...program],
+    maxOutputBytes,
+    memoryMb: Math.max(request.limits.memoryMb, limits.memoryMb),
+    tmpSizeMb: Math.max(tmpSizeMb, limits.tmpSizeMb),
+    seconds: limits.timeoutSeconds + request.limits.timeoutSeconds * runs,
+    volumes: [{ name: 'build', emptyDir: { medium: 'Memory', sizeLimit: `${limits.buildSizeMb}Mi` } }],
+    mounts: [{ name: 'build', mountPath: BUILD_DIR }],
+    env,
+  };
+}
+
+/** The payload name of test `index`'s stdin (what runner/src/compile.rs reads). */
+export function testStdinName(index: number): string {
+  return `test-${String(index).padStart(3, '0')}.stdin`;
+}

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { findLanguage, type Grading } from '../../src/core/index.js';
+import type { RunRequest } from '../../src/runtime/runtime.js';
+import { request, setup, Tracked, type Env } from '../kubernetes/harness.js';
+import { COMPILE_ERRORS, HELLO } from './programs.js';
+import { ensureAllLanguages, INSTALL_TIMEOUT_MS } from './support.js';
+
+/**
+ * Compiled languages, files and tests on the Kubernetes backend, through the fake API server: the fake
+ * kubelet runs the real static runner (its compile stage, runner/src/compile.rs) with this host's compilers,
+ * and the real state machine judges what the runtime reports (core/verdicts.ts).
+ */
+let env: Env;
+beforeAll(async () => {
+  await ensureAllLanguages();
+  env = await setup();
+}, INSTALL_TIMEOUT_MS);
+afterAll(() => env?.close());
+
+type Pod = {
+  containers: { image: string; command: string[]; resources: { limits: { memory: string } } }[];
+  volumes: { name: string; emptyDir?: { medium?: string; sizeLimit?: string } }[];
+};
+
+/** Runs one graded request as the service would: the evaluation carries its grading for the verdicts. */
+async function run(language: string, code: string, grading?: Partial<Grading>): Promise<Tracked> {
+  const req: RunRequest = {
+    ...request(code, { language }),
+    ...(grading ? { grading: { files: [], tests: [], compare: {}, ...grading } } : {}),
+  };
+  const t = new Tracked(req);
+  t.evaluation = { ...t.evaluation, grading: req.grading ?? null };
+  await env.runtime.start(req, t);
+  await t.until();
+  return t;
+}
+
+function lastPod(): Pod {
+  const job = env.cluster.store.list('jobs', 'crucible-test').at(-1) as unknown as {
+    spec: { template: { spec: Pod } };
+  };
+  return job.spec.template.spec;
+}
+
+test.each(['c', 'cpp', 'go', 'rust', 'java'])(
+  'hello world in %s on the Kubernetes backend: compiled in the pod, then run',
+  async (language) => {
+    const t = await run(language, HELLO[language]!);
+    expect(t.err).toBe('');
+    expect(t.evaluation.status).toBe('succeeded');
+    expect(t.out).toBe('hello\n');
+    expect(t.evaluation.result?.compileOutput).toBe('');
+    const pod = lastPod();
+    const spec = findLanguage(language)!;
+    expect(pod.containers[0]?.image).toBe(spec.image);
+    // The container is sized for the compiler, which runs in it; /build is a memory-backed emptyDir.
+    expect(pod.containers[0]?.resources.limits.memory).toBe(`${spec.compile!.limits.memoryMb}Mi`);
+    expect(pod.volumes.find((v) => v.name === 'build')?.emptyDir?.medium).toBe('Memory');
+  },
+  120_000,
+);
+
+test.each(Object.keys(COMPILE_ERRORS))(
+  'a compile error in %s on Kubernetes ends failed / compile_error with the compiler message',
+  async (language) => {
+    const { code, message } = COMPILE_ERRORS[language]!;
+    const t = await run(language, code);
+    expect(t.evaluation.status).toBe('failed');
+    expect(t.evaluation.result?.reason).toBe('compile_error');
+    expect(t.evaluation.result?.compileOutput).toContain(message);
+    // Kept apart: the program never ran, its streams are empty.
+    expect(t.out).toBe('');
+    expect(t.err).toBe('');
+  },
+  120_000,
+);
+
+test('a two-file C++ program on Kubernetes (a header and a second .cpp)', async () => {
+  const t = await run(
+    'cpp',
+    '#include <iostream>\n#include "lib/square.h"\nint main() { std::cout << square(7) << "\\n"; }\n',
+    {
+      files: [
+        { name: 'lib/square.h', content: 'int square(int x);\n' },
+        { name: 'square.cpp', content: '#include "lib/square.h"\nint square(int x) { return x * x; }\n' },
+      ],
+    },
+  );
+  expect(t.evaluation.result?.compileOutput).toBe('');
+  expect(t.evaluation.status).toBe('succeeded');
+  expect(t.out).toBe('49\n');
+}, 120_000);
+
+test('ten tests with two failing on Kubernetes: failed / tests_failed, 8/10, a verdict each', async () => {
+  const code =
+    '#include <stdio.h>\nint main(void) { long a, b; if (scanf("%ld %ld", &a, &b) != 2) return 3;\n' +
+    '  printf("%ld\\n", a + b); fprintf(stderr, "err%ld", a); return 0; }\n';
+  const tests = Array.from({ length: 10 }, (_, i) => ({
+    stdin: `${i} ${i + 1}\n`,
+    // Tests 3 and 7 expect a wrong sum.
+    expectedStdout: `${i === 3 || i === 7 ? 0 : 2 * i + 1}\n`,
+  }));
+  const t = await run('c', code, { tests });
+  expect(t.evaluation.status).toBe('failed');
+  expect(t.evaluation.result?.reason).toBe('tests_failed');
+  expect(t.evaluation.result?.message).toBe('8/10 tests passed');
+  expect(t.evaluation.result).toMatchObject({ passed: 8, total: 10 });
+  const verdicts = t.evaluation.result?.tests ?? [];
+  expect(verdicts.map((v) => v.passed)).toEqual(tests.map((_, i) => i !== 3 && i !== 7));
+  expect(verdicts[3]).toMatchObject({ failure: 'wrong_answer', stdout: '7\n', stderr: 'err3', exitCode: 0 });
+  expect(verdicts[0]).toMatchObject({ failure: null, stdout: '1\n', stderr: 'err0' });
+  // Test output goes into the verdicts, not the evaluation's streams.
+  expect(t.out).toBe('');
+}, 120_000);
