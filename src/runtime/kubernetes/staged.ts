@@ -53,7 +53,11 @@ export function stagedPod(
   const flags = files.flatMap((f, i) => ['--file', `file-${i}=${f.name}`]);
   if (tests.length > 0) flags.push('--tests', String(tests.length));
   const program = [language.interpreter, ...language.args(`${workdir}/${language.fileName}`)];
-  const maxOutputBytes = tests.length > 0 ? GRADING_BOUNDS.maxTestOutputBytes : request.limits.maxOutputBytes;
+  // A plain run keeps the service's cap (or `maxLogBytes`, spilled by the service); each test 64 KiB.
+  const maxOutputBytes =
+    tests.length > 0
+      ? GRADING_BOUNDS.maxTestOutputBytes
+      : Math.max(request.limits.maxOutputBytes, request.limits.maxLogBytes ?? 0);
   const runs = Math.max(1, tests.length);
   const env = Object.entries(language.env ?? {}).map(([name, value]) => ({ name, value }));
   const step = language.compile;
