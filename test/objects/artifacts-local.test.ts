@@ -151,6 +151,44 @@ describeSandboxed('artifacts on the local bwrap sandbox', () => {
     expect(again.json().result.stdout).toBe('[]\n');
   });
 
+  it('compiled and graded runs collect the program’s /artifacts too (each test’s under tests/<n>/)', async () => {
+    const compiled = await run(
+      `#include <stdio.h>
+int main(void) {
+  FILE *f = fopen("/artifacts/out.txt", "w");
+  fputs("from C", f);
+  fclose(f);
+  puts("ok");
+  return 0;
+}`,
+      { language: 'c' },
+    );
+    expect(compiled.status).toBe('succeeded');
+    expect(compiled.result?.artifacts).toEqual([
+      { name: 'out.txt', size: 6, sha256: sha(Buffer.from('from C')) },
+    ]);
+    const graded = await run(
+      "import sys; v = sys.stdin.read().strip(); open('/artifacts/r.txt', 'w').write(v); print(v)",
+      {
+        tests: [
+          { stdin: 'one', expectedStdout: 'one\n' },
+          { stdin: 'two', expectedStdout: 'two\n' },
+        ],
+      },
+    );
+    expect(graded.status).toBe('succeeded');
+    expect(graded.result?.artifacts).toEqual([
+      { name: 'tests/1/r.txt', size: 3, sha256: sha(Buffer.from('one')) },
+      { name: 'tests/2/r.txt', size: 3, sha256: sha(Buffer.from('two')) },
+    ]);
+    const app = await world.api();
+    const second = await app.inject({
+      method: 'GET',
+      url: `/v1/evaluations/${graded.id}/artifacts/tests/2/r.txt`,
+    });
+    expect(second.rawPayload.toString()).toBe('two');
+  });
+
   it('refuses an artifactsMb above the bound naming the field', async () => {
     const app = await world.api();
     const answer = await app.inject({

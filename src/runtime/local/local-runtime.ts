@@ -31,7 +31,11 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
       sandbox,
       request,
       language,
-      { started: (at) => observer.started(at), output: (stream, data) => observer.output(stream, data) },
+      {
+        started: (at) => observer.started(at),
+        output: (stream, data) => observer.output(stream, data),
+        ...(observer.artifact ? { artifact: (file) => observer.artifact!(file) } : {}),
+      },
       (message) => process.emitWarning(message),
     );
     staged.set(request.evaluationId, run);

@@ -8,8 +8,10 @@ import {
   type OutputStream,
   type TestRun,
 } from '../../core/index.js';
+import type { CollectedFile } from '../artifacts.js';
 import { CappedText } from '../capped-text.js';
 import type { RunRequest } from '../runtime.js';
+import { collectArtifacts } from './artifacts-mount.js';
 import { createBuildDir, type BuildDir } from './build-dir.js';
 import type {
   Sandbox,
@@ -35,6 +37,8 @@ export interface StagedRunEvents {
   readonly started: (at: Date) => void;
   /** Output of a plain run (no tests): streamed as it comes. Compile and test output go into the result. */
   readonly output: (stream: OutputStream, data: Buffer) => void;
+  /** A file the program's run left in `/artifacts` (with tests, each run's as `tests/<n>/<name>`). */
+  readonly artifact?: (file: CollectedFile) => Promise<void>;
 }
 
 /** The sources of a submission at their sandbox paths, the entry file first. */
@@ -124,6 +128,15 @@ export function startStagedRun(
     return handle;
   };
 
+  // The program's stages get an `/artifacts` (not the compiler's); collected once each has exited.
+  const program = (spec: SandboxSpec): SandboxSpec => ({ ...spec, collectArtifacts: true });
+  const collect = (handle: SandboxHandle, prefix: string) =>
+    collectArtifacts(handle.artifacts, {
+      ...(events.artifact
+        ? { artifact: (file) => events.artifact!({ ...file, name: prefix + file.name }) }
+        : {}),
+    });
+
   const outcome = (async () => {
     let build: BuildDir | null = null;
     try {
@@ -140,9 +153,11 @@ export function startStagedRun(
       }
       const tests = request.grading?.tests ?? [];
       if (tests.length === 0) {
-        const handle = await launch(runSpec(request, language, build, request.stdin), events.output);
+        const handle = await launch(program(runSpec(request, language, build, request.stdin)), events.output);
         if (!handle) return cancelledOutcome(compile);
-        return { ...outcomeOf(await handle.exited), ...(compile ? { compile } : {}) };
+        const exit = await handle.exited;
+        await collect(handle, '');
+        return { ...outcomeOf(exit), ...(compile ? { compile } : {}) };
       }
       return await runTests(request.grading as Grading, build, compile);
     } catch (error) {
@@ -165,10 +180,11 @@ export function startStagedRun(
     for (const test of grading.tests) {
       const stdout = new CappedText(GRADING_BOUNDS.maxTestOutputBytes);
       const stderr = new CappedText(GRADING_BOUNDS.maxTestOutputBytes);
-      const spec = runSpec(request, language, build, test.stdin ?? '');
+      const spec = program(runSpec(request, language, build, test.stdin ?? ''));
       const handle = await launch(spec, (stream, data) => (stream === 'stdout' ? stdout : stderr).add(data));
       if (!handle) break;
       const exit = await handle.exited;
+      await collect(handle, `tests/${runs.length + 1}/`);
       if (exit.killed) break;
       first ??= exit;
       last = exit;
