@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { ServerConfig } from '../config/index.js';
 import type { ObjectStore } from '../objects/index.js';
 import type { SandboxRuntime } from '../runtime/sandbox/sandbox-runtime.js';
@@ -12,7 +13,7 @@ interface SetupLog {
 
 /**
  * The interactive sandboxes of a server, or null (with the reason logged) where this host and backend have
- * no sandbox runtime: local bwrap needs the static runner (`node scripts/setup.mjs --runner`).
+ * no sandbox runtime: local bwrap and gVisor need the static runner (`node scripts/setup.mjs --runner`).
  */
 export async function sandboxServiceFor(
   config: ServerConfig,
@@ -49,9 +50,9 @@ async function sandboxRuntimeFor(config: ServerConfig, log: SetupLog): Promise<S
       warn: (message) => log.warn(message),
     });
   }
-  if (config.sandbox !== 'bwrap') {
+  if (config.sandbox === 'none') {
     log.warn(
-      `interactive sandboxes need --sandbox bwrap (this server runs ${config.sandbox}): /v1/sandboxes is off`,
+      'interactive sandboxes need --sandbox bwrap or gvisor (this server runs none): /v1/sandboxes is off',
     );
     return null;
   }
@@ -63,5 +64,10 @@ async function sandboxRuntimeFor(config: ServerConfig, log: SetupLog): Promise<S
     );
     return null;
   }
-  return createLocalSandboxRuntime({ warn: (message) => log.warn(message) });
+  // gVisor's rootfs is the evaluation backend's (<data>/sandbox/gvisor); its containers have their own root.
+  return createLocalSandboxRuntime({
+    isolation: config.sandbox,
+    stateDir: path.join(path.resolve(config.dataDir), 'sandbox', 'gvisor'),
+    warn: (message) => log.warn(message),
+  });
 }

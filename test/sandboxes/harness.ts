@@ -6,7 +6,7 @@ import { buildApi, StreamLimiter } from '../../src/api/index.js';
 import { DEFAULT_BOUNDS } from '../../src/core/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import { DirectoryObjectStore } from '../../src/objects/index.js';
-import { defaultAgentBinary } from '../../src/runtime/local/sandboxes/bwrap-sandboxes.js';
+import { defaultAgentBinary } from '../../src/runtime/local/sandboxes/agent-launcher.js';
 import { createLocalSandboxRuntime } from '../../src/runtime/local/sandboxes/local-sandbox-runtime.js';
 import type { SandboxRuntime } from '../../src/runtime/sandbox/sandbox-runtime.js';
 import { SandboxService } from '../../src/service/sandboxes.js';

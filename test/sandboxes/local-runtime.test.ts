@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createLocalSandboxRuntime } from '../../src/runtime/local/sandboxes/local-sandbox-runtime.js';
-import { defaultAgentBinary } from '../../src/runtime/local/sandboxes/bwrap-sandboxes.js';
+import { defaultAgentBinary } from '../../src/runtime/local/sandboxes/agent-launcher.js';
 import { describeSandboxRuntime } from './runtime-conformance.js';
 
 const skip = !existsSync('/usr/bin/bwrap')

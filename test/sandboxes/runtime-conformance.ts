@@ -46,6 +46,11 @@ export function describeSandboxRuntime(
   name: string,
   make: () => Promise<SandboxRuntime>,
   skip: string | null,
+  /**
+   * What the backend's terminal cannot do, and why: gVisor 20221219's pty line discipline does not turn a
+   * typed Ctrl-C into SIGINT for the foreground group (docs/sandboxes.md), so that one step is not asserted.
+   */
+  gaps: { readonly ctrlC?: string } = {},
 ): void {
   describe.skipIf(skip !== null)(`${name} sandbox runtime${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let runtime: SandboxRuntime;
@@ -137,17 +142,9 @@ export function describeSandboxRuntime(
       pty.resize(120, 40);
       pty.input(Buffer.from('stty size\n'));
       await until('40 120');
-      // The program says when it runs (so it is the terminal's foreground process group) before Ctrl-C.
-      pty.input(
-        Buffer.from(
-          `python3 -c 'import time; print("fore" + "ground", flush=True); time.sleep(30)' && echo slept\n`,
-        ),
-      );
-      await until('foreground');
-      pty.input(Buffer.from('\x03'));
-      pty.input(Buffer.from('echo after-$((1+1))\n'));
-      await until('after-2');
-      expect(screen).not.toMatch(/\nslept/);
+      if (gaps.ctrlC === undefined) {
+        await ctrlCReachesTheForeground(pty, until, () => screen);
+      }
       pty.input(Buffer.from('exit 3\n'));
       expect(await pty.exited).toEqual({ code: 3, signal: null });
     });
@@ -171,14 +168,32 @@ export function describeSandboxRuntime(
         const ls = await run(otherClient, [
           '/bin/sh',
           '-c',
-          'stat -c "%n %a %F" keep keep/empty keep/f keep/link',
+          // Python's lstat rather than coreutils' stat: gVisor 20221219 refuses the statx flags stat 9.1 uses.
+          `python3 -c 'import os, stat\nfor p in ["keep", "keep/empty", "keep/f", "keep/link"]:\n  s = os.lstat(p); print(p, oct(s.st_mode & 0o777)[2:], "symlink" if stat.S_ISLNK(s.st_mode) else "dir" if stat.S_ISDIR(s.st_mode) else "file")'`,
         ]);
-        expect(ls.stdout).toBe(
-          'keep 755 directory\nkeep/empty 755 directory\nkeep/f 640 regular file\nkeep/link 777 symbolic link\n',
-        );
+        expect(ls.stdout).toBe('keep 755 dir\nkeep/empty 755 dir\nkeep/f 640 file\nkeep/link 777 symlink\n');
       } finally {
         await other.destroy();
       }
     });
   });
+}
+
+/** Ctrl-C typed into the terminal interrupts the foreground program, and the shell lives on. */
+async function ctrlCReachesTheForeground(
+  pty: { input(data: Buffer): void },
+  until: (text: string) => Promise<void>,
+  screen: () => string,
+): Promise<void> {
+  // The program says when it runs (so it is the terminal's foreground process group) before Ctrl-C.
+  pty.input(
+    Buffer.from(
+      `python3 -c 'import time; print("fore" + "ground", flush=True); time.sleep(30)' && echo slept\n`,
+    ),
+  );
+  await until('foreground');
+  pty.input(Buffer.from('\x03'));
+  pty.input(Buffer.from('echo after-$((1+1))\n'));
+  await until('after-2');
+  expect(screen()).not.toMatch(/\nslept/);
 }

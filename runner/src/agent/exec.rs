@@ -69,7 +69,7 @@ pub fn start(
     unsafe {
         command.pre_exec(|| {
             sys::setsid();
-            Ok(())
+            sys::become_sandbox_user()
         });
     }
     let oom_before = oom_kills();

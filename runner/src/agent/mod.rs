@@ -3,7 +3,9 @@
 //! docs/sandboxes.md on stdin/stdout (diagnostics on stderr). It runs as the sandbox user, so host code
 //! never touches a path the sandbox controls.
 //!
-//! Usage: crucible-runner agent [--workspace DIR]     (default /workspace)
+//! Usage: crucible-runner agent [--workspace DIR] [--split-identity AGENT_UID:SANDBOX_UID]
+//!   --workspace        default /workspace
+//!   --split-identity   started as root (gVisor): act as SANDBOX_UID, stay unsignalable by it (sys.rs)
 
 mod exec;
 mod files;
@@ -358,6 +360,21 @@ pub fn main(args: &[OsString]) -> i32 {
         if args[i] == "--workspace" {
             if let Some(dir) = args.get(i + 1) {
                 workspace = PathBuf::from(dir);
+            }
+            i += 1;
+        } else if args[i] == "--split-identity" {
+            let ids: Vec<u32> = args
+                .get(i + 1)
+                .and_then(|a| a.to_str())
+                .map(|a| a.split(':').filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_default();
+            let split = match ids[..] {
+                [agent, sandbox] => sys::split_identity(agent, sandbox),
+                _ => Err(std::io::Error::from_raw_os_error(22)),
+            };
+            if let Err(e) = split {
+                eprintln!("crucible-runner agent: --split-identity: {}", e);
+                return 1;
             }
             i += 1;
         }

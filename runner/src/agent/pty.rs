@@ -108,7 +108,7 @@ pub fn open(
             if sys::ioctl(0, sys::TIOCSCTTY, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            Ok(())
+            sys::become_sandbox_user()
         });
     }
     let spawning = shared.spawn_lock.lock().unwrap();
@@ -143,7 +143,14 @@ pub fn open(
         let header = obj(vec![("id", num(id as f64)), ("type", string("pty_output"))]);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            // EIO once the last slave holder is gone.
+            // Linux: EIO once the last slave holder is gone. gVisor's master never reports it, so the
+            // shell's own exit (a zombie nothing has reaped yet) also ends the session once output is drained.
+            if !sys::readable_within(master_fd, 200) {
+                if sys::is_zombie(pid) {
+                    break;
+                }
+                continue;
+            }
             match reader.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => out.send(&header, &buf[..n]),

@@ -26,6 +26,15 @@ pub struct WinSize {
 }
 
 #[repr(C)]
+pub struct PollFd {
+    pub fd: c_int,
+    pub events: i16,
+    pub revents: i16,
+}
+
+pub const POLLIN: i16 = 1;
+
+#[repr(C)]
 pub struct TimeSpec {
     pub sec: c_long,
     pub nsec: c_long,
@@ -41,6 +50,11 @@ extern "C" {
     pub fn ptsname_r(fd: c_int, buf: *mut c_char, len: usize) -> c_int;
     pub fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
     pub fn waitpid(pid: i32, status: *mut c_int, options: c_int) -> i32;
+    pub fn poll(fds: *mut PollFd, n: c_ulong, timeout_ms: c_int) -> c_int;
+    pub fn setresuid(r: u32, e: u32, s: u32) -> c_int;
+    pub fn setresgid(r: u32, e: u32, s: u32) -> c_int;
+    pub fn setgroups(n: usize, groups: *const u32) -> c_int;
+    pub fn prctl(option: c_int, arg2: c_ulong, ...) -> c_int;
     pub fn utimensat(
         dirfd: c_int,
         path: *const c_char,
@@ -123,4 +137,68 @@ pub fn wait_with_usage(pid: i32) -> (Option<i32>, Option<i32>, f64, u64) {
     } else {
         (None, Some(status & 0x7f), cpu_ms, peak)
     }
+}
+
+/// True when `fd` has something to read (or hung up) within `timeout_ms`.
+pub fn readable_within(fd: c_int, timeout_ms: c_int) -> bool {
+    let mut p = PollFd {
+        fd,
+        events: POLLIN,
+        revents: 0,
+    };
+    unsafe { poll(&mut p, 1, timeout_ms) > 0 }
+}
+
+/// True when `pid` has exited and waits to be reaped (its /proc stat state is `Z`); it is not reaped here.
+pub fn is_zombie(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        Ok(stat) => stat
+            .rfind(')')
+            .map_or(false, |at| stat[at + 1..].trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// The sandbox user's id once the agent split its identity (`--split-identity`), or -1.
+static SANDBOX_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(-1);
+
+/// Started as root (gVisor), the agent keeps `agent` as its real and saved uid/gid and acts with the
+/// sandbox user's effective ids: files it creates belong to the sandbox user and its permission checks are
+/// that user's, yet a program running as the sandbox user cannot signal it (the kernel compares the sender's
+/// ids with the target's real and saved ones). Every capability is gone afterwards (no uid is 0, the
+/// bounding set is emptied first).
+pub fn split_identity(agent: u32, sandbox: u32) -> std::io::Result<()> {
+    let check = |r: c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    unsafe {
+        // Empty the bounding set too (CAP_SETPCAP), so no program inherits one even there.
+        for cap in 0..64 {
+            prctl(24 /* PR_CAPBSET_DROP */, cap);
+        }
+        check(setgroups(0, std::ptr::null()))?;
+        check(setresgid(agent, sandbox, agent))?;
+        check(setresuid(agent, sandbox, agent))?;
+    }
+    SANDBOX_ID.store(sandbox as i64, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+/// In a child before exec: become the sandbox user entirely (allowed: it is the effective id already).
+pub fn become_sandbox_user() -> std::io::Result<()> {
+    let id = SANDBOX_ID.load(std::sync::atomic::Ordering::SeqCst);
+    if id < 0 {
+        return Ok(());
+    }
+    let id = id as u32;
+    unsafe {
+        if setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

@@ -10,24 +10,24 @@ import type { LaunchPlan } from './process-run.js';
 import type { SandboxFile, SandboxSpec } from './sandbox-types.js';
 
 const run = promisify(execFile);
-const RUNSC = '/usr/bin/runsc';
+export const RUNSC = '/usr/bin/runsc';
 /** The run's cgroup holds gVisor's own sentry and gofer, so the program gets the limit plus this much. */
-const SENTRY_OVERHEAD_MB = 64;
+export const SENTRY_OVERHEAD_MB = 64;
 /** Host tasks of the sentry and gofer (Go threads); the program's processes live inside the sentry. */
-const SENTRY_TASKS = 256;
+export const SENTRY_TASKS = 256;
 /**
  * Host tasks the sentry needs per process of the program (the ptrace platform keeps a stub process and
  * threads for each; about 7 measured). The program's own process limit is RLIMIT_NPROC inside the sentry;
  * the host pids limit only has to stay above what that allows, or the sentry itself dies (exit 2) instead
  * of the program seeing EAGAIN.
  */
-const HOST_TASKS_PER_PROCESS = 10;
+export const HOST_TASKS_PER_PROCESS = 10;
 /**
  * `runsc run` is our child: with PDEATHSIG it dies when the server dies (kill -9 included), and the sandbox,
  * started `--attached`, dies with it. Without it a crashed server's sandboxes ran on, unbounded by any
  * timeout, until the next server start removed them.
  */
-const DIE_WITH_PARENT = ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'];
+export const DIE_WITH_PARENT = ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'];
 
 export interface GvisorBackend {
   plan(spec: SandboxSpec, artifacts?: ArtifactsMount | null): Promise<LaunchPlan>;
@@ -126,7 +126,7 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
   };
 }
 
-interface OciMount {
+export interface OciMount {
   readonly destination: string;
   readonly type: string;
   readonly source: string;
@@ -135,7 +135,9 @@ interface OciMount {
 
 /** The OCI runtime config of one run; a pure function of the spec. */
 export function ociConfig(
-  spec: SandboxSpec,
+  spec: Pick<SandboxSpec, 'env'> & {
+    readonly limits: Pick<SandboxSpec['limits'], 'maxProcesses' | 'tmpSizeMb'>;
+  },
   rootfs: string,
   args: readonly string[],
   files: OciMount[],
@@ -182,7 +184,7 @@ export function ociConfig(
   };
 }
 
-async function prepareRootfs(rootfs: string): Promise<void> {
+export async function prepareRootfs(rootfs: string): Promise<void> {
   for (const d of ['usr', 'proc', 'dev', 'tmp', 'code', 'etc'])
     await mkdir(join(rootfs, d), { recursive: true });
   for (const [link, target] of [
@@ -198,7 +200,7 @@ async function prepareRootfs(rootfs: string): Promise<void> {
 }
 
 /** Deletes containers (and bundles) of servers that are no longer running. */
-async function removeStaleContainers(
+export async function removeStaleContainers(
   state: string,
   bundles: string,
   warn: (message: string) => void,

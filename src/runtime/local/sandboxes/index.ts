@@ -1,2 +1,2 @@
 export { createLocalSandboxRuntime, type LocalSandboxRuntimeOptions } from './local-sandbox-runtime.js';
-export { defaultAgentBinary } from './bwrap-sandboxes.js';
+export { defaultAgentBinary } from './agent-launcher.js';

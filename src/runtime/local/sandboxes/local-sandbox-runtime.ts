@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type {
   SandboxInstance,
   SandboxInstanceLimits,
@@ -10,10 +12,17 @@ import {
   claimSandbox,
   defaultAgentBinary,
   loadAgentBinary,
+  type AgentLauncher,
   type BootedSandbox,
-} from './bwrap-sandboxes.js';
+} from './agent-launcher.js';
+import { bwrapAgentLauncher } from './bwrap-sandboxes.js';
+import { gvisorAgentLauncher } from './gvisor-sandboxes.js';
 
 export interface LocalSandboxRuntimeOptions {
+  /** bwrap (default) or gVisor (`runsc`), the same choice as the server's `--sandbox` for evaluations. */
+  readonly isolation?: 'bwrap' | 'gvisor';
+  /** Where gVisor keeps its rootfs, bundles and container state (default a directory under the tmpdir). */
+  readonly stateDir?: string;
   /** Booted sandboxes kept per workspace and /tmp size (default 2; 0 turns the pool off). */
   readonly warmPoolSize?: number;
   /** The static runner (default runner/target/crucible-runner). */
@@ -34,7 +43,12 @@ export async function createLocalSandboxRuntime(
   options: LocalSandboxRuntimeOptions = {},
 ): Promise<SandboxRuntime> {
   const warn = options.warn ?? ((message: string) => process.emitWarning(message));
-  const agent = loadAgentBinary(options.agentBinary ?? defaultAgentBinary());
+  const agentPath = options.agentBinary ?? defaultAgentBinary();
+  const agent = loadAgentBinary(agentPath);
+  const launcher: AgentLauncher =
+    options.isolation === 'gvisor'
+      ? await gvisorAgentLauncher(options.stateDir ?? join(tmpdir(), 'crucible-gvisor'), agentPath, warn)
+      : bwrapAgentLauncher;
   const cgroupProblem = await probeCgroups();
   const useCgroups = cgroupProblem === null;
   if (!useCgroups) warn(`${cgroupProblem}; interactive sandboxes run without memory and process limits`);
@@ -53,7 +67,13 @@ export async function createLocalSandboxRuntime(
     void (async () => {
       try {
         while (!closed && (idle.get(key)?.length ?? 0) < perKind) {
-          const booted = await bootSandbox({ ...limits, ...POOL_BOOT_LIMITS }, agent, useCgroups, warn);
+          const booted = await bootSandbox(
+            { ...limits, ...POOL_BOOT_LIMITS },
+            launcher,
+            agent,
+            useCgroups,
+            warn,
+          );
           if (closed) {
             await booted.kill();
             break;
@@ -79,10 +99,11 @@ export async function createLocalSandboxRuntime(
   }
 
   return {
-    name: 'bwrap',
+    name: launcher.name,
     async create(spec: SandboxInstanceSpec): Promise<SandboxInstance> {
       if (closed) throw new Error('the sandbox runtime is closed');
-      const booted = takeWarm(spec.limits) ?? (await bootSandbox(spec.limits, agent, useCgroups, warn));
+      const booted =
+        takeWarm(spec.limits) ?? (await bootSandbox(spec.limits, launcher, agent, useCgroups, warn));
       refill(spec.limits);
       try {
         const instance = await claimSandbox(booted, spec);

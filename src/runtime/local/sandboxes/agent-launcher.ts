@@ -1,0 +1,171 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../../sandbox/agent-client.js';
+import { prepareAgent } from '../../sandbox/prepare.js';
+import type {
+  InstanceExit,
+  SandboxInstance,
+  SandboxInstanceLimits,
+  SandboxInstanceSpec,
+} from '../../sandbox/sandbox-runtime.js';
+import { RunCgroups, type CgroupLimits } from '../cgroups.js';
+import type { LaunchPlan } from '../process-run.js';
+import { killGroup, spawnDirect, type SpawnedProcess } from '../spawned.js';
+
+/** Where the agent (the static runner) appears inside a local sandbox. */
+export const SANDBOX_AGENT_PATH = '/opt/crucible/agent';
+
+/**
+ * How one local isolation starts a sandbox whose agent talks on the sandbox's stdin/stdout: bwrap
+ * (bwrap-sandboxes.ts) or gVisor (gvisor-sandboxes.ts). Booting, claiming and tearing down are shared.
+ */
+export interface AgentLauncher {
+  readonly name: 'bwrap' | 'gvisor';
+  /** The agent binary is fed as the plan's deferred input (bwrap's gate); otherwise the plan binds it. */
+  readonly agentInput: boolean;
+  /** The cgroup limits that give the sandbox `limits` (gVisor adds its sentry's share). */
+  cgroupLimits(limits: SandboxInstanceLimits): CgroupLimits;
+  plan(limits: SandboxInstanceLimits, cgroups: RunCgroups | null): Promise<LaunchPlan>;
+}
+
+/** The static runner built by `node scripts/setup.mjs --runner`. */
+export function defaultAgentBinary(): string {
+  return fileURLToPath(new URL('../../../../runner/target/crucible-runner', import.meta.url));
+}
+
+export function loadAgentBinary(path: string): Buffer {
+  if (!existsSync(path)) {
+    throw new Error(
+      `the sandbox agent ${path} is missing: build it with \`node scripts/setup.mjs --runner\``,
+    );
+  }
+  return readFileSync(path);
+}
+
+/** A started sandbox whose agent answered `ready`, not yet given a spec (a warm one, or a cold one). */
+export interface BootedSandbox {
+  readonly launcher: AgentLauncher;
+  readonly client: AgentClient;
+  readonly cgroups: RunCgroups | null;
+  readonly limits: CgroupLimits;
+  readonly process: SpawnedProcess;
+  readonly startedAt: Date;
+  readonly alive: () => boolean;
+  kill(): Promise<void>;
+}
+
+/** Spawns a sandbox with its agent and waits for the agent's `ready`. */
+export async function bootSandbox(
+  limits: SandboxInstanceLimits,
+  launcher: AgentLauncher,
+  agent: Buffer,
+  useCgroups: boolean,
+  warn: (message: string) => void,
+): Promise<BootedSandbox> {
+  const cgroupLimits = launcher.cgroupLimits(limits);
+  const cgroups = useCgroups ? await RunCgroups.create(cgroupLimits) : null;
+  let proc: SpawnedProcess;
+  let plan: LaunchPlan | null = null;
+  try {
+    plan = await launcher.plan(limits, cgroups);
+    proc = await spawnDirect(plan);
+  } catch (error) {
+    await plan?.cleanup?.();
+    await cgroups?.remove();
+    throw error;
+  }
+  for (const input of proc.deferred) {
+    input.on('error', () => undefined);
+    input.end(launcher.agentInput ? agent : Buffer.alloc(0));
+  }
+  let stderr = '';
+  proc.stderr.on('data', (chunk: Buffer) => {
+    if (stderr.length < 4096) stderr += chunk.toString('utf8');
+  });
+  proc.stdin.on('error', () => undefined);
+  const client = new AgentClient(Duplex.from({ readable: proc.stdout, writable: proc.stdin }));
+  let killed: Promise<void> | null = null;
+  const kill = () =>
+    (killed ??= (async () => {
+      if (proc.running) killGroup(proc.pid);
+      await plan.stop?.();
+      await cgroups?.killAll();
+      await proc.closed.catch(() => undefined);
+      await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean a sandbox up: ${String(e)}`));
+      await cgroups?.remove().catch((e: unknown) => warn(`cannot remove sandbox cgroups: ${String(e)}`));
+    })());
+  try {
+    await Promise.race([
+      client.ready,
+      proc.exit.then(([code]) => {
+        throw new Error(`the sandbox exited (${code}) before its agent was ready: ${stderr.trim()}`);
+      }),
+    ]);
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  return {
+    launcher,
+    client,
+    cgroups,
+    limits: cgroupLimits,
+    process: proc,
+    startedAt: new Date(),
+    alive: () => proc.running && client.alive,
+    kill,
+  };
+}
+
+/** The cgroup v1 OOM-kill count of a sandbox (memory.oom_control), or null without cgroups. */
+function oomKillCount(cgroups: RunCgroups | null): number | null {
+  if (!cgroups) return null;
+  try {
+    const text = readFileSync(
+      join('/sys/fs/cgroup/memory/crucible', cgroups.name, 'memory.oom_control'),
+      'utf8',
+    );
+    return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? '0');
+  } catch {
+    return null;
+  }
+}
+
+/** Hands a booted sandbox out for `spec`: its limits, env and initial files. */
+export async function claimSandbox(
+  booted: BootedSandbox,
+  spec: SandboxInstanceSpec,
+): Promise<SandboxInstance> {
+  const wanted = booted.launcher.cgroupLimits(spec.limits);
+  booted.cgroups?.setLimits(booted.limits, wanted);
+  await prepareAgent(booted.client, spec);
+  let destroyed = false;
+  const ended = new Promise<InstanceExit>((resolve) => {
+    void booted.process.exit.then(() => {
+      if (destroyed) return;
+      const oom = (oomKillCount(booted.cgroups) ?? 0) > 0;
+      resolve({
+        reason: oom ? 'oom' : 'crashed',
+        message: oom ? 'the sandbox ran out of memory and its agent was killed' : 'the sandbox agent exited',
+      });
+      void booted.kill();
+    });
+  });
+  return {
+    sandboxId: spec.sandboxId,
+    startedAt: booted.startedAt,
+    ended,
+    connect: () =>
+      booted.client.alive
+        ? Promise.resolve(booted.client)
+        : Promise.reject(new Error('the local sandbox agent is gone')),
+    oomKills: () => Promise.resolve(oomKillCount(booted.cgroups)),
+    async destroy() {
+      destroyed = true;
+      booted.client.shutdown();
+      await booted.kill();
+    },
+  };
+}
