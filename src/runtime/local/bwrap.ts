@@ -74,17 +74,29 @@ export interface WarmTemplate {
   readonly tmpSizeMb: number;
   /** The language's read-only host directories (the same for all its runs). */
   readonly hostDirs?: readonly string[];
+  /** The language's environment (Go's cache paths). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** A stage's `/build` (warm-stages.ts): each pre-spawned pair binds its own build directory there. */
+  readonly build?: { readonly path: string; readonly writable: boolean };
 }
 
-/** Only specs with exactly one file (the code) can use a pre-spawned sandbox. */
-export function warmTemplateOf(spec: SandboxSpec): WarmTemplate | null {
+/**
+ * Only specs with exactly one file (the code) can use a pre-spawned sandbox, and without binds: a bind is a
+ * per-run host directory (`stages` true: a compile or run stage, whose one `/build` bind the pool supplies).
+ */
+export function warmTemplateOf(spec: SandboxSpec, stages = false): WarmTemplate | null {
   const [file, ...others] = spec.files;
-  if (!file || others.length > 0 || spec.binds?.length || spec.env) return null;
+  if (!file || others.length > 0) return null;
+  const binds = spec.binds ?? [];
+  if (stages ? binds.length !== 1 : binds.length > 0) return null;
+  const build = binds[0];
   return {
     argv: spec.argv,
     codePath: file.path,
     tmpSizeMb: spec.limits.tmpSizeMb,
     ...(spec.hostDirs ? { hostDirs: spec.hostDirs } : {}),
+    ...(spec.env ? { env: spec.env } : {}),
+    ...(build ? { build: { path: build.path, writable: build.writable } } : {}),
   };
 }
 
@@ -98,7 +110,10 @@ export function bwrapWarmPlan(
   template: WarmTemplate,
   cgroups: RunCgroups,
   artifacts?: ArtifactsMount | null,
+  buildHostPath?: string,
 ): LaunchPlan {
+  const build = template.build;
+  if (build && !buildHostPath) throw new Error('a stage template needs its build directory');
   const [name, ...rest] = template.argv;
   if (name === undefined) throw new Error('argv must not be empty');
   const paths = [...SANDBOX_ETC_FILES.map((f) => f.path), template.codePath];
@@ -113,6 +128,10 @@ export function bwrapWarmPlan(
     ...SECCOMP_FD,
     infoFd,
     ...(template.hostDirs ? { hostDirs: template.hostDirs } : {}),
+    ...(template.env ? { env: template.env } : {}),
+    ...(build && buildHostPath
+      ? { binds: [{ hostPath: buildHostPath, path: build.path, writable: build.writable }] }
+      : {}),
   });
   return {
     argv: [...SETPRIV_NOBODY, '/usr/bin/bwrap', ...bwrapArgs],

@@ -58,9 +58,31 @@ export interface SandboxHandle {
   readonly artifacts?: ArtifactsMount;
 }
 
+/** A claimed pre-spawned compile/run pair (warm-stages.ts): the compile already started, the run waiting. */
+export interface WarmStages {
+  /** The pair's own build directory, now the evaluation's: bound at `/build` in both sandboxes. */
+  readonly buildHostPath: string;
+  removeBuild(): Promise<void>;
+  readonly compile: SandboxHandle;
+  /** Starts the first run stage in the waiting sandbox (once; null afterwards or if it died). */
+  run(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void): SandboxHandle | null;
+  /** Throws the waiting run sandbox away if it was not used (a failed compile, a cancel). */
+  release(): Promise<void>;
+}
+
 export interface Sandbox {
   readonly isolation: Isolation;
   launch(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void): Promise<SandboxHandle>;
+  /**
+   * A compiled language's compile and first run in a pre-spawned pair, if one fits (bwrap with cgroups only);
+   * null otherwise. The specs' `/build` binds are placeholders: the pair brings its own build directory.
+   */
+  launchStages?(
+    compile: SandboxSpec,
+    run: SandboxSpec,
+    buildSizeMb: number,
+    onOutput: (stream: OutputStream, data: Buffer) => void,
+  ): WarmStages | null;
   /** Kills everything still running. */
   close(): Promise<void>;
 }

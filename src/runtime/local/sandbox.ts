@@ -14,6 +14,7 @@ import type { Sandbox, SandboxHandle, SandboxOptions, SandboxSpec } from './sand
 import { spawnDirect, type Launcher } from './spawned.js';
 import { Spawner } from './spawner.js';
 import { WarmPool } from './warm-pool.js';
+import { WarmStagesPool } from './warm-stages.js';
 
 /** Tasks bwrap itself adds to the pids cgroup (its monitor and the PID-namespace init). */
 const BWRAP_TASKS = 2;
@@ -94,7 +95,16 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
           artifacts,
         })
       : null;
+  // Compile stages bind a per-evaluation /build: pre-spawned in pairs that bring their own (warm-stages.ts).
+  const stagesPool = pool
+    ? new WarmStagesPool({ perTemplate: options.warmPoolSize ?? 2, extraTasks: BWRAP_TASKS, warn, launch })
+    : null;
   let runNumber = 0;
+  const track = (handle: SandboxHandle): SandboxHandle => {
+    running.add(handle);
+    void handle.exited.then(() => running.delete(handle));
+    return handle;
+  };
 
   async function plan(spec: SandboxSpec): Promise<LaunchPlan> {
     if (gvisor) return gvisor.plan(spec, spec.collectArtifacts ? await artifacts?.create() : null);
@@ -126,7 +136,24 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       });
       return handle;
     },
+    ...(stagesPool
+      ? {
+          launchStages(compile, run, buildSizeMb, onOutput) {
+            const stages = stagesPool.launch(compile, run, buildSizeMb, onOutput);
+            if (!stages) return null;
+            track(stages.compile);
+            return {
+              ...stages,
+              run: (spec, output) => {
+                const handle = stages.run(spec, output);
+                return handle ? track(handle) : null;
+              },
+            };
+          },
+        }
+      : {}),
     async close() {
+      await stagesPool?.close();
       await pool?.close();
       await Promise.all([...running].map((h) => h.kill()));
       await spawner?.close();

@@ -16,6 +16,7 @@ import { createBuildDir, type BuildDir } from './build-dir.js';
 import type {
   Sandbox,
   SandboxBind,
+  WarmStages,
   SandboxExit,
   SandboxFile,
   SandboxHandle,
@@ -24,6 +25,13 @@ import type {
 
 const CODE_DIR = '/code';
 const BUILD_DIR = '/build';
+/**
+ * The one file of a compiled program's run stage (its sources stay with the compiler): a pre-spawned run
+ * sandbox waits at the gate for its last file, so the run stage has one, empty, whether pooled or not.
+ */
+const RUN_MARKER: SandboxFile = { path: '/run/crucible-stage', content: '' };
+/** The build of a claim, before a pair gives its own (warm-stages.ts ignores the host path). */
+const PENDING_BUILD: BuildDir = { hostPath: '', remove: async () => undefined };
 
 /** A run in stages: compile (if the language compiles), then the program once, or once per test. */
 export interface StagedRun {
@@ -89,7 +97,7 @@ export function runSpec(
   return {
     argv: [language.interpreter, ...language.args(`${CODE_DIR}/${language.fileName}`)],
     // A compiled program needs only its build; the sources stay with the compiler.
-    files: build ? [] : sourceFiles(request, language),
+    files: build ? [RUN_MARKER] : sourceFiles(request, language),
     ...(binds.length > 0 ? { binds } : {}),
     ...hostDirsOf(language),
     ...(language.env ? { env: language.env } : {}),
@@ -116,9 +124,18 @@ export function startStagedRun(
   let current: SandboxHandle | null = null;
   let killed = false;
   let startedOnce = false;
-  const launch = async (spec: SandboxSpec, onOutput: (s: OutputStream, d: Buffer) => void) => {
-    if (killed) return null;
-    const handle = await sandbox.launch(spec, onOutput);
+  /** A claimed pre-spawned compile/run pair: its run sandbox serves the first run stage. */
+  let warm: WarmStages | null = null;
+  const launch = async (
+    spec: SandboxSpec,
+    onOutput: (s: OutputStream, d: Buffer) => void,
+    prestarted: SandboxHandle | null = null,
+  ) => {
+    if (killed) {
+      await prestarted?.kill();
+      return null;
+    }
+    const handle = prestarted ?? warm?.run(spec, onOutput) ?? (await sandbox.launch(spec, onOutput));
     current = handle;
     if (!startedOnce) {
       startedOnce = true;
@@ -142,10 +159,19 @@ export function startStagedRun(
     try {
       let compile: CompileFacts | undefined;
       if (language.compile) {
-        build = await createBuildDir(language.compile.limits.buildSizeMb, warn);
-        const spec = compileSpec(request, language, build);
         const output = new CappedText(GRADING_BOUNDS.maxCompileOutputBytes);
-        const handle = spec ? await launch(spec, (_stream, data) => output.add(data)) : null;
+        const onCompile = (_stream: OutputStream, data: Buffer) => output.add(data);
+        const firstStdin = request.grading?.tests[0]?.stdin ?? request.stdin;
+        const { buildSizeMb } = language.compile.limits;
+        const pending = compileSpec(request, language, PENDING_BUILD);
+        const firstRun = runSpec(request, language, PENDING_BUILD, firstStdin);
+        warm = pending ? (sandbox.launchStages?.(pending, firstRun, buildSizeMb, onCompile) ?? null) : null;
+        const claimed = warm;
+        build = claimed
+          ? { hostPath: claimed.buildHostPath, remove: () => claimed.removeBuild() }
+          : await createBuildDir(buildSizeMb, warn);
+        const spec = compileSpec(request, language, build);
+        const handle = spec ? await launch(spec, onCompile, claimed?.compile ?? null) : null;
         if (!handle) return cancelledOutcome();
         const exit = await handle.exited;
         compile = compileFactsOf(exit, output);
@@ -163,7 +189,9 @@ export function startStagedRun(
     } catch (error) {
       return { kind: 'error' as const, message: error instanceof Error ? error.message : String(error) };
     } finally {
-      await build?.remove().catch((e: unknown) => warn(`cannot remove a build directory: ${String(e)}`));
+      await warm?.release();
+      // Not awaited: unmounting is not part of the result (the tmpfs is already out of every sandbox).
+      void build?.remove().catch((e: unknown) => warn(`cannot remove a build directory: ${String(e)}`));
     }
   })();
 
