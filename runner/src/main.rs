@@ -11,6 +11,9 @@
 //!                                                   the program ended (always the last frame)
 //! ```
 //!
+//! With `--artifacts DIR`, the files the program left there are streamed just before the exit frame
+//! (`a`/`d`/`A` frames, see artifacts.rs).
+//!
 //! The exit frame also carries what the program used (usage reports, docs/usage.md): CPU time (user + system)
 //! and peak memory. In a container at the root of its own cgroup v2 namespace (what containerd and CRI-O give
 //! on cgroup v2 nodes) both come from the container's cgroup (`cpu.stat` usage_usec, `memory.peak`), which
@@ -28,13 +31,15 @@
 //! std; the few libc calls std does not wrap are declared by hand below and resolve against the static libc.
 //!
 //! Usage:
-//!   crucible-runner [--payload DIR] [--workdir DIR] [--stdin NAME] [--timeout-ms N] [--max-output N] -- PROGRAM ARGS…
+//!   crucible-runner [--payload DIR] [--workdir DIR] [--stdin NAME] [--timeout-ms N] [--max-output N]
+//!                   [--artifacts DIR --artifacts-max BYTES] -- PROGRAM ARGS…
 //!   crucible-runner install [DIR]      copy this executable to DIR/crucible-runner (default /crucible/bin)
 //!
 //! Exit status: the program's exit code; 128 + N when it died by signal N; 127 when the payload could not
 //! be assembled or the program could not be started.
 
 mod agent;
+mod artifacts;
 mod compile;
 
 use std::ffi::{OsStr, OsString};
@@ -179,6 +184,8 @@ struct FrameState {
     /// The `x` frame was written: nothing may follow it.
     closed: bool,
     out: ManuallyDrop<File>,
+    /// `--artifacts DIR` and its byte cap: collected once, right before the exit frame.
+    artifacts: Option<(PathBuf, u64)>,
 }
 
 /// The runner's stdout, shared by the two pipe readers and the main thread. Each frame is written whole
@@ -194,7 +201,14 @@ impl Frames {
             seq: 0,
             closed: false,
             out,
+            artifacts: None,
         })))
+    }
+
+    fn collect_artifacts_at_exit(&self, dir: PathBuf, max_bytes: u64) {
+        if let Ok(mut state) = self.0.lock() {
+            state.artifacts = Some((dir, max_bytes));
+        }
     }
 
     /// Writes `<tag> <seq> <body>\n`. A closed log (the kubelet is gone) is not the program's failure: the
@@ -232,6 +246,14 @@ impl Frames {
     }
 
     fn exit(&self, code: Option<i32>, signal: Option<&str>, timed_out: bool, usage: Usage) {
+        let pending = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut state| state.artifacts.take());
+        if let Some((dir, max_bytes)) = pending {
+            artifacts::collect(self, &dir, max_bytes);
+        }
         let number = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
         let code = code.map_or_else(|| "-".to_string(), |c| c.to_string());
         let body = format!(
@@ -281,6 +303,8 @@ struct Options {
     timeout: Option<Duration>,
     /// None: no output cap.
     max_output: Option<u64>,
+    /// `--artifacts DIR`: streamed before the exit frame, at most `--artifacts-max` bytes (default 0).
+    artifacts: Option<(PathBuf, u64)>,
 }
 
 /// A flag's numeric value as JavaScript's `Number()` reads it ("" is 0; NaN, negative and 0 turn the
@@ -323,6 +347,7 @@ fn parse_args(argv: &[OsString]) -> (Options, Vec<OsString>) {
         stdin: OsString::from("stdin"),
         timeout: None,
         max_output: None,
+        artifacts: None,
     };
     let mut i = 0;
     while i < flags.len() {
@@ -339,6 +364,18 @@ fn parse_args(argv: &[OsString]) -> (Options, Vec<OsString>) {
             // Like a byte count sliced in JavaScript: fractions are cut off (0.5 lets nothing through).
             Some("--max-output") => {
                 options.max_output = positive_number(&value).map(|n| n.floor() as u64)
+            }
+            Some("--artifacts") => {
+                let max = options.artifacts.take().map_or(0, |(_, max)| max);
+                options.artifacts = Some((PathBuf::from(&value), max));
+            }
+            Some("--artifacts-max") => {
+                let max = positive_number(&value).map_or(0, |n| n.floor() as u64);
+                let dir = options
+                    .artifacts
+                    .take()
+                    .map_or_else(PathBuf::new, |(dir, _)| dir);
+                options.artifacts = Some((dir, max));
             }
             _ => {}
         }
@@ -791,6 +828,9 @@ fn main() {
     }
     let (options, command) = parse_args(&argv);
     let frames = Frames::new();
+    if let Some((dir, max_bytes)) = options.artifacts.clone() {
+        frames.collect_artifacts_at_exit(dir, max_bytes);
+    }
     // Compiled languages, files and tests (compile.rs); otherwise the plain run.
     let code = match compile::parse(&argv) {
         Some(staged) => compile::run(options, staged, command, &frames),

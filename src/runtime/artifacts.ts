@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { ArtifactDropReason } from '../core/index.js';
 
 /**
  * One entry a runtime found in a finished run's `/artifacts`. Regular files carry their bytes; anything
@@ -6,7 +7,15 @@ import { Readable } from 'node:stream';
  */
 export type CollectedFile =
   | { readonly name: string; readonly size: number; readonly kind: 'file'; readonly body: Readable }
-  | { readonly name: string; readonly size: number; readonly kind: 'other'; readonly body: null };
+  | { readonly name: string; readonly size: number; readonly kind: 'other'; readonly body: null }
+  /** Found and not sent by the collector itself (the Kubernetes runner enforces the cap in the pod). */
+  | {
+      readonly name: string;
+      readonly size: number;
+      readonly kind: 'dropped';
+      readonly reason: ArtifactDropReason;
+      readonly body: null;
+    };
 
 const BLOCK = 512;
 

@@ -90,6 +90,7 @@ export class EvaluationArtifacts {
           dropped.push({ name: file.name, size: file.size, reason });
           if (file.body) await drain(file.body);
         };
+        if (file.kind === 'dropped') return drop(file.reason);
         if (!validArtifactName(file.name)) return drop('invalid_name');
         if (file.kind !== 'file') return drop('not_regular_file');
         if (stored.length >= MAX_ARTIFACT_FILES) return drop('too_many');

@@ -48,6 +48,11 @@ export class FrameDecoder {
   constructor(
     private readonly deliver: (output: DecodedOutput) => void,
     private readonly stage?: (frame: StageFrame) => void,
+    /** The runner's `/artifacts` frames (`a`, `d`, `A`; artifact-frames.ts); `close` at any other frame. */
+    private readonly artifacts?: {
+      frame(tag: 'a' | 'd' | 'A', body: string): void;
+      close(): void;
+    },
   ) {}
 
   get exit(): RunnerExit | null {
@@ -80,7 +85,7 @@ export class FrameDecoder {
     if (!/^\d{4}-\d\d-\d\dT/.test(timestamp)) return;
     this.lastTimestamp = timestamp;
     const content = raw.slice(space + 1);
-    const match = /^([oexcktr]) (\d+) (.*)$/.exec(content);
+    const match = /^([oexcktradA]) (\d+) (.*)$/.exec(content);
     if (!match) {
       if (timestamp <= this.lastRawTimestamp) return;
       this.lastRawTimestamp = timestamp;
@@ -92,6 +97,11 @@ export class FrameDecoder {
     if (seq <= this.lastSeq) return;
     if (seq !== this.lastSeq + 1) this.gap = true;
     this.lastSeq = seq;
+    if (tag === 'a' || tag === 'd' || tag === 'A') {
+      this.artifacts?.frame(tag, rest);
+      return;
+    }
+    this.artifacts?.close();
     if (tag === 'x') {
       const [code = '-', signal = '-', timedOut = '0', cpuMs, peakBytes] = rest.split(' ');
       this.exitRecord = {

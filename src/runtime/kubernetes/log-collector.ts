@@ -1,5 +1,7 @@
 import type { OutputStream } from '../../core/index.js';
 import { pause } from './backoff.js';
+import type { CollectedFile } from '../artifacts.js';
+import { ArtifactFrames } from './artifact-frames.js';
 import { FrameDecoder, type RunnerExit, type StageFrame } from './frames.js';
 import { toKubeError, type KubeApi } from './kube-client.js';
 import { MAIN_CONTAINER } from './names.js';
@@ -16,6 +18,8 @@ export interface LogCollectorOptions {
   readonly warn: (message: string) => void;
   /** Frames of a staged run (compile output, tests), in order with the output (see stage-frames.ts). */
   readonly stage?: (frame: StageFrame) => void;
+  /** Files the runner streamed from `/artifacts` (runner/src/artifacts.rs), before its exit frame. */
+  readonly artifact?: (file: CollectedFile) => void;
 }
 
 /**
@@ -26,6 +30,7 @@ export interface LogCollectorOptions {
  */
 export class LogCollector {
   private readonly decoder: FrameDecoder;
+  private readonly artifacts: ArtifactFrames;
   private readonly controller = new AbortController();
   private running: Promise<void> | null = null;
   private terminated = false;
@@ -41,7 +46,11 @@ export class LogCollector {
     deliver: (stream: OutputStream, data: Buffer) => void,
     private readonly options: LogCollectorOptions,
   ) {
-    this.decoder = new FrameDecoder((o) => deliver(o.stream, o.data), options.stage);
+    this.artifacts = new ArtifactFrames((file) => {
+      if (options.artifact) options.artifact(file);
+      else file.body?.resume();
+    });
+    this.decoder = new FrameDecoder((o) => deliver(o.stream, o.data), options.stage, this.artifacts);
   }
 
   get exit(): RunnerExit | null {
@@ -70,6 +79,8 @@ export class LogCollector {
     await Promise.race([this.running, grace]);
     clearTimeout(timer);
     this.controller.abort();
+    // A log cut off inside an artifact: that file fails instead of waiting for bytes that will not come.
+    this.artifacts.close();
     const complete = this.decoder.exit !== null && !this.decoder.incomplete;
     if (!complete) {
       this.options.warn(
@@ -81,6 +92,7 @@ export class LogCollector {
 
   stop(): void {
     this.controller.abort();
+    this.artifacts.close();
     this.nap?.abort();
   }
 

@@ -6,7 +6,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { CrucibleError, findLanguage } from '../../core/index.js';
+import { CrucibleError, DEFAULT_ARTIFACTS_MB, findLanguage } from '../../core/index.js';
 import type { RunRequest } from '../runtime.js';
 import {
   EVALUATION_ANNOTATION,
@@ -85,6 +85,27 @@ export function lockedDownPodSpec(options: Pick<ManifestOptions, 'runtimeClassNa
       seccompProfile: { type: 'RuntimeDefault' },
     },
   } satisfies Partial<V1PodSpec>;
+}
+
+/** Where the program leaves files to keep (docs/artifacts.md); the runner streams them after it ends. */
+export const ARTIFACTS_DIR = '/artifacts';
+
+function artifactsCapMb(request: RunRequest): number {
+  return request.limits.artifactsMb ?? DEFAULT_ARTIFACTS_MB;
+}
+
+/** The runner's cap is the submission's: it reports what is over it instead of sending it. */
+function artifactsFlags(request: RunRequest): string[] {
+  return ['--artifacts', ARTIFACTS_DIR, '--artifacts-max', String(artifactsCapMb(request) * 1024 * 1024)];
+}
+
+/**
+ * Room past the cap, so a file somewhat over it is written whole and reported `over_cap` rather than cut
+ * short by ENOSPC; beyond the emptyDir's sizeLimit the kubelet evicts the pod, as for `/tmp`.
+ */
+function artifactsVolumeMb(request: RunRequest): number {
+  const cap = artifactsCapMb(request);
+  return Math.max(2 * cap, cap + 64);
 }
 
 /** The emptyDir the init container installs the runner into (mounted read-only in the main container). */
@@ -195,6 +216,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
         1,
     ),
     ...(staged?.flags ?? []),
+    ...artifactsFlags(request),
     '--',
     ...(staged?.argv ?? [language.interpreter, ...language.args(`${WORKDIR}/${language.fileName}`)]),
   ];
@@ -219,6 +241,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
         volumeMounts: [
           { name: 'runner-bin', mountPath: RUNNER_BIN_DIR, readOnly: true },
           { name: 'tmp', mountPath: '/tmp' },
+          { name: 'artifacts', mountPath: ARTIFACTS_DIR },
           ...payloadMounts,
           ...(staged?.mounts ?? []),
         ],
@@ -227,6 +250,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     volumes: [
       RUNNER_VOLUME,
       { name: 'tmp', emptyDir: { sizeLimit: `${staged?.tmpSizeMb ?? tmpMb}Mi` } },
+      { name: 'artifacts', emptyDir: { sizeLimit: `${artifactsVolumeMb(request)}Mi` } },
       ...payloadVolumes,
       ...(staged?.volumes ?? []),
     ],

@@ -424,6 +424,10 @@ export class KubernetesRuntime implements Runtime {
           graceMs: this.deps.options.logGraceSeconds * 1000,
           warn: this.deps.warn,
           ...(tracked.stages ? { stage: tracked.stages.frame.bind(tracked.stages) } : {}),
+          // Stored in the run's serial chain, before the result; the Job stays until that is persisted.
+          ...(tracked.observer.artifact
+            ? { artifact: (file) => void tracked.observer.artifact!(file).catch(() => undefined) }
+            : {}),
         },
       );
       tracked.collector.start();

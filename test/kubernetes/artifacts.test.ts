@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Evaluation } from '../../src/core/index.js';
+import { DirectoryObjectStore } from '../../src/objects/index.js';
+import {
+  buildEvaluationManifests,
+  createKubernetesRuntime,
+  parseKubernetesOptions,
+} from '../../src/runtime/kubernetes/index.js';
+import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
+import { inProcess, type InProcess } from '../support/in-process.js';
+import type { CollectedFile } from '../../src/runtime/artifacts.js';
+import { ArtifactFrames } from '../../src/runtime/kubernetes/artifact-frames.js';
+import { FrameDecoder } from '../../src/runtime/kubernetes/frames.js';
+import { FAST, jobsGone, request } from './harness.js';
+
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+  'base64',
+);
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** A PNG, a JSON in a subdirectory, links out of /artifacts (a file, the code, a directory), one over 1 MiB. */
+const PROGRAM = `
+import base64, json, os
+os.makedirs('/artifacts/results', exist_ok=True)
+open('/artifacts/plot.png', 'wb').write(base64.b64decode('${PNG.toString('base64')}'))
+json.dump({'accuracy': 0.93}, open('/artifacts/results/metrics.json', 'w'))
+os.symlink('/etc/passwd', '/artifacts/passwd')
+os.symlink('/tmp/crucible/main.py', '/artifacts/code.py')
+os.symlink('/etc', '/artifacts/results/etc')
+os.mkfifo('/artifacts/fifo')
+open('/artifacts/zz-big.bin', 'wb').write(os.urandom(1536 * 1024))
+print('done')
+`;
+
+describe('artifacts on Kubernetes: the runner streams /artifacts before its exit frame (fake cluster, real runner)', () => {
+  let cluster: FakeCluster;
+  let world: InProcess;
+  let objects: DirectoryObjectStore;
+  const dir = mkdtempSync(join(tmpdir(), 'crucible-k8s-artifacts-'));
+
+  beforeAll(async () => {
+    cluster = await startFakeCluster();
+    cluster.server.faults.bookmarkIntervalMs = 150;
+    objects = new DirectoryObjectStore(join(dir, 'objects'));
+    const runtime = await createKubernetesRuntime({ ...FAST, kubeconfigPath: cluster.kubeconfigPath });
+    world = await inProcess({ runtime, objects });
+  });
+  afterAll(async () => {
+    await world?.close();
+    await cluster?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function run(code: string, extra: Record<string, unknown> = {}): Promise<Evaluation> {
+    const app = await world.api();
+    const submitted = await app.inject({
+      method: 'POST',
+      url: '/v1/evaluations?wait=60',
+      payload: { language: 'python', code, ...extra },
+    });
+    expect(submitted.statusCode).toBe(202);
+    return submitted.json() as Evaluation;
+  }
+
+  it('the pod has a writable /artifacts and the runner is told the submission’s cap', () => {
+    const options = parseKubernetesOptions({ namespace: 'evals' });
+    const { job } = buildEvaluationManifests(request('print(1)', { limits: { artifactsMb: 3 } }), options);
+    const pod = job.spec!.template.spec!;
+    const command = pod.containers[0]!.command!;
+    expect(command[command.indexOf('--artifacts') + 1]).toBe('/artifacts');
+    expect(command[command.indexOf('--artifacts-max') + 1]).toBe(String(3 * 1024 * 1024));
+    expect(pod.containers[0]!.volumeMounts).toContainEqual({ name: 'artifacts', mountPath: '/artifacts' });
+    expect(pod.volumes).toContainEqual({ name: 'artifacts', emptyDir: { sizeLimit: '67Mi' } });
+  });
+
+  it('stores the PNG and the JSON byte-identical, follows no link, drops and reports the one over the cap', async () => {
+    const evaluation = await run(PROGRAM, { artifactsMb: 1 });
+    expect(evaluation.status).toBe('succeeded');
+    const json = Buffer.from(JSON.stringify({ accuracy: 0.93 }).replace(':', ': '));
+    expect(evaluation.result?.artifacts).toEqual([
+      { name: 'plot.png', size: PNG.length, sha256: sha(PNG) },
+      { name: 'results/metrics.json', size: json.length, sha256: sha(json) },
+    ]);
+    expect(evaluation.result?.artifactsDropped).toEqual([
+      { name: 'code.py', size: 0, reason: 'not_regular_file' },
+      { name: 'fifo', size: 0, reason: 'not_regular_file' },
+      { name: 'passwd', size: 0, reason: 'not_regular_file' },
+      { name: 'results/etc', size: 0, reason: 'not_regular_file' },
+      { name: 'zz-big.bin', size: 1536 * 1024, reason: 'over_cap' },
+    ]);
+    const app = await world.api();
+    const png = await app.inject({
+      method: 'GET',
+      url: `/v1/evaluations/${evaluation.id}/artifacts/plot.png`,
+    });
+    expect(png.statusCode).toBe(200);
+    expect(png.headers['content-type']).toBe('image/png');
+    expect(png.rawPayload).toEqual(PNG);
+    const metrics = await app.inject({
+      method: 'GET',
+      url: `/v1/evaluations/${evaluation.id}/artifacts/results/metrics.json`,
+    });
+    expect(metrics.rawPayload).toEqual(json);
+    // Only the two files reached the object store: no link target was read.
+    expect((await objects.list(`evaluations/${evaluation.id}/`)).map((o) => o.key)).toEqual([
+      `evaluations/${evaluation.id}/artifacts/plot.png`,
+      `evaluations/${evaluation.id}/artifacts/results/metrics.json`,
+    ]);
+    // The output framed before the artifacts is intact, and the Job went once the result was stored.
+    const logs = await app.inject({ method: 'GET', url: `/v1/evaluations/${evaluation.id}` });
+    expect(logs.json().result.stdout).toBe('done\n');
+    expect(await jobsGone(cluster)).toBe(true);
+  });
+
+  it('a 9 MiB artifact streamed through the pod log arrives whole', async () => {
+    const evaluation = await run(
+      "open('/artifacts/model.bin', 'wb').write(bytes(range(256)) * (9 * 4096)); print('ok')",
+      { artifactsMb: 16 },
+    );
+    expect(evaluation.status).toBe('succeeded');
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const whole = Buffer.concat(Array.from({ length: 9 * 4096 }, () => bytes));
+    expect(evaluation.result?.artifacts).toEqual([
+      { name: 'model.bin', size: whole.length, sha256: sha(whole) },
+    ]);
+  });
+});
+
+describe('artifact frames', () => {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const read = async (file: CollectedFile) => {
+    const parts: Buffer[] = [];
+    for await (const part of file.body!) parts.push(part as Buffer);
+    return Buffer.concat(parts).toString();
+  };
+
+  it('decode files, dropped entries and the end at the exit frame, once each across a re-read', async () => {
+    const files: CollectedFile[] = [];
+    const frames = new ArtifactFrames((file) => files.push(file));
+    const decoder = new FrameDecoder(() => undefined, undefined, frames);
+    const log = [
+      `o 1 ${b64('hi\n')}`,
+      `a 2 ${b64('a/b.txt')} 5`,
+      `d 3 ${b64('hel')}`,
+      `d 4 ${b64('lo')}`,
+      `A 5 ${b64('link')} 0 not_regular_file`,
+      `A 6 ${b64('big')} 9999 over_cap`,
+      'x 7 0 - 0 - -',
+    ].map((frame, i) => `2026-01-01T00:00:0${i}.000Z ${frame}\n`);
+    decoder.push(Buffer.from(log.join('')));
+    decoder.push(Buffer.from(log.join('')));
+    expect(files.map((f) => [f.name, f.kind, f.size])).toEqual([
+      ['a/b.txt', 'file', 5],
+      ['link', 'dropped', 0],
+      ['big', 'dropped', 9999],
+    ]);
+    expect(await read(files[0]!)).toBe('hello');
+    expect(files[2]).toMatchObject({ reason: 'over_cap' });
+  });
+
+  it('fail a file the log ends inside, so it is never stored as if whole', async () => {
+    const files: CollectedFile[] = [];
+    const frames = new ArtifactFrames((file) => files.push(file));
+    frames.frame('a', `${b64('cut.bin')} 10`);
+    frames.frame('d', b64('1234'));
+    frames.close();
+    await expect(read(files[0]!)).rejects.toThrow(/4 of 10 bytes/);
+  });
+});
