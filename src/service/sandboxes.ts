@@ -9,6 +9,7 @@ import type {
 } from '../runtime/sandbox/sandbox-runtime.js';
 import type { ProjectStore, SandboxRecord, SandboxStatus, SandboxStore } from '../store/store.js';
 import type { Caller } from './caller.js';
+import { dropCheckpoint, resumeFromCheckpoint, saveCheckpoint } from './sandboxes-checkpoint.js';
 import { runExec, followStoredExec, type ExecHandle } from './sandboxes-execs.js';
 import type { ExecCapture } from './sandboxes-exec.js';
 import { PtySession, type PtyViewer } from './sandboxes-pty.js';
@@ -315,9 +316,19 @@ export class SandboxService {
         `sandbox ${id} is ${record.status} and has no live instance`,
       );
     }
+    const spec = this.#spec(record, []);
+    const restored = await resumeFromCheckpoint(this.#o.runtime, spec, this.#o.objects, this.#o.log);
+    if (restored) {
+      const live = await this.#adopt(id, restored);
+      await this.#o.store.updateSandbox(id, ['hibernated'], {
+        status: 'ready',
+        lastActiveAt: this.#now().toISOString(),
+      });
+      return live;
+    }
     const tar = await this.#o.objects.get(record.snapshotKey);
     if (!tar) throw new SandboxError('sandbox_unavailable', `the snapshot of sandbox ${id} is missing`);
-    const instance = await this.#o.runtime.create(this.#spec(record, []));
+    const instance = await this.#o.runtime.create(spec);
     try {
       const live = await this.#adopt(id, instance);
       await live.client.restore(tar);
@@ -346,6 +357,7 @@ export class SandboxService {
   async #hibernate(id: string): Promise<void> {
     const live = this.#live.get(id);
     if (!live) return;
+    await dropCheckpoint(this.#o.objects, id);
     const chunks: Buffer[] = [];
     await live.client.archive((chunk) => chunks.push(chunk));
     const tar = Buffer.concat(chunks);
@@ -361,9 +373,11 @@ export class SandboxService {
           `storing the snapshot of sandbox ${id} failed (attempt ${n}); retrying: ${String(e)}`,
         ),
     );
-    this.#live.delete(id);
     for (const pty of live.ptys.values())
       pty.close({ code: null, signal: null, reason: 'the sandbox hibernated' });
+    // gVisor: the processes too (the archive above is the fallback); the instance is stopped then.
+    await saveCheckpoint(live.instance, this.#o.objects, id, this.#o.log);
+    this.#live.delete(id);
     const at = this.#now().toISOString();
     await this.#o.store.updateSandbox(id, ['ready'], {
       status: 'hibernated',
@@ -391,6 +405,7 @@ export class SandboxService {
       pty.close({ code: null, signal: null, reason: 'the sandbox was deleted' });
     await live?.instance.destroy();
     await this.#o.objects.delete(SNAPSHOT_KEY(id));
+    await dropCheckpoint(this.#o.objects, id);
     await this.#o.store.updateSandbox(id, ['starting', 'ready', 'hibernated', 'error'], {
       status: 'terminated',
       terminatedAt: this.#now().toISOString(),

@@ -74,8 +74,13 @@ export class AgentClient {
   #nextId = 1;
   #ended: Error | null = null;
 
-  constructor(stream: Duplex) {
+  /**
+   * `resumed`: the agent runs on from a checkpoint (gVisor restore) and sends no `ready`; request ids go on
+   * from where the previous connection stopped, so none collides with a task the agent still holds.
+   */
+  constructor(stream: Duplex, resumed?: { readonly nextRequestId: number }) {
     this.#stream = stream;
+    if (resumed) this.#nextId = resumed.nextRequestId;
     const decoder = new FrameDecoder();
     let resolveReady!: (info: { version: number; pid: number }) => void;
     let rejectReady!: (error: Error) => void;
@@ -84,6 +89,7 @@ export class AgentClient {
       rejectReady = reject;
     });
     this.ready.catch(() => undefined);
+    if (resumed) resolveReady({ version: 1, pid: 1 });
     let resolveClosed!: (error: Error) => void;
     this.closed = new Promise((resolve) => (resolveClosed = resolve));
     const end = (error: Error) => {
@@ -116,6 +122,11 @@ export class AgentClient {
     stream.on('error', (error: Error) => end(error));
     stream.on('close', () => end(new Error('the sandbox agent connection closed')));
     stream.on('end', () => end(new Error('the sandbox agent connection ended')));
+  }
+
+  /** The id the next request gets (saved with a checkpoint, see the constructor). */
+  get nextRequestId(): number {
+    return this.#nextId;
   }
 
   get alive(): boolean {

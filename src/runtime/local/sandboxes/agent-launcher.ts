@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,21 @@ export interface AgentLauncher {
   /** The cgroup limits that give the sandbox `limits` (gVisor adds its sentry's share). */
   cgroupLimits(limits: SandboxInstanceLimits): CgroupLimits;
   plan(limits: SandboxInstanceLimits, cgroups: RunCgroups | null): Promise<LaunchPlan>;
+  /** gVisor: saves a running sandbox, memory and processes included, and starts one from that image. */
+  readonly checkpointer?: {
+    /** Writes the image of the sandbox launched by `plan` under `dir` and stops it. */
+    checkpoint(plan: LaunchPlan, dir: string): Promise<void>;
+    restorePlan(limits: SandboxInstanceLimits, cgroups: RunCgroups | null, dir: string): Promise<LaunchPlan>;
+  };
+}
+
+/** Saved next to a checkpoint image: what the host side needs to talk to the restored agent. */
+export const AGENT_STATE_FILE = 'crucible-agent.json';
+
+/** A sandbox to boot from a checkpoint image instead of afresh. */
+export interface RestoreFrom {
+  readonly dir: string;
+  readonly nextRequestId: number;
 }
 
 /** The static runner built by `node scripts/setup.mjs --runner`. */
@@ -47,6 +63,7 @@ export function loadAgentBinary(path: string): Buffer {
 /** A started sandbox whose agent answered `ready`, not yet given a spec (a warm one, or a cold one). */
 export interface BootedSandbox {
   readonly launcher: AgentLauncher;
+  readonly plan: LaunchPlan;
   readonly client: AgentClient;
   readonly cgroups: RunCgroups | null;
   readonly limits: CgroupLimits;
@@ -63,13 +80,16 @@ export async function bootSandbox(
   agent: Buffer,
   useCgroups: boolean,
   warn: (message: string) => void,
+  restore?: RestoreFrom,
 ): Promise<BootedSandbox> {
   const cgroupLimits = launcher.cgroupLimits(limits);
   const cgroups = useCgroups ? await RunCgroups.create(cgroupLimits) : null;
   let proc: SpawnedProcess;
   let plan: LaunchPlan | null = null;
   try {
-    plan = await launcher.plan(limits, cgroups);
+    plan = restore
+      ? await launcher.checkpointer!.restorePlan(limits, cgroups, restore.dir)
+      : await launcher.plan(limits, cgroups);
     proc = await spawnDirect(plan);
   } catch (error) {
     await plan?.cleanup?.();
@@ -85,20 +105,25 @@ export async function bootSandbox(
     if (stderr.length < 4096) stderr += chunk.toString('utf8');
   });
   proc.stdin.on('error', () => undefined);
-  const client = new AgentClient(Duplex.from({ readable: proc.stdout, writable: proc.stdin }));
+  const client = new AgentClient(
+    Duplex.from({ readable: proc.stdout, writable: proc.stdin }),
+    restore ? { nextRequestId: restore.nextRequestId } : undefined,
+  );
+  const launched = plan;
   let killed: Promise<void> | null = null;
   const kill = () =>
     (killed ??= (async () => {
       if (proc.running) killGroup(proc.pid);
-      await plan.stop?.();
+      await launched.stop?.();
       await cgroups?.killAll();
       await proc.closed.catch(() => undefined);
-      await plan.cleanup?.().catch((e: unknown) => warn(`cannot clean a sandbox up: ${String(e)}`));
+      await launched.cleanup?.().catch((e: unknown) => warn(`cannot clean a sandbox up: ${String(e)}`));
       await cgroups?.remove().catch((e: unknown) => warn(`cannot remove sandbox cgroups: ${String(e)}`));
     })());
   try {
     await Promise.race([
-      client.ready,
+      // A restored agent sends no `ready`: a listing of /workspace shows it answers.
+      restore ? client.list('') : client.ready,
       proc.exit.then(([code]) => {
         throw new Error(`the sandbox exited (${code}) before its agent was ready: ${stderr.trim()}`);
       }),
@@ -109,6 +134,7 @@ export async function bootSandbox(
   }
   return {
     launcher,
+    plan: launched,
     client,
     cgroups,
     limits: cgroupLimits,
@@ -133,15 +159,20 @@ function oomKillCount(cgroups: RunCgroups | null): number | null {
   }
 }
 
-/** Hands a booted sandbox out for `spec`: its limits, env and initial files. */
+/**
+ * Hands a booted sandbox out for `spec`: its limits, env and initial files (a restored one has its env and
+ * files already).
+ */
 export async function claimSandbox(
   booted: BootedSandbox,
   spec: SandboxInstanceSpec,
+  restored = false,
 ): Promise<SandboxInstance> {
   const wanted = booted.launcher.cgroupLimits(spec.limits);
   booted.cgroups?.setLimits(booted.limits, wanted);
-  await prepareAgent(booted.client, spec);
+  if (!restored) await prepareAgent(booted.client, spec);
   let destroyed = false;
+  const checkpointer = booted.launcher.checkpointer;
   const ended = new Promise<InstanceExit>((resolve) => {
     void booted.process.exit.then(() => {
       if (destroyed) return;
@@ -162,6 +193,17 @@ export async function claimSandbox(
         ? Promise.resolve(booted.client)
         : Promise.reject(new Error('the local sandbox agent is gone')),
     oomKills: () => Promise.resolve(oomKillCount(booted.cgroups)),
+    ...(checkpointer && {
+      async checkpoint(dir: string) {
+        // The container stops when its image is written: that end is ours, not a crash.
+        destroyed = true;
+        const state = { nextRequestId: booted.client.nextRequestId };
+        await checkpointer.checkpoint(booted.plan, dir);
+        await writeFile(join(dir, AGENT_STATE_FILE), JSON.stringify(state));
+        await booted.kill();
+        return true;
+      },
+    }),
     async destroy() {
       destroyed = true;
       booted.client.shutdown();

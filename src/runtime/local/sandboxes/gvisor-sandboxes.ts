@@ -55,72 +55,95 @@ export async function gvisorAgentLauncher(
   await mkdir(state, { recursive: true });
   await removeStaleContainers(state, bundles, warn);
   let number = 0;
+  const containers = new WeakMap<LaunchPlan, string>();
+  /** Writes a fresh bundle and returns the plan running `command` (`run` or `restore …`) on it. */
+  async function launch(
+    limits: SandboxInstanceLimits,
+    cgroups: RunCgroups | null,
+    command: readonly string[],
+  ): Promise<LaunchPlan> {
+    // `crucible-<pid>-…`: removeStaleContainers reads the owner's pid from the second field.
+    const id = `crucible-${process.pid}-sbx${++number}`;
+    const bundle = join(bundles, id);
+    await writeBundle(bundle, rootfs, agentPath, limits);
+    const plan = gvisorPlan(state, [...command, '--bundle', bundle, id], id, bundle, cgroups);
+    containers.set(plan, id);
+    return plan;
+  }
   return {
     name: 'gvisor',
     agentInput: false,
     cgroupLimits: gvisorCgroupLimits,
-    async plan(limits, cgroups) {
-      // `crucible-<pid>-…`: removeStaleContainers reads the owner's pid from the second field.
-      const id = `crucible-${process.pid}-sbx${++number}`;
-      const bundle = join(bundles, id);
-      const mounts: OciMount[] = [];
-      for (const [i, file] of SANDBOX_ETC_FILES.entries()) {
-        const hostPath = join(bundle, 'files', String(i));
-        await mkdir(join(bundle, 'files'), { recursive: true });
-        await writeFile(hostPath, file.content, { mode: 0o444 });
-        mounts.push({ destination: file.path, type: 'bind', source: hostPath, options: ['bind', 'ro'] });
-      }
-      mounts.push(
-        { destination: SANDBOX_AGENT_PATH, type: 'bind', source: agentPath, options: ['bind', 'ro'] },
-        { destination: SANDBOX_NODE_PATH, type: 'bind', source: process.execPath, options: ['bind', 'ro'] },
-        {
-          destination: '/workspace',
-          type: 'tmpfs',
-          source: 'tmpfs',
-          // prettier-ignore
-          options: ['nosuid', 'nodev', 'mode=0755', 'uid=65534', 'gid=65534', `size=${limits.workspaceMb}m`],
-        },
-      );
-      const config = ociConfig(
-        { limits: { maxProcesses: limits.maxProcesses, tmpSizeMb: limits.tmpSizeMb } },
-        rootfs,
-        [SANDBOX_AGENT_PATH, 'agent', '--workspace', '/workspace', '--split-identity', AGENT_IDENTITY],
-        mounts,
-      ) as { process: { cwd: string; user: object; capabilities: object } };
-      // gVisor (20221219) delivers a SIGKILL from inside the sandbox to its PID 1, which Linux never does.
-      // So the agent starts as root with only CAP_SETUID, CAP_SETGID and CAP_SETPCAP, empties the bounding
-      // set and splits its identity at once (runner/src/agent/sys.rs): programs, all the sandbox user,
-      // cannot signal it, and nothing in the sandbox keeps a capability.
-      config.process.user = { uid: 0, gid: 0 };
-      const setid = ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP'];
-      config.process.capabilities = {
-        bounding: setid,
-        effective: setid,
-        permitted: setid,
-        inheritable: [],
-        ambient: [],
-      };
-      config.process.cwd = '/workspace';
-      await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-      return gvisorPlan(state, bundle, id, cgroups);
+    plan: (limits, cgroups) => launch(limits, cgroups, ['run']),
+    checkpointer: {
+      // The container stops once its image is written (runsc checkpoint's default).
+      async checkpoint(plan, dir) {
+        const id = containers.get(plan);
+        if (!id) throw new Error('not a gVisor sandbox of this runtime');
+        await run(RUNSC, ['--root', state, 'checkpoint', '--image-path', dir, id]);
+      },
+      restorePlan: (limits, cgroups, dir) => launch(limits, cgroups, ['restore', '--image-path', dir]),
     },
   };
 }
 
-function gvisorPlan(state: string, bundle: string, id: string, cgroups: RunCgroups | null): LaunchPlan {
+/** The OCI bundle of one sandbox container (also of one restored from a checkpoint: same mounts). */
+async function writeBundle(
+  bundle: string,
+  rootfs: string,
+  agentPath: string,
+  limits: SandboxInstanceLimits,
+): Promise<void> {
+  const mounts: OciMount[] = [];
+  for (const [i, file] of SANDBOX_ETC_FILES.entries()) {
+    const hostPath = join(bundle, 'files', String(i));
+    await mkdir(join(bundle, 'files'), { recursive: true });
+    await writeFile(hostPath, file.content, { mode: 0o444 });
+    mounts.push({ destination: file.path, type: 'bind', source: hostPath, options: ['bind', 'ro'] });
+  }
+  mounts.push(
+    { destination: SANDBOX_AGENT_PATH, type: 'bind', source: agentPath, options: ['bind', 'ro'] },
+    { destination: SANDBOX_NODE_PATH, type: 'bind', source: process.execPath, options: ['bind', 'ro'] },
+    {
+      destination: '/workspace',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      // prettier-ignore
+      options: ['nosuid', 'nodev', 'mode=0755', 'uid=65534', 'gid=65534', `size=${limits.workspaceMb}m`],
+    },
+  );
+  const config = ociConfig(
+    { limits: { maxProcesses: limits.maxProcesses, tmpSizeMb: limits.tmpSizeMb } },
+    rootfs,
+    [SANDBOX_AGENT_PATH, 'agent', '--workspace', '/workspace', '--split-identity', AGENT_IDENTITY],
+    mounts,
+  ) as { process: { cwd: string; user: object; capabilities: object } };
+  // gVisor (20221219) delivers a SIGKILL from inside the sandbox to its PID 1, which Linux never does.
+  // So the agent starts as root with only CAP_SETUID, CAP_SETGID and CAP_SETPCAP, empties the bounding
+  // set and splits its identity at once (runner/src/agent/sys.rs): programs, all the sandbox user,
+  // cannot signal it, and nothing in the sandbox keeps a capability.
+  config.process.user = { uid: 0, gid: 0 };
+  const setid = ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP'];
+  config.process.capabilities = {
+    bounding: setid,
+    effective: setid,
+    permitted: setid,
+    inheritable: [],
+    ambient: [],
+  };
+  config.process.cwd = '/workspace';
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+}
+
+function gvisorPlan(
+  state: string,
+  command: readonly string[],
+  id: string,
+  bundle: string,
+  cgroups: RunCgroups | null,
+): LaunchPlan {
   return {
-    argv: [
-      ...DIE_WITH_PARENT,
-      RUNSC,
-      '--root',
-      state,
-      '--network=none',
-      '--ignore-cgroups',
-      'run',
-      '--bundle',
-      bundle,
-      id,
-    ],
+    argv: [...DIE_WITH_PARENT, RUNSC, '--root', state, '--network=none', '--ignore-cgroups', ...command],
     env: { PATH: '/usr/bin:/bin' },
     extraInputs: [],
     cgroups,

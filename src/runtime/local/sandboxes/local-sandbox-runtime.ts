@@ -1,6 +1,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type {
+  CheckpointingRuntime,
   SandboxInstance,
   SandboxInstanceLimits,
   SandboxInstanceSpec,
@@ -12,8 +14,10 @@ import {
   claimSandbox,
   defaultAgentBinary,
   loadAgentBinary,
+  AGENT_STATE_FILE,
   type AgentLauncher,
   type BootedSandbox,
+  type RestoreFrom,
 } from './agent-launcher.js';
 import { bwrapAgentLauncher } from './bwrap-sandboxes.js';
 import { gvisorAgentLauncher } from './gvisor-sandboxes.js';
@@ -98,29 +102,34 @@ export async function createLocalSandboxRuntime(
     return booted ?? null;
   }
 
-  return {
+  /** Claims `booted` for `spec` and tracks the instance until it ends, so `close` can destroy it. */
+  async function handOut(booted: BootedSandbox, spec: SandboxInstanceSpec, restored: boolean) {
+    try {
+      const instance = await claimSandbox(booted, spec, restored);
+      live.add(instance);
+      void instance.ended.then(() => live.delete(instance));
+      const destroy = instance.destroy.bind(instance);
+      return {
+        ...instance,
+        async destroy() {
+          live.delete(instance);
+          await destroy();
+        },
+      };
+    } catch (error) {
+      await booted.kill();
+      throw error;
+    }
+  }
+
+  const runtime: SandboxRuntime = {
     name: launcher.name,
     async create(spec: SandboxInstanceSpec): Promise<SandboxInstance> {
       if (closed) throw new Error('the sandbox runtime is closed');
       const booted =
         takeWarm(spec.limits) ?? (await bootSandbox(spec.limits, launcher, agent, useCgroups, warn));
       refill(spec.limits);
-      try {
-        const instance = await claimSandbox(booted, spec);
-        live.add(instance);
-        void instance.ended.then(() => live.delete(instance));
-        const destroy = instance.destroy.bind(instance);
-        return {
-          ...instance,
-          async destroy() {
-            live.delete(instance);
-            await destroy();
-          },
-        };
-      } catch (error) {
-        await booted.kill();
-        throw error;
-      }
+      return handOut(booted, spec, false);
     },
     async close() {
       closed = true;
@@ -129,4 +138,16 @@ export async function createLocalSandboxRuntime(
       await Promise.all([...pooled.map((b) => b.kill()), ...[...live].map((i) => i.destroy())]);
     },
   };
+  if (!launcher.checkpointer) return runtime;
+  const checkpointing: CheckpointingRuntime = {
+    ...runtime,
+    async restoreCheckpoint(spec: SandboxInstanceSpec, dir: string): Promise<SandboxInstance> {
+      if (closed) throw new Error('the sandbox runtime is closed');
+      const saved = JSON.parse(await readFile(join(dir, AGENT_STATE_FILE), 'utf8')) as RestoreFrom;
+      const restore = { dir, nextRequestId: saved.nextRequestId };
+      const booted = await bootSandbox(spec.limits, launcher, agent, useCgroups, warn, restore);
+      return handOut(booted, spec, true);
+    },
+  };
+  return checkpointing;
 }
