@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Crucible, type Evaluation } from '../../src/client/index.js';
-import { ServerConfigSchema } from '../../src/config/index.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import type { Crucible, Evaluation } from '../../src/client/index.js';
+import type { RunningServer } from '../../src/server.js';
 import {
   createTracing,
   formatTraceparent,
@@ -13,8 +9,7 @@ import {
   tracedRuntime,
 } from '../../src/tracing/index.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
-import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
-import { MemoryLogger } from '../support/in-process.js';
+import { startKubeServer, type KubeServer } from '../support/kube-server.js';
 import { OtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
 const STAGES = [
@@ -56,32 +51,22 @@ describe('tracing off', () => {
  */
 describe('OpenTelemetry: one trace per evaluation, exported over OTLP/HTTP', () => {
   let receiver: OtlpReceiver;
-  let cluster: FakeCluster;
+  let kube: KubeServer;
   let server: RunningServer;
-  let dataDir: string;
   let client: Crucible;
 
   beforeAll(async () => {
     receiver = await OtlpReceiver.start();
-    cluster = await startFakeCluster();
-    dataDir = await mkdtemp(join(tmpdir(), 'crucible-tracing-'));
-    const config = ServerConfigSchema.parse({
-      port: 0,
-      dataDir,
-      backend: 'kubernetes',
+    kube = await startKubeServer({
       concurrency: 4,
-      kubernetes: { namespace: 'crucible-test', kubeconfig: cluster.kubeconfigPath },
       tracing: { endpoint: receiver.url, scheduleDelayMs: 20, serviceName: 'crucible-test' },
       webhooks: { secret: Buffer.alloc(24, 7).toString('base64'), allowPrivate: true },
     });
-    server = await startServer(config, new MemoryLogger());
-    client = new Crucible({ baseUrl: server.url });
+    ({ server, client } = kube);
   });
   afterAll(async () => {
-    await server?.close();
-    await cluster?.close();
+    await kube?.close();
     await receiver?.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   const rootOf = (id: string): ReceivedSpan | undefined =>

@@ -1,13 +1,9 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { copyFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Crucible } from '../../src/client/index.js';
-import { ServerConfigSchema } from '../../src/config/index.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { startFakeCluster, type FakeCluster } from '../../testkit/fake-kube/index.js';
-import { MemoryLogger } from '../support/in-process.js';
+import type { Crucible } from '../../src/client/index.js';
+import type { RunningServer } from '../../src/server.js';
+import { startKubeServer, type KubeServer } from '../support/kube-server.js';
 // @ts-expect-error: a plain .mjs script of the build, without types
 import { bundleUi } from '../../scripts/bundle-ui.mjs';
 import { CHROMIUM_MISSING, launch, screenshot } from './browser.js';
@@ -21,36 +17,23 @@ if (CHROMIUM_MISSING && process.env['CI'])
  * the Kubernetes backend of the fake API server: pods really run, logs really stream.
  */
 describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIUM_MISSING})` : ''}`, () => {
-  let cluster: FakeCluster;
+  let kube: KubeServer;
   let server: RunningServer;
-  let dataDir: string;
   let browser: Browser;
   let page: Page;
   let client: Crucible;
 
   beforeAll(async () => {
     await bundleUi();
-    cluster = await startFakeCluster();
-    dataDir = await mkdtemp(join(tmpdir(), 'crucible-ui-'));
-    const config = ServerConfigSchema.parse({
-      port: 0,
-      dataDir,
-      backend: 'kubernetes',
-      concurrency: 4,
-      kubernetes: { namespace: 'crucible-test', kubeconfig: cluster.kubeconfigPath },
-      // Small, so one test can show truncation.
-      limits: { maxOutputBytes: 2000 },
-    });
-    server = await startServer(config, new MemoryLogger());
-    client = new Crucible({ baseUrl: server.url });
+    // Small, so one test can show truncation.
+    kube = await startKubeServer({ concurrency: 4, limits: { maxOutputBytes: 2000 } });
+    ({ server, client } = kube);
     browser = await launch();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
-    await cluster?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await kube?.close();
   });
 
   it('serves the page and its hashed assets with the right caching', async () => {
@@ -175,31 +158,20 @@ describeBrowser(`dashboard in Chromium${CHROMIUM_MISSING ? ` (skipped: ${CHROMIU
 });
 
 describeBrowser('dashboard with authentication on', () => {
-  let cluster: FakeCluster;
+  let kube: KubeServer;
   let server: RunningServer;
-  let dataDir: string;
   let browser: Browser;
   const adminToken = 'dashboard-admin-token-0123456789';
 
   beforeAll(async () => {
     await bundleUi();
-    cluster = await startFakeCluster();
-    dataDir = await mkdtemp(join(tmpdir(), 'crucible-ui-auth-'));
-    const config = ServerConfigSchema.parse({
-      port: 0,
-      dataDir,
-      backend: 'kubernetes',
-      kubernetes: { namespace: 'crucible-test', kubeconfig: cluster.kubeconfigPath },
-      auth: { mode: 'required', adminToken },
-    });
-    server = await startServer(config, new MemoryLogger());
+    kube = await startKubeServer({ auth: { mode: 'required', adminToken } });
+    ({ server } = kube);
     browser = await launch();
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
-    await cluster?.close();
-    await rm(dataDir, { recursive: true, force: true });
+    await kube?.close();
   });
 
   it('asks for a token, refuses a wrong one, and shows the list with the right one', async () => {
