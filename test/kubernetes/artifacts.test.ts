@@ -117,16 +117,19 @@ describe('artifacts on Kubernetes: the runner streams /artifacts before its exit
     expect(await jobsGone(cluster)).toBe(true);
   });
 
-  it('a 9 MiB artifact streamed through the pod log arrives whole', async () => {
+  it('a 9 MiB and a 6 MiB artifact streamed through the pod log arrive whole (the reader waits for the store)', async () => {
     const evaluation = await run(
-      "open('/artifacts/model.bin', 'wb').write(bytes(range(256)) * (9 * 4096)); print('ok')",
+      "b = bytes(range(256)); open('/artifacts/a-model.bin', 'wb').write(b * (9 * 4096)); " +
+        "open('/artifacts/b-more.bin', 'wb').write(b[::-1] * (6 * 4096)); print('ok')",
       { artifactsMb: 16 },
     );
     expect(evaluation.status).toBe('succeeded');
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const whole = Buffer.concat(Array.from({ length: 9 * 4096 }, () => bytes));
+    const first = Buffer.concat(Array.from({ length: 9 * 4096 }, () => bytes));
+    const second = Buffer.concat(Array.from({ length: 6 * 4096 }, () => Buffer.from(bytes).reverse()));
     expect(evaluation.result?.artifacts).toEqual([
-      { name: 'model.bin', size: whole.length, sha256: sha(whole) },
+      { name: 'a-model.bin', size: first.length, sha256: sha(first) },
+      { name: 'b-more.bin', size: second.length, sha256: sha(second) },
     ]);
   });
 });
@@ -161,6 +164,26 @@ describe('artifact frames', () => {
     ]);
     expect(await read(files[0]!)).toBe('hello');
     expect(files[2]).toMatchObject({ reason: 'over_cap' });
+  });
+
+  it('make the log reader wait while more than 8 MiB is unread, and let it go once the store reads', async () => {
+    const files: CollectedFile[] = [];
+    const frames = new ArtifactFrames((file) => files.push(file));
+    const chunk = Buffer.alloc(6 * 1024 * 1024, 1).toString('base64');
+    frames.frame('a', `${b64('one.bin')} ${6 * 1024 * 1024}`);
+    frames.frame('d', chunk);
+    await frames.settled(); // 6 MiB unread: below the bound
+    frames.frame('a', `${b64('two.bin')} ${6 * 1024 * 1024}`);
+    frames.frame('d', chunk);
+    let released = false;
+    const waiting = frames.settled().then(() => (released = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(released).toBe(false);
+    expect((await read(files[0]!)).length).toBe(6 * 1024 * 1024);
+    await waiting;
+    expect(released).toBe(true);
+    frames.abandon();
+    expect((await read(files[1]!)).length).toBe(6 * 1024 * 1024);
   });
 
   it('fail a file the log ends inside, so it is never stored as if whole', async () => {

@@ -80,7 +80,7 @@ export class LogCollector {
     clearTimeout(timer);
     this.controller.abort();
     // A log cut off inside an artifact: that file fails instead of waiting for bytes that will not come.
-    this.artifacts.close();
+    this.artifacts.abandon();
     const complete = this.decoder.exit !== null && !this.decoder.incomplete;
     if (!complete) {
       this.options.warn(
@@ -92,7 +92,7 @@ export class LogCollector {
 
   stop(): void {
     this.controller.abort();
-    this.artifacts.close();
+    this.artifacts.abandon();
     this.nap?.abort();
   }
 
@@ -130,7 +130,11 @@ export class LogCollector {
           this.controller.signal,
         );
         this.decoder.resetConnection();
-        for await (const chunk of body as AsyncIterable<Buffer>) this.decoder.push(chunk);
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          this.decoder.push(chunk);
+          // Artifacts' bytes wait here while the store is slower than the log (artifact-frames.ts).
+          await this.artifacts.settled();
+        }
         failures = 0;
         if (!follow) this.finalReadDone = true;
         // A follow that ends means the container ended (or the connection dropped): the next round reads
