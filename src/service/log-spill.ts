@@ -27,6 +27,8 @@ export class LogSpillFiles {
   readonly #fds: Partial<Record<OutputStream, number>> = {};
   #dir: string | null = null;
   #failed = false;
+  /** The run was cancelled or is over: nothing more is written or uploaded. */
+  #discarded = false;
 
   /** `room`: bytes per stream kept past the inline prefix (`maxLogBytes - maxOutputBytes`). */
   constructor(room: number) {
@@ -36,7 +38,7 @@ export class LogSpillFiles {
   /** Appends what fits of `data`; returns how many of its bytes are kept (the rest is truncated). */
   write(stream: OutputStream, data: Buffer): number {
     const take = Math.min(data.length, this.#room - this.#bytes[stream]);
-    if (take <= 0 || this.#failed) return 0;
+    if (take <= 0 || this.#failed || this.#discarded) return 0;
     try {
       const fd = this.#fdOf(stream);
       for (let done = 0; done < take;) done += writeSync(fd, data, done, take - done);
@@ -65,7 +67,7 @@ export class LogSpillFiles {
     policy: ObjectRetryPolicy,
     onRetry: (error: unknown, attempt: number) => void,
   ): Promise<LogSpill | undefined> {
-    if (this.#bytes.stdout + this.#bytes.stderr === 0) return undefined;
+    if (this.#discarded || this.#bytes.stdout + this.#bytes.stderr === 0) return undefined;
     for (const stream of STREAMS) {
       if (this.#bytes[stream] === 0) continue;
       const file = this.#pathOf(stream);
@@ -83,8 +85,9 @@ export class LogSpillFiles {
     return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
   }
 
-  /** Closes and removes the temp files (idempotent). */
+  /** Closes and removes the temp files (idempotent); later output is not kept (a cancel's last bytes). */
   discard(): void {
+    this.#discarded = true;
     for (const stream of STREAMS) {
       const fd = this.#fds[stream];
       if (fd !== undefined) closeSync(fd);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { Crucible, type LogLine } from '../../src/client/index.js';
 import { DEFAULT_BOUNDS, DEFAULT_LIMITS, type Evaluation } from '../../src/core/index.js';
 import { DirectoryObjectStore } from '../../src/objects/index.js';
 import { createLocalRuntime, createSandbox } from '../../src/runtime/local/index.js';
+import { eventually } from '../runtime/tracked.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 import { describeSandboxed } from '../support/requirements.js';
 
@@ -132,6 +133,31 @@ describeSandboxed('output past the inline cap kept in the object store (maxLogBy
     expect(plain.result?.logSpill).toBeUndefined();
     expect(await objects.list(`evaluations/${plain.id}/`)).toEqual([]);
   }, 120_000);
+
+  it('a cancelled run keeps its inline prefix and leaves no spill file behind', async () => {
+    const spillDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('crucible-log-'));
+    const before = spillDirs();
+    const app = await world.api();
+    const submitted = await app.inject({
+      method: 'POST',
+      url: '/v1/evaluations',
+      payload: {
+        language: 'python',
+        code: "import sys, time\nsys.stdout.write('q' * (3 * 1024 * 1024)); sys.stdout.flush(); time.sleep(60)",
+        maxLogBytes: 8 * MiB,
+      },
+    });
+    const { id } = submitted.json() as Evaluation;
+    // The spill file appears once the output past the first MiB has arrived.
+    await eventually(() => spillDirs().some((name) => !before.includes(name)), 30_000);
+    const cancelled = await app.inject({ method: 'DELETE', url: `/v1/evaluations/${id}` });
+    expect(cancelled.json().status).toBe('cancelled');
+    await eventually(() => spillDirs().every((name) => before.includes(name)), 10_000);
+    const ended = await app.inject({ method: 'GET', url: `/v1/evaluations/${id}` });
+    expect(ended.json().result.logSpill).toBeUndefined();
+    expect(ended.json().result.stdout.length).toBe(MiB);
+    expect(await objects.list(`evaluations/${id}/`)).toEqual([]);
+  }, 60_000);
 
   it('answers 400 naming maxLogBytes and the bound when a submission asks for more', async () => {
     const app = await world.api();
