@@ -313,7 +313,7 @@ async function createRuntime(
     warn: (message) => log.warn(message),
     artifactsMb: config.bounds.maxArtifactsMb,
   });
-  return createLocalRuntime(sandbox);
+  return createLocalRuntime(sandbox, { compileLimits: config.compileLimits });
 }
 
 /** The Kubernetes runtime's options from the server's configuration (one cluster or each of several). */
@@ -332,6 +332,7 @@ function kubernetesOptionsOf(config: ServerConfig, log: Logger) {
     ...(k.kueueQueue ? { kueueQueue: k.kueueQueue } : {}),
     ...(k.quotaWaitSeconds !== undefined ? { quotaWaitSeconds: k.quotaWaitSeconds } : {}),
     ...(k.runnerImage ? { runnerImage: k.runnerImage } : {}),
+    compileLimits: config.compileLimits,
     warn: (message: string) => log.warn(message),
   };
 }

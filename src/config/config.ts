@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_ARTIFACTS_MB, DEFAULT_BOUNDS, DEFAULT_LIMITS, DEFAULT_MAX_LOG_MB } from '../core/index.js';
 import { parseRetentionRule } from '../service/retention-rules.js';
 import { secretProblem } from '../webhooks/signer.js';
+import { compileLimitsFromEnv, compileLimitsSchema } from './compile-limits.js';
 
 /** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
 function clusterEntry(text: string): { name: string; kubeconfig: string } {
@@ -73,6 +74,8 @@ const ServerConfigFields = z.object({
       artifactsMb: intFrom(0, 1_048_576).default(DEFAULT_ARTIFACTS_MB),
     })
     .prefault({}),
+  /** Compile limits over the language table's, per language (`--compile-limits`, docs/languages.md). */
+  compileLimits: compileLimitsSchema,
   bounds: z
     .object({
       maxCodeBytes: intFrom(1, 64 << 20).default(DEFAULT_BOUNDS.maxCodeBytes),
@@ -296,6 +299,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     },
     limits: { artifactsMb: env.CRUCIBLE_ARTIFACTS_MB || undefined },
     bounds: { maxLogMb: env.CRUCIBLE_MAX_LOG_MB || undefined },
+    compileLimits: compileLimitsFromEnv(env.CRUCIBLE_COMPILE_LIMITS),
     storage: {
       retention: env.CRUCIBLE_RETENTION || undefined,
       retentionFor: env.CRUCIBLE_RETENTION_FOR?.split(',')

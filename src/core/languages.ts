@@ -276,6 +276,19 @@ export type LanguageId = (typeof LANGUAGES)[number]['id'];
 
 export const LANGUAGE_IDS = LANGUAGES.map((l) => l.id) as [LanguageId, ...LanguageId[]];
 
+/** A server's overrides of the table's compile limits, per language id (`--compile-limits`). */
+export type CompileLimitOverrides = Readonly<Record<string, Partial<CompileLimits>>>;
+
+/** The language with the server's compile limits over the table's (unchanged without overrides for it). */
+export function withCompileLimits(
+  language: LanguageSpec,
+  overrides: CompileLimitOverrides | undefined,
+): LanguageSpec {
+  const own = overrides?.[language.id];
+  if (!language.compile || !own) return language;
+  return { ...language, compile: { ...language.compile, limits: { ...language.compile.limits, ...own } } };
+}
+
 /**
  * The compiler's argv for the sources at `paths` (sandbox or pod paths, the entry file first): the entry
  * file and every other file with a source extension; headers and data files are only present.

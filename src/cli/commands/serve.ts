@@ -2,6 +2,7 @@ import { STORAGE_SERVE_OPTIONS, withStorageFlags } from '../../config/storage-fl
 import type { ServerConfigInput } from '../../config/index.js';
 import { AUTH_SERVE_OPTIONS, withAuthFlags } from '../../config/auth-flags.js';
 import { WEBHOOK_SERVE_OPTIONS, withWebhookFlags } from '../../config/webhook-flags.js';
+import { COMPILE_LIMITS_SERVE_OPTIONS, withCompileLimitsFlags } from '../../config/compile-limits.js';
 import type { CommandSpec, Flags } from '../parser.js';
 
 export const serveCommand: CommandSpec = {
@@ -73,6 +74,7 @@ export const serveCommand: CommandSpec = {
       description: 'requests per minute per client, 0 = off (env CRUCIBLE_RATE_LIMIT_PER_MINUTE)',
     },
     ...WEBHOOK_SERVE_OPTIONS,
+    ...COMPILE_LIMITS_SERVE_OPTIONS,
     ...STORAGE_SERVE_OPTIONS,
     ...AUTH_SERVE_OPTIONS,
   ],
@@ -149,5 +151,5 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
     },
     flags,
   );
-  return withStorageFlags(withAuthFlags(input, flags), flags);
+  return withCompileLimitsFlags(withStorageFlags(withAuthFlags(input, flags), flags), flags);
 }

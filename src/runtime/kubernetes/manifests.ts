@@ -6,7 +6,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { CrucibleError, DEFAULT_ARTIFACTS_MB, findLanguage } from '../../core/index.js';
+import { CrucibleError, DEFAULT_ARTIFACTS_MB, findLanguage, withCompileLimits } from '../../core/index.js';
 import type { RunRequest } from '../runtime.js';
 import {
   EVALUATION_ANNOTATION,
@@ -40,6 +40,7 @@ export type ManifestOptions = Pick<
   KubernetesOptions,
   | 'namespace'
   | 'images'
+  | 'compileLimits'
   | 'runnerImage'
   | 'runtimeClassName'
   | 'priorityClassPrefix'
@@ -169,7 +170,9 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
   const name = jobName(request.evaluationId);
   const tmpMb = Math.min(request.limits.tmpSizeMb, options.tmpSizeMb);
   // Compiled languages, files and tests: compile then run in the main container (staged.ts).
-  const staged = isStaged(request, language) ? stagedPod(request, language, WORKDIR, tmpMb) : null;
+  const staged = isStaged(request, language)
+    ? stagedPod(request, withCompileLimits(language, options.compileLimits), WORKDIR, tmpMb)
+    : null;
   const parts = packPayload([
     { name: language.fileName, content: request.code },
     { name: STDIN_FILE, content: request.stdin },

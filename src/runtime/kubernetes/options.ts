@@ -11,6 +11,21 @@ export const kubernetesRuntimeOptionsSchema = z.object({
   kubeconfigPath: z.string().min(1).optional(),
   /** Image per language id; languages not listed use the default image of the language table. */
   images: z.record(z.string(), z.string().min(1)).default({}),
+  /** Compile limits over the language table's, per language id (the server's `--compile-limits`). */
+  compileLimits: z
+    .record(
+      z.string(),
+      z
+        .object({
+          timeoutSeconds: z.number().int().positive(),
+          memoryMb: z.number().int().positive(),
+          maxProcesses: z.number().int().positive(),
+          tmpSizeMb: z.number().int().positive(),
+          buildSizeMb: z.number().int().positive(),
+        })
+        .partial(),
+    )
+    .default({}),
   /**
    * Image holding the static `crucible-runner` binary at `/crucible-runner`; an init container copies it
    * into the pod (Argo's emissary pattern) so the runner works in any language image.

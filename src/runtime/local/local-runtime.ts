@@ -1,5 +1,11 @@
 import { collectArtifacts } from './artifacts-mount.js';
-import { findLanguage, isGraded, type LanguageSpec } from '../../core/index.js';
+import {
+  findLanguage,
+  isGraded,
+  withCompileLimits,
+  type CompileLimitOverrides,
+  type LanguageSpec,
+} from '../../core/index.js';
 import type { Runtime, RunObserver, RunRequest } from '../runtime.js';
 import type { Sandbox, SandboxHandle, SandboxSpec } from './sandbox-types.js';
 import { hostLanguageCatalogue } from './language-probe.js';
@@ -20,7 +26,10 @@ export function sandboxSpecFor(request: RunRequest): SandboxSpec {
  * const runtime = createLocalRuntime(await createSandbox({ isolation: 'bwrap', stateDir }));
  * await runtime.start(request, observer);
  */
-export function createLocalRuntime(sandbox: Sandbox): Runtime {
+export function createLocalRuntime(
+  sandbox: Sandbox,
+  options: { readonly compileLimits?: CompileLimitOverrides } = {},
+): Runtime {
   const running = new Map<string, SandboxHandle>();
   const staged = new Map<string, StagedRun>();
 
@@ -30,7 +39,8 @@ export function createLocalRuntime(sandbox: Sandbox): Runtime {
     const run = startStagedRun(
       sandbox,
       request,
-      language,
+      // The server's compile limits (`--compile-limits`) over the table's.
+      withCompileLimits(language, options.compileLimits),
       {
         started: (at) => observer.started(at),
         output: (stream, data) => observer.output(stream, data),
