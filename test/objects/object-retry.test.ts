@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, DEFAULT_BOUNDS, type Evaluation } from '../../src/core/index.js';
 import {
   DirectoryObjectStore,
+  openObjectStore,
   isTransientObjectError,
   putRetried,
   type ObjectRetryPolicy,
@@ -75,6 +76,60 @@ describe('object writes retried with backoff', () => {
     await expect(putRetried(flaky, 'a/down', body, {}, FAST)).rejects.toThrow('injected ECONNREFUSED');
     expect(flaky.attempts.filter((key) => key === 'a/down')).toHaveLength(FAST.attempts);
   });
+});
+
+describe('object writes to S3 (s3rver) retried across a restart of the service', () => {
+  process.env.AWS_ACCESS_KEY_ID ??= 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
+  const start = async (port: number) => {
+    const { default: S3rver } = await import('s3rver');
+    const server = new S3rver({
+      port,
+      address: '127.0.0.1',
+      silent: true,
+      directory: join(dir, 's3rver'),
+      configureBuckets: [{ name: 'crucible-retry', configs: [] }],
+    });
+    const address = await server.run();
+    return { server, port: address.port };
+  };
+
+  it('a put while the service is down succeeds once it is back; a missing bucket is not retried', async () => {
+    const first = await start(0);
+    const port = first.port;
+    let server = first.server;
+    const endpoint = `http://127.0.0.1:${port}`;
+    const store = await openObjectStore({ url: 's3://crucible-retry/p', dataDir: dir, s3Endpoint: endpoint });
+    const missing = await openObjectStore({
+      url: 's3://no-such-bucket/p',
+      dataDir: dir,
+      s3Endpoint: endpoint,
+    });
+    try {
+      await server.close();
+      const body = Buffer.alloc(64 * 1024, 3);
+      const failures: unknown[] = [];
+      await putRetried(store, 'a/b', body, {}, { attempts: 8, baseDelayMs: 50, maxDelayMs: 200 }, (error) => {
+        failures.push(error);
+        // Back after the first failed attempt, on the same port.
+        if (failures.length === 1) void start(port).then((again) => (server = again.server));
+      });
+      expect(failures.length).toBeGreaterThanOrEqual(1);
+      expect(failures.every(isTransientObjectError)).toBe(true);
+      const parts: Buffer[] = [];
+      for await (const part of (await store.get('a/b'))!) parts.push(part as Buffer);
+      expect(Buffer.concat(parts)).toEqual(body);
+      let attempts = 0;
+      await expect(putRetried(missing, 'x', body, {}, FAST, () => (attempts += 1))).rejects.toMatchObject({
+        name: 'NoSuchBucket',
+      });
+      expect(attempts).toBe(0);
+    } finally {
+      await store.close();
+      await missing.close();
+      await server.close();
+    }
+  }, 60_000);
 });
 
 describeSandboxed('artifacts and long logs on a failing object store (real bwrap)', () => {
