@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, rmdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -54,4 +55,56 @@ export async function createBuildDir(sizeMb: number, warn: (message: string) => 
       await rmdir(hostPath).catch(() => undefined);
     },
   };
+}
+
+/** True while `pid` names a process (EPERM: it exists, owned by someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Mount points at or below `root` (the fifth field of mountinfo, octal escapes undone). */
+function mountPointsUnder(root: string): Set<string> {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  const points = text
+    .split('\n')
+    .map((line) =>
+      (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) =>
+        String.fromCharCode(parseInt(o, 8)),
+      ),
+    )
+    .filter((point) => point.startsWith(`${root}/`));
+  return new Set(points);
+}
+
+/**
+ * Build directories a crashed server left behind (named `<pid>-<n>`, the pid no longer running): each tmpfs
+ * is unmounted and the directory removed, so they neither hold memory nor pile up. Directories of running
+ * servers — other processes on this host, or this one — are left alone. Returns how many went.
+ */
+export async function removeStaleBuildDirs(
+  root: string = ROOT,
+  alive: (pid: number) => boolean = processAlive,
+): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return 0; // no builds yet on this host
+  }
+  const mounts = mountPointsUnder(root);
+  let removed = 0;
+  for (const name of names) {
+    const pid = Number(/^(\d+)-\d+$/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+    const path = join(root, name);
+    if (mounts.has(path)) await run('/usr/bin/umount', ['--lazy', path]);
+    await run('/usr/bin/rm', ['-rf', '--one-file-system', path]);
+    removed++;
+  }
+  return removed;
 }

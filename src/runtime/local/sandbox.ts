@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OutputStream } from '../../core/index.js';
 import { bwrapPlan } from './bwrap.js';
+import { removeStaleBuildDirs } from './build-dir.js';
 import { RunCgroups, cgroupLimitsFor, removeStaleCgroups } from './cgroups.js';
 import { gvisorBackend, type GvisorBackend } from './gvisor.js';
 import { probeHost } from './host-probe.js';
@@ -45,6 +46,12 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       );
     }
   }
+  // Compile stages' /build tmpfs of a server that died before unmounting them (build-dir.ts).
+  const builds = await removeStaleBuildDirs().catch((error: unknown) => {
+    warn(`cannot remove build directories left by a previous server: ${String(error)}`);
+    return 0;
+  });
+  if (builds > 0) warn(`removed ${builds} build directories left by a previous Crucible server`);
   const useCgroups = host.cgroupProblem === null;
   if (useCgroups) {
     const stale = await removeStaleCgroups();
