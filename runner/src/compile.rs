@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! crucible-runner … [--compile-args N --compile-timeout-ms T --compile-pids P --compile-max-output B]
-//!                   [--tests K] [--file KEY=PATH]… -- COMPILER ARGS(N words) PROGRAM ARGS…
+//!                   [--tests K [--scratch DIR]] [--file KEY=PATH]… -- COMPILER ARGS(N words) PROGRAM ARGS…
 //! ```
 //!
 //! The first N words after `--` are the compiler's argv, the rest the program's. The compiler runs with its
@@ -73,6 +73,8 @@ pub struct Staged {
     tests: usize,
     /// Payload file name → path below the workdir (ConfigMap keys cannot hold `/`).
     files: Vec<(OsString, OsString)>,
+    /// The pod's scratch directory (`/tmp`): what a test leaves in it is removed before the next one.
+    scratch: Option<PathBuf>,
 }
 
 /// Reads the staged flags (pairs before `--`, as main.rs's `parse_args` reads its own).
@@ -85,6 +87,7 @@ pub fn parse(argv: &[OsString]) -> Option<Staged> {
         compile_max_output: None,
         tests: 0,
         files: Vec::new(),
+        scratch: None,
     };
     let mut seen = false;
     let mut i = 0;
@@ -107,6 +110,10 @@ pub fn parse(argv: &[OsString]) -> Option<Staged> {
             }
             Some("--compile-max-output") => {
                 staged.compile_max_output = number.map(|n| n.floor() as u64);
+                true
+            }
+            Some("--scratch") => {
+                staged.scratch = Some(PathBuf::from(&value));
                 true
             }
             Some("--tests") => {
@@ -364,6 +371,30 @@ fn place_files(workdir: &OsStr, files: &[(OsString, OsString)]) -> Result<(), St
     Ok(())
 }
 
+fn scratch_entries(dir: &Path) -> Vec<OsString> {
+    fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |read| read.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+    )
+}
+
+/// Removes what a test added at the top of the scratch directory (errors ignored: best effort, the
+/// program's own files; what it changed inside kept entries stays).
+fn clear_scratch(dir: &Path, kept: &[OsString]) {
+    for name in scratch_entries(dir) {
+        if kept.contains(&name) {
+            continue;
+        }
+        let path = dir.join(&name);
+        let is_dir = fs::symlink_metadata(&path).map_or(false, |m| m.is_dir());
+        let _ = if is_dir {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+    }
+}
+
 fn fail(frames: &Frames, message: &str) -> i32 {
     let mut budget = Budget {
         max: Some(64 * 1024),
@@ -409,6 +440,9 @@ pub fn run(options: Options, staged: Staged, command: Vec<OsString>, frames: &Fr
         }
     }
     let runs = if staged.tests == 0 { 1 } else { staged.tests };
+    // Each test starts with the scratch directory as the compile stage left it (the local backend gives
+    // every test a fresh sandbox; here they share the container).
+    let kept = staged.scratch.as_deref().map(scratch_entries);
     let mut usage = Usage {
         cpu_ms: Some(0),
         peak_bytes: Some(0),
@@ -435,6 +469,9 @@ pub fn run(options: Options, staged: Staged, command: Vec<OsString>, frames: &Fr
         };
         if staged.tests > 0 {
             frames.write(b'r', exit.body().as_bytes(), false);
+            if let (Some(dir), Some(kept)) = (staged.scratch.as_deref(), kept.as_ref()) {
+                clear_scratch(dir, kept);
+            }
         }
         usage.cpu_ms = usage.cpu_ms.map(|c| c + exit.cpu_ms);
         usage.peak_bytes = usage.peak_bytes.map(|p| p.max(exit.peak_bytes));

@@ -23,9 +23,14 @@ type Pod = {
 };
 
 /** Runs one graded request as the service would: the evaluation carries its grading for the verdicts. */
-async function run(language: string, code: string, grading?: Partial<Grading>): Promise<Tracked> {
+async function run(
+  language: string,
+  code: string,
+  grading?: Partial<Grading>,
+  timeoutSeconds = 10,
+): Promise<Tracked> {
   const req: RunRequest = {
-    ...request(code, { language }),
+    ...request(code, { language, limits: { timeoutSeconds } }),
     ...(grading ? { grading: { files: [], tests: [], compare: {}, ...grading } } : {}),
   };
   const t = new Tracked(req);
@@ -111,4 +116,28 @@ test('ten tests with two failing on Kubernetes: failed / tests_failed, 8/10, a v
   expect(verdicts[0]).toMatchObject({ failure: null, stdout: '1\n', stderr: 'err0' });
   // Test output goes into the verdicts, not the evaluation's streams.
   expect(t.out).toBe('');
+}, 120_000);
+
+test('a test over its time limit on Kubernetes is that test timeout; the others still run', async () => {
+  const code =
+    '#include <stdio.h>\nint main(void) { int n = 0; if (scanf("%d", &n) != 1) return 3;\n' +
+    '  if (n == 2) for (;;) {}\n  printf("%d\\n", n); return 0; }\n';
+  const tests = [1, 2, 3].map((n) => ({ stdin: `${n}`, expectedStdout: `${n}\n` }));
+  const t = await run('c', code, { tests }, 1);
+  expect(t.evaluation.status).toBe('failed');
+  expect(t.evaluation.result).toMatchObject({ reason: 'tests_failed', passed: 2, total: 3 });
+  const verdicts = t.evaluation.result?.tests ?? [];
+  expect(verdicts.map((v) => v.failure)).toEqual([null, 'timeout', null]);
+  expect(verdicts[1]).toMatchObject({ timedOut: true, signal: 'SIGKILL' });
+}, 120_000);
+
+test('each test on Kubernetes starts with /tmp as the compile left it (the tests share the container)', async () => {
+  const code =
+    '#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n' +
+    '  if (access("/tmp/mark", F_OK) == 0) { puts("dirty"); return 0; }\n' +
+    '  FILE *f = fopen("/tmp/mark", "w"); if (!f) return 4; fclose(f); puts("fresh"); return 0; }\n';
+  const tests = [0, 1, 2].map(() => ({ expectedStdout: 'fresh\n' }));
+  const t = await run('c', code, { tests });
+  expect(t.evaluation.result?.tests?.map((v) => v.stdout)).toEqual(['fresh\n', 'fresh\n', 'fresh\n']);
+  expect(t.evaluation.status).toBe('succeeded');
 }, 120_000);

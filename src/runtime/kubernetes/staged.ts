@@ -51,7 +51,8 @@ export function stagedPod(
     ...tests.map((t, i) => ({ name: testStdinName(i), content: t.stdin ?? '' })),
   ];
   const flags = files.flatMap((f, i) => ['--file', `file-${i}=${f.name}`]);
-  if (tests.length > 0) flags.push('--tests', String(tests.length));
+  // Tests share the container: what one leaves in /tmp is removed before the next (runner/src/compile.rs).
+  if (tests.length > 0) flags.push('--tests', String(tests.length), '--scratch', '/tmp');
   const program = [language.interpreter, ...language.args(`${workdir}/${language.fileName}`)];
   // A plain run keeps the service's cap (or `maxLogBytes`, spilled by the service); each test 64 KiB.
   const maxOutputBytes =
