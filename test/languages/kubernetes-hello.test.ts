@@ -4,14 +4,13 @@ import { request, setup, type Env } from '../kubernetes/harness.js';
 import { HELLO } from './programs.js';
 import { ensureAllLanguages, INSTALL_TIMEOUT_MS } from './support.js';
 
-/** The languages the Kubernetes backend runs today (compiled ones are refused until the runner compiles). */
+/** The interpreted languages (compiled ones: kubernetes-compiled.test.ts). */
 const INTERPRETED = LANGUAGES.filter((l) => !('compile' in l)).map((l) => l.id);
 /**
  * Not on the fake kubelet: it runs the runner in the local sandbox, where `node` is the host's /usr/bin/node
- * (not Node 24, so no type stripping; the real node:24-slim image has it) and `php` is a symlink into
- * /etc/alternatives, which the sandbox does not show (the real php image has no such link).
+ * (not Node 24, so no type stripping; the real node:24-slim image has it).
  */
-const FAKE_KUBELET_GAPS = new Set(['typescript', 'php']);
+const FAKE_KUBELET_GAPS = new Set(['typescript']);
 
 let env: Env;
 beforeAll(async () => {
