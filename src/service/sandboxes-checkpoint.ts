@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ObjectStore } from '../objects/index.js';
+import { DEFAULT_OBJECT_RETRY, putRetried, type ObjectStore } from '../objects/index.js';
 import type {
   CheckpointingRuntime,
   SandboxInstance,
@@ -41,7 +41,16 @@ export async function saveCheckpoint(
       encoding: 'buffer',
       maxBuffer: 1 << 30,
     });
-    await objects.put(CHECKPOINT_KEY(id), stdout, { contentType: 'application/x-tar' });
+    // Retried on transient store errors like every object write (objects/retry.ts).
+    await putRetried(
+      objects,
+      CHECKPOINT_KEY(id),
+      stdout,
+      { contentType: 'application/x-tar' },
+      DEFAULT_OBJECT_RETRY,
+      (e, n) =>
+        log.warn(`storing the checkpoint of sandbox ${id} failed (attempt ${n}); retrying: ${String(e)}`),
+    );
     return true;
   } catch (error) {
     log.warn(`cannot checkpoint sandbox ${id} (it resumes from its workspace archive): ${String(error)}`);
