@@ -145,6 +145,7 @@ export async function startServer(
   await election?.start();
   ready = true;
   const address = await app.listen({ host: config.host, port: config.port });
+  await sandboxes?.advertise(config.advertiseUrl ?? address);
   log.info(
     `listening on ${address} (replica ${config.replicaId}, runtime ${runtime.name}, store ${redactedStoreUrl(storeUrl(config))}, ${slots} slots${election ? ', leader election on' : ''})`,
   );

@@ -52,6 +52,11 @@ const ServerConfigFields = z.object({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/, 'letters, digits, ".", "_", ":" or "-", at most 253')
     .optional(),
+  /**
+   * The URL other replicas reach this one at (on its lease row), for calls on the interactive sandboxes live
+   * here; default the address it listens on (set it when that is 0.0.0.0 or behind a NAT: the pod IP).
+   */
+  advertiseUrl: z.url().optional(),
   /** A replica's lease on its work (and the Kubernetes leader Lease): others take over after it runs out. */
   leaseSeconds: intFrom(1, 600).default(15),
   leaderElection: z
@@ -268,6 +273,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfigInput {
     agingSeconds: env.CRUCIBLE_AGING_SECONDS,
     globalConcurrency: env.CRUCIBLE_GLOBAL_CONCURRENCY,
     replicaId: env.CRUCIBLE_REPLICA_ID,
+    advertiseUrl: env.CRUCIBLE_ADVERTISE_URL,
     leaseSeconds: env.CRUCIBLE_LEASE_SECONDS,
     leaderElection: {
       namespace: env.CRUCIBLE_LEADER_ELECTION_NAMESPACE,

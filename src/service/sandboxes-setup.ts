@@ -24,8 +24,21 @@ export async function sandboxServiceFor(
   if (!store.sandboxes) return null;
   const runtime = await sandboxRuntimeFor(config, log);
   if (!runtime) return null;
+  const { liveReplica, advertiseReplica } = store;
   return new SandboxService({
     store: store.sandboxes,
+    // Live sandboxes are this replica's; calls reaching another replica are forwarded here (its lease row).
+    ...(liveReplica && advertiseReplica
+      ? {
+          replica: {
+            id: config.replicaId,
+            directory: {
+              liveReplica: liveReplica.bind(store),
+              advertiseReplica: advertiseReplica.bind(store),
+            },
+          },
+        }
+      : {}),
     ...(store.projects ? { projects: store.projects } : {}),
     runtime,
     objects,

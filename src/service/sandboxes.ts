@@ -11,6 +11,13 @@ import type { ProjectStore, SandboxRecord, SandboxStatus, SandboxStore } from '.
 import type { Caller } from './caller.js';
 import { dropCheckpoint, resumeFromCheckpoint, saveCheckpoint } from './sandboxes-checkpoint.js';
 import { runExec, followStoredExec, type ExecHandle } from './sandboxes-execs.js';
+import {
+  isLiveStatus,
+  LIVE_STATUSES,
+  ownerUrl,
+  takeOver,
+  type SandboxReplica,
+} from './sandboxes-replicas.js';
 import type { ExecCapture } from './sandboxes-exec.js';
 import { PtySession, type PtyViewer } from './sandboxes-pty.js';
 import {
@@ -34,6 +41,8 @@ export interface SandboxServiceOptions {
   /** How often idle and expired sandboxes are looked for; default 5 s. */
   readonly sweepIntervalMs?: number;
   readonly now?: () => Date;
+  /** Set when replicas share the store: live sandboxes are owned by one replica (sandboxes-replicas.ts). */
+  readonly replica?: SandboxReplica;
 }
 
 /** A sandbox whose instance runs in this process. */
@@ -80,8 +89,53 @@ export class SandboxService {
     return this.#o.runtime.name;
   }
 
+  /** This replica's id, recorded as the owner of the sandboxes it runs; null without replicas. */
+  get #me(): string | null {
+    return this.#o.replica?.id ?? null;
+  }
+
+  get replicaId(): string | null {
+    return this.#me;
+  }
+
+  /** Tells the other replicas where to forward calls on the sandboxes live here (once listening). */
+  async advertise(url: string): Promise<void> {
+    if (this.#o.replica) await this.#o.replica.directory.advertiseReplica(this.#o.replica.id, url);
+  }
+
+  /**
+   * The URL of the live replica that must serve calls on sandbox `id`, or null to serve them here (the API
+   * forwards; a call that was forwarded already is never forwarded again).
+   */
+  async ownerUrl(id: string, forwarded: boolean): Promise<string | null> {
+    if (!this.#o.replica || forwarded || this.#live.has(id)) return null;
+    const record = await this.#o.store.getSandbox(id);
+    return record ? ownerUrl(record, this.#o.replica, false) : null;
+  }
+
   /** Ends what the previous server left (its local sandboxes died with it) and starts the idle sweeper. */
   async start(): Promise<void> {
+    if (this.#o.replica) await this.#takeOverOrphans();
+    else await this.#loseEverything();
+    this.#sweeper = setInterval(() => void this.sweep(), this.#o.sweepIntervalMs ?? 5000);
+    this.#sweeper.unref();
+  }
+
+  /** Replicas: takes over the live sandboxes of this replica's previous process and of replicas gone. */
+  async #takeOverOrphans(): Promise<void> {
+    const replica = this.#o.replica!;
+    for (const status of LIVE_STATUSES) {
+      for (const s of await this.#o.store.listSandboxes({ status, limit: 10_000 })) {
+        if (s.owner !== null && s.owner !== replica.id && (await replica.directory.liveReplica(s.owner)))
+          continue;
+        const why = s.owner === replica.id ? 'the server restarted' : `its replica ${s.owner ?? '?'} is gone`;
+        await takeOver(this.#o.store, s, why, this.#now().toISOString());
+      }
+    }
+  }
+
+  /** A single server: nothing of what was live survived it. */
+  async #loseEverything(): Promise<void> {
     const at = this.#now().toISOString();
     const lost = await this.#o.store.loseRunningExecs(at);
     if (lost > 0) this.#o.log.warn(`${lost} sandbox execs were running when the server stopped: marked lost`);
@@ -93,8 +147,6 @@ export class SandboxService {
         });
       }
     }
-    this.#sweeper = setInterval(() => void this.sweep(), this.#o.sweepIntervalMs ?? 5000);
-    this.#sweeper.unref();
   }
 
   /** Hibernates every live sandbox (so a restart loses nothing), then closes the runtime. */
@@ -163,6 +215,7 @@ export class SandboxService {
       project: input.project ?? null,
       language,
       status: 'starting',
+      owner: this.#me,
       memoryMb: input.memoryMb ?? DEFAULTS.memoryMb,
       workspaceMb: input.workspaceMb ?? DEFAULTS.workspaceMb,
       idleTimeoutSeconds: input.idleTimeoutSeconds ?? DEFAULTS.idleTimeoutSeconds,
@@ -296,6 +349,8 @@ export class SandboxService {
         `sandbox ${id} is ${record.status}${record.error ? `: ${record.error}` : ''}`,
       );
     }
+    // Live on another replica that this call could not be forwarded to: sandbox_unavailable.
+    if (this.#o.replica) await ownerUrl(record, this.#o.replica, true);
     const live = await this.#locked(id, () => this.#resume(id));
     live.lastActive = this.#now().getTime();
     return live;
@@ -309,33 +364,51 @@ export class SandboxService {
   async #resume(id: string): Promise<LiveSandbox> {
     const existing = this.#live.get(id);
     if (existing?.client.alive) return existing;
-    const record = (await this.#o.store.getSandbox(id)) as SandboxRecord;
+    let record = (await this.#o.store.getSandbox(id)) as SandboxRecord;
+    if (this.#o.replica && isLiveStatus(record) && (await ownerUrl(record, this.#o.replica, true)) === null) {
+      // Its owner is gone (or was this replica's previous process): take it over.
+      const why = `its replica ${record.owner ?? '?'} is gone`;
+      record = (await takeOver(this.#o.store, record, why, this.#now().toISOString())) ?? record;
+      if (record.status === 'error' || record.status === 'terminated') {
+        throw new SandboxError('sandbox_terminated', `sandbox ${id} is ${record.status}: ${record.error}`);
+      }
+    }
     if (record.status !== 'hibernated' || !record.snapshotKey) {
       throw new SandboxError(
         'sandbox_unavailable',
         `sandbox ${id} is ${record.status} and has no live instance`,
       );
     }
-    const spec = this.#spec(record, []);
-    const restored = await resumeFromCheckpoint(this.#o.runtime, spec, this.#o.objects, this.#o.log);
-    if (restored) {
-      const live = await this.#adopt(id, restored);
-      await this.#o.store.updateSandbox(id, ['hibernated'], {
+    // Claimed first, by compare-and-set: two replicas resuming it at once never both run it.
+    const claim = { status: 'starting' as const, owner: this.#me };
+    if (!(await this.#o.store.updateSandbox(id, ['hibernated'], claim, record.owner))) {
+      throw new SandboxError('sandbox_unavailable', `sandbox ${id} is being resumed elsewhere; retry`);
+    }
+    try {
+      const live = await this.#restore(record);
+      await this.#o.store.updateSandbox(id, ['starting'], {
         status: 'ready',
         lastActiveAt: this.#now().toISOString(),
       });
       return live;
+    } catch (error) {
+      await this.#o.store.updateSandbox(id, ['starting'], { status: 'hibernated', owner: null });
+      throw error;
     }
-    const tar = await this.#o.objects.get(record.snapshotKey);
+  }
+
+  /** A new instance of a hibernated sandbox: its checkpoint (processes too) or its workspace archive. */
+  async #restore(record: SandboxRecord): Promise<LiveSandbox> {
+    const id = record.id;
+    const spec = this.#spec(record, []);
+    const restored = await resumeFromCheckpoint(this.#o.runtime, spec, this.#o.objects, this.#o.log);
+    if (restored) return this.#adopt(id, restored);
+    const tar = await this.#o.objects.get(record.snapshotKey!);
     if (!tar) throw new SandboxError('sandbox_unavailable', `the snapshot of sandbox ${id} is missing`);
     const instance = await this.#o.runtime.create(spec);
     try {
       const live = await this.#adopt(id, instance);
       await live.client.restore(tar);
-      await this.#o.store.updateSandbox(id, ['hibernated'], {
-        status: 'ready',
-        lastActiveAt: this.#now().toISOString(),
-      });
       return live;
     } catch (error) {
       this.#live.delete(id);
@@ -381,6 +454,7 @@ export class SandboxService {
     const at = this.#now().toISOString();
     await this.#o.store.updateSandbox(id, ['ready'], {
       status: 'hibernated',
+      owner: null,
       snapshotKey: key,
       snapshotBytes: tar.length,
       hibernatedAt: at,
@@ -413,12 +487,26 @@ export class SandboxService {
     });
   }
 
+  /** Forgets a local instance without touching the store (its record belongs to someone else now). */
+  #drop(id: string, live: LiveSandbox, reason: string): void {
+    this.#live.delete(id);
+    for (const pty of live.ptys.values()) pty.close({ code: null, signal: null, reason });
+    void live.instance
+      .destroy()
+      .catch((e: unknown) => this.#o.log.warn(`cannot destroy sandbox ${id}: ${String(e)}`));
+  }
+
   /** Hibernates idle sandboxes (no exec running, no PTY viewer) and terminates expired ones. */
   async sweep(): Promise<void> {
     const now = this.#now().getTime();
     for (const [id, live] of [...this.#live]) {
       const record = await this.#o.store.getSandbox(id);
       if (!record) continue;
+      if (this.#o.replica && (!isLiveStatus(record) || record.owner !== this.#me)) {
+        // Another replica took it over (this one's lease lapsed): this instance must not run on beside it.
+        this.#drop(id, live, 'the sandbox was taken over by another replica');
+        continue;
+      }
       const expired =
         record.maxLifetimeSeconds !== null &&
         now - Date.parse(record.createdAt) > record.maxLifetimeSeconds * 1000;

@@ -9,7 +9,7 @@ import type {
 
 /** The column lists and row mapping both adapters share (their SQL differs only in placeholders and types). */
 export const SANDBOX_COLUMNS =
-  'id, user_name, project, language, status, memory_mb, workspace_mb, idle_timeout_seconds, max_lifetime_seconds, labels, env, runtime, snapshot_key, snapshot_bytes, error, created_at, last_active_at, hibernated_at, terminated_at';
+  'id, user_name, project, language, status, memory_mb, workspace_mb, idle_timeout_seconds, max_lifetime_seconds, labels, env, runtime, snapshot_key, snapshot_bytes, error, created_at, last_active_at, hibernated_at, terminated_at, owner';
 
 export const EXEC_COLUMNS = 'id, sandbox_id, argv, status, exit, started_at, finished_at';
 
@@ -34,6 +34,7 @@ export function sandboxValues(s: SandboxRecord): unknown[] {
     s.lastActiveAt,
     s.hibernatedAt,
     s.terminatedAt,
+    s.owner,
   ];
 }
 
@@ -45,6 +46,7 @@ const PATCH_COLUMNS: Record<keyof SandboxPatch, string> = {
   lastActiveAt: 'last_active_at',
   hibernatedAt: 'hibernated_at',
   terminatedAt: 'terminated_at',
+  owner: 'owner',
 };
 
 /** `SET a = ?, b = ?` pieces of a patch (placeholder from `mark`) and their values, in the same order. */
@@ -89,6 +91,7 @@ export function toSandbox(row: Row): SandboxRecord {
     lastActiveAt: String(row['last_active_at']),
     hibernatedAt: text(row, 'hibernated_at'),
     terminatedAt: text(row, 'terminated_at'),
+    owner: text(row, 'owner'),
   };
 }
 

@@ -28,12 +28,24 @@ export interface SandboxRecord {
   readonly lastActiveAt: string;
   readonly hibernatedAt: string | null;
   readonly terminatedAt: string | null;
+  /**
+   * The replica whose process runs its live instance (`starting`/`ready`); null when none does (hibernated,
+   * terminated) or when the server runs without replica ids. Other replicas forward calls to it.
+   */
+  readonly owner: string | null;
 }
 
 export type SandboxPatch = Partial<
   Pick<
     SandboxRecord,
-    'status' | 'snapshotKey' | 'snapshotBytes' | 'error' | 'lastActiveAt' | 'hibernatedAt' | 'terminatedAt'
+    | 'status'
+    | 'snapshotKey'
+    | 'snapshotBytes'
+    | 'error'
+    | 'lastActiveAt'
+    | 'hibernatedAt'
+    | 'terminatedAt'
+    | 'owner'
   >
 >;
 
@@ -86,11 +98,15 @@ export interface SandboxStore {
   getSandbox(id: string): Promise<SandboxRecord | null>;
   /** Newest first. */
   listSandboxes(query: SandboxListQuery): Promise<SandboxRecord[]>;
-  /** Compare-and-set: applies `patch` only while the status is one of `from`; returns the row after, or null. */
+  /**
+   * Compare-and-set: applies `patch` only while the status is one of `from` (and, when `owner` is given, the
+   * owner is exactly that, null included); returns the row after, or null.
+   */
   updateSandbox(
     id: string,
     from: readonly SandboxStatus[],
     patch: SandboxPatch,
+    owner?: string | null,
   ): Promise<SandboxRecord | null>;
   /** A user's sandboxes in these statuses (quotas). */
   countSandboxes(user: string, statuses: readonly SandboxStatus[]): Promise<number>;
@@ -111,8 +127,11 @@ export interface SandboxStore {
     exit: ExecExit | null,
     at: string,
   ): Promise<void>;
-  /** Ends every exec still `running` (a restart: their sandbox processes are gone); returns how many. */
-  loseRunningExecs(at: string): Promise<number>;
+  /**
+   * Ends every exec still `running` (a restart: their sandbox processes are gone), or only those of one
+   * sandbox (another replica's instance is gone); returns how many.
+   */
+  loseRunningExecs(at: string, sandboxId?: string): Promise<number>;
   appendExecLogs(chunks: readonly ExecLogChunk[]): Promise<void>;
   /** Chunks with seq > afterSeq, oldest first. */
   readExecLogs(execId: string, afterSeq: number, limit: number): Promise<ExecLogChunk[]>;

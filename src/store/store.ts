@@ -246,6 +246,13 @@ export interface EvaluationStore {
   /** Ends a replica's lease at once (clean shutdown). */
   dropLease(replica: string): Promise<void>;
   /**
+   * Records the URL other replicas reach this one at on its lease row (kept across renewals), for calls on a
+   * sandbox live here. SQLite: this process only.
+   */
+  advertiseReplica?(replica: string, url: string): Promise<void>;
+  /** A replica whose lease is alive, with the URL it advertised (null: none); null when its lease ran out. */
+  liveReplica?(replica: string): Promise<{ readonly url: string | null } | null>;
+  /**
    * `starting`/`running` evaluations whose owner holds no live lease (or that have none), and held ones
    * (`queued` with an owner) whose owner holds no live lease, oldest first.
    */

@@ -25,6 +25,7 @@ function sandbox(id: string, overrides: Partial<SandboxRecord> = {}): SandboxRec
     lastActiveAt: '2026-01-01T00:00:00.000Z',
     hibernatedAt: null,
     terminatedAt: null,
+    owner: null,
     ...overrides,
   };
 }
@@ -67,6 +68,25 @@ function describeSandboxStore(name: string, open: () => EvaluationStore): void {
       });
       expect(await sandboxes.updateSandbox('s1', ['ready'], { status: 'terminated' })).toBeNull();
       expect((await sandboxes.getSandbox('s1'))?.status).toBe('hibernated');
+    });
+
+    it('sets a sandbox only while its owner is the expected one, and knows live replicas and their URLs', async () => {
+      await sandboxes.insertSandbox(sandbox('o1', { owner: 'replica-a' }));
+      expect(await sandboxes.updateSandbox('o1', ['ready'], { owner: 'replica-b' }, 'replica-c')).toBeNull();
+      expect(await sandboxes.updateSandbox('o1', ['ready'], { owner: null }, 'replica-a')).toMatchObject({
+        owner: null,
+      });
+      expect(await sandboxes.updateSandbox('o1', ['ready'], { owner: 'replica-b' }, null)).toMatchObject({
+        owner: 'replica-b',
+      });
+      expect(await store.liveReplica!('replica-a')).toBeNull();
+      await store.renewLease('replica-a', 60_000);
+      expect(await store.liveReplica!('replica-a')).toEqual({ url: null });
+      await store.advertiseReplica!('replica-a', 'http://10.0.0.1:8080');
+      await store.renewLease('replica-a', 60_000);
+      expect(await store.liveReplica!('replica-a')).toEqual({ url: 'http://10.0.0.1:8080' });
+      await store.dropLease('replica-a');
+      expect(await store.liveReplica!('replica-a')).toBeNull();
     });
 
     it('claims an idempotency key once per scope', async () => {
@@ -125,7 +145,8 @@ function describeSandboxStore(name: string, open: () => EvaluationStore): void {
         startedAt: 't2',
         finishedAt: null,
       });
-      expect(await sandboxes.loseRunningExecs('t3')).toBe(1);
+      expect(await sandboxes.loseRunningExecs('t3', 'other-sandbox')).toBe(0);
+      expect(await sandboxes.loseRunningExecs('t3', 's3')).toBe(1);
       expect((await sandboxes.listExecs('s3', 10)).map((e) => `${e.id}:${e.status}`)).toEqual([
         'e2:lost',
         'e1:finished',

@@ -9,6 +9,7 @@ import type { ExecExit } from '../../store/store.js';
 import { parseJsonBody } from '../json-body.js';
 import { ErrorSchema, IdempotencyHeadersSchema } from '../schemas.js';
 import { NDJSON, streamFrames, type StreamLimiter } from '../streaming.js';
+import { forwardingHook } from './sandboxes-forward.js';
 import { sandboxPtyRoute } from './sandboxes-pty.js';
 import {
   ExecParams,
@@ -87,6 +88,8 @@ export const sandboxRoutes: FastifyPluginAsyncZod<SandboxRoutesOptions> = async 
   app,
   { sandboxes, streams },
 ) => {
+  // Several replicas: a call on a sandbox live on another one is forwarded there, before its body is read.
+  if (sandboxes.replicaId !== null) app.addHook('onRequest', forwardingHook(sandboxes, sandboxes.replicaId));
   // File bodies are raw bytes of any type, JSON included (encapsulated: only these routes see these parsers).
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_FILE_BYTES }, (_req, body, done) =>
     done(null, body),
@@ -321,5 +324,6 @@ export const sandboxRoutes: FastifyPluginAsyncZod<SandboxRoutesOptions> = async 
     },
   );
 
-  await app.register(sandboxPtyRoute, { sandboxes });
+  const replica = sandboxes.replicaId;
+  await app.register(sandboxPtyRoute, { sandboxes, ...(replica === null ? {} : { replica }) });
 };

@@ -61,6 +61,11 @@ export const serveCommand: CommandSpec = {
         'this replica’s name among those sharing the store (env CRUCIBLE_REPLICA_ID; default host-random)',
     },
     {
+      flags: '--advertise-url <url>',
+      description:
+        'where other replicas reach this one, for its live sandboxes (env CRUCIBLE_ADVERTISE_URL; default: the listen address)',
+    },
+    {
       flags: '--lease-seconds <s>',
       description:
         'how long a dead replica’s work stays owned before others take it (env CRUCIBLE_LEASE_SECONDS; 15)',
@@ -128,6 +133,7 @@ export function configInput(env: ServerConfigInput, flags: Flags): ServerConfigI
       concurrency: flag('concurrency') ?? env.concurrency,
       globalConcurrency: flag('globalConcurrency') ?? env.globalConcurrency,
       replicaId: flag('replicaId') ?? env.replicaId,
+      advertiseUrl: flag('advertiseUrl') ?? env.advertiseUrl,
       leaseSeconds: flag('leaseSeconds') ?? env.leaseSeconds,
       dataDir: flag('dataDir') ?? env.dataDir,
       crd: {

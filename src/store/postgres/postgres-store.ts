@@ -238,6 +238,15 @@ class PostgresStore implements EvaluationStore {
     await this.#db.query(this.#sql.dropLease, [replica]);
   }
 
+  async advertiseReplica(replica: string, url: string): Promise<void> {
+    await this.#db.query(this.#sql.advertiseReplica, [replica, url]);
+  }
+
+  async liveReplica(replica: string): Promise<{ url: string | null } | null> {
+    const [row] = await this.#db.query(this.#sql.liveReplica, [replica]);
+    return row ? { url: row['url'] === null ? null : String(row['url']) } : null;
+  }
+
   async listOrphans(): Promise<OwnedEvaluation[]> {
     return (await this.#db.query(this.#sql.listOrphans)).map((row) => {
       const { evaluation, owner } = toEvaluationRow(row);

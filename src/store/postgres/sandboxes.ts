@@ -21,7 +21,7 @@ function statements(names: SchemaNames) {
   const l = `${names.quoted}.sandbox_exec_logs`;
   return {
     sandboxes: s,
-    insert: `INSERT INTO ${s} (${SANDBOX_COLUMNS}) VALUES (${marks(19)})`,
+    insert: `INSERT INTO ${s} (${SANDBOX_COLUMNS}) VALUES (${marks(20)})`,
     get: `SELECT ${SANDBOX_COLUMNS} FROM ${s} WHERE id = $1`,
     claimKey: `INSERT INTO ${k} (scope, key, fingerprint, target_id, created_at) VALUES ($1, $2, $3, $4, $5)
       ON CONFLICT DO NOTHING RETURNING target_id`,
@@ -32,6 +32,7 @@ function statements(names: SchemaNames) {
     listExecs: `SELECT ${EXEC_COLUMNS} FROM ${e} WHERE sandbox_id = $1 ORDER BY row_order DESC LIMIT $2`,
     finishExec: `UPDATE ${e} SET status = $1, exit = $2, finished_at = $3 WHERE id = $4 AND status = 'running'`,
     loseExecs: `UPDATE ${e} SET status = 'lost', finished_at = $1 WHERE status = 'running' RETURNING id`,
+    loseSandboxExecs: `UPDATE ${e} SET status = 'lost', finished_at = $1 WHERE status = 'running' AND sandbox_id = $2 RETURNING id`,
     appendLogs: `INSERT INTO ${l} (exec_id, seq, stream, data)
       SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bytea[]) ON CONFLICT DO NOTHING`,
     readLogs: `SELECT exec_id, seq, stream, data FROM ${l} WHERE exec_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
@@ -64,11 +65,12 @@ export function postgresSandboxes(db: Database, names: SchemaNames): SandboxStor
       const text = `SELECT ${SANDBOX_COLUMNS} FROM ${sql.sandboxes} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY row_order DESC LIMIT $${values.length}`;
       return (await db.query(text, values)).map(toSandbox);
     },
-    async updateSandbox(id, from, patch) {
+    async updateSandbox(id, from, patch, owner) {
       const { sets, values } = patchAssignments(patch, (i) => `$${i}`);
       if (sets.length === 0) return this.getSandbox(id);
-      const text = `UPDATE ${sql.sandboxes} SET ${sets.join(', ')} WHERE id = $${values.length + 1} AND status = ANY($${values.length + 2}::text[]) RETURNING ${SANDBOX_COLUMNS}`;
-      const [row] = await db.query(text, [...values, id, [...from]]);
+      const byOwner = owner === undefined ? '' : ` AND owner IS NOT DISTINCT FROM $${values.length + 3}`;
+      const text = `UPDATE ${sql.sandboxes} SET ${sets.join(', ')} WHERE id = $${values.length + 1} AND status = ANY($${values.length + 2}::text[])${byOwner} RETURNING ${SANDBOX_COLUMNS}`;
+      const [row] = await db.query(text, [...values, id, [...from], ...(owner === undefined ? [] : [owner])]);
       return row ? toSandbox(row) : null;
     },
     async countSandboxes(user, statuses) {
@@ -105,7 +107,8 @@ export function postgresSandboxes(db: Database, names: SchemaNames): SandboxStor
     async finishExec(id, status, exit, at) {
       await db.query(sql.finishExec, [status, exit ? JSON.stringify(exit) : null, at, id]);
     },
-    async loseRunningExecs(at) {
+    async loseRunningExecs(at, sandboxId) {
+      if (sandboxId !== undefined) return (await db.query(sql.loseSandboxExecs, [at, sandboxId])).length;
       return (await db.query(sql.loseExecs, [at])).length;
     },
     async appendExecLogs(chunks) {

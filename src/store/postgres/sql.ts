@@ -75,6 +75,8 @@ export function statements(names: SchemaNames) {
       "VALUES ($1, now() + $2::double precision * interval '1 millisecond') " +
       'ON CONFLICT (replica) DO UPDATE SET expires_at = EXCLUDED.expires_at',
     dropLease: `DELETE FROM ${t('replica_leases')} WHERE replica = $1`,
+    advertiseReplica: `UPDATE ${t('replica_leases')} SET url = $2 WHERE replica = $1`,
+    liveReplica: `SELECT url FROM ${t('replica_leases')} WHERE replica = $1 AND expires_at > now()`,
     listOrphans:
       `SELECT ${EVALUATION_COLUMNS} FROM ${t('evaluations')} e WHERE (e.status IN ${ACTIVE} OR ${HELD}) ` +
       `AND NOT EXISTS (SELECT 1 FROM ${t('replica_leases')} l ` +

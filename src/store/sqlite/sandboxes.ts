@@ -15,7 +15,7 @@ import type { SandboxStore } from '../sandboxes.js';
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
 const SQL = {
-  insert: `INSERT INTO sandboxes (${SANDBOX_COLUMNS}) VALUES (${marks(19)})`,
+  insert: `INSERT INTO sandboxes (${SANDBOX_COLUMNS}) VALUES (${marks(20)})`,
   get: `SELECT ${SANDBOX_COLUMNS} FROM sandboxes WHERE id = ?`,
   claimKey:
     'INSERT INTO sandbox_idempotency_keys (scope, key, fingerprint, target_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -27,6 +27,8 @@ const SQL = {
   finishExec:
     "UPDATE sandbox_execs SET status = ?, exit = ?, finished_at = ? WHERE id = ? AND status = 'running'",
   loseExecs: "UPDATE sandbox_execs SET status = 'lost', finished_at = ? WHERE status = 'running'",
+  loseSandboxExecs:
+    "UPDATE sandbox_execs SET status = 'lost', finished_at = ? WHERE status = 'running' AND sandbox_id = ?",
   appendLog: 'INSERT OR IGNORE INTO sandbox_exec_logs (exec_id, seq, stream, data) VALUES (?, ?, ?, ?)',
   readLogs:
     'SELECT exec_id, seq, stream, data FROM sandbox_exec_logs WHERE exec_id = ? AND seq > ? ORDER BY seq LIMIT ?',
@@ -59,11 +61,13 @@ export function sqliteSandboxes(statements: StatementCache, transactor: Transact
         .all(...values, query.limit)
         .map(toSandbox);
     },
-    async updateSandbox(id, from, patch) {
+    async updateSandbox(id, from, patch, owner) {
       const { sets, values } = patchAssignments(patch, () => '?');
       if (sets.length === 0) return this.getSandbox(id);
-      const sql = `UPDATE sandboxes SET ${sets.join(', ')} WHERE id = ? AND status IN (${marks(from.length)}) RETURNING ${SANDBOX_COLUMNS}`;
-      const row = statements.get(sql).get(...(values as never[]), id, ...from);
+      const byOwner = owner === undefined ? '' : ' AND owner IS ?';
+      const sql = `UPDATE sandboxes SET ${sets.join(', ')} WHERE id = ? AND status IN (${marks(from.length)})${byOwner} RETURNING ${SANDBOX_COLUMNS}`;
+      const ownerValue = owner === undefined ? [] : [owner];
+      const row = statements.get(sql).get(...(values as never[]), id, ...from, ...(ownerValue as never[]));
       return row ? toSandbox(row) : null;
     },
     async countSandboxes(user, statuses) {
@@ -96,7 +100,9 @@ export function sqliteSandboxes(statements: StatementCache, transactor: Transact
     async finishExec(id, status, exit, at) {
       statements.get(SQL.finishExec).run(status, exit ? JSON.stringify(exit) : null, at, id);
     },
-    async loseRunningExecs(at) {
+    async loseRunningExecs(at, sandboxId) {
+      if (sandboxId !== undefined)
+        return Number(statements.get(SQL.loseSandboxExecs).run(at, sandboxId).changes);
       return Number(statements.get(SQL.loseExecs).run(at).changes);
     },
     async appendExecLogs(chunks) {

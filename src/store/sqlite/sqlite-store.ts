@@ -103,6 +103,7 @@ class SqliteStore implements EvaluationStore {
    * earlier owner is alive and everything active it did not renew here is an orphan.
    */
   private readonly leases = new Map<string, number>();
+  private readonly urls = new Map<string, string>();
   readonly shared = false;
   readonly projects: ProjectStore;
   readonly webhooks: WebhookStore;
@@ -315,6 +316,15 @@ class SqliteStore implements EvaluationStore {
 
   async dropLease(replica: string): Promise<void> {
     this.leases.delete(replica);
+  }
+
+  async advertiseReplica(replica: string, url: string): Promise<void> {
+    this.urls.set(replica, url);
+  }
+
+  async liveReplica(replica: string): Promise<{ url: string | null } | null> {
+    const expiresAt = this.leases.get(replica);
+    return expiresAt !== undefined && expiresAt > Date.now() ? { url: this.urls.get(replica) ?? null } : null;
   }
 
   async listOrphans(): Promise<OwnedEvaluation[]> {

@@ -10,6 +10,7 @@ import { migration010 } from './010_sandboxes.js';
 import { migration011 } from './011_sandbox_execs.js';
 import { migration012 } from './012_platform_stages.js';
 import { migration013 } from './013_fair_anonymous.js';
+import { migration017 } from './017_sandbox_owner.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration011,
   migration012,
   migration013,
+  migration017,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */

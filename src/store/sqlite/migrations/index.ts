@@ -12,6 +12,7 @@ import { migration012 } from './012_sandboxes.js';
 import { migration013 } from './013_sandbox_execs.js';
 import { migration014 } from './014_platform_stages.js';
 import { migration015 } from './015_fair_anonymous.js';
+import { migration019 } from './019_sandbox_owner.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -35,6 +36,7 @@ export const MIGRATIONS: readonly Migration[] = [
   migration013,
   migration014,
   migration015,
+  migration019,
 ];
 
 /** The highest version (versions may have gaps: see `Migration`). */
