@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { DEFAULT_LIMITS, findLanguage, type LanguageSpec } from '../../src/core/index.js';
 import type { RunRequest } from '../../src/runtime/runtime.js';
+import { collectArtifacts, createArtifactsMounts } from '../../src/runtime/local/artifacts-mount.js';
 import { spawnDirect } from '../../src/runtime/local/spawned.js';
 import { compileSpec, runSpec } from '../../src/runtime/local/staged-run.js';
 import { WarmStagesPool } from '../../src/runtime/local/warm-stages.js';
@@ -49,7 +50,14 @@ describeSandboxed('pre-spawned compile stages (bwrap)', () => {
   let pool: WarmStagesPool;
   beforeAll(async () => {
     await installLanguages(['c'], (message) => process.stderr.write(`${message}\n`));
-    pool = new WarmStagesPool({ perTemplate: 1, extraTasks: 2, warn: () => undefined, launch: spawnDirect });
+    const artifacts = createArtifactsMounts(8, () => undefined);
+    pool = new WarmStagesPool({
+      perTemplate: 1,
+      extraTasks: 2,
+      warn: () => undefined,
+      launch: spawnDirect,
+      artifacts,
+    });
   }, INSTALL_TIMEOUT_MS);
   afterAll(() => pool?.close());
 
@@ -59,9 +67,13 @@ describeSandboxed('pre-spawned compile stages (bwrap)', () => {
     const compile = compileSpec(request, language, PLACEHOLDER)!;
     const run = runSpec(request, language, PLACEHOLDER, '');
     const size = language.compile!.limits.buildSizeMb;
-    if (!pool.launch(compile, run, size, () => undefined)) await pool.settled();
-    else throw new Error('a pool that never saw this kind cannot have a pair ready');
-    const stages = pool.launch(compile, run, size, (_stream, data) => onOutput(data));
+    const onCompile = (_stream: string, data: Buffer) => onOutput(data);
+    // A kind the pool has not seen is learned by the first claim (cold: null); the refill makes the next warm.
+    let stages = pool.launch(compile, run, size, onCompile);
+    if (!stages) {
+      await pool.settled();
+      stages = pool.launch(compile, run, size, onCompile);
+    }
     expect(stages).not.toBeNull();
     return { stages: stages!, request };
   }
@@ -91,5 +103,21 @@ describeSandboxed('pre-spawned compile stages (bwrap)', () => {
     await stages.release();
     await stages.removeBuild();
     expect(bombProcesses()).toBe(0);
+  }, 60_000);
+
+  test('the warm run stage has its own /artifacts: the program’s files are collected from it', async () => {
+    const c = findLanguage('c')!;
+    const code =
+      '#include <stdio.h>\nint main(void) { FILE *f = fopen("/artifacts/out.txt", "w");\n' +
+      '  if (!f) return 2; fputs("made", f); fclose(f); return 0; }\n';
+    const { stages, request } = await claim(c, code, () => undefined);
+    expect((await stages.compile.exited).exitCode).toBe(0);
+    const build = { hostPath: stages.buildHostPath, remove: stages.removeBuild };
+    const run = stages.run({ ...runSpec(request, c, build, ''), collectArtifacts: true }, () => undefined)!;
+    expect((await run.exited).exitCode).toBe(0);
+    const names: string[] = [];
+    await collectArtifacts(run.artifacts, { artifact: async (file) => void names.push(file.name) });
+    expect(names).toEqual(['out.txt']);
+    await stages.removeBuild();
   }, 60_000);
 });

@@ -104,7 +104,13 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
       : null;
   // Compile stages bind a per-evaluation /build: pre-spawned in pairs that bring their own (warm-stages.ts).
   const stagesPool = pool
-    ? new WarmStagesPool({ perTemplate: options.warmPoolSize ?? 2, extraTasks: BWRAP_TASKS, warn, launch })
+    ? new WarmStagesPool({
+        perTemplate: options.warmPoolSize ?? 2,
+        extraTasks: BWRAP_TASKS,
+        warn,
+        launch,
+        artifacts,
+      })
     : null;
   let runNumber = 0;
   const track = (handle: SandboxHandle): SandboxHandle => {
@@ -153,7 +159,10 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
               ...stages,
               run: (spec, output) => {
                 const handle = stages.run(spec, output);
-                return handle ? track(handle) : null;
+                if (!handle) return null;
+                // As `launch`: a caller that does not collect the run's /artifacts lets them go.
+                if (!spec.collectArtifacts) void handle.exited.then(() => handle.artifacts?.release());
+                return track(handle);
               },
             };
           },

@@ -1,4 +1,5 @@
 import type { OutputStream } from '../../core/index.js';
+import type { ArtifactsMounts } from './artifacts-mount.js';
 import { bwrapWarmPlan, warmTemplateOf, type WarmTemplate } from './bwrap.js';
 import { createBuildDir, type BuildDir } from './build-dir.js';
 import { RunCgroups, cgroupLimitsFor, type CgroupLimits } from './cgroups.js';
@@ -30,6 +31,8 @@ export interface WarmStagesOptions {
   readonly extraTasks: number;
   readonly warn: (message: string) => void;
   readonly launch: Launcher;
+  /** The run sandbox of each pair gets its own `/artifacts` from here (absent: none), as a cold run does. */
+  readonly artifacts?: ArtifactsMounts | null;
 }
 
 /** Spawned with generous limits; the claiming stage's own limits are set before its code runs. */
@@ -162,7 +165,9 @@ export class WarmStagesPool {
     try {
       for (const stage of [template.compile, template.run]) {
         const cgroups = await RunCgroups.create(SPAWN_LIMITS(this.#options.extraTasks));
-        const plan = bwrapWarmPlan(stage, cgroups, null, build.hostPath);
+        // The program's stage keeps its /artifacts, the compiler's gets none (as on the cold path).
+        const artifacts = stage === template.run ? await this.#options.artifacts?.create() : null;
+        const plan = bwrapWarmPlan(stage, cgroups, artifacts, build.hostPath);
         spawned.push({ prepared: await prepareRun(plan, this.#options.warn, this.#options.launch), cgroups });
       }
       const [compile, run] = spawned as [Prepared, Prepared];
