@@ -15,6 +15,9 @@ import { inProcess, type InProcess } from '../support/in-process.js';
 import type { CollectedFile } from '../../src/runtime/artifacts.js';
 import { ArtifactFrames } from '../../src/runtime/kubernetes/artifact-frames.js';
 import { FrameDecoder } from '../../src/runtime/kubernetes/frames.js';
+import type { KubeApi } from '../../src/runtime/kubernetes/kube-client.js';
+import { LogCollector } from '../../src/runtime/kubernetes/log-collector.js';
+import { Readable } from 'node:stream';
 import { FAST, jobsGone, request } from './harness.js';
 
 const PNG = Buffer.from(
@@ -193,5 +196,43 @@ describe('artifact frames', () => {
     frames.frame('d', b64('1234'));
     frames.close();
     await expect(read(files[0]!)).rejects.toThrow(/4 of 10 bytes/);
+  });
+});
+
+describe('the log grace after the container ended', () => {
+  it('counts from the last progress: a long artifact backlog is read to its end, a silent log is given up', async () => {
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const frame = (seq: number, body: string) =>
+      Buffer.from(`2026-01-01T00:00:00.${String(seq).padStart(3, '0')}Z ${body}\n`);
+    // 60 data frames 10 ms apart (600 ms in all) against a 200 ms grace, then the exit frame.
+    const slowLog = () =>
+      Readable.from(
+        (async function* () {
+          yield frame(1, `a 1 ${b64('slow.bin')} 60`);
+          for (let i = 0; i < 60; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+            yield frame(i + 2, `d ${i + 2} ${b64('x')}`);
+          }
+          yield frame(62, 'x 62 0 - 0 - -');
+        })(),
+      );
+    const silentLog = () => new Readable({ read() {} });
+    for (const [log, complete] of [
+      [slowLog, true],
+      [silentLog, false],
+    ] as const) {
+      const files: CollectedFile[] = [];
+      const api = { log: async () => log() } as unknown as KubeApi;
+      const collector = new LogCollector(api, 'pod', () => undefined, {
+        retryMs: 10,
+        graceMs: 200,
+        warn: () => undefined,
+        artifact: (file) => files.push(file),
+      });
+      collector.start();
+      const result = await collector.finish();
+      expect(result.complete).toBe(complete);
+      if (complete) expect(files.map((f) => [f.name, f.size])).toEqual([['slow.bin', 60]]);
+    }
   });
 });

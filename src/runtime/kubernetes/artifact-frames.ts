@@ -22,6 +22,8 @@ export class ArtifactFrames {
   readonly #unread = new Set<Readable>();
   #wake: (() => void)[] = [];
   #abandoned = false;
+  /** When the store last asked for more of a file (progress while the log reader waits). */
+  readAt = 0;
 
   constructor(private readonly emit: (file: CollectedFile) => void) {}
 
@@ -40,7 +42,14 @@ export class ArtifactFrames {
     const name = Buffer.from(nameField, 'base64').toString('utf8');
     const size = Number(sizeText) || 0;
     if (tag === 'a') {
-      const stream = this.#track(new Readable({ read: () => this.#notify() }));
+      const stream = this.#track(
+        new Readable({
+          read: () => {
+            this.readAt = Date.now();
+            this.#notify();
+          },
+        }),
+      );
       this.#current = { body: stream, size, received: 0 };
       this.emit({ name, size, kind: 'file', body: stream });
       return;

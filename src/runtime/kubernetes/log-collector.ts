@@ -31,6 +31,8 @@ export interface LogCollectorOptions {
 export class LogCollector {
   private readonly decoder: FrameDecoder;
   private readonly artifacts: ArtifactFrames;
+  /** When the last log chunk arrived (the grace of `finish` counts from it). */
+  private progressAt = 0;
   private readonly controller = new AbortController();
   private running: Promise<void> | null = null;
   private terminated = false;
@@ -64,7 +66,9 @@ export class LogCollector {
 
   /**
    * The container terminated: resolves when the output is complete, the pod is gone, or the grace period
-   * ran out (a half-open log stream must not hold the result back forever).
+   * ran out (a half-open log stream must not hold the result back forever). The grace counts from the last
+   * progress — a chunk read or artifact bytes taken by the store — so a long backlog of artifacts streamed
+   * after the program ended is read to its end, while a log that stops moving is still given up on.
    */
   async finish(): Promise<LogResult> {
     this.terminated = true;
@@ -73,8 +77,14 @@ export class LogCollector {
     else this.wake = true;
     this.start();
     let timer: NodeJS.Timeout | undefined;
+    this.progressAt = Date.now();
     const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.options.graceMs);
+      const check = () => {
+        const idle = Date.now() - Math.max(this.progressAt, this.artifacts.readAt);
+        if (idle >= this.options.graceMs) resolve();
+        else timer = setTimeout(check, this.options.graceMs - idle);
+      };
+      timer = setTimeout(check, this.options.graceMs);
     });
     await Promise.race([this.running, grace]);
     clearTimeout(timer);
@@ -131,6 +141,7 @@ export class LogCollector {
         );
         this.decoder.resetConnection();
         for await (const chunk of body as AsyncIterable<Buffer>) {
+          this.progressAt = Date.now();
           this.decoder.push(chunk);
           // Artifacts' bytes wait here while the store is slower than the log (artifact-frames.ts).
           await this.artifacts.settled();
