@@ -33,7 +33,10 @@ export class ExecCapture {
   readonly #wake = new Set<() => void>();
   #flush: Promise<void> = Promise.resolve();
   #flushQueued = false;
+  /** Stored: the last chunks and the exit are in the store. */
   #end: ExecEnd | null = null;
+  /** Known: the exit arrived and every chunk is in memory (followers are answered from here). */
+  #exited: ExecEnd | null = null;
   #resolveDone!: (end: ExecEnd) => void;
   readonly done: Promise<ExecEnd>;
   /** A write failure while storing output; reported once the exec ends. */
@@ -52,7 +55,7 @@ export class ExecCapture {
   }
 
   push(stream: 'stdout' | 'stderr', data: Buffer): void {
-    if (this.#end) return;
+    if (this.#exited) return;
     const chunk: ExecLogChunk = { execId: this.id, seq: this.#chunks.length + 1, stream, data };
     this.#chunks.push(chunk);
     this.#pending.push(chunk);
@@ -75,10 +78,16 @@ export class ExecCapture {
     });
   }
 
-  /** Stores the rest of the output, then the exit; resolves `done`. */
+  /**
+   * Ends the capture: followers get the exit at once (the output is all in memory, and a reader of the
+   * store sees it `running` until the next writes land), then the rest of the output and the exit are
+   * stored and `done` resolves. Answering before those writes takes a store round trip off every exec.
+   */
   async finish(end: ExecEnd, finishedAt: string): Promise<void> {
-    if (this.#end) return;
+    if (this.#exited) return;
     await new Promise((resolve) => setImmediate(resolve));
+    this.#exited = end;
+    this.#notify();
     await this.#flush;
     await this.#write();
     // Output the store refused: the record says so rather than pretending the replay is whole.
@@ -106,8 +115,9 @@ export class ExecCapture {
         const chunk = this.#chunks[next++] as ExecLogChunk;
         yield { seq: chunk.seq, stream: chunk.stream, data: chunk.data };
       }
-      if (this.#end) {
-        yield this.#end;
+      const end = this.#end ?? this.#exited;
+      if (end) {
+        yield end;
         return;
       }
       if (signal?.aborted) return;

@@ -332,8 +332,9 @@ export class SandboxService {
    * The live sandbox for a call: resumes a hibernated one first. Marks it active.
    * @throws SandboxError sandbox_terminated for a terminated or failed one
    */
-  async #ready(caller: Caller, id: string): Promise<LiveSandbox> {
-    const record = await this.#visible(caller, id);
+  async #ready(caller: Caller, id: string, visible?: SandboxRecord): Promise<LiveSandbox> {
+    // A caller that checked visibility just now passes the record: one store read less per exec.
+    const record = visible ?? (await this.#visible(caller, id));
     const current = this.#live.get(id);
     if (current && !current.client.alive) {
       // A dropped connection (a Kubernetes exec stream) may be reopened: a fresh agent, the same workspace.
@@ -478,6 +479,8 @@ export class SandboxService {
     for (const pty of live?.ptys.values() ?? [])
       pty.close({ code: null, signal: null, reason: 'the sandbox was deleted' });
     await live?.instance.destroy();
+    // Its execs ended with it; their last writes land before the sandbox reads as terminated.
+    await Promise.all([...(live?.execs.values() ?? [])].map((capture) => capture.done));
     await this.#o.objects.delete(SNAPSHOT_KEY(id));
     await dropCheckpoint(this.#o.objects, id);
     await this.#o.store.updateSandbox(id, ['starting', 'ready', 'hibernated', 'error'], {
@@ -528,7 +531,7 @@ export class SandboxService {
   // Execs ------------------------------------------------------------------------------------------------
 
   async exec(caller: Caller, id: string, request: ExecRequest, idempotencyKey?: string): Promise<ExecHandle> {
-    await this.#visible(caller, id);
+    const record = await this.#visible(caller, id);
     const execId = randomUUID();
     if (idempotencyKey !== undefined) {
       const fp = fingerprint(request);
@@ -549,7 +552,7 @@ export class SandboxService {
         return this.execHandle(caller, id, earlier.targetId);
       }
     }
-    const live = await this.#ready(caller, id);
+    const live = await this.#ready(caller, id, record);
     return runExec(live, this.#o.store, execId, id, request, this.#now);
   }
 
