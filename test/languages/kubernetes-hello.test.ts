@@ -6,11 +6,6 @@ import { ensureAllLanguages, INSTALL_TIMEOUT_MS } from './support.js';
 
 /** The interpreted languages (compiled ones: kubernetes-compiled.test.ts). */
 const INTERPRETED = LANGUAGES.filter((l) => !('compile' in l)).map((l) => l.id);
-/**
- * Not on the fake kubelet: it runs the runner in the local sandbox, where `node` is the host's /usr/bin/node
- * (not Node 24, so no type stripping; the real node:24-slim image has it).
- */
-const FAKE_KUBELET_GAPS = new Set(['typescript']);
 
 let env: Env;
 beforeAll(async () => {
@@ -20,7 +15,7 @@ beforeAll(async () => {
 }, INSTALL_TIMEOUT_MS);
 afterAll(() => env?.close());
 
-test.each(INTERPRETED.filter((id) => !FAKE_KUBELET_GAPS.has(id)))(
+test.each(INTERPRETED)(
   'hello world in %s on the Kubernetes backend (its image from the table, fake API server)',
   async (language) => {
     const t = await env.run({ ...request(HELLO[language]!), language });

@@ -10,6 +10,7 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
 import { LANGUAGES } from '../../src/core/index.js';
+import { SANDBOX_NODE_PATH } from '../../src/runtime/local/interpreters.js';
 import { FakeControllers } from './controllers.js';
 import { FakeKubelet } from './kubelet.js';
 import { emptyNamespace } from './namespaces.js';
@@ -161,11 +162,20 @@ export async function startFakeCluster(
       [...new Set(['/etc/alternatives', ...('hostDirs' in l ? l.hostDirs : [])])],
     ]),
   );
+  // A node image's Node is this process's own (24), first on the sandbox's PATH, not the host's /usr/bin/node.
+  // (Binds need a real sandbox: the unisolated fallback runs the host's PATH.)
+  const imageFiles = Object.fromEntries(
+    LANGUAGES.filter((l) => l.interpreter === 'node' && sandbox.isolation !== 'none').map((l) => [
+      l.image,
+      [{ hostPath: process.execPath, path: SANDBOX_NODE_PATH }],
+    ]),
+  );
   const kubelet = new FakeKubelet(store, sandbox, {
     images,
     runnerImages: [RUNNER_IMAGE],
     interpreters,
     imageDirs,
+    imageFiles,
   });
   const admission = {
     validate(resource: Resource, object: KObject): void {

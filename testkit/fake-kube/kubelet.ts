@@ -99,6 +99,8 @@ export interface KubeletOptions {
    * configuration), shown read-only: a real image has them, the sandbox shows no host /etc otherwise.
    */
   readonly imageDirs?: Readonly<Record<string, readonly string[]>>;
+  /** Image → host files shown read-only at another path (the Node 24 a `node:24` image has, on PATH first). */
+  readonly imageFiles?: Readonly<Record<string, readonly { hostPath: string; path: string }[]>>;
 }
 
 interface PodState {
@@ -300,14 +302,16 @@ export class FakeKubelet implements ExecTarget {
     // /tmp as the pod's tmp emptyDir sizes it (a compiler's temporary files and Go's build cache need room).
     const tmpVolume = spec.volumes?.find((v) => v.name === 'tmp')?.emptyDir;
     const tmpSizeMb = Math.max(64, Math.ceil(quantityBytes(tmpVolume?.sizeLimit, 64 << 20) / (1 << 20)));
+    const binds = [
+      ...bound.map((b) => ({ hostPath: b.dir.hostPath, path: b.path, writable: true })),
+      ...(this.options.imageFiles?.[main.image] ?? []).map((f) => ({ ...f, writable: false })),
+    ];
     const handle = await this.sandbox
       .launch(
         {
           argv,
           files,
-          ...(bound.length > 0
-            ? { binds: bound.map((b) => ({ hostPath: b.dir.hostPath, path: b.path, writable: true })) }
-            : {}),
+          ...(binds.length > 0 ? { binds } : {}),
           ...(hostDirs.length > 0 ? { hostDirs } : {}),
           ...(Object.keys(env).length > 0 ? { env } : {}),
           stdin: '',
