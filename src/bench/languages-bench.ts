@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -35,6 +35,8 @@ export interface LanguageBenchRow {
   readonly bareMs: number;
   /** Median compile stage as Crucible measured it (result), ms; null for interpreted languages. */
   readonly compileMs: number | null;
+  /** The host's 1-minute load average when the language's runs ended (the machine may be shared). */
+  readonly load1m: number;
 }
 
 export interface LanguagesBenchOptions {
@@ -124,6 +126,7 @@ export async function benchLanguages(options: LanguagesBenchOptions): Promise<La
       crucibleMs: median(crucible),
       bareMs: median(bare),
       compileMs: compile.length > 0 ? median(compile) : null,
+      load1m: loadavg()[0] ?? Number.NaN,
     });
   }
   return rows;
@@ -134,7 +137,7 @@ export function formatLanguagesBench(rows: readonly LanguageBenchRow[]): string 
   return (
     'hello world per language: submit→terminal over HTTP vs the same compiler + binary run bare on the host\n' +
     table([
-      ['language', 'kind', 'crucible', 'compile stage', 'bare', 'ratio', 'goal'],
+      ['language', 'kind', 'crucible', 'compile stage', 'bare', 'ratio', 'goal', 'load 1m'],
       ...rows.map((r) => [
         r.id,
         r.compiled ? 'compiled' : 'interpreted',
@@ -143,6 +146,7 @@ export function formatLanguagesBench(rows: readonly LanguageBenchRow[]): string 
         ms(r.bareMs),
         `${(r.crucibleMs / r.bareMs).toFixed(2)}×`,
         r.compiled ? '≤ 1.20×' : '',
+        r.load1m.toFixed(2),
       ]),
     ])
   );
