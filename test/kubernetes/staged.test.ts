@@ -137,6 +137,12 @@ describe('stage frames', () => {
     expect(outcome.compile).toMatchObject({ succeeded: false, oomKilled: true, output: 'In function main' });
   });
 
+  it('a lost k frame without a kill adds no compile facts (the exit decides, not a guessed compile error)', () => {
+    const collector = new StageCollector(true, false);
+    decode(collector, ['o 5 <hello\n>']);
+    expect((collector.apply(exited) as ExitedOutcome).compile).toBeUndefined();
+  });
+
   it('plain output of a compiled program without tests is streamed', () => {
     const collector = new StageCollector(true, false);
     expect(decode(collector, ['k 1 0 - 0 0 10', 'o 2 <hello\n>', 'x 3 0 - 0 1 1'])).toBe('hello\n');

@@ -78,13 +78,13 @@ export class StageCollector {
   apply(outcome: RunOutcome): RunOutcome {
     if (outcome.kind !== 'exited') return outcome;
     const durationMs = outcome.finishedAt.getTime() - outcome.startedAt.getTime();
-    // No `k` frame: the container died while compiling. On cgroup v2 nodes (Kubernetes ≥ 1.28) an OOM kills
-    // the whole container, runner included, so this is how a compiler over its memory limit shows.
+    // No `k` frame and the container was killed: it died while compiling. On cgroup v2 nodes (Kubernetes
+    // ≥ 1.28) an OOM kills the whole container, runner included, so this is how a compiler over its memory
+    // limit shows. Without a kill the frame was only lost (an incomplete log): the exit decides alone.
+    const killed =
+      outcome.oomKilled || outcome.timedOut || outcome.signal !== null || outcome.exitCode === 137;
     const compile =
-      this.compile ??
-      (this.compiles
-        ? this.compileFacts({ ...outcome, exitCode: outcome.exitCode ?? null, durationMs }, false)
-        : null);
+      this.compile ?? (this.compiles && killed ? this.compileFacts({ ...outcome, durationMs }, false) : null);
     const withCompile = compile ? { ...outcome, compile } : outcome;
     if (!this.tests || (compile && !compile.succeeded)) return withCompile;
     // A test cut short by the container's end (deadline, OOM of the whole container) is that test's verdict.
