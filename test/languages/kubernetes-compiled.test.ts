@@ -141,3 +141,16 @@ test('each test on Kubernetes starts with /tmp as the compile left it (the tests
   expect(t.evaluation.result?.tests?.map((v) => v.stdout)).toEqual(['fresh\n', 'fresh\n', 'fresh\n']);
   expect(t.evaluation.status).toBe('succeeded');
 }, 120_000);
+
+test('a two-file Python program on Kubernetes (a package with an empty __init__.py)', async () => {
+  const t = await run('python', 'from helpers.text import shout\nprint(shout("hi"))', {
+    files: [
+      { name: 'helpers/__init__.py', content: '' },
+      { name: 'helpers/text.py', content: 'def shout(s):\n    return s.upper() + "!"\n' },
+    ],
+  });
+  expect(t.err).toBe('');
+  expect(t.evaluation.status).toBe('succeeded');
+  expect(t.out).toBe('HI!\n');
+  expect(t.evaluation.result?.compileOutput).toBeUndefined();
+}, 120_000);
