@@ -1,4 +1,4 @@
-import type { ExecExit, SandboxRecord, SandboxStatus } from '../store/store.js';
+import type { ExecExit, SandboxRecord } from '../store/store.js';
 
 /**
  * Errors of the sandbox calls whose codes are theirs alone (the shared CrucibleError codes cover the rest:
@@ -63,48 +63,22 @@ export interface ExecRequest {
   readonly env?: Record<string, string>;
 }
 
-/** A sandbox as the API shows it (its env values are not shown: they may hold secrets). */
-export interface SandboxView {
-  readonly id: string;
-  readonly status: SandboxStatus;
-  readonly language: string;
-  readonly user: string | null;
-  readonly project: string | null;
-  readonly memoryMb: number;
-  readonly workspaceMb: number;
-  readonly idleTimeoutSeconds: number;
-  readonly maxLifetimeSeconds: number | null;
+/**
+ * A sandbox as the API shows it: the record without its env values (they may hold secrets: only `envKeys`),
+ * its snapshot's object key and its owning replica (server internals).
+ */
+export type SandboxView = Omit<SandboxRecord, 'env' | 'snapshotKey' | 'owner' | 'labels'> & {
   readonly labels: Record<string, string>;
   readonly envKeys: string[];
-  readonly runtime: string;
-  readonly snapshotBytes: number | null;
-  readonly error: string | null;
-  readonly createdAt: string;
-  readonly lastActiveAt: string;
-  readonly hibernatedAt: string | null;
-  readonly terminatedAt: string | null;
-}
+};
 
 export function viewOf(record: SandboxRecord, lastActiveAt?: string): SandboxView {
+  const { env, snapshotKey: _snapshotKey, owner: _owner, ...shown } = record;
   return {
-    id: record.id,
-    status: record.status,
-    language: record.language,
-    user: record.user,
-    project: record.project,
-    memoryMb: record.memoryMb,
-    workspaceMb: record.workspaceMb,
-    idleTimeoutSeconds: record.idleTimeoutSeconds,
-    maxLifetimeSeconds: record.maxLifetimeSeconds,
+    ...shown,
     labels: { ...record.labels },
-    envKeys: Object.keys(record.env).sort(),
-    runtime: record.runtime,
-    snapshotBytes: record.snapshotBytes,
-    error: record.error,
-    createdAt: record.createdAt,
+    envKeys: Object.keys(env).sort(),
     lastActiveAt: lastActiveAt ?? record.lastActiveAt,
-    hibernatedAt: record.hibernatedAt,
-    terminatedAt: record.terminatedAt,
   };
 }
 

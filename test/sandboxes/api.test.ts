@@ -3,39 +3,15 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { createPostgresStore } from '../../src/store/postgres/index.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import type { EvaluationStore } from '../../src/store/store.js';
 import { describePostgres } from '../support/postgres.js';
-import { LOCAL_SANDBOX_MISSING, ndjson, sandboxHarness, type SandboxHarness } from './harness.js';
+import { LOCAL_SANDBOX_MISSING, ndjson, openPty, sandboxHarness, type SandboxHarness } from './harness.js';
 
 /** A listing with a digest of every file: what "identical" means across hibernation. */
 const FINGERPRINT =
   'cd /workspace && find . -path ./proc -prune -o -printf "%p %y %m %l\\n" | sort && find . -type f -exec sha256sum {} + | sort';
-
-async function openPty(base: string, id: string, query = '') {
-  const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/sandboxes/${id}/pty${query}`);
-  let screen = '';
-  const waiters = new Set<() => void>();
-  socket.on('message', (data, binary) => {
-    if (binary) screen += (data as Buffer).toString('utf8');
-    waiters.forEach((w) => w());
-  });
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  return {
-    socket,
-    screen: () => screen,
-    type: (text: string) => socket.send(Buffer.from(text), { binary: true }),
-    until: (text: string) =>
-      new Promise<void>((resolve) => {
-        const check = () => screen.includes(text) && (waiters.delete(check), resolve());
-        waiters.add(check);
-        check();
-      }),
-    close: () => new Promise((resolve) => (socket.once('close', resolve), socket.close())),
-  };
-}
 
 function describeSandboxApi(name: string, openStore: () => EvaluationStore): void {
   describe.skipIf(LOCAL_SANDBOX_MISSING !== null)(`sandbox API on ${name} (bwrap)`, () => {

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import WebSocket from 'ws';
 import { buildApi, StreamLimiter } from '../../src/api/index.js';
 import { DEFAULT_BOUNDS } from '../../src/core/index.js';
 import { createMetrics } from '../../src/metrics/index.js';
@@ -94,4 +95,28 @@ export function ndjson(body: string): Record<string, unknown>[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A PTY WebSocket of the API: its screen, keys, and a wait for text to show up on it. */
+export async function openPty(base: string, id: string, query = '') {
+  const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/sandboxes/${id}/pty${query}`);
+  let screen = '';
+  const waiters = new Set<() => void>();
+  socket.on('message', (data, binary) => {
+    if (binary) screen += (data as Buffer).toString('utf8');
+    waiters.forEach((w) => w());
+  });
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  return {
+    socket,
+    screen: () => screen,
+    type: (text: string) => socket.send(Buffer.from(text), { binary: true }),
+    until: (text: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => screen.includes(text) && (waiters.delete(check), resolve());
+        waiters.add(check);
+        check();
+      }),
+    close: () => new Promise((resolve) => (socket.once('close', resolve), socket.close())),
+  };
 }

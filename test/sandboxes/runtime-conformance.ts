@@ -38,6 +38,23 @@ export async function outputContaining(
   await new Promise<void>((resolve) => onData(() => read().includes(text) && resolve()));
 }
 
+/** An interactive bash on the agent's PTY, its screen collected, and a wait for text to show up on it. */
+export async function openScreen(client: AgentClient, size = { cols: 80, rows: 24 }) {
+  let screen = '';
+  const waiters: Array<() => void> = [];
+  const pty = await client.openPty({ argv: ['/bin/bash', '--norc', '-i'], ...size }, (d) => {
+    screen += d.toString();
+    waiters.forEach((w) => w());
+  });
+  const until = (text: string) =>
+    outputContaining(
+      () => screen,
+      text,
+      (cb) => waiters.push(cb),
+    );
+  return { pty, screen: () => screen, until };
+}
+
 /**
  * Drives any SandboxRuntime through what the service relies on: create with env and files, exec (stdin,
  * usage, timeout), files and their refusals, a PTY (type, resize, Ctrl-C), archive and restore.
@@ -125,25 +142,14 @@ export function describeSandboxRuntime(
     });
 
     it('runs a PTY: typed commands, resize, Ctrl-C reaching the foreground program', async () => {
-      let screen = '';
-      const waiters: Array<() => void> = [];
-      const pty = await client.openPty({ argv: ['/bin/bash', '--norc', '-i'], cols: 80, rows: 24 }, (d) => {
-        screen += d.toString();
-        waiters.forEach((w) => w());
-      });
-      const until = (text: string) =>
-        outputContaining(
-          () => screen,
-          text,
-          (cb) => waiters.push(cb),
-        );
+      const { pty, screen, until } = await openScreen(client);
       pty.input(Buffer.from('echo $((6*7))\n'));
       await until('42');
       pty.resize(120, 40);
       pty.input(Buffer.from('stty size\n'));
       await until('40 120');
       if (gaps.ctrlC === undefined) {
-        await ctrlCReachesTheForeground(pty, until, () => screen);
+        await ctrlCReachesTheForeground(pty, until, screen);
       }
       pty.input(Buffer.from('exit 3\n'));
       expect(await pty.exited).toEqual({ code: 3, signal: null });

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { createPostgresStore } from '../../src/store/postgres/index.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
-import type { EvaluationStore, SandboxRecord, SandboxStore } from '../../src/store/store.js';
+import type { EvaluationStore, ExecRecord, SandboxRecord, SandboxStore } from '../../src/store/store.js';
 import { describePostgres } from '../support/postgres.js';
 
 function sandbox(id: string, overrides: Partial<SandboxRecord> = {}): SandboxRecord {
@@ -28,6 +28,11 @@ function sandbox(id: string, overrides: Partial<SandboxRecord> = {}): SandboxRec
     owner: null,
     ...overrides,
   };
+}
+
+/** A `running` exec of sandbox s3. */
+function runningExec(id: string, argv: string[], startedAt: string): ExecRecord {
+  return { id, sandboxId: 's3', argv, status: 'running', exit: null, startedAt, finishedAt: null };
 }
 
 function describeSandboxStore(name: string, open: () => EvaluationStore): void {
@@ -101,15 +106,7 @@ function describeSandboxStore(name: string, open: () => EvaluationStore): void {
     });
 
     it('keeps execs and their numbered output, readable after a given seq, duplicates ignored', async () => {
-      await sandboxes.insertExec({
-        id: 'e1',
-        sandboxId: 's3',
-        argv: ['echo', 'hi'],
-        status: 'running',
-        exit: null,
-        startedAt: 't0',
-        finishedAt: null,
-      });
+      await sandboxes.insertExec(runningExec('e1', ['echo', 'hi'], 't0'));
       const chunks = [1, 2, 3].map((seq) => ({
         execId: 'e1',
         seq,
@@ -136,15 +133,7 @@ function describeSandboxStore(name: string, open: () => EvaluationStore): void {
         finishedAt: 't1',
         argv: ['echo', 'hi'],
       });
-      await sandboxes.insertExec({
-        id: 'e2',
-        sandboxId: 's3',
-        argv: ['sleep', '9'],
-        status: 'running',
-        exit: null,
-        startedAt: 't2',
-        finishedAt: null,
-      });
+      await sandboxes.insertExec(runningExec('e2', ['sleep', '9'], 't2'));
       expect(await sandboxes.loseRunningExecs('t3', 'other-sandbox')).toBe(0);
       expect(await sandboxes.loseRunningExecs('t3', 's3')).toBe(1);
       expect((await sandboxes.listExecs('s3', 10)).map((e) => `${e.id}:${e.status}`)).toEqual([

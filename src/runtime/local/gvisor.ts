@@ -27,7 +27,7 @@ export const HOST_TASKS_PER_PROCESS = 10;
  * started `--attached`, dies with it. Without it a crashed server's sandboxes ran on, unbounded by any
  * timeout, until the next server start removed them.
  */
-export const DIE_WITH_PARENT = ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'];
+const DIE_WITH_PARENT = ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'];
 
 export interface GvisorBackend {
   plan(spec: SandboxSpec, artifacts?: ArtifactsMount | null): Promise<LaunchPlan>;
@@ -42,12 +42,7 @@ export interface GvisorBackend {
  * The code is written to a per-run bundle directory under the state dir and bound read-only.
  */
 export async function gvisorBackend(dir: string, warn: (message: string) => void): Promise<GvisorBackend> {
-  const rootfs = join(dir, 'rootfs');
-  const state = join(dir, 'state');
-  const bundles = join(dir, 'bundles');
-  await prepareRootfs(rootfs);
-  await mkdir(state, { recursive: true });
-  await removeStaleContainers(state, bundles, warn);
+  const { state, rootfs, bundles } = await prepareGvisorDir(dir, '', warn);
   let runNumber = 0;
 
   return {
@@ -95,18 +90,7 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
         maxTasks: spec.limits.maxProcesses * HOST_TASKS_PER_PROCESS + SENTRY_TASKS,
       });
       return {
-        argv: [
-          ...DIE_WITH_PARENT,
-          RUNSC,
-          '--root',
-          state,
-          '--network=none',
-          '--ignore-cgroups',
-          'run',
-          '--bundle',
-          bundle,
-          id,
-        ],
+        ...runscContainer(state, id, bundle, ['run']),
         env: { PATH: SANDBOX_ENV.PATH ?? '/usr/bin:/bin' },
         extraInputs: [],
         cgroups,
@@ -114,14 +98,47 @@ export async function gvisorBackend(dir: string, warn: (message: string) => void
         timeoutMs: spec.limits.timeoutSeconds * 1000,
         wrappedExit: true,
         ...(artifacts ? { artifacts } : {}),
-        stop: async () => {
-          await run(RUNSC, ['--root', state, 'kill', id, 'KILL']).catch(() => undefined);
-        },
-        cleanup: async () => {
-          await run(RUNSC, ['--root', state, 'delete', '--force', id]).catch(() => undefined);
-          await rm(bundle, { recursive: true, force: true });
-        },
       };
+    },
+  };
+}
+
+/**
+ * The state of one kind of gVisor container below `dir`: the shared read-only rootfs, and per kind
+ * (`prefix`: '' for evaluations, 'sandbox-' for interactive sandboxes) its own runsc root and bundles, so
+ * one kind's start-up clean-up of a dead server's containers never touches the other's.
+ */
+export async function prepareGvisorDir(
+  dir: string,
+  prefix: string,
+  warn: (message: string) => void,
+): Promise<{ rootfs: string; state: string; bundles: string }> {
+  const rootfs = join(dir, 'rootfs');
+  const state = join(dir, `${prefix}state`);
+  const bundles = join(dir, `${prefix}bundles`);
+  await prepareRootfs(rootfs);
+  await mkdir(state, { recursive: true });
+  await removeStaleContainers(state, bundles, warn);
+  return { rootfs, state, bundles };
+}
+
+/**
+ * How one container runs (`command`: `run`, or `restore --image-path DIR`), stops and is removed with its
+ * bundle: `runsc` under PDEATHSIG, no network, our cgroups instead of its own.
+ */
+export function runscContainer(state: string, id: string, bundle: string, command: readonly string[]) {
+  return {
+    argv: [
+      ...DIE_WITH_PARENT,
+      ...[RUNSC, '--root', state, '--network=none', '--ignore-cgroups'],
+      ...[...command, '--bundle', bundle, id],
+    ],
+    stop: async () => {
+      await run(RUNSC, ['--root', state, 'kill', id, 'KILL']).catch(() => undefined);
+    },
+    cleanup: async () => {
+      await run(RUNSC, ['--root', state, 'delete', '--force', id]).catch(() => undefined);
+      await rm(bundle, { recursive: true, force: true });
     },
   };
 }
@@ -184,7 +201,7 @@ export function ociConfig(
   };
 }
 
-export async function prepareRootfs(rootfs: string): Promise<void> {
+async function prepareRootfs(rootfs: string): Promise<void> {
   for (const d of ['usr', 'proc', 'dev', 'tmp', 'code', 'etc'])
     await mkdir(join(rootfs, d), { recursive: true });
   for (const [link, target] of [
@@ -200,7 +217,7 @@ export async function prepareRootfs(rootfs: string): Promise<void> {
 }
 
 /** Deletes containers (and bundles) of servers that are no longer running. */
-export async function removeStaleContainers(
+async function removeStaleContainers(
   state: string,
   bundles: string,
   warn: (message: string) => void,

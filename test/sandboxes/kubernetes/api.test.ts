@@ -1,10 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { createKubernetesSandboxRuntime } from '../../../src/runtime/kubernetes/sandboxes/index.js';
 import { createSqliteStore } from '../../../src/store/sqlite/index.js';
 import { startFakeCluster, type FakeCluster } from '../../../testkit/fake-kube/index.js';
-import { ndjson, sandboxHarness, type SandboxHarness } from '../harness.js';
+import { ndjson, openPty, sandboxHarness, type SandboxHarness } from '../harness.js';
 import { NAMESPACE, podsGone, podsOf, skipReason } from './harness.js';
 
 /** A listing with a digest of every file: what "identical" means across hibernation. */
@@ -87,21 +86,7 @@ describe.skipIf(skipReason !== null)('the sandbox API on the Kubernetes backend 
   });
 
   it('serves a PTY over WebSocket through the pod: typing, resize, Ctrl-C', async () => {
-    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/sandboxes/${id}/pty?cols=80&rows=24`);
-    let screen = '';
-    const waiters = new Set<() => void>();
-    socket.on('message', (data, binary) => {
-      if (binary) screen += (data as Buffer).toString('utf8');
-      waiters.forEach((w) => w());
-    });
-    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-    const until = (text: string) =>
-      new Promise<void>((resolve) => {
-        const check = () => screen.includes(text) && (waiters.delete(check), resolve());
-        waiters.add(check);
-        check();
-      });
-    const type = (text: string) => socket.send(Buffer.from(text), { binary: true });
+    const { socket, screen, type, until, close } = await openPty(base, id, '?cols=80&rows=24');
     type('echo $((40+2))\n');
     await until('42');
     socket.send(JSON.stringify({ resize: { cols: 100, rows: 30 } }));
@@ -114,8 +99,8 @@ describe.skipIf(skipReason !== null)('the sandbox API on the Kubernetes backend 
     type('\x03');
     type('echo back-$((2+2))\n');
     await until('back-4');
-    expect(screen).not.toMatch(/\nnot-interrupted/);
-    await new Promise((resolve) => (socket.once('close', resolve), socket.close()));
+    expect(screen()).not.toMatch(/\nnot-interrupted/);
+    await close();
   });
 
   it('hibernates (the pod is deleted) and resumes into a new pod with the workspace identical', async () => {

@@ -5,7 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirectoryObjectStore } from '../../../src/objects/index.js';
 import type { AgentClient } from '../../../src/runtime/sandbox/agent-client.js';
-import { outputContaining, sandboxSpec } from '../runtime-conformance.js';
+import { openScreen, sandboxSpec } from '../runtime-conformance.js';
 import { podsGone, podsOf, skipReason, startKubeSandboxes, type KubeSandboxEnv } from './harness.js';
 
 let env: KubeSandboxEnv;
@@ -45,18 +45,7 @@ describe.skipIf(skipReason !== null)('a Kubernetes sandbox from create to resume
     expect((await client.readFile('notes/todo.md')).toString()).toBe('- ship it\n');
     expect((await client.list('')).map((e) => e.name)).toEqual(['keep', 'notes', 'seed']);
 
-    let screen = '';
-    const waiters: Array<() => void> = [];
-    const pty = await client.openPty({ argv: ['/bin/bash', '--norc', '-i'], cols: 80, rows: 24 }, (d) => {
-      screen += d.toString();
-      waiters.forEach((w) => w());
-    });
-    const until = (text: string) =>
-      outputContaining(
-        () => screen,
-        text,
-        (cb) => waiters.push(cb),
-      );
+    const { pty, screen, until } = await openScreen(client);
     pty.input(Buffer.from('cat notes/todo.md\n'));
     await until('- ship it');
     pty.resize(100, 30);
@@ -66,7 +55,7 @@ describe.skipIf(skipReason !== null)('a Kubernetes sandbox from create to resume
     await new Promise((r) => setTimeout(r, 200));
     pty.input(Buffer.from('\x03echo interrupted\n'));
     await until('interrupted\r\n');
-    expect(screen).not.toMatch(/\nslept/);
+    expect(screen()).not.toMatch(/\nslept/);
     pty.input(Buffer.from('exit\n'));
     await pty.exited;
 

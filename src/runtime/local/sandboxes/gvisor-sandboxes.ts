@@ -1,17 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SandboxInstanceLimits } from '../../sandbox/sandbox-runtime.js';
 import { SANDBOX_ETC_FILES } from '../bwrap-args.js';
 import type { CgroupLimits, RunCgroups } from '../cgroups.js';
 import {
-  DIE_WITH_PARENT,
   HOST_TASKS_PER_PROCESS,
   ociConfig,
-  prepareRootfs,
-  removeStaleContainers,
+  prepareGvisorDir,
   RUNSC,
+  runscContainer,
   SENTRY_OVERHEAD_MB,
   SENTRY_TASKS,
   type OciMount,
@@ -48,12 +47,7 @@ export async function gvisorAgentLauncher(
   agentPath: string,
   warn: (message: string) => void,
 ): Promise<AgentLauncher> {
-  const rootfs = join(dir, 'rootfs');
-  const state = join(dir, 'sandbox-state');
-  const bundles = join(dir, 'sandbox-bundles');
-  await prepareRootfs(rootfs);
-  await mkdir(state, { recursive: true });
-  await removeStaleContainers(state, bundles, warn);
+  const { rootfs, state, bundles } = await prepareGvisorDir(dir, 'sandbox-', warn);
   let number = 0;
   const containers = new WeakMap<LaunchPlan, string>();
   /** Writes a fresh bundle and returns the plan running `command` (`run` or `restore …`) on it. */
@@ -66,7 +60,15 @@ export async function gvisorAgentLauncher(
     const id = `crucible-${process.pid}-sbx${++number}`;
     const bundle = join(bundles, id);
     await writeBundle(bundle, rootfs, agentPath, limits);
-    const plan = gvisorPlan(state, [...command, '--bundle', bundle, id], id, bundle, cgroups);
+    const plan: LaunchPlan = {
+      ...runscContainer(state, id, bundle, command),
+      env: { PATH: '/usr/bin:/bin' },
+      extraInputs: [],
+      cgroups,
+      memoryEnforcement: cgroups ? 'cgroup' : 'rlimit',
+      timeoutMs: 0,
+      wrappedExit: true,
+    };
     containers.set(plan, id);
     return plan;
   }
@@ -133,29 +135,4 @@ async function writeBundle(
   };
   config.process.cwd = '/workspace';
   await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-}
-
-function gvisorPlan(
-  state: string,
-  command: readonly string[],
-  id: string,
-  bundle: string,
-  cgroups: RunCgroups | null,
-): LaunchPlan {
-  return {
-    argv: [...DIE_WITH_PARENT, RUNSC, '--root', state, '--network=none', '--ignore-cgroups', ...command],
-    env: { PATH: '/usr/bin:/bin' },
-    extraInputs: [],
-    cgroups,
-    memoryEnforcement: cgroups ? 'cgroup' : 'rlimit',
-    timeoutMs: 0,
-    wrappedExit: true,
-    stop: async () => {
-      await run(RUNSC, ['--root', state, 'kill', id, 'KILL']).catch(() => undefined);
-    },
-    cleanup: async () => {
-      await run(RUNSC, ['--root', state, 'delete', '--force', id]).catch(() => undefined);
-      await rm(bundle, { recursive: true, force: true });
-    },
-  };
 }
