@@ -1,4 +1,4 @@
-import { z } from 'zod';
+// No zod here: `crucible serve --help` and the client commands load this file through the CLI bundle.
 import { findLanguage, type CompileLimitOverrides, type CompileLimits } from '../core/index.js';
 import type { ServerConfigInput } from './config.js';
 
@@ -38,7 +38,7 @@ export function parseCompileLimitsEntry(entry: string): { id: string; limits: Pa
 }
 
 /** The entries folded per language, later ones winning key by key. */
-function foldEntries(entries: readonly string[]): CompileLimitOverrides {
+export function foldCompileLimits(entries: readonly string[]): CompileLimitOverrides {
   const out: Record<string, Partial<CompileLimits>> = {};
   for (const entry of entries) {
     const { id, limits } = parseCompileLimitsEntry(entry);
@@ -46,21 +46,6 @@ function foldEntries(entries: readonly string[]): CompileLimitOverrides {
   }
   return out;
 }
-
-/** The config field: entries validated, then folded into overrides per language id. */
-export const compileLimitsSchema = z
-  .array(z.string())
-  .superRefine((entries, context) => {
-    for (const entry of entries) {
-      try {
-        parseCompileLimitsEntry(entry);
-      } catch (error) {
-        context.addIssue({ code: 'custom', message: (error as Error).message });
-      }
-    }
-  })
-  .default([])
-  .transform(foldEntries);
 
 /** `CRUCIBLE_COMPILE_LIMITS`: entries separated by `;` (an entry's own limits are comma-separated). */
 export function compileLimitsFromEnv(value: string | undefined): string[] | undefined {

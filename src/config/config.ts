@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_ARTIFACTS_MB, DEFAULT_BOUNDS, DEFAULT_LIMITS, DEFAULT_MAX_LOG_MB } from '../core/index.js';
 import { parseRetentionRule } from '../service/retention-rules.js';
 import { secretProblem } from '../webhooks/signer.js';
-import { compileLimitsFromEnv, compileLimitsSchema } from './compile-limits.js';
+import { compileLimitsFromEnv, foldCompileLimits, parseCompileLimitsEntry } from './compile-limits.js';
 
 /** `NAME=KUBECONFIG` (a flag or an entry of `CRUCIBLE_CLUSTERS`); without `=` the schema refuses it. */
 function clusterEntry(text: string): { name: string; kubeconfig: string } {
@@ -16,6 +16,21 @@ function clusterEntry(text: string): { name: string; kubeconfig: string } {
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const S3_URL = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/;
+
+/** The config field: entries validated, then folded into overrides per language id. */
+const compileLimitsSchema = z
+  .array(z.string())
+  .superRefine((entries, context) => {
+    for (const entry of entries) {
+      try {
+        parseCompileLimitsEntry(entry);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    }
+  })
+  .default([])
+  .transform(foldCompileLimits);
 
 /**
  * Default concurrency of the `kubernetes` backend: the cluster does the work, not this server's cores. The
