@@ -62,17 +62,17 @@ describeSandboxed('pre-spawned compile stages (bwrap)', () => {
   afterAll(() => pool?.close());
 
   /** Claims a pair for `language` (learning the kind first if none is ready) and returns it. */
-  async function claim(language: LanguageSpec, code: string, onOutput: (data: Buffer) => void) {
+  async function claim(language: LanguageSpec, code: string, onOutput: (data: Buffer) => void, runs = 1) {
     const request = requestFor(language.id, code);
     const compile = compileSpec(request, language, PLACEHOLDER)!;
     const run = runSpec(request, language, PLACEHOLDER, '');
     const size = language.compile!.limits.buildSizeMb;
     const onCompile = (_stream: string, data: Buffer) => onOutput(data);
     // A kind the pool has not seen is learned by the first claim (cold: null); the refill makes the next warm.
-    let stages = pool.launch(compile, run, size, onCompile);
+    let stages = pool.launch(compile, run, size, onCompile, runs);
     if (!stages) {
       await pool.settled();
-      stages = pool.launch(compile, run, size, onCompile);
+      stages = pool.launch(compile, run, size, onCompile, runs);
     }
     expect(stages).not.toBeNull();
     return { stages: stages!, request };
@@ -87,12 +87,15 @@ describeSandboxed('pre-spawned compile stages (bwrap)', () => {
     expect(compiled.exitCode).toBe(0);
     const build = { hostPath: stages.buildHostPath, remove: stages.removeBuild };
     let stdout = '';
-    const run = stages.run(runSpec(request, c, build, ''), (_stream, data) => (stdout += data.toString()));
+    const run = await stages.run(
+      runSpec(request, c, build, ''),
+      (_stream, data) => (stdout += data.toString()),
+    );
     expect(run).not.toBeNull();
     expect((await run!.exited).exitCode).toBe(0);
     expect(stdout).toBe('hello\n');
     // The waiting run sandbox served once; the next run stage starts cold.
-    expect(stages.run(runSpec(request, c, build, ''), () => undefined)).toBeNull();
+    expect(await stages.run(runSpec(request, c, build, ''), () => undefined)).toBeNull();
     await stages.removeBuild();
   }, 60_000);
 
@@ -113,11 +116,39 @@ describeSandboxed('pre-spawned compile stages (bwrap)', () => {
     const { stages, request } = await claim(c, code, () => undefined);
     expect((await stages.compile.exited).exitCode).toBe(0);
     const build = { hostPath: stages.buildHostPath, remove: stages.removeBuild };
-    const run = stages.run({ ...runSpec(request, c, build, ''), collectArtifacts: true }, () => undefined)!;
+    const run = (await stages.run(
+      { ...runSpec(request, c, build, ''), collectArtifacts: true },
+      () => undefined,
+    ))!;
     expect((await run.exited).exitCode).toBe(0);
     const names: string[] = [];
     await collectArtifacts(run.artifacts, { artifact: async (file) => void names.push(file.name) });
     expect(names).toEqual(['out.txt']);
+    await stages.removeBuild();
+  }, 60_000);
+
+  test('with tests, each run starts in a sandbox built during the previous one, on the same build', async () => {
+    const c = findLanguage('c')!;
+    const code =
+      '#include <stdio.h>\nint main(void) { int n; if (scanf("%d", &n) != 1) return 2; printf("%d\\n", n * n); }\n';
+    const { stages, request } = await claim(c, code, () => undefined, 3);
+    expect((await stages.compile.exited).exitCode).toBe(0);
+    const build = { hostPath: stages.buildHostPath, remove: stages.removeBuild };
+    const outputs: string[] = [];
+    for (const n of [2, 3, 4]) {
+      let stdout = '';
+      const run = await stages.run(
+        runSpec(request, c, build, `${n}`),
+        (_s, data) => (stdout += data.toString()),
+      );
+      expect(run).not.toBeNull();
+      expect((await run!.exited).exitCode).toBe(0);
+      outputs.push(stdout);
+    }
+    expect(outputs).toEqual(['4\n', '9\n', '16\n']);
+    // Three runs were announced: a fourth starts cold.
+    expect(await stages.run(runSpec(request, c, build, '5'), () => undefined)).toBeNull();
+    await stages.release();
     await stages.removeBuild();
   }, 60_000);
 });

@@ -64,8 +64,14 @@ export interface WarmStages {
   readonly buildHostPath: string;
   removeBuild(): Promise<void>;
   readonly compile: SandboxHandle;
-  /** Starts the first run stage in the waiting sandbox (once; null afterwards or if it died). */
-  run(spec: SandboxSpec, onOutput: (stream: OutputStream, data: Buffer) => void): SandboxHandle | null;
+  /**
+   * Starts the next run stage in a pre-spawned sandbox sharing the build: the pair's for the first, one built
+   * during the previous run for the others (up to `runs`); null when there is none (start it cold).
+   */
+  run(
+    spec: SandboxSpec,
+    onOutput: (stream: OutputStream, data: Buffer) => void,
+  ): Promise<SandboxHandle | null>;
   /** Throws the waiting run sandbox away if it was not used (a failed compile, a cancel). */
   release(): Promise<void>;
 }
@@ -82,6 +88,8 @@ export interface Sandbox {
     run: SandboxSpec,
     buildSizeMb: number,
     onOutput: (stream: OutputStream, data: Buffer) => void,
+    /** How many run stages will follow (1, or the number of tests). */
+    runs?: number,
   ): WarmStages | null;
   /** Kills everything still running. */
   close(): Promise<void>;

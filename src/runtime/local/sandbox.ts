@@ -151,14 +151,14 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
     },
     ...(stagesPool
       ? {
-          launchStages(compile, run, buildSizeMb, onOutput) {
-            const stages = stagesPool.launch(compile, run, buildSizeMb, onOutput);
+          launchStages(compile, run, buildSizeMb, onOutput, runs) {
+            const stages = stagesPool.launch(compile, run, buildSizeMb, onOutput, runs);
             if (!stages) return null;
             track(stages.compile);
             return {
               ...stages,
-              run: (spec, output) => {
-                const handle = stages.run(spec, output);
+              run: async (spec, output) => {
+                const handle = await stages.run(spec, output);
                 if (!handle) return null;
                 // As `launch`: a caller that does not collect the run's /artifacts lets them go.
                 if (!spec.collectArtifacts) void handle.exited.then(() => handle.artifacts?.release());

@@ -135,7 +135,7 @@ export function startStagedRun(
       await prestarted?.kill();
       return null;
     }
-    const handle = prestarted ?? warm?.run(spec, onOutput) ?? (await sandbox.launch(spec, onOutput));
+    const handle = prestarted ?? (await warm?.run(spec, onOutput)) ?? (await sandbox.launch(spec, onOutput));
     current = handle;
     if (!startedOnce) {
       startedOnce = true;
@@ -165,7 +165,10 @@ export function startStagedRun(
         const { buildSizeMb } = language.compile.limits;
         const pending = compileSpec(request, language, PENDING_BUILD);
         const firstRun = runSpec(request, language, PENDING_BUILD, firstStdin);
-        warm = pending ? (sandbox.launchStages?.(pending, firstRun, buildSizeMb, onCompile) ?? null) : null;
+        const runs = Math.max(1, request.grading?.tests.length ?? 0);
+        warm = pending
+          ? (sandbox.launchStages?.(pending, firstRun, buildSizeMb, onCompile, runs) ?? null)
+          : null;
         const claimed = warm;
         build = claimed
           ? { hostPath: claimed.buildHostPath, remove: () => claimed.removeBuild() }

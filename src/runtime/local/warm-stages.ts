@@ -69,6 +69,7 @@ export class WarmStagesPool {
     run: SandboxSpec,
     buildSizeMb: number,
     onOutput: (stream: OutputStream, data: Buffer) => void,
+    runs = 1,
   ): WarmStages | null {
     const compileTemplate = warmTemplateOf(compile, true);
     const runTemplate = warmTemplateOf(run, true);
@@ -90,23 +91,54 @@ export class WarmStagesPool {
     // starts, CPU its compiler may need), at once only when it took the last pair.
     if (idle.length === 0) this.#refill(key, template);
     const claimed = pair;
-    const done = () => this.#refill(key, template);
-    const handle = this.#start(claimed.compile, compile, onOutput);
-    let runClaimed = false;
+    const compileHandle = this.#start(claimed.compile, compile, onOutput);
+    return this.#claimedStages(claimed, template, compileHandle, runs, () => this.#refill(key, template));
+  }
+
+  /**
+   * The claimed pair's stages. Run 1 takes the pair's run sandbox; with tests, each run starts the sandbox of
+   * the next one (the same build, read-only) while it runs, so no test after the first waits for a sandbox
+   * start either. `done` refills the pool once the first run is over (or the pair is given back unused).
+   */
+  #claimedStages(
+    claimed: Pair,
+    template: StagesTemplate,
+    compile: SandboxHandle,
+    runs: number,
+    done: () => void,
+  ): WarmStages {
+    const spares: Promise<Prepared | null>[] = [];
+    let served = 0;
+    let ended = false;
+    const prefetch = () => {
+      if (ended || served + spares.length >= runs) return;
+      spares.push(this.#spawnStage(template.run, claimed.build.hostPath, true).catch(() => null));
+    };
     return {
       buildHostPath: claimed.build.hostPath,
       removeBuild: () => claimed.build.remove(),
-      compile: handle,
-      run: (spec, output) => {
-        if (runClaimed || !claimed.run.prepared.alive) return null;
-        runClaimed = true;
-        const run = this.#start(claimed.run, spec, output);
-        void run.exited.then(done);
-        return run;
+      compile,
+      run: async (spec, output) => {
+        if (ended) return null;
+        const first = served === 0;
+        const sandbox = first ? claimed.run : await (spares.shift() ?? Promise.resolve(null));
+        served += 1;
+        if (!sandbox?.prepared.alive) {
+          if (sandbox) void sandbox.prepared.discard();
+          if (first) done();
+          return null;
+        }
+        const handle = this.#start(sandbox, spec, output);
+        prefetch();
+        if (first) void handle.exited.then(done);
+        return handle;
       },
       release: async () => {
-        if (runClaimed) return;
-        runClaimed = true;
+        if (ended) return;
+        ended = true;
+        // Not awaited: a spare still being built is discarded when it is ready, off the result's path.
+        for (const spare of spares.splice(0)) void spare.then((s) => s?.prepared.discard());
+        if (served > 0) return;
         await claimed.run.prepared.discard();
         done();
       },
@@ -159,17 +191,20 @@ export class WarmStagesPool {
     this.#filling.set(key, filling);
   }
 
+  /** One stage's sandbox around `buildHostPath`; the program's gets an /artifacts, the compiler's none. */
+  async #spawnStage(stage: WarmTemplate, buildHostPath: string, program: boolean): Promise<Prepared> {
+    const cgroups = await RunCgroups.create(SPAWN_LIMITS(this.#options.extraTasks));
+    const artifacts = program ? await this.#options.artifacts?.create() : null;
+    const plan = bwrapWarmPlan(stage, cgroups, artifacts, buildHostPath);
+    return { prepared: await prepareRun(plan, this.#options.warn, this.#options.launch), cgroups };
+  }
+
   async #spawnPair(template: StagesTemplate): Promise<Pair> {
     const build = await createBuildDir(template.buildSizeMb, this.#options.warn);
     const spawned: Prepared[] = [];
     try {
-      for (const stage of [template.compile, template.run]) {
-        const cgroups = await RunCgroups.create(SPAWN_LIMITS(this.#options.extraTasks));
-        // The program's stage keeps its /artifacts, the compiler's gets none (as on the cold path).
-        const artifacts = stage === template.run ? await this.#options.artifacts?.create() : null;
-        const plan = bwrapWarmPlan(stage, cgroups, artifacts, build.hostPath);
-        spawned.push({ prepared: await prepareRun(plan, this.#options.warn, this.#options.launch), cgroups });
-      }
+      spawned.push(await this.#spawnStage(template.compile, build.hostPath, false));
+      spawned.push(await this.#spawnStage(template.run, build.hostPath, true));
       const [compile, run] = spawned as [Prepared, Prepared];
       return { build, compile, run };
     } catch (error) {
