@@ -91,9 +91,17 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandboxes through the SDK and t
     const cli = `node_modules/.bin/tsx -e "import('./src/cli/index.ts').then((m) => m.main(process.argv.slice(0, 1).concat(['x', '--url', '${url}', 'sandbox', 'shell', '${sandbox.id}'])))"`;
     const child = spawn('script', ['-qfec', cli, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let screen = '';
+    // A step that never comes fails with what the terminal showed, not a bare test timeout.
     const seen = (text: string) =>
-      new Promise<void>((resolve) => {
-        const check = () => screen.includes(text) && resolve();
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`never saw ${JSON.stringify(text)}; the terminal showed ${JSON.stringify(screen)}`),
+            ),
+          20_000,
+        );
+        const check = () => screen.includes(text) && (clearTimeout(timer), resolve());
         child.stdout.on('data', check);
         check();
       });
@@ -106,6 +114,9 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandboxes through the SDK and t
     );
     await seen('foreground');
     child.stdin.write('\x03');
+    // The sandbox's terminal flushes its pending input on ^C (ISIG without NOFLSH): a line typed before the
+    // interrupt is handled would be lost, so wait for Python to report it first.
+    await seen('KeyboardInterrupt');
     child.stdin.write('echo after-$((1+2))\n');
     await seen('after-3');
     expect(screen).not.toMatch(/\nnot-interrupted/);
