@@ -63,11 +63,6 @@ export function describeSandboxRuntime(
   name: string,
   make: () => Promise<SandboxRuntime>,
   skip: string | null,
-  /**
-   * What the backend's terminal cannot do, and why: gVisor 20221219's pty line discipline does not turn a
-   * typed Ctrl-C into SIGINT for the foreground group (docs/sandboxes.md), so that one step is not asserted.
-   */
-  gaps: { readonly ctrlC?: string } = {},
 ): void {
   describe.skipIf(skip !== null)(`${name} sandbox runtime${skip ? ` (skipped: ${skip})` : ''}`, () => {
     let runtime: SandboxRuntime;
@@ -148,9 +143,7 @@ export function describeSandboxRuntime(
       pty.resize(120, 40);
       pty.input(Buffer.from('stty size\n'));
       await until('40 120');
-      if (gaps.ctrlC === undefined) {
-        await ctrlCReachesTheForeground(pty, until, screen);
-      }
+      await ctrlCReachesTheForeground(pty, until, screen);
       pty.input(Buffer.from('exit 3\n'));
       expect(await pty.exited).toEqual({ code: 3, signal: null });
     });

@@ -3,9 +3,11 @@
 //! docs/sandboxes.md on stdin/stdout (diagnostics on stderr). It runs as the sandbox user, so host code
 //! never touches a path the sandbox controls.
 //!
-//! Usage: crucible-runner agent [--workspace DIR] [--split-identity AGENT_UID:SANDBOX_UID]
+//! Usage: crucible-runner agent [--workspace DIR] [--split-identity AGENT:SANDBOX] [--pty-signals]
 //!   --workspace        default /workspace
 //!   --split-identity   started as root (gVisor): act as SANDBOX_UID, stay unsignalable by it (sys.rs)
+//!   --pty-signals      the agent makes Ctrl-C & co. into signals (gVisor's pty does not: pty_signals.rs)
+//! `crucible-runner agent --pty-session -- ARGV` is the session helper of one shell (pty_signals.rs).
 
 mod exec;
 mod files;
@@ -13,6 +15,7 @@ mod frame;
 mod json;
 mod paths;
 mod pty;
+mod pty_signals;
 mod sys;
 mod tar;
 
@@ -354,6 +357,10 @@ fn kill_everything(shared: &Shared) {
 
 /// Entry point of `crucible-runner agent`; returns the process's exit status.
 pub fn main(args: &[OsString]) -> i32 {
+    if args.first().map_or(false, |a| a == "--pty-session") {
+        let argv = args.iter().skip_while(|a| *a != "--").skip(1).cloned();
+        return pty_signals::session_main(&argv.collect::<Vec<_>>());
+    }
     let mut workspace = PathBuf::from("/workspace");
     let mut i = 0;
     while i < args.len() {
@@ -362,6 +369,8 @@ pub fn main(args: &[OsString]) -> i32 {
                 workspace = PathBuf::from(dir);
             }
             i += 1;
+        } else if args[i] == "--pty-signals" {
+            pty_signals::enable();
         } else if args[i] == "--split-identity" {
             let ids: Vec<u32> = args
                 .get(i + 1)

@@ -3,6 +3,7 @@
 use super::frame::Sender;
 use super::json::{num, obj, string, Json};
 use super::paths::AgentError;
+use super::pty_signals;
 use super::sys;
 use super::{Shared, Task};
 use std::ffi::CStr;
@@ -11,6 +12,7 @@ use std::io::{Read, Write};
 use std::os::raw::c_char;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -30,12 +32,18 @@ pub fn set_size(fd: i32, cols: u16, rows: u16) {
 }
 
 /// Sends `sig` to the terminal's foreground process group (what Ctrl-C reaches), else the shell's group.
+/// Linux answers TIOCGPGRP on the master; gVisor only to the session (pty_signals.rs asks its helper).
 pub fn signal_foreground(master: i32, shell: i32, sig: i32) {
     let mut group: i32 = 0;
     let found =
         unsafe { sys::ioctl(master, sys::TIOCGPGRP, &mut group as *mut i32) } == 0 && group > 0;
+    let group = if found {
+        Some(group)
+    } else {
+        pty_signals::foreground_of(shell)
+    };
     unsafe {
-        sys::kill(-(if found { group } else { shell }), sig);
+        sys::kill(-group.unwrap_or(shell), sig);
     }
 }
 
@@ -92,9 +100,20 @@ pub fn open(
     env.push(("TERM".to_string(), "xterm-256color".to_string()));
     let stdio = |f: &File| f.try_clone().map(Stdio::from);
     let io_error = |e: std::io::Error| AgentError::new("io_error", format!("pty: {}", e));
-    let mut command = Command::new(&argv[0]);
+    // With --pty-signals the shell runs under the session helper (pty_signals.rs), reached on fd 3.
+    let (mut command, helper_socket) = if pty_signals::enabled() {
+        let (ours, theirs) = UnixStream::pair().map_err(io_error)?;
+        let mut command = Command::new(std::env::current_exe().map_err(io_error)?);
+        command.args(["agent", "--pty-session", "--"]).args(&argv);
+        (command, Some((ours, theirs)))
+    } else {
+        (Command::new(&argv[0]), None)
+    };
+    if helper_socket.is_none() {
+        command.args(&argv[1..]);
+    }
+    let helper_fd = helper_socket.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     command
-        .args(&argv[1..])
         .env_clear()
         .envs(env)
         .current_dir(&cwd)
@@ -102,11 +121,23 @@ pub fn open(
         .stdout(stdio(&slave).map_err(io_error)?)
         .stderr(stdio(&slave).map_err(io_error)?);
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             // A new session whose controlling terminal is the slave (fd 0 by now).
             sys::setsid();
             if sys::ioctl(0, sys::TIOCSCTTY, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(fd) = helper_fd {
+                // dup2 clears close-on-exec (F_SETFD 0 when it is fd 3 already): the helper gets its end
+                // of the socket as fd 3.
+                let moved = if fd == 3 {
+                    sys::fcntl(3, 2, 0)
+                } else {
+                    sys::dup2(fd, 3)
+                };
+                if moved < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             sys::become_sandbox_user()
         });
@@ -117,13 +148,21 @@ pub fn open(
         .map_err(|e| AgentError::new("not_found", format!("pty {}: {}", argv[0], e)))?;
     drop(slave);
     let pid = child.id() as i32;
+    if let Some((ours, _theirs)) = helper_socket {
+        pty_signals::register(pid, ours);
+    }
     let master_fd = master.as_raw_fd();
     let mut writer = master.try_clone().map_err(io_error)?;
     let (input_tx, input_rx) = mpsc::channel::<Vec<u8>>();
     // Keys go through a thread of their own: a shell that stops reading must not stall the connection.
     thread::spawn(move || {
         while let Ok(chunk) = input_rx.recv() {
-            if writer.write_all(&chunk).is_err() {
+            let written = if pty_signals::enabled() {
+                pty_signals::write_keys(&mut writer, master_fd, pid, &chunk)
+            } else {
+                writer.write_all(&chunk)
+            };
+            if written.is_err() {
                 break;
             }
         }
@@ -157,6 +196,7 @@ pub fn open(
             }
         }
         let (code, signal, _, _) = sys::wait_with_usage(pid);
+        pty_signals::forget(pid);
         drop(child);
         shared.tasks.lock().unwrap().remove(&id);
         out.send(

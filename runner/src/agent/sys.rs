@@ -55,6 +55,9 @@ extern "C" {
     pub fn setresgid(r: u32, e: u32, s: u32) -> c_int;
     pub fn setgroups(n: usize, groups: *const u32) -> c_int;
     pub fn prctl(option: c_int, arg2: c_ulong, ...) -> c_int;
+    pub fn signal(sig: c_int, handler: usize) -> usize;
+    pub fn dup2(old: c_int, new: c_int) -> c_int;
+    pub fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     pub fn utimensat(
         dirfd: c_int,
         path: *const c_char,

@@ -117,7 +117,15 @@ async function writeBundle(
   const config = ociConfig(
     { limits: { maxProcesses: limits.maxProcesses, tmpSizeMb: limits.tmpSizeMb } },
     rootfs,
-    [SANDBOX_AGENT_PATH, 'agent', '--workspace', '/workspace', '--split-identity', AGENT_IDENTITY],
+    [
+      SANDBOX_AGENT_PATH,
+      'agent',
+      '--workspace',
+      '/workspace',
+      '--split-identity',
+      AGENT_IDENTITY,
+      '--pty-signals',
+    ],
     mounts,
   ) as { process: { cwd: string; user: object; capabilities: object } };
   // gVisor (20221219) delivers a SIGKILL from inside the sandbox to its PID 1, which Linux never does.
