@@ -27,8 +27,10 @@ export class LogSpillFiles {
   readonly #fds: Partial<Record<OutputStream, number>> = {};
   #dir: string | null = null;
   #failed = false;
-  /** The run was cancelled or is over: nothing more is written or uploaded. */
+  /** The run was cancelled or is over: nothing more is written, nor uploaded unless an upload had begun. */
   #discarded = false;
+  /** An upload is reading the files: a discard then removes them only once it is done. */
+  #storing = false;
 
   /** `room`: bytes per stream kept past the inline prefix (`maxLogBytes - maxOutputBytes`). */
   constructor(room: number) {
@@ -68,6 +70,24 @@ export class LogSpillFiles {
     onRetry: (error: unknown, attempt: number) => void,
   ): Promise<LogSpill | undefined> {
     if (this.#discarded || this.#bytes.stdout + this.#bytes.stderr === 0) return undefined;
+    this.#storing = true;
+    try {
+      await this.#upload(objects, evaluationId, policy, onRetry);
+    } finally {
+      this.#storing = false;
+      // A cancel that came during the upload: the objects are complete and the result will name them, so
+      // retention finds them; only the files are left to remove.
+      if (this.#discarded) this.#removeFiles();
+    }
+    return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
+  }
+
+  async #upload(
+    objects: ObjectStore,
+    evaluationId: string,
+    policy: ObjectRetryPolicy,
+    onRetry: (error: unknown, attempt: number) => void,
+  ): Promise<void> {
     for (const stream of STREAMS) {
       if (this.#bytes[stream] === 0) continue;
       const file = this.#pathOf(stream);
@@ -82,10 +102,12 @@ export class LogSpillFiles {
         onRetry,
       );
     }
-    return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
   }
 
-  /** Closes and removes the temp files (idempotent); later output is not kept (a cancel's last bytes). */
+  /**
+   * Closes and removes the temp files (idempotent; during an upload, once it ends); later output is not kept
+   * (a cancel's last bytes).
+   */
   discard(): void {
     this.#discarded = true;
     for (const stream of STREAMS) {
@@ -93,6 +115,10 @@ export class LogSpillFiles {
       if (fd !== undefined) closeSync(fd);
       delete this.#fds[stream];
     }
+    if (!this.#storing) this.#removeFiles();
+  }
+
+  #removeFiles(): void {
     if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
     this.#dir = null;
   }

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { logSpillKey } from '../../src/core/index.js';
+import { DirectoryObjectStore, type ObjectStore, type PutOptions } from '../../src/objects/index.js';
+import { LogSpillFiles } from '../../src/service/log-spill.js';
+
+const POLICY = { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
+let root: string;
+beforeEach(async () => void (root = await mkdtemp(join(tmpdir(), 'crucible-spill-'))));
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+/** A directory store whose first put waits for `release` before reading its body. */
+function heldStore(): { objects: ObjectStore; putStarted: Promise<void>; release: () => void } {
+  const inner = new DirectoryObjectStore(root);
+  let started!: () => void;
+  let release!: () => void;
+  const putStarted = new Promise<void>((resolve) => (started = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const objects: ObjectStore = {
+    put: async (key: string, body: Buffer | Readable, options?: PutOptions) => {
+      started();
+      await released;
+      return inner.put(key, body, options);
+    },
+    get: (key, range) => inner.get(key, range),
+    head: (key) => inner.head(key),
+    delete: (key) => inner.delete(key),
+    list: (prefix) => inner.list(prefix),
+    deletePrefix: (prefix) => inner.deletePrefix(prefix),
+    close: () => inner.close(),
+  };
+  return { objects, putStarted, release };
+}
+
+const spillDirs = async () => (await readdir(tmpdir())).filter((name) => name.startsWith('crucible-log-'));
+
+it('a cancel during the upload neither breaks it nor leaves the temp files behind', async () => {
+  const before = await spillDirs();
+  const spill = new LogSpillFiles(1024);
+  expect(spill.write('stdout', Buffer.from('out'.repeat(100)))).toBe(300);
+  expect(spill.write('stderr', Buffer.from('err'.repeat(50)))).toBe(150);
+  const { objects, putStarted, release } = heldStore();
+
+  const stored = spill.store(objects, 'ev1', 7, POLICY, () => undefined);
+  await putStarted;
+  spill.discard(); // the cancel's clean-up, while stdout's upload waits
+  expect(spill.write('stdout', Buffer.from('late'))).toBe(0);
+  release();
+
+  expect(await stored).toMatchObject({ afterSeq: 7, stdout: 300, stderr: 150 });
+  for (const [stream, text] of [
+    ['stdout', 'out'.repeat(100)],
+    ['stderr', 'err'.repeat(50)],
+  ] as const) {
+    const body = await objects.get(logSpillKey('ev1', stream));
+    const parts: Buffer[] = [];
+    for await (const part of body!) parts.push(part as Buffer);
+    expect(Buffer.concat(parts).toString()).toBe(text);
+  }
+  expect(await spillDirs()).toEqual(before);
+});
+
+it('a discarded spill uploads nothing and removes its files at once', async () => {
+  const before = await spillDirs();
+  const spill = new LogSpillFiles(1024);
+  spill.write('stdout', Buffer.from('x'));
+  expect((await spillDirs()).length).toBe(before.length + 1);
+  spill.discard();
+  expect(await spillDirs()).toEqual(before);
+  const objects = new DirectoryObjectStore(root);
+  expect(await spill.store(objects, 'ev2', 1, POLICY, () => undefined)).toBeUndefined();
+  expect(existsSync(join(root, 'evaluations'))).toBe(false);
+});
