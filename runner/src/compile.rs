@@ -3,12 +3,15 @@
 //!
 //! ```text
 //! crucible-runner … [--compile-args N --compile-timeout-ms T --compile-pids P --compile-max-output B]
-//!                   [--tests K [--scratch DIR]] [--file KEY=PATH]… -- COMPILER ARGS(N words) PROGRAM ARGS…
+//!                   [--compile-to FILE | --compiled FILE] [--tests K [--scratch DIR]] [--file KEY=PATH]…
+//!                   -- COMPILER ARGS(N words) PROGRAM ARGS…
 //! ```
 //!
 //! The first N words after `--` are the compiler's argv, the rest the program's. The compiler runs with its
 //! own wall-time limit, process limit and output cap (its stdout and stderr, in the order written, as `c`
-//! frames, then a `k` frame); its memory is the container's limit (the pod sizes it for the compiler). A
+//! frames, then a `k` frame); its memory is its container's limit. The Kubernetes backend splits the two:
+//! the compile init container runs with `--compile-to FILE` (compile only, frames to FILE, exit 0) and the
+//! main container with `--compiled FILE` (replays them, then runs the program): compile_result.rs. A
 //! failed compile ends the runner with the compiler's status. Then the program runs once (plain `o`/`e`
 //! frames), or once per test with `test-NNN.stdin` as its stdin, each test opened by a `t` frame and closed
 //! by an `r` frame; the `x` frame comes last, as always:
@@ -22,6 +25,9 @@
 //!
 //! Usage in the `x` frame of a staged run is the program's own (wait4 of each run, summed CPU, largest
 //! peak), never the compiler's. `oom` is 1 when the container's cgroup counted an OOM kill during the stage.
+
+#[path = "compile_result.rs"]
+mod result;
 
 use super::{
     assemble_payload, join, kill_group, own_cgroup, positive_number, pump, setpgid, signal_name,
@@ -75,6 +81,10 @@ pub struct Staged {
     files: Vec<(OsString, OsString)>,
     /// The pod's scratch directory (`/tmp`): what a test leaves in it is removed before the next one.
     scratch: Option<PathBuf>,
+    /// Init container: compile only, frames to this file (compile_result.rs).
+    compile_to: Option<PathBuf>,
+    /// Main container: the compile already ran, its frames are in this file.
+    compiled: Option<PathBuf>,
 }
 
 /// Reads the staged flags (pairs before `--`, as main.rs's `parse_args` reads its own).
@@ -88,6 +98,8 @@ pub fn parse(argv: &[OsString]) -> Option<Staged> {
         tests: 0,
         files: Vec::new(),
         scratch: None,
+        compile_to: None,
+        compiled: None,
     };
     let mut seen = false;
     let mut i = 0;
@@ -110,6 +122,14 @@ pub fn parse(argv: &[OsString]) -> Option<Staged> {
             }
             Some("--compile-max-output") => {
                 staged.compile_max_output = number.map(|n| n.floor() as u64);
+                true
+            }
+            Some("--compile-to") => {
+                staged.compile_to = Some(PathBuf::from(&value));
+                true
+            }
+            Some("--compiled") => {
+                staged.compiled = Some(PathBuf::from(&value));
                 true
             }
             Some("--scratch") => {
@@ -395,6 +415,35 @@ fn clear_scratch(dir: &Path, kept: &[OsString]) {
     }
 }
 
+/// The init container's part: the compiler's frames into `path`, exit 0 whatever it did (the main container
+/// reports it); a compiler that cannot start is a failed compile with the reason as its output.
+fn compile_only(staged: &Staged, compiler: &[OsString], path: &Path, frames: &Frames) -> i32 {
+    if let Err(error) = result::redirect_frames(path) {
+        eprintln!(
+            "crucible-runner: cannot write '{}': {}",
+            path.display(),
+            error
+        );
+        return 127;
+    }
+    let stage = Stage {
+        argv: compiler,
+        stdin: None,
+        timeout: staged.compile_timeout,
+        max_output: staged.compile_max_output,
+        tags: (b'c', b'c'),
+        pids: staged.compile_pids,
+    };
+    match execute(stage, frames) {
+        Ok(exit) => frames.write(b'k', exit.body().as_bytes(), false),
+        Err(message) => {
+            frames.data(b'c', format!("crucible-runner: {}\n", message).as_bytes());
+            frames.write(b'k', b"127 - 0 0 0", false);
+        }
+    }
+    0
+}
+
 fn fail(frames: &Frames, message: &str) -> i32 {
     let mut budget = Budget {
         max: Some(64 * 1024),
@@ -418,6 +467,24 @@ pub fn run(options: Options, staged: Staged, command: Vec<OsString>, frames: &Fr
     }
     let split = staged.compile_args.min(command.len());
     let (compiler, program) = command.split_at(split);
+    if let Some(path) = staged.compile_to.as_deref() {
+        return compile_only(&staged, compiler, path, frames);
+    }
+    if let Some(path) = staged.compiled.as_deref() {
+        match result::replay(path, frames) {
+            Ok(None) => {}
+            Ok(Some(failed)) => {
+                frames.exit(
+                    failed.code,
+                    failed.signal.as_deref(),
+                    failed.timed_out,
+                    Usage::NONE,
+                );
+                return failed.code.filter(|c| *c != 0).unwrap_or(1);
+            }
+            Err(message) => return fail(frames, &message),
+        }
+    }
     if !compiler.is_empty() {
         let stage = Stage {
             argv: compiler,

@@ -37,17 +37,17 @@ describe('--compile-limits', () => {
     expect(parsed.error?.issues[0]?.path).toEqual(['compileLimits']);
   });
 
-  it('sets the Kubernetes compile stage: its timeout, pids and the container memory', () => {
+  it('sets the Kubernetes compile stage: its timeout, pids and the compile container’s memory', () => {
     const options = parseKubernetesOptions({
       namespace: 'evals',
       compileLimits: { c: { timeoutSeconds: 7, maxProcesses: 40, memoryMb: 3000 } },
     });
     const { job } = buildEvaluationManifests(request('int main(){}', { language: 'c' }), options);
-    const main = job.spec!.template.spec!.containers[0]!;
-    const command = main.command!;
+    const compile = job.spec!.template.spec!.initContainers!.find((c) => c.name === 'compile')!;
+    const command = compile.command!;
     expect(command[command.indexOf('--compile-timeout-ms') + 1]).toBe('7000');
     expect(command[command.indexOf('--compile-pids') + 1]).toBe('40');
-    expect(main.resources?.limits?.['memory']).toBe('3000Mi');
+    expect(compile.resources?.limits?.['memory']).toBe('3000Mi');
     // The table's other limits are kept.
     const build = job.spec!.template.spec!.volumes!.find((v) => v.name === 'build');
     expect(build?.emptyDir?.sizeLimit).toBe(`${findLanguage('c')!.compile!.limits.buildSizeMb}Mi`);

@@ -30,17 +30,20 @@ describe('staged evaluation pods (compiled languages, files, tests)', () => {
     const limits = findLanguage('c')!.compile!.limits;
     const pod = job.spec!.template.spec!;
     const main = pod.containers[0]!;
-    expect(main.image).toBe('gcc:12');
-    expect(main.resources?.limits?.['memory']).toBe(`${limits.memoryMb}Mi`);
-    const command = main.command!;
+    const init = pod.initContainers!.find((c) => c.name === 'compile')!;
+    // The compiler in its own init container (the language image, the compile memory, /build writable) ...
+    expect(init.image).toBe('gcc:12');
+    expect(init.resources?.limits?.['memory']).toBe(`${limits.memoryMb}Mi`);
+    expect(init.volumeMounts).toContainEqual({ name: 'build', mountPath: '/build' });
+    const command = init.command!;
     const flag = (name: string) => command[command.indexOf(name) + 1];
     expect(flag('--file')).toBe('file-0=lib/util.h');
-    expect(flag('--tests')).toBe('2');
     expect(flag('--compile-timeout-ms')).toBe(String(limits.timeoutSeconds * 1000));
     expect(flag('--compile-pids')).toBe(String(limits.maxProcesses));
-    const after = command.slice(command.indexOf('--') + 1);
-    const compiler = after.slice(0, Number(flag('--compile-args')));
-    // The header is present but not compiled; the program runs from /build.
+    expect(flag('--compile-to')).toBe('/build/.crucible-compile');
+    const compiler = command.slice(command.indexOf('--') + 1);
+    expect(compiler).toHaveLength(Number(flag('--compile-args')));
+    // The header is present but not compiled.
     expect(compiler).toEqual([
       'gcc',
       '-O2',
@@ -51,8 +54,15 @@ describe('staged evaluation pods (compiled languages, files, tests)', () => {
       '/tmp/crucible/main.c',
       '-lm',
     ]);
-    expect(after.slice(compiler.length)).toEqual(['/build/main']);
-    expect(main.volumeMounts).toContainEqual({ name: 'build', mountPath: '/build' });
+    // ... the program in the main container: the evaluation's memory, /build read-only, the compile replayed.
+    expect(main.image).toBe('gcc:12');
+    expect(main.resources?.limits?.['memory']).toBe('256Mi');
+    const run = main.command!;
+    expect(run[run.indexOf('--compiled') + 1]).toBe('/build/.crucible-compile');
+    expect(run[run.indexOf('--tests') + 1]).toBe('2');
+    expect(run.includes('--compile-args')).toBe(false);
+    expect(run.slice(run.indexOf('--') + 1)).toEqual(['/build/main']);
+    expect(main.volumeMounts).toContainEqual({ name: 'build', mountPath: '/build', readOnly: true });
     expect(pod.volumes).toContainEqual({
       name: 'build',
       emptyDir: { medium: 'Memory', sizeLimit: `${limits.buildSizeMb}Mi` },

@@ -17,8 +17,16 @@ beforeAll(async () => {
 }, INSTALL_TIMEOUT_MS);
 afterAll(() => env?.close());
 
+type Container = {
+  name: string;
+  image: string;
+  command: string[];
+  resources: { limits: { memory: string } };
+  volumeMounts: { name: string; readOnly?: boolean }[];
+};
 type Pod = {
-  containers: { image: string; command: string[]; resources: { limits: { memory: string } } }[];
+  containers: Container[];
+  initContainers: Container[];
   volumes: { name: string; emptyDir?: { medium?: string; sizeLimit?: string } }[];
 };
 
@@ -58,8 +66,12 @@ test.each(['c', 'cpp', 'go', 'rust', 'java'])(
     const pod = lastPod();
     const spec = findLanguage(language)!;
     expect(pod.containers[0]?.image).toBe(spec.image);
-    // The container is sized for the compiler, which runs in it; /build is a memory-backed emptyDir.
-    expect(pod.containers[0]?.resources.limits.memory).toBe(`${spec.compile!.limits.memoryMb}Mi`);
+    // The compiler has its own init container and memory; the program the evaluation's, /build read-only.
+    const compile = pod.initContainers.find((c) => c.name === 'compile')!;
+    expect(compile.image).toBe(spec.image);
+    expect(compile.resources.limits.memory).toBe(`${spec.compile!.limits.memoryMb}Mi`);
+    expect(pod.containers[0]?.resources.limits.memory).toBe(`${t.request.limits.memoryMb}Mi`);
+    expect(pod.containers[0]?.volumeMounts.find((m) => m.name === 'build')?.readOnly).toBe(true);
     expect(pod.volumes.find((v) => v.name === 'build')?.emptyDir?.medium).toBe('Memory');
   },
   120_000,
@@ -153,4 +165,34 @@ test('a two-file Python program on Kubernetes (a package with an empty __init__.
   expect(t.evaluation.status).toBe('succeeded');
   expect(t.out).toBe('HI!\n');
   expect(t.evaluation.result?.compileOutput).toBeUndefined();
+}, 120_000);
+
+test('the program on Kubernetes has the evaluation’s memory, not the compiler’s (its own container)', async () => {
+  // 800 MiB touched: over the evaluation's container (the fake kubelet gives at least 512 MiB), under the
+  // compiler's 1024 MiB, which the program shared when both ran in one container.
+  const code =
+    '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) {\n' +
+    // volatile: the stores must happen (gcc -O2 would fold a memset whose result is only read once).
+    '  size_t n = 800u << 20; volatile char *p = malloc(n); if (!p) return 2;\n' +
+    '  for (size_t i = 0; i < n; i += 4096) p[i] = 1;\n  printf("%d\\n", p[n - 4096]); return 0; }\n';
+  const t = await run('c', code);
+  expect(t.evaluation.result?.compileOutput).toBe('');
+  expect(t.out).toBe('');
+  expect(t.evaluation.status).toBe('failed');
+  expect(t.evaluation.result?.reason).toBe('oom');
+}, 120_000);
+
+test('a compile init container killed by the kernel (OOM) ends compile_error on Kubernetes', async () => {
+  env.cluster.kubelet.faults.oomKillInit = (_pod, container) => container === 'compile';
+  try {
+    const t = await run('c', HELLO['c']!);
+    expect(t.evaluation.status).toBe('failed');
+    expect(t.evaluation.result).toMatchObject({
+      reason: 'compile_error',
+      message: 'the compiler exceeded its memory limit',
+    });
+    expect(t.out).toBe('');
+  } finally {
+    env.cluster.kubelet.faults.oomKillInit = () => false;
+  }
 }, 120_000);

@@ -5,6 +5,7 @@ import { ContainerLog } from './container-log.js';
 import type { ExecOptions, ExecTarget, StartExec } from './exec.js';
 import { awaitContainerProcess, hostnameMarker, mountEmptyDir, spawnInContainer } from './exec-process.js';
 import type { Sandbox, SandboxFile, SandboxHandle } from './sandbox.js';
+import type { SandboxBind } from '../../src/runtime/local/sandbox-types.js';
 import { StoreError, type KObject, type ObjectStore } from './store.js';
 import { createBuildDir, type BuildDir } from '../../src/runtime/local/build-dir.js';
 
@@ -50,7 +51,7 @@ interface Container {
   args?: string[];
   env?: { name: string; value?: string }[];
   workingDir?: string;
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   resources?: { limits?: Record<string, string> };
 }
 interface Volume {
@@ -77,6 +78,8 @@ export interface KubeletFaults {
   emptyRunnerImages: Set<string>;
   /** Pods whose main container the kernel OOM-kills shortly after start. */
   oomKill: (pod: KObject) => boolean;
+  /** Init containers (by pod and name) the kernel OOM-kills as they end (a compiler over its memory). */
+  oomKillInit: (pod: KObject, container: string) => boolean;
   /** Pods whose container cannot be created (CreateContainerConfigError forever). */
   configError: (pod: KObject) => boolean;
   /** Pods deleted right after their container terminates (before a final log read can happen). */
@@ -103,6 +106,15 @@ export interface KubeletOptions {
   readonly imageFiles?: Readonly<Record<string, readonly { hostPath: string; path: string }[]>>;
 }
 
+/** One pod's volumes as its containers share them (see `mountsOf`). */
+interface Shared {
+  readonly jobPod: boolean;
+  /** Bind /tmp too (a compile init container fills it for the main container). */
+  readonly bindTmp: boolean;
+  readonly runnerVolumes: ReadonlySet<string>;
+  readonly dirs: Map<string, BuildDir>;
+}
+
 interface PodState {
   readonly log: ContainerLog;
   handle?: SandboxHandle;
@@ -122,6 +134,7 @@ export class FakeKubelet implements ExecTarget {
     brokenImages: new Set(),
     emptyRunnerImages: new Set(),
     oomKill: () => false,
+    oomKillInit: () => false,
     configError: () => false,
     deleteAfterTermination: () => false,
     logsUnavailable: () => false,
@@ -232,13 +245,18 @@ export class FakeKubelet implements ExecTarget {
     );
     const now = new Date().toISOString();
     this.patchStatus(pod, (s) => {
-      s['initContainerStatuses'] = init.map((c) => ({
-        name: c.name,
-        image: c.image,
-        ready: false,
-        restartCount: 0,
-        state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } },
-      }));
+      // The runner's install is instant here; an init container that does work runs below (runInit).
+      s['initContainerStatuses'] = init.map((c) =>
+        !(c.image in this.options.images)
+          ? {
+              name: c.name,
+              image: c.image,
+              ready: false,
+              restartCount: 0,
+              state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } },
+            }
+          : waiting(c.name, c.image, 'PodInitializing'),
+      );
       s['containerStatuses'] = [waiting(main.name, main.image, 'ContainerCreating')];
     });
     if (this.faults.configError(pod)) {
@@ -249,40 +267,26 @@ export class FakeKubelet implements ExecTarget {
       });
       return;
     }
-    // Paths stay as the container sees them: the sandbox places files at absolute paths, like a container.
-    // /etc/hostname is the pod's name, as a kubelet sets it; it also tells exec which sandbox is this pod's.
-    const files: SandboxFile[] = [{ path: '/etc/hostname', content: hostnameMarker(pod.metadata.name) }];
-    const emptyDirs: { path: string; sizeBytes: number }[] = [];
     // A Job's command uses its volumes at once (the compile stage writes /build): those are host tmpfs
-    // bound at launch, not mounted after it as for sandbox pods, whose idle process never touches them.
+    // bound at launch, not mounted after it as for sandbox pods, whose idle process never touches them. With
+    // a compile init container /tmp is one too: the init container assembles the payload there for main.
     const jobPod = pod.metadata.ownerReferences?.some((o) => o.kind === 'Job') ?? false;
-    const bound: { dir: BuildDir; path: string }[] = [];
-    for (const mount of main.volumeMounts ?? []) {
-      const volume = spec.volumes?.find((v) => v.name === mount.name);
-      if (jobPod && volume?.emptyDir && !runnerVolumes.has(mount.name) && mount.mountPath !== '/tmp') {
-        const sizeMb = Math.ceil(quantityBytes(volume.emptyDir.sizeLimit, 64 << 20) / (1 << 20));
-        bound.push({ dir: await createBuildDir(sizeMb, () => {}), path: mount.mountPath });
-        continue;
-      }
-      // A writable emptyDir (the sandbox already has its own capped /tmp): mounted once the sandbox exists;
-      // the placeholder makes bwrap create the mount point in the read-only root.
-      if (volume?.emptyDir && !runnerVolumes.has(mount.name) && mount.mountPath !== '/tmp') {
-        emptyDirs.push({
-          path: mount.mountPath,
-          sizeBytes: quantityBytes(volume.emptyDir.sizeLimit, 64 << 20),
-        });
-        files.push({ path: `${mount.mountPath}/.crucible-emptydir`, content: '' });
-      }
-      if (volume?.configMap) {
-        const cm = this.store.get('configmaps', pod.metadata.namespace ?? '', volume.configMap.name);
-        if (!cm) return; // FailedMount: stays ContainerCreating, as a real kubelet would.
-        for (const [key, value] of Object.entries((cm['data'] ?? {}) as Record<string, string>)) {
-          files.push({ path: `${mount.mountPath}/${key}`, content: value });
-        }
-      }
-      if (runnerVolumes.has(mount.name))
-        files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: runnerContent(), executable: true });
+    // Init containers of a language image do work (a compile stage); the runner image's only installs.
+    const work = init.filter((c) => c.image in this.options.images);
+    const shared: Shared = { jobPod, bindTmp: work.length > 0, runnerVolumes, dirs: new Map() };
+    const release = () => Promise.all([...shared.dirs.values()].map((d) => d.remove().catch(() => {})));
+    for (const container of work) {
+      const ok = await this.runInit(pod, container, spec.volumes ?? [], shared).catch(
+        async (error: unknown) => {
+          await release();
+          throw error;
+        },
+      );
+      if (!ok) return void (await release());
     }
+    const mounts = await this.mountsOf(pod, main, spec.volumes ?? [], shared);
+    if (!mounts) return void (await release()); // FailedMount: stays ContainerCreating, as a real kubelet would.
+    const { files, emptyDirs, binds: volumeBinds } = mounts;
     const command = [...(main.command ?? []), ...(main.args ?? [])];
     const entry = command[0] ?? '';
     if (entry.startsWith('/') && !files.some((f) => f.path === entry)) {
@@ -303,7 +307,7 @@ export class FakeKubelet implements ExecTarget {
     const tmpVolume = spec.volumes?.find((v) => v.name === 'tmp')?.emptyDir;
     const tmpSizeMb = Math.max(64, Math.ceil(quantityBytes(tmpVolume?.sizeLimit, 64 << 20) / (1 << 20)));
     const binds = [
-      ...bound.map((b) => ({ hostPath: b.dir.hostPath, path: b.path, writable: true })),
+      ...volumeBinds,
       ...(this.options.imageFiles?.[main.image] ?? []).map((f) => ({ ...f, writable: false })),
     ];
     const handle = await this.sandbox
@@ -321,10 +325,10 @@ export class FakeKubelet implements ExecTarget {
         (_stream, data) => state.log.append(data),
       )
       .catch(async (error: unknown) => {
-        await Promise.all(bound.map((b) => b.dir.remove()));
+        await release();
         throw error;
       });
-    void handle.exited.finally(() => Promise.all(bound.map((b) => b.dir.remove().catch(() => {}))));
+    void handle.exited.finally(release);
     state.handle = handle;
     if (this.stopped) void handle.kill();
     if (emptyDirs.length > 0) {
@@ -360,6 +364,113 @@ export class FakeKubelet implements ExecTarget {
     });
     if (this.faults.deleteAfterTermination(pod))
       this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
+  }
+
+  /**
+   * The files, binds and post-launch emptyDirs of one container's volume mounts; null when a ConfigMap is
+   * missing. Emptydirs bound from the host are made once per pod volume and shared by its containers.
+   */
+  private async mountsOf(
+    pod: KObject,
+    container: Container,
+    volumes: Volume[],
+    shared: Shared,
+  ): Promise<{
+    files: SandboxFile[];
+    binds: SandboxBind[];
+    emptyDirs: { path: string; sizeBytes: number }[];
+  } | null> {
+    // Paths stay as the container sees them: the sandbox places files at absolute paths, like a container.
+    // /etc/hostname is the pod's name, as a kubelet sets it; it also tells exec which sandbox is this pod's.
+    const files: SandboxFile[] = [{ path: '/etc/hostname', content: hostnameMarker(pod.metadata.name) }];
+    const binds: SandboxBind[] = [];
+    const emptyDirs: { path: string; sizeBytes: number }[] = [];
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = volumes.find((v) => v.name === mount.name);
+      const runner = shared.runnerVolumes.has(mount.name);
+      const bindable = mount.mountPath !== '/tmp' || shared.bindTmp;
+      if (shared.jobPod && volume?.emptyDir && !runner && bindable) {
+        let dir = shared.dirs.get(mount.name);
+        if (!dir) {
+          const sizeMb = Math.ceil(quantityBytes(volume.emptyDir.sizeLimit, 64 << 20) / (1 << 20));
+          dir = await createBuildDir(sizeMb, () => {});
+          shared.dirs.set(mount.name, dir);
+        }
+        binds.push({ hostPath: dir.hostPath, path: mount.mountPath, writable: mount.readOnly !== true });
+        continue;
+      }
+      // A writable emptyDir (the sandbox already has its own capped /tmp): mounted once the sandbox exists;
+      // the placeholder makes bwrap create the mount point in the read-only root.
+      if (volume?.emptyDir && !runner && mount.mountPath !== '/tmp') {
+        emptyDirs.push({
+          path: mount.mountPath,
+          sizeBytes: quantityBytes(volume.emptyDir.sizeLimit, 64 << 20),
+        });
+        files.push({ path: `${mount.mountPath}/.crucible-emptydir`, content: '' });
+      }
+      if (volume?.configMap) {
+        const cm = this.store.get('configmaps', pod.metadata.namespace ?? '', volume.configMap.name);
+        if (!cm) return null;
+        for (const [key, value] of Object.entries((cm['data'] ?? {}) as Record<string, string>)) {
+          files.push({ path: `${mount.mountPath}/${key}`, content: value });
+        }
+      }
+      if (runner)
+        files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: runnerContent(), executable: true });
+    }
+    return { files, binds, emptyDirs };
+  }
+
+  /**
+   * Runs an init container that does work (a compile stage, not the runner's install) to its end in the
+   * sandbox, with its own memory and the pod's shared volumes; false when it failed (the pod fails, main never
+   * starts), as a kubelet with restartPolicy Never does.
+   */
+  private async runInit(
+    pod: KObject,
+    container: Container,
+    volumes: Volume[],
+    shared: Shared,
+  ): Promise<boolean> {
+    const mounts = await this.mountsOf(pod, container, volumes, shared);
+    if (!mounts) return false;
+    const setState = (state: Record<string, unknown>) =>
+      this.patchStatus(pod, (s) => {
+        const list = (s['initContainerStatuses'] ?? []) as Status[];
+        s['initContainerStatuses'] = list.map((c) => (c['name'] === container.name ? { ...c, state } : c));
+      });
+    const startedAt = new Date().toISOString();
+    setState({ running: { startedAt } });
+    const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
+    const hostDirs = this.options.imageDirs?.[container.image] ?? [];
+    const handle = await this.sandbox.launch(
+      {
+        argv: [...(container.command ?? []), ...(container.args ?? [])],
+        files: mounts.files,
+        ...(mounts.binds.length > 0 ? { binds: mounts.binds } : {}),
+        ...(hostDirs.length > 0 ? { hostDirs } : {}),
+        ...(Object.keys(env).length > 0 ? { env } : {}),
+        stdin: '',
+        limits: {
+          timeoutSeconds: 3600,
+          memoryMb: Math.max(512, Number.parseInt(container.resources?.limits?.['memory'] ?? '256', 10)),
+          maxProcesses: 256,
+          maxOutputBytes: 64 << 20,
+          tmpSizeMb: 64,
+        },
+      },
+      () => {},
+    );
+    const exit = await handle.exited;
+    const oom = exit.oomKilled || this.faults.oomKillInit(pod, container.name);
+    const exitCode = oom ? 137 : (exit.exitCode ?? 137);
+    const reason = oom ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
+    setState({ terminated: { exitCode, reason, startedAt, finishedAt: exit.finishedAt.toISOString() } });
+    if (exitCode === 0) return true;
+    this.patchStatus(pod, (s) => {
+      s['phase'] = 'Failed';
+    });
+    return false;
   }
 
   /** What containerd reports for a container it cannot start (e.g. its command does not exist): exit 128. */

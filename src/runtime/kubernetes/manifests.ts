@@ -1,5 +1,6 @@
 import type {
   V1ConfigMap,
+  V1Container,
   V1Job,
   V1NetworkPolicy,
   V1PodSpec,
@@ -25,7 +26,7 @@ import {
 } from './names.js';
 import type { KubernetesOptions } from './options.js';
 import { PAYLOAD_MOUNT, packPayload } from './payload.js';
-import { isStaged, stagedPod } from './staged.js';
+import { BUILD_DIR, COMPILE_CONTAINER, isStaged, stagedPod, type StagedPod } from './staged.js';
 
 export const RUNNER_BIN_DIR = '/crucible/bin';
 export const RUNNER_PATH = `${RUNNER_BIN_DIR}/crucible-runner`;
@@ -121,6 +122,37 @@ export function runnerSetupContainer(options: Pick<ManifestOptions, 'runnerImage
     securityContext: CONTAINER_SECURITY,
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '16Mi' } },
     volumeMounts: [{ name: RUNNER_VOLUME.name, mountPath: RUNNER_BIN_DIR }],
+  };
+}
+
+/**
+ * The compile stage's init container (staged.ts): the language image, the compile memory, `/build`
+ * writable; the runner writes the compiler's frames to a file the main container replays, and ends 0
+ * whatever the compiler did, so only a kill (an OOM) fails the pod here.
+ */
+function compileContainer(
+  staged: StagedPod,
+  image: string,
+  payloadMounts: V1VolumeMount[],
+  options: Pick<ManifestOptions, 'cpuRequest' | 'cpuLimit'>,
+): V1Container {
+  const memory = `${staged.compile?.memoryMb ?? 0}Mi`;
+  return {
+    name: COMPILE_CONTAINER,
+    image,
+    command: [RUNNER_PATH, '--payload', PAYLOAD_MOUNT, '--workdir', WORKDIR, ...(staged.compile?.args ?? [])],
+    ...(staged.env.length ? { env: staged.env } : {}),
+    securityContext: CONTAINER_SECURITY,
+    resources: {
+      requests: { cpu: options.cpuRequest, memory },
+      limits: { cpu: options.cpuLimit, memory },
+    },
+    volumeMounts: [
+      { name: 'runner-bin', mountPath: RUNNER_BIN_DIR, readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
+      ...payloadMounts,
+      { name: 'build', mountPath: BUILD_DIR },
+    ],
   };
 }
 
@@ -224,16 +256,20 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
     ...(staged?.argv ?? [language.interpreter, ...language.args(`${WORKDIR}/${language.fileName}`)]),
   ];
 
+  const image = options.images[language.id] ?? language.image;
   const podSpec: V1PodSpec = {
     ...lockedDownPodSpec(options),
     ...(options.priorityClassPrefix
       ? { priorityClassName: `${options.priorityClassPrefix}${request.priority}` }
       : {}),
-    initContainers: [runnerSetupContainer(options)],
+    initContainers: [
+      runnerSetupContainer(options),
+      ...(staged?.compile ? [compileContainer(staged, image, payloadMounts, options)] : []),
+    ],
     containers: [
       {
         name: MAIN_CONTAINER,
-        image: options.images[language.id] ?? language.image,
+        image,
         command,
         ...(staged?.env.length ? { env: staged.env } : {}),
         securityContext: CONTAINER_SECURITY,

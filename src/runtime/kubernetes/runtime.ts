@@ -509,7 +509,10 @@ export class KubernetesRuntime implements Runtime {
     clearTimeout(tracked.watchdog);
     void (async () => {
       let outcome = first;
-      const ran = tracked.started || viewPod(tracked.pod).kind === 'terminated' || outcome.kind === 'exited';
+      const view = viewPod(tracked.pod);
+      // A killed compile init container: the main container never ran, there is no log to wait for.
+      const initOnly = view.kind === 'terminated' && view.initOnly === true;
+      const ran = !initOnly && (tracked.started || view.kind === 'terminated' || outcome.kind === 'exited');
       // A container that never started has no log to wait for (image pull, config error, unschedulable).
       let outputComplete = !ran;
       if (!ran) tracked.collector?.stop();

@@ -5,6 +5,9 @@ import type { PayloadFile } from './payload.js';
 
 /** Where a compiled language's build goes in the pod: a memory-backed emptyDir, gone with the pod. */
 export const BUILD_DIR = '/build';
+/** The compile init container's frames, replayed by the main container (runner/src/compile_result.rs). */
+export const COMPILE_RESULT = `${BUILD_DIR}/.crucible-compile`;
+export const COMPILE_CONTAINER = 'compile';
 
 /**
  * The parts of an evaluation pod that differ for a staged run (a compiled language, extra files or tests):
@@ -13,13 +16,18 @@ export const BUILD_DIR = '/build';
 export interface StagedPod {
   /** Payload files beside the entry file and stdin: extra files as `file-N`, each test's stdin. */
   readonly payload: PayloadFile[];
-  /** Runner flags before `--` (after the common ones). */
+  /** The main container's runner flags before `--` (after the common ones). */
   readonly flags: string[];
-  /** After `--`: the compiler's argv (its length is `--compile-args`), then the program's. */
+  /** After `--`: the program's argv. */
   readonly argv: string[];
+  /**
+   * The compile init container's runner arguments after `--payload … --workdir …` (flags, `--`, the
+   * compiler's argv) and its memory; null for interpreted languages.
+   */
+  readonly compile: { readonly args: string[]; readonly memoryMb: number } | null;
   /** The per-stream output cap the runner applies (tests keep 64 KiB each, like the local backend). */
   readonly maxOutputBytes: number;
-  /** The container's memory: the compiler's limit when it is the larger (it runs in the same container). */
+  /** The main container's memory: the evaluation's (the compiler has its own container). */
   readonly memoryMb: number;
   readonly tmpSizeMb: number;
   /** Wall time the stages may take together (the Job's deadline adds its allowance). */
@@ -65,12 +73,14 @@ export function stagedPod(
   if (!step) {
     const seconds = request.limits.timeoutSeconds * runs;
     const base = { payload, flags, argv: program, maxOutputBytes, memoryMb: request.limits.memoryMb };
-    return { ...base, tmpSizeMb, seconds, volumes: [], mounts: [], env };
+    return { ...base, compile: null, tmpSizeMb, seconds, volumes: [], mounts: [], env };
   }
   const sources = [language.fileName, ...files.map((f) => f.name)].map((name) => `${workdir}/${name}`);
   const compiler = [...compileArgv(step, sources)];
   const limits = step.limits;
-  flags.push(
+  const fileFlags = files.flatMap((f, i) => ['--file', `file-${i}=${f.name}`]);
+  const compileArgs = [
+    ...fileFlags,
     '--compile-args',
     String(compiler.length),
     '--compile-timeout-ms',
@@ -79,17 +89,24 @@ export function stagedPod(
     String(limits.maxProcesses),
     '--compile-max-output',
     String(GRADING_BOUNDS.maxCompileOutputBytes + 1),
-  );
+    '--compile-to',
+    COMPILE_RESULT,
+    '--',
+    ...compiler,
+  ];
+  flags.push('--compiled', COMPILE_RESULT);
   return {
     payload,
     flags,
-    argv: [...compiler, ...program],
+    argv: program,
+    compile: { args: compileArgs, memoryMb: limits.memoryMb },
     maxOutputBytes,
-    memoryMb: Math.max(request.limits.memoryMb, limits.memoryMb),
+    memoryMb: request.limits.memoryMb,
     tmpSizeMb: Math.max(tmpSizeMb, limits.tmpSizeMb),
     seconds: limits.timeoutSeconds + request.limits.timeoutSeconds * runs,
     volumes: [{ name: 'build', emptyDir: { medium: 'Memory', sizeLimit: `${limits.buildSizeMb}Mi` } }],
-    mounts: [{ name: 'build', mountPath: BUILD_DIR }],
+    // Read-only for the program: the compile init container mounts it writable (manifests.ts).
+    mounts: [{ name: 'build', mountPath: BUILD_DIR, readOnly: true }],
     env,
   };
 }

@@ -2,6 +2,7 @@ import type { V1ContainerStatus, V1Job, V1JobCondition, V1Pod } from '@kubernete
 import type { PlatformErrorOutcome, PlatformStages, RunOutcome } from '../../core/index.js';
 import type { RunnerExit } from './frames.js';
 import { MAIN_CONTAINER } from './names.js';
+import { COMPILE_CONTAINER } from './staged.js';
 
 /**
  * The one place where Job and Pod status become lifecycle facts. Inputs are the latest objects the monitor
@@ -47,6 +48,8 @@ export type PodView =
       readonly reason: string;
       readonly startedAt: Date | null;
       readonly finishedAt: Date | null;
+      /** The compile init container was killed (staged.ts): the main container never ran, has no log. */
+      readonly initOnly?: boolean;
     }
   | { readonly kind: 'disrupted'; readonly message: string }
   /** The container runtime could not start a container (missing binary, bad command): it never ran. */
@@ -126,6 +129,19 @@ export function viewPod(pod: V1Pod | undefined): PodView {
   );
   const failedStart = startFailure(pod);
   if (failedStart) return failedStart;
+  // A compile init container ends 0 whatever the compiler did; non-zero, it was killed (an OOM).
+  const compile = pod.status?.initContainerStatuses?.find((c) => c.name === COMPILE_CONTAINER)?.state
+    ?.terminated;
+  if (compile && compile.exitCode !== 0 && !main?.state?.terminated && !main?.state?.running) {
+    return {
+      kind: 'terminated',
+      exitCode: compile.exitCode,
+      reason: compile.reason ?? '',
+      startedAt: toDate(compile.startedAt),
+      finishedAt: toDate(compile.finishedAt),
+      initOnly: true,
+    };
+  }
   const terminated = main?.state?.terminated;
   if (terminated) {
     if (terminated.reason === 'ContainerStatusUnknown' || disruption) {
