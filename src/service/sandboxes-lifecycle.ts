@@ -311,6 +311,14 @@ export class SandboxLifecycle {
   async #hibernate(id: string): Promise<void> {
     const live = this.liveSandboxes.get(id);
     if (!live) return;
+    if (this.opts.replica) {
+      // Taken over meanwhile (this replica's lease lapsed): its snapshot is the new owner's to write now.
+      const record = await this.opts.store.getSandbox(id);
+      if (!record || record.status !== 'ready' || record.owner !== this.me) {
+        this.#drop(id, live, 'the sandbox was taken over by another replica');
+        return;
+      }
+    }
     await dropCheckpoint(this.opts.objects, id);
     const chunks: Buffer[] = [];
     await live.client.archive((chunk) => chunks.push(chunk));

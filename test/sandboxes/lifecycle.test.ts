@@ -16,7 +16,7 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandbox lifecycle in the servic
   const dir = mkdtempSync(join(tmpdir(), 'crucible-sbx-lifecycle-'));
   let store: EvaluationStore;
   let clock = Date.parse('2026-01-01T00:00:00Z');
-  const service = async () =>
+  const service = async (replica?: string) =>
     new SandboxService({
       store: store.sandboxes as SandboxStore,
       runtime: await createLocalSandboxRuntime({ warmPoolSize: 0 }),
@@ -24,6 +24,17 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandbox lifecycle in the servic
       log,
       now: () => new Date(clock),
       sweepIntervalMs: 3_600_000,
+      ...(replica
+        ? {
+            replica: {
+              id: replica,
+              directory: {
+                liveReplica: (r: string) => store.liveReplica!(r),
+                advertiseReplica: (r: string, url: string) => store.advertiseReplica!(r, url),
+              },
+            },
+          }
+        : {}),
     });
   beforeAll(async () => {
     store = createSqliteStore({ path: join(dir, 'store.db') });
@@ -76,6 +87,45 @@ describe.skipIf(LOCAL_SANDBOX_MISSING !== null)('sandbox lifecycle in the servic
       expect((await second.readFile(SYSTEM_CALLER, s.id, 'data/x.txt')).toString()).toBe('across restarts');
     } finally {
       await second.close();
+    }
+  });
+
+  it('after a crash the restarted replica resumes a sandbox from its last snapshot; one without is lost', async () => {
+    const crashed = await service('replica-1');
+    await crashed.start();
+    const kept = await crashed.create(SYSTEM_CALLER, { files: [{ path: 'f', content: 'snapshotted' }] });
+    await crashed.hibernate(SYSTEM_CALLER, kept.id);
+    await crashed.writeFile(SYSTEM_CALLER, kept.id, 'later', Buffer.from('lost with the crash'));
+    const never = await crashed.create(SYSTEM_CALLER, {});
+    // No close(): the process "died" (its instances are torn down without hibernating, as a crash would).
+    const restarted = await service('replica-1');
+    await restarted.start();
+    try {
+      const record = await restarted.get(SYSTEM_CALLER, kept.id);
+      expect(record).toMatchObject({ status: 'hibernated' });
+      expect(record.error).toMatch(
+        /the server restarted: resumed from its snapshot of .*changes made after it were lost/,
+      );
+      expect((await restarted.readFile(SYSTEM_CALLER, kept.id, 'f')).toString()).toBe('snapshotted');
+      await expect(restarted.readFile(SYSTEM_CALLER, kept.id, 'later')).rejects.toMatchObject({
+        code: 'not_found',
+      });
+      expect(await restarted.get(SYSTEM_CALLER, never.id)).toMatchObject({
+        status: 'error',
+        error: expect.stringMatching(/^lost: the server restarted before the sandbox was ever hibernated/),
+      });
+      // The old process, still around here, must not write over what the new one owns now.
+      await restarted.hibernate(SYSTEM_CALLER, kept.id);
+      const snapshot = (await restarted.get(SYSTEM_CALLER, kept.id)).snapshotBytes;
+      await crashed.close();
+      expect((await restarted.get(SYSTEM_CALLER, kept.id)).snapshotBytes).toBe(snapshot);
+      expect((await restarted.readFile(SYSTEM_CALLER, kept.id, 'f')).toString()).toBe('snapshotted');
+      await expect(restarted.readFile(SYSTEM_CALLER, kept.id, 'later')).rejects.toMatchObject({
+        code: 'not_found',
+      });
+    } finally {
+      await restarted.close();
+      await crashed.close();
     }
   });
 });
