@@ -32,9 +32,15 @@ export class LogSpillFiles {
   /** An upload is reading the files: a discard then removes them only once it is done. */
   #storing = false;
 
-  /** `room`: bytes per stream kept past the inline prefix (`maxLogBytes - maxOutputBytes`). */
-  constructor(room: number) {
+  readonly #parent: string;
+
+  /**
+   * `room`: bytes per stream kept past the inline prefix (`maxLogBytes - maxOutputBytes`); `parent`: where
+   * the run's temp directory is made.
+   */
+  constructor(room: number, parent = tmpdir()) {
     this.#room = room;
+    this.#parent = parent;
   }
 
   /** Appends what fits of `data`; returns how many of its bytes are kept (the rest is truncated). */
@@ -75,11 +81,12 @@ export class LogSpillFiles {
       await this.#upload(objects, evaluationId, policy, onRetry);
     } finally {
       this.#storing = false;
-      // A cancel that came during the upload: the objects are complete and the result will name them, so
-      // retention finds them; only the files are left to remove.
       if (this.#discarded) this.#removeFiles();
     }
-    return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
+    if (!this.#discarded) return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
+    // Cancelled while uploading: the cancel is stored first, so no result will name these objects.
+    await Promise.all(STREAMS.map((stream) => objects.delete(logSpillKey(evaluationId, stream))));
+    return undefined;
   }
 
   async #upload(
@@ -124,7 +131,7 @@ export class LogSpillFiles {
   }
 
   #pathOf(stream: OutputStream): string {
-    this.#dir ??= mkdtempSync(join(tmpdir(), 'crucible-log-'));
+    this.#dir ??= mkdtempSync(join(this.#parent, 'crucible-log-'));
     return join(this.#dir, stream);
   }
 
