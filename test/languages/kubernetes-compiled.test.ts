@@ -63,6 +63,12 @@ test.each(['c', 'cpp', 'go', 'rust', 'java'])(
     expect(t.evaluation.status).toBe('succeeded');
     expect(t.out).toBe('hello\n');
     expect(t.evaluation.result?.compileOutput).toBe('');
+    // Running from the compile on, as locally: the evaluation's run includes it, `durationMs` is the program's.
+    expect(t.transitions.map((x) => x.to)).toContain('running');
+    const { startedAt, finishedAt } = t.evaluation.timings;
+    expect(Date.parse(finishedAt!) - Date.parse(startedAt!)).toBeGreaterThan(
+      t.evaluation.result!.durationMs!,
+    );
     const pod = lastPod();
     const spec = findLanguage(language)!;
     expect(pod.containers[0]?.image).toBe(spec.image);

@@ -165,6 +165,10 @@ export function viewPod(pod: V1Pod | undefined): PodView {
   }
   const running = main?.state?.running;
   if (running) return { kind: 'running', startedAt: toDate(running.startedAt) ?? new Date(0) };
+  // The evaluation runs from its compile on, as on the local backend (the compile is its first stage).
+  const compiling = pod.status?.initContainerStatuses?.find((c) => c.name === COMPILE_CONTAINER)?.state
+    ?.running;
+  if (compiling) return { kind: 'running', startedAt: toDate(compiling.startedAt) ?? new Date(0) };
   const stuck =
     waitingStuck(pod.status?.initContainerStatuses) ?? waitingStuck(pod.status?.containerStatuses);
   if (stuck) return stuck;
