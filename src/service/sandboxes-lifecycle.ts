@@ -102,9 +102,36 @@ export class SandboxLifecycle {
         if (s.owner !== null && s.owner !== replica.id && (await replica.directory.liveReplica(s.owner)))
           continue;
         const why = s.owner === replica.id ? 'the server restarted' : `its replica ${s.owner ?? '?'} is gone`;
-        await takeOver(this.opts.store, s, why, this.now().toISOString());
+        await this.#takeOverGone(s, why);
       }
     }
+  }
+
+  /**
+   * Takes over a live sandbox whose owner is gone. The owner is claimed first (compare-and-set), then the
+   * instance itself is adopted when the backend still runs it (a Kubernetes pod outlives its server: nothing
+   * is lost but the execs that were running), else it goes back to its snapshot (`takeOver`).
+   */
+  async #takeOverGone(record: SandboxRecord, why: string): Promise<SandboxRecord> {
+    const at = this.now().toISOString();
+    const mine = await this.opts.store.updateSandbox(
+      record.id,
+      LIVE_STATUSES,
+      { owner: this.me },
+      record.owner,
+    );
+    if (!mine) return (await this.opts.store.getSandbox(record.id)) ?? record;
+    const instance = this.opts.runtime.adopt
+      ? await this.opts.runtime.adopt(record.id, this.#spec(record, [])).catch(() => null)
+      : null;
+    if (instance) {
+      await this.#adopt(record.id, instance);
+      await this.opts.store.loseRunningExecs(at, record.id);
+      const ready = await this.opts.store.updateSandbox(record.id, LIVE_STATUSES, { status: 'ready' });
+      this.opts.log.info(`sandbox ${record.id}: ${why}; its running instance was adopted`);
+      return ready ?? mine;
+    }
+    return (await takeOver(this.opts.store, mine, why, at)) ?? mine;
   }
 
   /** A single server: nothing of what was live survived it. */
@@ -249,7 +276,9 @@ export class SandboxLifecycle {
     ) {
       // Its owner is gone (or was this replica's previous process): take it over.
       const why = `its replica ${record.owner ?? '?'} is gone`;
-      record = (await takeOver(this.opts.store, record, why, this.now().toISOString())) ?? record;
+      record = await this.#takeOverGone(record, why);
+      const adopted = this.liveSandboxes.get(id);
+      if (adopted?.client.alive) return adopted;
       if (record.status === 'error' || record.status === 'terminated') {
         throw new SandboxError('sandbox_terminated', `sandbox ${id} is ${record.status}: ${record.error}`);
       }
