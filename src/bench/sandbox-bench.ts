@@ -7,7 +7,7 @@
  * - 1 MiB file write + read through the file API vs writeFile + readFile of 1 MiB on the host;
  * - hibernate and resume of a 10 MiB workspace vs `tar -c` / `tar -x` of the same files on the host.
  *
- * Run: `npx tsx src/bench/sandbox-bench.ts` (with a built dist/), or through `npm run bench`.
+ * Run: `npx tsx src/bench/sandbox-bench.ts [--sandbox gvisor]` (with a built dist/), or through `npm run bench`.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +29,8 @@ export interface SandboxBenchFigure {
 }
 
 export interface SandboxBench {
+  /** The server's `--sandbox`: bwrap, or gVisor (whose hibernation also checkpoints the processes). */
+  readonly isolation: 'bwrap' | 'gvisor';
   readonly createReadyMs: SandboxBenchFigure;
   readonly bareBwrapStartMs: SandboxBenchFigure;
   readonly execTrueMs: SandboxBenchFigure;
@@ -79,11 +81,12 @@ function hostTarFloor(): { create: number; extract: number } {
 }
 
 export async function benchSandboxes(
-  options: { log?: (line: string) => void; iterations?: number } = {},
+  options: { log?: (line: string) => void; iterations?: number; isolation?: 'bwrap' | 'gvisor' } = {},
 ): Promise<SandboxBench> {
   const log = options.log ?? (() => undefined);
   const n = options.iterations ?? 30;
-  const server = await startBenchServer({ sandbox: 'bwrap' });
+  const isolation = options.isolation ?? 'bwrap';
+  const server = await startBenchServer({ sandbox: isolation });
   try {
     const client = new Crucible({ baseUrl: server.url });
     // The first create teaches the warm pool this sandbox size; later ones are claims.
@@ -144,6 +147,7 @@ export async function benchSandboxes(
     }
     await sandbox.terminate();
     return {
+      isolation,
       createReadyMs: figure(createReady),
       bareBwrapStartMs: figure(bareStart),
       execTrueMs: figure(execTrue),
@@ -163,7 +167,7 @@ export async function benchSandboxes(
 export function formatSandboxBench(b: SandboxBench): string {
   const ms = (f: SandboxBenchFigure) => `${f.p50.toFixed(1)} / ${f.p95.toFixed(1)}`;
   return [
-    'Interactive sandboxes, local bwrap, over HTTP (ms, p50 / p95)',
+    `Interactive sandboxes, local ${b.isolation}, over HTTP (ms, p50 / p95)`,
     table([
       ['WHAT', 'SANDBOX', 'FLOOR', 'FLOOR IS', 'GOAL (p50)'],
       ['create → ready', ms(b.createReadyMs), ms(b.bareBwrapStartMs), 'bare bwrap start of true', '≤ 50'],
@@ -182,7 +186,10 @@ export function formatSandboxBench(b: SandboxBench): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const result = await benchSandboxes({ log: (line) => process.stderr.write(`${line}\n`) });
+  // `--sandbox gvisor`: the same figures on gVisor (hibernation then includes runsc checkpoint/restore).
+  const at = process.argv.indexOf('--sandbox');
+  const isolation = at > 0 && process.argv[at + 1] === 'gvisor' ? 'gvisor' : 'bwrap';
+  const result = await benchSandboxes({ log: (line) => process.stderr.write(`${line}\n`), isolation });
   process.stdout.write(
     process.argv.includes('--json')
       ? `${JSON.stringify(result, null, 2)}\n`
