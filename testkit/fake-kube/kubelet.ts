@@ -3,11 +3,16 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ContainerLog } from './container-log.js';
 import type { ExecOptions, ExecTarget, StartExec } from './exec.js';
-import { awaitContainerProcess, hostnameMarker, mountEmptyDir, spawnInContainer } from './exec-process.js';
-import type { Sandbox, SandboxFile, SandboxHandle } from './sandbox.js';
-import type { SandboxBind } from '../../src/runtime/local/sandbox-types.js';
+import { awaitContainerProcess, mountEmptyDir, spawnInContainer } from './exec-process.js';
+import type { Sandbox, SandboxHandle } from './sandbox.js';
 import { StoreError, type KObject, type ObjectStore } from './store.js';
-import { createBuildDir, type BuildDir } from '../../src/runtime/local/build-dir.js';
+import {
+  containerMounts,
+  quantityBytes,
+  type Container,
+  type PodVolumes,
+  type Volume,
+} from './pod-volumes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The static runner that `npm install` (scripts/setup.mjs) builds from runner/, as the runner image holds it. */
@@ -42,30 +47,6 @@ let runnerBytes: Buffer | null = null;
 function runnerContent(): Buffer {
   runnerBytes ??= readFileSync(runnerBinary());
   return runnerBytes;
-}
-
-interface Container {
-  name: string;
-  image: string;
-  command?: string[];
-  args?: string[];
-  env?: { name: string; value?: string }[];
-  workingDir?: string;
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
-  resources?: { limits?: Record<string, string> };
-}
-interface Volume {
-  name: string;
-  configMap?: { name: string };
-  emptyDir?: { sizeLimit?: string; medium?: string };
-}
-
-/** Bytes of a quantity such as `512Mi` (the binary suffixes the manifests use; plain numbers are bytes). */
-function quantityBytes(quantity: string | undefined, fallback: number): number {
-  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(quantity ?? '');
-  if (!match) return fallback;
-  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[match[2] ?? ''] ?? 1;
-  return Number(match[1]) * unit;
 }
 
 export interface KubeletFaults {
@@ -104,15 +85,6 @@ export interface KubeletOptions {
   readonly imageDirs?: Readonly<Record<string, readonly string[]>>;
   /** Image → host files shown read-only at another path (the Node 24 a `node:24` image has, on PATH first). */
   readonly imageFiles?: Readonly<Record<string, readonly { hostPath: string; path: string }[]>>;
-}
-
-/** One pod's volumes as its containers share them (see `mountsOf`). */
-interface Shared {
-  readonly jobPod: boolean;
-  /** Bind /tmp too (a compile init container fills it for the main container). */
-  readonly bindTmp: boolean;
-  readonly runnerVolumes: ReadonlySet<string>;
-  readonly dirs: Map<string, BuildDir>;
 }
 
 interface PodState {
@@ -273,7 +245,7 @@ export class FakeKubelet implements ExecTarget {
     const jobPod = pod.metadata.ownerReferences?.some((o) => o.kind === 'Job') ?? false;
     // Init containers of a language image do work (a compile stage); the runner image's only installs.
     const work = init.filter((c) => c.image in this.options.images);
-    const shared: Shared = { jobPod, bindTmp: work.length > 0, runnerVolumes, dirs: new Map() };
+    const shared: PodVolumes = { jobPod, bindTmp: work.length > 0, runnerVolumes, dirs: new Map() };
     const release = () => Promise.all([...shared.dirs.values()].map((d) => d.remove().catch(() => {})));
     for (const container of work) {
       const ok = await this.runInit(pod, container, spec.volumes ?? [], shared).catch(
@@ -366,59 +338,12 @@ export class FakeKubelet implements ExecTarget {
       this.store.delete('pods', pod.metadata.namespace ?? '', pod.metadata.name);
   }
 
-  /**
-   * The files, binds and post-launch emptyDirs of one container's volume mounts; null when a ConfigMap is
-   * missing. Emptydirs bound from the host are made once per pod volume and shared by its containers.
-   */
-  private async mountsOf(
-    pod: KObject,
-    container: Container,
-    volumes: Volume[],
-    shared: Shared,
-  ): Promise<{
-    files: SandboxFile[];
-    binds: SandboxBind[];
-    emptyDirs: { path: string; sizeBytes: number }[];
-  } | null> {
-    // Paths stay as the container sees them: the sandbox places files at absolute paths, like a container.
-    // /etc/hostname is the pod's name, as a kubelet sets it; it also tells exec which sandbox is this pod's.
-    const files: SandboxFile[] = [{ path: '/etc/hostname', content: hostnameMarker(pod.metadata.name) }];
-    const binds: SandboxBind[] = [];
-    const emptyDirs: { path: string; sizeBytes: number }[] = [];
-    for (const mount of container.volumeMounts ?? []) {
-      const volume = volumes.find((v) => v.name === mount.name);
-      const runner = shared.runnerVolumes.has(mount.name);
-      const bindable = mount.mountPath !== '/tmp' || shared.bindTmp;
-      if (shared.jobPod && volume?.emptyDir && !runner && bindable) {
-        let dir = shared.dirs.get(mount.name);
-        if (!dir) {
-          const sizeMb = Math.ceil(quantityBytes(volume.emptyDir.sizeLimit, 64 << 20) / (1 << 20));
-          dir = await createBuildDir(sizeMb, () => {});
-          shared.dirs.set(mount.name, dir);
-        }
-        binds.push({ hostPath: dir.hostPath, path: mount.mountPath, writable: mount.readOnly !== true });
-        continue;
-      }
-      // A writable emptyDir (the sandbox already has its own capped /tmp): mounted once the sandbox exists;
-      // the placeholder makes bwrap create the mount point in the read-only root.
-      if (volume?.emptyDir && !runner && mount.mountPath !== '/tmp') {
-        emptyDirs.push({
-          path: mount.mountPath,
-          sizeBytes: quantityBytes(volume.emptyDir.sizeLimit, 64 << 20),
-        });
-        files.push({ path: `${mount.mountPath}/.crucible-emptydir`, content: '' });
-      }
-      if (volume?.configMap) {
-        const cm = this.store.get('configmaps', pod.metadata.namespace ?? '', volume.configMap.name);
-        if (!cm) return null;
-        for (const [key, value] of Object.entries((cm['data'] ?? {}) as Record<string, string>)) {
-          files.push({ path: `${mount.mountPath}/${key}`, content: value });
-        }
-      }
-      if (runner)
-        files.push({ path: `${mount.mountPath}/${RUNNER_FILE}`, content: runnerContent(), executable: true });
-    }
-    return { files, binds, emptyDirs };
+  /** The files, binds and post-launch emptyDirs of one container (pod-volumes.ts); null: a ConfigMap is missing. */
+  private mountsOf(pod: KObject, container: Container, volumes: Volume[], shared: PodVolumes) {
+    return containerMounts(this.store, pod, container, volumes, shared, {
+      name: RUNNER_FILE,
+      content: runnerContent,
+    });
   }
 
   /**
@@ -430,7 +355,7 @@ export class FakeKubelet implements ExecTarget {
     pod: KObject,
     container: Container,
     volumes: Volume[],
-    shared: Shared,
+    shared: PodVolumes,
   ): Promise<boolean> {
     const mounts = await this.mountsOf(pod, container, volumes, shared);
     if (!mounts) return false;
