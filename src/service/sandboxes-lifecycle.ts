@@ -366,8 +366,11 @@ export class SandboxLifecycle {
     );
     for (const pty of live.ptys.values())
       pty.close({ code: null, signal: null, reason: 'the sandbox hibernated' });
-    // gVisor: the processes too (the archive above is the fallback); the instance is stopped then.
-    await saveCheckpoint(live.instance, this.opts.objects, id, this.opts.log);
+    // gVisor: the processes too (the archive above is the fallback); the instance is stopped then. Only
+    // when something runs besides the agent: for an idle sandbox the archive is the whole state promised,
+    // and a checkpoint costs seconds for a large workspace (this runsc compresses the image).
+    const running = live.instance.checkpoint ? await live.client.processes().catch(() => 1) : 0;
+    if (running > 0) await saveCheckpoint(live.instance, this.opts.objects, id, this.opts.log);
     this.liveSandboxes.delete(id);
     const at = this.now().toISOString();
     await this.opts.store.updateSandbox(id, ['ready'], {

@@ -83,5 +83,13 @@ describe.skipIf(skip !== null)(
       expect(await objects.get(CHECKPOINT_KEY(id))).toBeNull();
       await sandboxes.terminate(SYSTEM_CALLER, id);
     }, 60_000);
+
+    it('takes no checkpoint of an idle sandbox: the archive holds all of it', async () => {
+      const { id } = await sandboxes.create(SYSTEM_CALLER, { files: [{ path: 'kept', content: 'idle' }] });
+      await sandboxes.hibernate(SYSTEM_CALLER, id);
+      expect(await objects.get(CHECKPOINT_KEY(id))).toBeNull();
+      expect((await sandboxes.readFile(SYSTEM_CALLER, id, 'kept')).toString()).toBe('idle');
+      await sandboxes.terminate(SYSTEM_CALLER, id);
+    }, 60_000);
   },
 );

@@ -224,6 +224,11 @@ export class AgentClient {
     await this.call({ op: 'delete', path, recursive });
   }
 
+  /** Processes running in the sandbox besides the agent itself. */
+  async processes(): Promise<number> {
+    return Number((await this.call({ op: 'processes' })).header.count);
+  }
+
   async list(path: string): Promise<AgentEntry[]> {
     return (await this.call({ op: 'list', path })).header.entries as AgentEntry[];
   }
