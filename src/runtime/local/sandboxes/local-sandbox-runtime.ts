@@ -59,6 +59,7 @@ export async function createLocalSandboxRuntime(
   const perKind = useCgroups ? (options.warmPoolSize ?? 2) : 0;
   const idle = new Map<string, BootedSandbox[]>();
   const filling = new Set<string>();
+  const refills = new Set<Promise<void>>();
   const live = new Set<SandboxInstance>();
   let closed = false;
 
@@ -68,7 +69,7 @@ export async function createLocalSandboxRuntime(
     const key = keyOf(limits);
     if (perKind === 0 || closed || filling.has(key)) return;
     filling.add(key);
-    void (async () => {
+    const filled = (async () => {
       try {
         while (!closed && (idle.get(key)?.length ?? 0) < perKind) {
           const booted = await bootSandbox(
@@ -90,6 +91,8 @@ export async function createLocalSandboxRuntime(
         filling.delete(key);
       }
     })();
+    refills.add(filled);
+    void filled.finally(() => refills.delete(filled));
   }
 
   function takeWarm(limits: SandboxInstanceLimits): BootedSandbox | null {
@@ -133,6 +136,9 @@ export async function createLocalSandboxRuntime(
     },
     async close() {
       closed = true;
+      // A boot in flight ends (and kills what it booted) before close resolves: a process exiting right
+      // after close must not leave a half-started sandbox behind.
+      await Promise.all([...refills]);
       const pooled = [...idle.values()].flat();
       idle.clear();
       await Promise.all([...pooled.map((b) => b.kill()), ...[...live].map((i) => i.destroy())]);
