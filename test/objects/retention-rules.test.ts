@@ -10,26 +10,14 @@ import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import type { EvaluationStore } from '../../src/store/store.js';
 import { MemoryLogger } from '../support/in-process.js';
 import { describePostgres, TestSchemas } from '../support/postgres.js';
-import { moveTo, queuedEvaluation } from '../store/fixtures.js';
+import { moveTo, queuedEvaluation, succeededResult } from '../store/fixtures.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-06-01T00:00:00.000Z');
 const dir = mkdtempSync(join(tmpdir(), 'crucible-retention-rules-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const RESULT: Result = {
-  exitCode: 0,
-  signal: null,
-  reason: null,
-  message: null,
-  durationMs: 5,
-  cpuTimeMs: 1,
-  peakMemoryBytes: 1,
-  memoryEnforcement: 'cgroup',
-  stdoutTruncated: false,
-  stderrTruncated: false,
-  outputComplete: true,
-};
+const RESULT: Result = succeededResult();
 const daysAgo = (days: number) => new Date(NOW.getTime() - days * DAY).toISOString();
 
 function finishedWrite(evaluation: Evaluation, days: number, result: Result = RESULT) {

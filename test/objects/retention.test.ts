@@ -9,26 +9,14 @@ import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import type { EvaluationStore } from '../../src/store/store.js';
 import { describePostgres, TestSchemas } from '../support/postgres.js';
 import { MemoryLogger } from '../support/in-process.js';
-import { chunk, moveTo, queuedEvaluation } from '../store/fixtures.js';
+import { chunk, moveTo, queuedEvaluation, succeededResult } from '../store/fixtures.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-06-01T00:00:00.000Z');
 const dir = mkdtempSync(join(tmpdir(), 'crucible-retention-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const RESULT: Result = {
-  exitCode: 0,
-  signal: null,
-  reason: null,
-  message: null,
-  durationMs: 5,
-  cpuTimeMs: 1,
-  peakMemoryBytes: 1,
-  memoryEnforcement: 'cgroup',
-  stdoutTruncated: false,
-  stderrTruncated: false,
-  outputComplete: true,
-};
+const RESULT: Result = succeededResult();
 
 /** A terminal evaluation that finished `daysAgo` before NOW, with a log chunk and (optionally) an artifact. */
 async function finished(

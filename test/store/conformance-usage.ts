@@ -2,24 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { Evaluation, Result, Status } from '../../src/core/index.js';
 import type { UsageGroup, UsageStore } from '../../src/store/store.js';
 import type { ConformanceContext } from './conformance.js';
-import { moveTo, queuedEvaluation } from './fixtures.js';
+import { moveTo, queuedEvaluation, succeededResult } from './fixtures.js';
 
 const MIB = 1024 * 1024;
 
 function result(durationMs: number | null, cpuTimeMs: number | null, peakMemoryBytes: number | null): Result {
-  return {
-    exitCode: 0,
-    signal: null,
-    reason: null,
-    message: null,
-    durationMs,
-    cpuTimeMs,
-    peakMemoryBytes,
-    memoryEnforcement: 'cgroup',
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    outputComplete: true,
-  };
+  return succeededResult({ durationMs, cpuTimeMs, peakMemoryBytes });
 }
 
 const zeros = { succeeded: 0, failed: 0, timed_out: 0, cancelled: 0, error: 0 };

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_LIMITS, type Evaluation, type LogChunk, type OutputStream } from '../../src/core/index.js';
+import {
+  DEFAULT_LIMITS,
+  type Evaluation,
+  type LogChunk,
+  type OutputStream,
+  type Result,
+} from '../../src/core/index.js';
 import type { ClaimRequest, TransitionWrite } from '../../src/store/store.js';
 
 /** A queued evaluation with a unique id; tests override what they assert on. */
@@ -18,6 +24,24 @@ export function queuedEvaluation(overrides: Partial<Evaluation> = {}): Evaluatio
     createdAt: now,
     timings: { submittedAt: now, dispatchedAt: null, startedAt: null, finishedAt: null, storedAt: null },
     result: null,
+    ...overrides,
+  };
+}
+
+/** The result of a program that exited 0 within its limits; tests override what they assert on. */
+export function succeededResult(overrides: Partial<Result> = {}): Result {
+  return {
+    exitCode: 0,
+    signal: null,
+    reason: null,
+    message: null,
+    durationMs: 5,
+    cpuTimeMs: 1,
+    peakMemoryBytes: 1,
+    memoryEnforcement: 'cgroup',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    outputComplete: true,
     ...overrides,
   };
 }
