@@ -13,6 +13,10 @@
 //! are opened relative to it with `O_NOFOLLOW` (a symlink fails with ELOOP and is reported, never read), a
 //! file is read only after `fstat` on the opened descriptor says it is regular, and never past the size
 //! announced. Listing goes through `/proc/self/fd/<dir>`, which names the opened directory itself.
+//!
+//! A graded run (compile.rs, `--tests`) collects after each test with the name prefix `tests/<n>/` and then
+//! empties the directory (`clear`), as the local backend gives each test a fresh `/artifacts`; the cap and
+//! the file count (`Allowance`) run across the tests, as the service's sink counts one evaluation's files.
 
 use crate::Frames;
 use std::ffi::CString;
@@ -20,12 +24,17 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::Path;
 
 extern "C" {
     fn openat(dirfd: i32, path: *const c_char, flags: i32, ...) -> i32;
+    fn unlinkat(dirfd: i32, path: *const c_char, flags: i32) -> i32;
 }
+
+const AT_FDCWD: i32 = -100;
+const AT_REMOVEDIR: i32 = 0x200;
 
 const O_NONBLOCK: i32 = 0o4000;
 const O_CLOEXEC: i32 = 0o2000000;
@@ -45,31 +54,108 @@ const MAX_FILES: usize = 1000;
 const MAX_DEPTH: usize = 32;
 const DATA_BYTES: usize = 8 * 1024;
 
-struct Walk<'a> {
-    frames: &'a Frames,
-    /// Bytes that may still be sent.
+/// What may still be sent: bytes and files, shared by every collection of one run.
+pub struct Allowance {
     room: u64,
     sent: usize,
+}
+
+impl Allowance {
+    pub fn new(max_bytes: u64) -> Allowance {
+        Allowance {
+            room: max_bytes,
+            sent: 0,
+        }
+    }
+}
+
+struct Walk<'a> {
+    frames: &'a Frames,
+    allowance: &'a mut Allowance,
+}
+
+fn open_root(dir: &Path) -> Option<File> {
+    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let fd = unsafe {
+        openat(
+            AT_FDCWD,
+            path.as_ptr(),
+            O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        None
+    } else {
+        Some(unsafe { File::from_raw_fd(fd) })
+    }
 }
 
 /// Sends the regular files under `dir` within `max_bytes` in all (name order, depth first, as `tar
 /// --sort=name` lists them). A missing or unreadable `dir` sends nothing.
 pub fn collect(frames: &Frames, dir: &Path, max_bytes: u64) {
-    let path = match CString::new(dir.as_os_str().as_bytes()) {
-        Ok(path) => path,
-        Err(_) => return,
-    };
-    let fd = unsafe { openat(-100, path.as_ptr(), O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) };
-    if fd < 0 {
-        return;
+    collect_within(frames, dir, b"", &mut Allowance::new(max_bytes));
+}
+
+/// As `collect`, each name after `prefix` (`tests/2/`), within what `allowance` has left.
+pub fn collect_within(frames: &Frames, dir: &Path, prefix: &[u8], allowance: &mut Allowance) {
+    if let Some(root) = open_root(dir) {
+        let mut walk = Walk { frames, allowance };
+        walk.dir(&root, prefix, 0);
     }
-    let root = unsafe { File::from_raw_fd(fd) };
-    let mut walk = Walk {
-        frames,
-        room: max_bytes,
-        sent: 0,
+}
+
+/// Empties `dir` (its entries, not itself) without following anything the program made: each entry is
+/// removed relative to its open parent, a subdirectory is emptied through its own descriptor (made
+/// writable first: the program may have made it read-only). Best effort: what cannot be removed stays
+/// (a tree deeper than twice the walk's depth, an entry a stray process keeps re-creating).
+pub fn clear(dir: &Path) {
+    if let Some(root) = open_root(dir) {
+        clear_dir(&root, 0);
+    }
+}
+
+fn clear_dir(dir: &File, depth: usize) {
+    for name in listing(dir) {
+        let c_name = match CString::new(name) {
+            Ok(c_name) => c_name,
+            Err(_) => continue,
+        };
+        if unsafe { unlinkat(dir.as_raw_fd(), c_name.as_ptr(), 0) } == 0
+            || depth + 1 >= 2 * MAX_DEPTH
+        {
+            continue;
+        }
+        // Not removable as a file: a directory (EISDIR), reopened without following a swapped-in link.
+        let fd = unsafe {
+            openat(
+                dir.as_raw_fd(),
+                c_name.as_ptr(),
+                O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            continue;
+        }
+        let sub = unsafe { File::from_raw_fd(fd) };
+        let _ = sub.set_permissions(fs::Permissions::from_mode(0o700));
+        clear_dir(&sub, depth + 1);
+        drop(sub);
+        unsafe { unlinkat(dir.as_raw_fd(), c_name.as_ptr(), AT_REMOVEDIR) };
+    }
+}
+
+/// The names in an open directory (through `/proc/self/fd`, which names the directory itself), sorted.
+fn listing(dir: &File) -> Vec<Vec<u8>> {
+    let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    let mut names: Vec<Vec<u8>> = match fs::read_dir(&path) {
+        Ok(read) => read
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().as_bytes().to_vec())
+            .collect(),
+        Err(_) => Vec::new(),
     };
-    walk.dir(&root, &[], 0);
+    names.sort();
+    names
 }
 
 fn name_field(name: &[u8]) -> Vec<u8> {
@@ -85,21 +171,10 @@ impl<'a> Walk<'a> {
         self.frames.write(b'A', &body, false);
     }
 
+    /// `prefix` is the names' start so far: empty, `tests/2/`, or a parent's name and its `/`.
     fn dir(&mut self, dir: &File, prefix: &[u8], depth: usize) {
-        let listing = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        let mut names: Vec<Vec<u8>> = match fs::read_dir(&listing) {
-            Ok(read) => read
-                .filter_map(|entry| entry.ok())
-                .map(|entry| entry.file_name().as_bytes().to_vec())
-                .collect(),
-            Err(_) => return,
-        };
-        names.sort();
-        for name in names {
+        for name in listing(dir) {
             let mut full = prefix.to_vec();
-            if !full.is_empty() {
-                full.push(b'/');
-            }
             full.extend_from_slice(&name);
             self.entry(dir, &name, &full, depth);
         }
@@ -146,16 +221,18 @@ impl<'a> Walk<'a> {
             }
             let sub = unsafe { File::from_raw_fd(dir_fd) };
             drop(file);
-            return self.dir(&sub, full, depth + 1);
+            let mut prefix = full.to_vec();
+            prefix.push(b'/');
+            return self.dir(&sub, &prefix, depth + 1);
         }
         if !kind.is_file() {
             return self.dropped(full, 0, "not_regular_file");
         }
         let size = meta.len();
-        if self.sent >= MAX_FILES {
+        if self.allowance.sent >= MAX_FILES {
             return self.dropped(full, size, "too_many");
         }
-        if size > self.room {
+        if size > self.allowance.room {
             return self.dropped(full, size, "over_cap");
         }
         self.send(file, full, size);
@@ -165,8 +242,8 @@ impl<'a> Walk<'a> {
         let mut body = name_field(full);
         body.extend_from_slice(format!(" {}", size).as_bytes());
         self.frames.write(b'a', &body, false);
-        self.sent += 1;
-        self.room -= size;
+        self.allowance.sent += 1;
+        self.allowance.room -= size;
         // At most the size announced: a file something keeps appending to cannot stretch the log.
         let mut reader = file.take(size);
         let mut buf = vec![0u8; DATA_BYTES];
@@ -180,5 +257,30 @@ impl<'a> Walk<'a> {
             crate::base64_encode(&buf[..n], &mut encoded);
             self.frames.write(b'd', &encoded, false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn clear_empties_the_directory_and_follows_no_link() {
+        let base = std::env::temp_dir().join(format!("crucible-clear-{}", std::process::id()));
+        let (dir, outside) = (base.join("artifacts"), base.join("outside"));
+        fs::create_dir_all(dir.join("deep/er")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("keep.txt"), b"keep").unwrap();
+        fs::write(dir.join("r.txt"), b"x").unwrap();
+        fs::write(dir.join("deep/er/f"), b"y").unwrap();
+        symlink(&outside, dir.join("link")).unwrap();
+        symlink(&outside, dir.join("deep/link")).unwrap();
+        // A directory the program made read-only is still emptied.
+        fs::set_permissions(dir.join("deep"), fs::Permissions::from_mode(0o500)).unwrap();
+        clear(&dir);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(fs::read(outside.join("keep.txt")).unwrap(), b"keep");
+        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -23,6 +23,9 @@
 //! r <seq> <exit|-> <signal|-> <timedOut> <oom> <ms>   test <index> ended
 //! ```
 //!
+//! With tests and `--artifacts DIR`, each test's files follow its `r` frame, named `tests/<n>/<name>` (n
+//! from 1; artifacts.rs), and the directory is emptied before the next test.
+//!
 //! Usage in the `x` frame of a staged run is the program's own (wait4 of each run, summed CPU, largest
 //! peak), never the compiler's. `oom` is 1 when the container's cgroup counted an OOM kill during the stage.
 
@@ -31,7 +34,9 @@ mod exec;
 #[path = "compile_result.rs"]
 mod result;
 
-use super::{assemble_payload, join, positive_number, signal_name, Budget, Frames, Options, Usage};
+use super::{
+    artifacts, assemble_payload, join, positive_number, signal_name, Budget, Frames, Options, Usage,
+};
 use exec::{execute, Stage, StageExit};
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -282,6 +287,15 @@ pub fn run(options: Options, staged: Staged, command: Vec<OsString>, frames: &Fr
         cpu_ms: Some(0),
         peak_bytes: Some(0),
     };
+    // With tests, each test's /artifacts is collected after it as `tests/<n>/…` (n from 1) and emptied, as
+    // the local backend stores them; the cap runs across the tests (artifacts.rs).
+    let mut per_test = if staged.tests > 0 {
+        frames
+            .take_artifacts()
+            .map(|(dir, max_bytes)| (dir, artifacts::Allowance::new(max_bytes)))
+    } else {
+        None
+    };
     let mut last: Option<StageExit> = None;
     for index in 0..runs {
         let stdin_name = if staged.tests == 0 {
@@ -304,6 +318,11 @@ pub fn run(options: Options, staged: Staged, command: Vec<OsString>, frames: &Fr
         };
         if staged.tests > 0 {
             frames.write(b'r', exit.body().as_bytes(), false);
+            if let Some((dir, allowance)) = per_test.as_mut() {
+                let prefix = format!("tests/{}/", index + 1);
+                artifacts::collect_within(frames, dir, prefix.as_bytes(), allowance);
+                artifacts::clear(dir);
+            }
             if let (Some(dir), Some(kept)) = (staged.scratch.as_deref(), kept.as_ref()) {
                 clear_scratch(dir, kept);
             }

@@ -245,13 +245,16 @@ impl Frames {
         }
     }
 
-    fn exit(&self, code: Option<i32>, signal: Option<&str>, timed_out: bool, usage: Usage) {
-        let pending = self
-            .0
+    /// The `--artifacts` setting, no longer collected at exit: a graded run collects after each test.
+    fn take_artifacts(&self) -> Option<(PathBuf, u64)> {
+        self.0
             .lock()
             .ok()
-            .and_then(|mut state| state.artifacts.take());
-        if let Some((dir, max_bytes)) = pending {
+            .and_then(|mut state| state.artifacts.take())
+    }
+
+    fn exit(&self, code: Option<i32>, signal: Option<&str>, timed_out: bool, usage: Usage) {
+        if let Some((dir, max_bytes)) = self.take_artifacts() {
             artifacts::collect(self, &dir, max_bytes);
         }
         let number = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());

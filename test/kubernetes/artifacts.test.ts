@@ -135,6 +135,68 @@ describe('artifacts on Kubernetes: the runner streams /artifacts before its exit
       { name: 'b-more.bin', size: second.length, sha256: sha(second) },
     ]);
   });
+  it('a graded C run keeps each test’s files under tests/<n>/, empties /artifacts between tests, one cap', async () => {
+    // Each test writes r.txt and a 600 KiB file; the first also links to /etc/passwd. With a 1 MiB cap
+    // across the run, the second test's big file no longer fits.
+    const code = `#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static char big[600 * 1024];
+int main(void) {
+  char v[16] = {0};
+  if (scanf("%15s", v) != 1) return 3;
+  FILE *f = fopen("/artifacts/r.txt", "w");
+  fputs(v, f);
+  fclose(f);
+  memset(big, v[0], sizeof big);
+  f = fopen("/artifacts/big.bin", "w");
+  fwrite(big, 1, sizeof big, f);
+  fclose(f);
+  if (strcmp(v, "one") == 0 && symlink("/etc/passwd", "/artifacts/link") != 0) return 4;
+  puts(v);
+  return 0;
+}`;
+    const evaluation = await run(code, {
+      language: 'c',
+      artifactsMb: 1,
+      tests: [
+        { stdin: 'one', expectedStdout: 'one\n' },
+        { stdin: 'two', expectedStdout: 'two\n' },
+      ],
+    });
+    expect(evaluation.status).toBe('succeeded');
+    const big = Buffer.alloc(600 * 1024, 'o');
+    expect(evaluation.result?.artifacts).toEqual([
+      { name: 'tests/1/big.bin', size: big.length, sha256: sha(big) },
+      { name: 'tests/1/r.txt', size: 3, sha256: sha(Buffer.from('one')) },
+      { name: 'tests/2/r.txt', size: 3, sha256: sha(Buffer.from('two')) },
+    ]);
+    // The link is reported, not followed; the second test did not see the first one's files.
+    expect(evaluation.result?.artifactsDropped).toEqual([
+      { name: 'tests/1/link', size: 0, reason: 'not_regular_file' },
+      { name: 'tests/2/big.bin', size: big.length, reason: 'over_cap' },
+    ]);
+    const app = await world.api();
+    for (const [n, text] of [
+      [1, 'one'],
+      [2, 'two'],
+    ] as const) {
+      const listed = await app.inject({ method: 'GET', url: `/v1/evaluations/${evaluation.id}/artifacts` });
+      expect(listed.json().items.map((i: { name: string }) => i.name)).toContain(`tests/${n}/r.txt`);
+      const file = await app.inject({
+        method: 'GET',
+        url: `/v1/evaluations/${evaluation.id}/artifacts/tests/${n}/r.txt`,
+      });
+      expect(file.statusCode).toBe(200);
+      expect(file.rawPayload).toEqual(Buffer.from(text));
+    }
+    expect((await objects.list(`evaluations/${evaluation.id}/`)).map((o) => o.key)).toEqual(
+      ['tests/1/big.bin', 'tests/1/r.txt', 'tests/2/r.txt'].map(
+        (name) => `evaluations/${evaluation.id}/artifacts/${name}`,
+      ),
+    );
+    expect(await jobsGone(cluster)).toBe(true);
+  });
 });
 
 describe('artifact frames', () => {

@@ -9,7 +9,8 @@ const MAX_BUFFERED = 8 * 1024 * 1024;
 /**
  * Turns the runner's artifact frames (runner/src/artifacts.rs: `a` a file begins, `d` its bytes, `A` one not
  * sent) back into the files a run left in `/artifacts`, for `RunObserver.artifact`. A file's body ends at the
- * next frame of another kind (the runner sends them all before its exit frame); one whose bytes fall short
+ * next frame of another kind (the runner sends them before its exit frame, or with tests after each test's
+ * `r` frame, named `tests/<n>/…`: names are taken as sent); one whose bytes fall short
  * of the size announced (a log cut off) fails its body, so it is never stored as if whole.
  *
  * Memory: the service stores files one after another, so a later file's bytes wait for the earlier ones.

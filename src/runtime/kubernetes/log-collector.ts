@@ -18,7 +18,7 @@ export interface LogCollectorOptions {
   readonly warn: (message: string) => void;
   /** Frames of a staged run (compile output, tests), in order with the output (see stage-frames.ts). */
   readonly stage?: (frame: StageFrame) => void;
-  /** Files the runner streamed from `/artifacts` (runner/src/artifacts.rs), before its exit frame. */
+  /** Files the runner streamed from `/artifacts` (runner/src/artifacts.rs): before its exit frame, or each test's after it. */
   readonly artifact?: (file: CollectedFile) => void;
 }
 
