@@ -104,11 +104,16 @@ function anonymousSql(priority: Priority, skip: boolean): string {
   );
 }
 
-/** The users with something queued, one index probe each (a skip scan SQLite does not do on its own). */
-const QUEUED_USERS = `WITH RECURSIVE users(name) AS (
-  SELECT MIN(user_name) FROM evaluations WHERE status = 'queued' AND user_name IS NOT NULL
+/**
+ * The users with something queued, one index probe each (a skip scan SQLite does not do on its own). The
+ * index is named: left to itself, SQLite's planner takes `evaluations_status_owner` (status=?) for each step
+ * and reads every queued row per user — 3.7 s per claim at 100,000 queued instead of a few ms.
+ */
+export const QUEUED_USERS = `WITH RECURSIVE users(name) AS (
+  SELECT MIN(user_name) FROM evaluations INDEXED BY evaluations_fair_user
+  WHERE status = 'queued' AND user_name IS NOT NULL
   UNION ALL
-  SELECT (SELECT MIN(user_name) FROM evaluations
+  SELECT (SELECT MIN(user_name) FROM evaluations INDEXED BY evaluations_fair_user
           WHERE status = 'queued' AND user_name IS NOT NULL AND user_name > users.name)
   FROM users WHERE users.name IS NOT NULL
 ) SELECT name FROM users WHERE name IS NOT NULL`;
