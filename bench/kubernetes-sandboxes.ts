@@ -183,6 +183,8 @@ export async function benchKubernetesSandboxes(samples = 10): Promise<Kubernetes
   } finally {
     await runtime.close();
     await cluster.close();
+    // The fake kubelet's shared sandbox keeps a warm pool of bwrap processes: as benchKubernetes does.
+    await closeSharedSandbox();
   }
 }
 
@@ -210,5 +212,4 @@ export function formatKubernetesSandboxBench(r: KubernetesSandboxBench): string 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const result = await benchKubernetesSandboxes();
   console.log(formatKubernetesSandboxBench(result));
-  await closeSharedSandbox();
 }
