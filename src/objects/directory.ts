@@ -74,7 +74,12 @@ export class DirectoryObjectStore implements ObjectStore {
       if (!entry.isFile() || entry.name.includes('.tmp-')) continue;
       const full = path.join(entry.parentPath, entry.name);
       const key = base + path.relative(dir, full).split(path.sep).join('/');
-      found.push({ key, size: (await stat(full)).size });
+      // An object deleted since the directory was read is not listed.
+      const info = await stat(full).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return null;
+        throw error;
+      });
+      if (info) found.push({ key, size: info.size });
     }
     return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }

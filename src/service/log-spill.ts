@@ -77,15 +77,27 @@ export class LogSpillFiles {
   ): Promise<LogSpill | undefined> {
     if (this.#discarded || this.#bytes.stdout + this.#bytes.stderr === 0) return undefined;
     this.#storing = true;
+    let failed = false;
+    let failure: unknown;
     try {
       await this.#upload(objects, evaluationId, policy, onRetry);
+    } catch (error) {
+      failed = true;
+      failure = error;
     } finally {
       this.#storing = false;
-      if (this.#discarded) this.#removeFiles();
     }
-    if (!this.#discarded) return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
-    // Cancelled while uploading: the cancel is stored first, so no result will name these objects.
-    await Promise.all(STREAMS.map((stream) => objects.delete(logSpillKey(evaluationId, stream))));
+    if (!this.#discarded) {
+      if (failed) throw failure;
+      return { afterSeq, chunkBytes: LOG_SPILL_CHUNK_BYTES, ...this.#bytes };
+    }
+    // Cancelled while uploading: the cancel is stored first, so no result will name these objects (nor the
+    // one stream a failed upload may have stored). The files go last: once they are gone, so are the objects.
+    try {
+      await Promise.all(STREAMS.map((stream) => objects.delete(logSpillKey(evaluationId, stream))));
+    } finally {
+      this.#removeFiles();
+    }
     return undefined;
   }
 

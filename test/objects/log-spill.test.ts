@@ -55,6 +55,37 @@ it('a cancel during the upload neither breaks it nor leaves temp files or object
   expect(await spillDirs()).toEqual([]);
 });
 
+it("a cancelled upload's files outlast its objects: once they are gone, nothing of it is stored", async () => {
+  const spill = new LogSpillFiles(1024, root);
+  spill.write('stdout', Buffer.from('out'.repeat(100)));
+  const held = heldStore();
+  let deleteStarted!: () => void;
+  let releaseDelete!: () => void;
+  const deleting = new Promise<void>((resolve) => (deleteStarted = resolve));
+  const deleteReleased = new Promise<void>((resolve) => (releaseDelete = resolve));
+  const objects: ObjectStore = {
+    ...held.objects,
+    delete: async (key) => {
+      deleteStarted();
+      await deleteReleased;
+      return held.objects.delete(key);
+    },
+  };
+
+  const stored = spill.store(objects, 'ev1', 7, POLICY, () => undefined);
+  await held.putStarted;
+  spill.discard();
+  held.release();
+  await deleting;
+  // The objects are being deleted: the files are still there, so a reader waiting for them to go (the
+  // end-to-end test does) cannot see the objects after them.
+  expect((await spillDirs()).length).toBe(1);
+  releaseDelete();
+  expect(await stored).toBeUndefined();
+  expect(await spillDirs()).toEqual([]);
+  expect(await objects.list('evaluations/')).toEqual([]);
+});
+
 it('a discarded spill uploads nothing and removes its files at once', async () => {
   const spill = new LogSpillFiles(1024, root);
   spill.write('stdout', Buffer.from('x'));
