@@ -2,7 +2,7 @@
 //! optional process limit, and its own rusage (wait4), with the OOM kills its cgroup counted.
 
 use super::super::{
-    kill_group, own_cgroup, pump, setpgid, signal_name, Event, Frames, DRAIN_GRACE, GROUP, SIGKILL,
+    own_cgroup, pump, setpgid, signal_name, wait_for_exit, Event, Frames, GROUP, SIGKILL,
 };
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -11,7 +11,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -187,7 +187,7 @@ pub fn execute(stage: Stage, frames: &Frames) -> Result<StageExit, String> {
         let _ = exited.send(Event::Exited(Ok(ExitStatus::from_raw(status))));
     });
     drop(events);
-    let (status, timed_out) = wait_stage(received, stage.timeout);
+    let (status, timed_out) = wait_for_exit(received, stage.timeout.map(|t| Instant::now() + t));
     GROUP.store(0, Ordering::SeqCst);
     let duration = started.elapsed();
     let (cpu_ms, peak_bytes) = *usage.lock().map_err(|_| "usage lock poisoned")?;
@@ -205,38 +205,4 @@ pub fn execute(stage: Stage, frames: &Frames) -> Result<StageExit, String> {
         peak_bytes,
         duration,
     })
-}
-
-/// The event loop of main.rs's `run`: the exit, both pipes closed, or the deadline (SIGKILL to the group).
-fn wait_stage(
-    received: mpsc::Receiver<Event>,
-    timeout: Option<Duration>,
-) -> (Option<io::Result<ExitStatus>>, bool) {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut status = None;
-    let mut pipes_open = 2;
-    let mut timed_out = false;
-    let mut wait_until = deadline;
-    while status.is_none() || pipes_open > 0 {
-        let event = match wait_until {
-            Some(until) => received.recv_timeout(until.saturating_duration_since(Instant::now())),
-            None => received.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match event {
-            Ok(Event::Exited(result)) => {
-                status = Some(result);
-                kill_group(SIGKILL);
-                let grace = Instant::now() + DRAIN_GRACE;
-                wait_until = Some(deadline.map_or(grace, |d| if d > grace { d } else { grace }));
-            }
-            Ok(Event::PipeClosed) => pipes_open -= 1,
-            Err(RecvTimeoutError::Timeout) if status.is_none() => {
-                timed_out = true;
-                kill_group(SIGKILL);
-                wait_until = None;
-            }
-            Err(_) => break,
-        }
-    }
-    (status, timed_out)
 }

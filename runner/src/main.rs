@@ -680,37 +680,7 @@ fn run(options: Options, command: Vec<OsString>, frames: &Frames) -> i32 {
     });
     drop(events);
 
-    let mut status: Option<io::Result<ExitStatus>> = None;
-    let mut pipes_open = 2;
-    let mut timed_out = false;
-    // Until the program exits: its deadline. After: the pipes may take until the deadline, and at least
-    // DRAIN_GRACE, to close (only a process that left the killed group can hold them longer).
-    let mut wait_until = deadline;
-    while status.is_none() || pipes_open > 0 {
-        let event = match wait_until {
-            Some(until) => received.recv_timeout(until.saturating_duration_since(Instant::now())),
-            None => received.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match event {
-            Ok(Event::Exited(result)) => {
-                status = Some(result);
-                // The program is over: whatever it left running in its group goes with it, as when a
-                // container's main process exits, and releases the pipes it inherited.
-                kill_group(SIGKILL);
-                if let Some(deadline) = deadline {
-                    let grace = Instant::now() + DRAIN_GRACE;
-                    wait_until = Some(if deadline > grace { deadline } else { grace });
-                }
-            }
-            Ok(Event::PipeClosed) => pipes_open -= 1,
-            Err(RecvTimeoutError::Timeout) if status.is_none() => {
-                timed_out = true;
-                kill_group(SIGKILL);
-                wait_until = None;
-            }
-            Err(_) => break,
-        }
-    }
+    let (status, timed_out) = wait_for_exit(received, deadline);
 
     // After the wait: the program has been reaped, so its (and its waited-for descendants') rusage is in.
     let usage = measure_usage();
@@ -737,6 +707,43 @@ fn run(options: Options, command: Vec<OsString>, frames: &Frames) -> i32 {
     }
 }
 
+/// Waits for the program's exit and both of its pipes to close. Until the exit: its deadline (then SIGKILL
+/// to the group, `timed_out`). After: the pipes may take until the deadline, and at least DRAIN_GRACE, to
+/// close (only a process that left the killed group can hold them longer). Shared by a plain run and each
+/// stage of a staged one (compile_exec.rs).
+fn wait_for_exit(
+    received: mpsc::Receiver<Event>,
+    deadline: Option<Instant>,
+) -> (Option<io::Result<ExitStatus>>, bool) {
+    let mut status: Option<io::Result<ExitStatus>> = None;
+    let mut pipes_open = 2;
+    let mut timed_out = false;
+    let mut wait_until = deadline;
+    while status.is_none() || pipes_open > 0 {
+        let event = match wait_until {
+            Some(until) => received.recv_timeout(until.saturating_duration_since(Instant::now())),
+            None => received.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match event {
+            Ok(Event::Exited(result)) => {
+                status = Some(result);
+                // The program is over: whatever it left running in its group goes with it, as when a
+                // container's main process exits, and releases the pipes it inherited.
+                kill_group(SIGKILL);
+                let grace = Instant::now() + DRAIN_GRACE;
+                wait_until = Some(deadline.map_or(grace, |d| if d > grace { d } else { grace }));
+            }
+            Ok(Event::PipeClosed) => pipes_open -= 1,
+            Err(RecvTimeoutError::Timeout) if status.is_none() => {
+                timed_out = true;
+                kill_group(SIGKILL);
+                wait_until = None;
+            }
+            Err(_) => break,
+        }
+    }
+    (status, timed_out)
+}
 // ---------------------------------------------------------------------------------------------------------
 // Usage (see the top of the file for where each figure comes from)
 

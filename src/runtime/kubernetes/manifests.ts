@@ -4,6 +4,7 @@ import type {
   V1Job,
   V1NetworkPolicy,
   V1PodSpec,
+  V1ResourceRequirements,
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
@@ -125,6 +126,14 @@ export function runnerSetupContainer(options: Pick<ManifestOptions, 'runnerImage
   };
 }
 
+/** An evaluation container's CPU (the server's request and limit) and memory (request = limit: no overcommit). */
+function containerResources(
+  options: Pick<ManifestOptions, 'cpuRequest' | 'cpuLimit'>,
+  memory: string,
+): V1ResourceRequirements {
+  return { requests: { cpu: options.cpuRequest, memory }, limits: { cpu: options.cpuLimit, memory } };
+}
+
 /**
  * The compile stage's init container (staged.ts): the language image, the compile memory, `/build`
  * writable; the runner writes the compiler's frames to a file the main container replays, and ends 0
@@ -143,10 +152,7 @@ function compileContainer(
     command: [RUNNER_PATH, '--payload', PAYLOAD_MOUNT, '--workdir', WORKDIR, ...(staged.compile?.args ?? [])],
     ...(staged.env.length ? { env: staged.env } : {}),
     securityContext: CONTAINER_SECURITY,
-    resources: {
-      requests: { cpu: options.cpuRequest, memory },
-      limits: { cpu: options.cpuLimit, memory },
-    },
+    resources: containerResources(options, memory),
     volumeMounts: [
       { name: 'runner-bin', mountPath: RUNNER_BIN_DIR, readOnly: true },
       { name: 'tmp', mountPath: '/tmp' },
@@ -273,10 +279,7 @@ export function buildEvaluationManifests(request: RunRequest, options: ManifestO
         command,
         ...(staged?.env.length ? { env: staged.env } : {}),
         securityContext: CONTAINER_SECURITY,
-        resources: {
-          requests: { cpu: options.cpuRequest, memory },
-          limits: { cpu: options.cpuLimit, memory },
-        },
+        resources: containerResources(options, memory),
         volumeMounts: [
           { name: 'runner-bin', mountPath: RUNNER_BIN_DIR, readOnly: true },
           { name: 'tmp', mountPath: '/tmp' },

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, readdir, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { processAlive } from './spawned.js';
 
 const run = promisify(execFile);
 const NOBODY = 65534;
@@ -55,16 +56,6 @@ export async function createBuildDir(sizeMb: number, warn: (message: string) => 
       await rmdir(hostPath).catch(() => undefined);
     },
   };
-}
-
-/** True while `pid` names a process (EPERM: it exists, owned by someone else). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Mount points at or below `root` (the fifth field of mountinfo, octal escapes undone). */

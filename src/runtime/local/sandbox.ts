@@ -92,26 +92,19 @@ export async function createSandbox(options: SandboxOptions): Promise<Sandbox> {
         })
       : null;
   // Pre-spawned sandboxes need cgroups to take each evaluation's limits after they were built.
+  const poolOptions = {
+    perTemplate: options.warmPoolSize ?? 2,
+    extraTasks: BWRAP_TASKS,
+    warn,
+    launch,
+    artifacts,
+  };
   const pool =
-    options.isolation === 'bwrap' && useCgroups && (options.warmPoolSize ?? 2) > 0
-      ? new WarmPool({
-          perTemplate: options.warmPoolSize ?? 2,
-          extraTasks: BWRAP_TASKS,
-          warn,
-          launch,
-          artifacts,
-        })
+    options.isolation === 'bwrap' && useCgroups && poolOptions.perTemplate > 0
+      ? new WarmPool(poolOptions)
       : null;
   // Compile stages bind a per-evaluation /build: pre-spawned in pairs that bring their own (warm-stages.ts).
-  const stagesPool = pool
-    ? new WarmStagesPool({
-        perTemplate: options.warmPoolSize ?? 2,
-        extraTasks: BWRAP_TASKS,
-        warn,
-        launch,
-        artifacts,
-      })
-    : null;
+  const stagesPool = pool ? new WarmStagesPool(poolOptions) : null;
   let runNumber = 0;
   const track = (handle: SandboxHandle): SandboxHandle => {
     running.add(handle);

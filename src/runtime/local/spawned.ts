@@ -92,6 +92,16 @@ export const spawnDirect: Launcher = async (plan) => {
 };
 
 /** SIGKILLs a run's process group (before it joined its cgroups, its only handle). */
+/** True while `pid` names a process (EPERM: it exists, owned by someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');

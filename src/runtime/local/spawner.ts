@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { SANDBOX_NICE } from './gate.js';
 import { signalName } from './signals.js';
-import { killGroup, type Launcher, type SpawnedProcess } from './spawned.js';
+import { killGroup, processAlive, type Launcher, type SpawnedProcess } from './spawned.js';
 import { SPAWNER_SOURCE } from './spawner-source.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -25,17 +25,8 @@ async function removeStaleDirs(): Promise<void> {
   const entries = await readdir(tmpdir()).catch(() => [] as string[]);
   for (const entry of entries) {
     const owner = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(entry)?.[1];
-    if (owner === undefined || isAlive(Number(owner))) continue;
+    if (owner === undefined || processAlive(Number(owner))) continue;
     await rm(join(tmpdir(), entry), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
