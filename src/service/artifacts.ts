@@ -17,7 +17,7 @@ import {
   type ObjectRetryPolicy,
   type ObjectStore,
 } from '../objects/index.js';
-import type { LogSpillFiles } from './log-spill.js';
+import { deleteLogSpill, type LogSpillFiles } from './log-spill.js';
 import { spool } from './spool.js';
 import type { CollectedFile } from '../runtime/artifacts.js';
 
@@ -71,6 +71,11 @@ export class EvaluationArtifacts {
         `storing the logs of ${evaluationId} failed (attempt ${attempt}); retrying: ${String(error)}`,
       ),
     );
+  }
+
+  /** Deletes the spilled output of a run whose result was not stored (a cancel or another end won). */
+  dropLogSpill(evaluationId: string): Promise<void> {
+    return deleteLogSpill(this.#objects, evaluationId);
   }
 
   get objects(): ObjectStore {

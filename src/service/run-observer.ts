@@ -29,6 +29,8 @@ export interface RunObserverDeps {
   readonly artifacts?: ArtifactSink;
   /** Uploads the output spilled past the inline cap (absent: the run spills nothing). */
   readonly storeSpill?: (spill: LogSpillFiles, afterSeq: number) => Promise<LogSpill | undefined>;
+  /** Deletes what `storeSpill` uploaded, when the result naming it was not stored. */
+  readonly dropSpill?: () => Promise<void>;
 }
 
 /**
@@ -77,7 +79,10 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
         ...artifactsOf(deps.artifacts),
         ...spilled,
       };
-      await deps.persist(`storing the result of ${id}`, () => deps.apply(id, event));
+      const stored = await deps.persist(`storing the result of ${id}`, () => deps.apply(id, event));
+      // The run ended otherwise first (a cancel stored while its output was uploading): no result names
+      // the spilled objects, so they go.
+      if (!stored && spilled.logSpill) await deps.dropSpill?.().catch(deps.onError);
     } finally {
       deps.ended(run);
     }

@@ -265,7 +265,10 @@ export class Worker {
     return createRunObserver(run, {
       ...(artifacts ? { artifacts: artifacts.sinkFor(run.evaluationId, evaluation.limits.artifactsMb) } : {}),
       ...(artifacts && run.spill
-        ? { storeSpill: (spill, afterSeq) => artifacts.storeLogSpill(spill, run.evaluationId, afterSeq) }
+        ? {
+            storeSpill: (spill, afterSeq) => artifacts.storeLogSpill(spill, run.evaluationId, afterSeq),
+            dropSpill: () => artifacts.dropLogSpill(run.evaluationId),
+          }
         : {}),
       now,
       runtimeName: this.#o.runtime.name,
