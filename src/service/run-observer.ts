@@ -29,7 +29,7 @@ export interface RunObserverDeps {
   readonly artifacts?: ArtifactSink;
   /** Uploads the output spilled past the inline cap (absent: the run spills nothing). */
   readonly storeSpill?: (spill: LogSpillFiles, afterSeq: number) => Promise<LogSpill | undefined>;
-  /** Deletes what `storeSpill` uploaded, when the result naming it was not stored. */
+  /** Deletes what `storeSpill` uploaded, when the result naming it was not stored (and none stored names it). */
   readonly dropSpill?: () => Promise<void>;
 }
 

@@ -267,7 +267,12 @@ export class Worker {
       ...(artifacts && run.spill
         ? {
             storeSpill: (spill, afterSeq) => artifacts.storeLogSpill(spill, run.evaluationId, afterSeq),
-            dropSpill: () => artifacts.dropLogSpill(run.evaluationId),
+            // Unless the result stored instead names a spill too: a replica that re-adopted the same Job
+            // uploads the same keys, and its result must keep them.
+            dropSpill: async () => {
+              const current = await this.#o.store.get(run.evaluationId);
+              if (!current?.result?.logSpill) await artifacts.dropLogSpill(run.evaluationId);
+            },
           }
         : {}),
       now,
