@@ -3,6 +3,7 @@ import {
   artifactContentType,
   artifactKey,
   DEFAULT_ARTIFACTS_MB,
+  evaluationObjectsPrefix,
   MAX_ARTIFACT_FILES,
   validArtifactName,
   type ArtifactEntry,
@@ -17,7 +18,7 @@ import {
   type ObjectRetryPolicy,
   type ObjectStore,
 } from '../objects/index.js';
-import { deleteLogSpill, type LogSpillFiles } from './log-spill.js';
+import type { LogSpillFiles } from './log-spill.js';
 import { spool } from './spool.js';
 import type { CollectedFile } from '../runtime/artifacts.js';
 
@@ -73,9 +74,9 @@ export class EvaluationArtifacts {
     );
   }
 
-  /** Deletes the spilled output of a run whose result was not stored (a cancel or another end won). */
-  dropLogSpill(evaluationId: string): Promise<void> {
-    return deleteLogSpill(this.#objects, evaluationId);
+  /** Deletes every object of a run whose result was not stored (a cancel or another end won). */
+  async dropObjectsOf(evaluationId: string): Promise<void> {
+    await this.#objects.deletePrefix(evaluationObjectsPrefix(evaluationId));
   }
 
   get objects(): ObjectStore {

@@ -29,8 +29,11 @@ export interface RunObserverDeps {
   readonly artifacts?: ArtifactSink;
   /** Uploads the output spilled past the inline cap (absent: the run spills nothing). */
   readonly storeSpill?: (spill: LogSpillFiles, afterSeq: number) => Promise<LogSpill | undefined>;
-  /** Deletes what `storeSpill` uploaded, when the result naming it was not stored (and none stored names it). */
-  readonly dropSpill?: () => Promise<void>;
+  /**
+   * Deletes what this run put in the object store (artifacts, spilled output) when the result naming it was
+   * not stored, unless the result stored instead names objects of its own.
+   */
+  readonly dropObjects?: () => Promise<void>;
 }
 
 /**
@@ -72,17 +75,19 @@ export function createRunObserver(run: RunContext, deps: RunObserverDeps): RunOb
     try {
       await flush();
       const spilled = await storedSpill();
+      const kept = artifactsOf(deps.artifacts);
       const event: LifecycleEvent = {
         type: 'finished',
         outcome: deps.overrideOutcome(outcome),
         output: run.outputFlags,
-        ...artifactsOf(deps.artifacts),
+        ...kept,
         ...spilled,
       };
       const stored = await deps.persist(`storing the result of ${id}`, () => deps.apply(id, event));
-      // The run ended otherwise first (a cancel stored while its output was uploading): no result names
-      // the spilled objects, so they go.
-      if (!stored && spilled.logSpill) await deps.dropSpill?.().catch(deps.onError);
+      // The run ended otherwise first (a cancel stored while its files and output were being stored): no
+      // result names those objects, and retention would never find them, so they go now.
+      const putObjects = spilled.logSpill !== undefined || (kept.artifacts?.artifacts.length ?? 0) > 0;
+      if (!stored && putObjects) await deps.dropObjects?.().catch(deps.onError);
     } finally {
       deps.ended(run);
     }

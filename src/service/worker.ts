@@ -263,17 +263,21 @@ export class Worker {
   #observerFor(run: RunContext, evaluation: Evaluation): RunObserver {
     const { writer, now, artifacts } = this.#o;
     return createRunObserver(run, {
-      ...(artifacts ? { artifacts: artifacts.sinkFor(run.evaluationId, evaluation.limits.artifactsMb) } : {}),
-      ...(artifacts && run.spill
+      ...(artifacts
         ? {
-            storeSpill: (spill, afterSeq) => artifacts.storeLogSpill(spill, run.evaluationId, afterSeq),
-            // Unless the result stored instead names a spill too: a replica that re-adopted the same Job
-            // uploads the same keys, and its result must keep them.
-            dropSpill: async () => {
+            artifacts: artifacts.sinkFor(run.evaluationId, evaluation.limits.artifactsMb),
+            // Unless the result stored instead names objects too: a replica that re-adopted the same Job
+            // stores the same keys, and its result must keep them.
+            dropObjects: async () => {
               const current = await this.#o.store.get(run.evaluationId);
-              if (!current?.result?.logSpill) await artifacts.dropLogSpill(run.evaluationId);
+              if (!current?.result?.logSpill && !current?.result?.artifacts?.length) {
+                await artifacts.dropObjectsOf(run.evaluationId);
+              }
             },
           }
+        : {}),
+      ...(artifacts && run.spill
+        ? { storeSpill: (spill, afterSeq) => artifacts.storeLogSpill(spill, run.evaluationId, afterSeq) }
         : {}),
       now,
       runtimeName: this.#o.runtime.name,

@@ -19,10 +19,15 @@ const OUTCOME: RunOutcome = {
 };
 const SPILL: LogSpill = { afterSeq: 0, chunkBytes: 65536, stdout: 10, stderr: 0 };
 
-/** A run whose spilled output was uploaded, and whose result the store then takes (`stored`) or refuses. */
-async function finishWithSpill(stored: Evaluation | null): Promise<string[]> {
+/**
+ * A run that put spilled output (`spill`) or one artifact (else) in the object store, and whose result the
+ * store then takes (`stored`) or refuses (null).
+ */
+async function finishWith(what: 'spill' | 'artifact', stored: Evaluation | null): Promise<string[]> {
   const calls: string[] = [];
-  const run = new RunContext('ev1', 1024, 0, { stdout: 0, stderr: 0 }, false, new LogSpillFiles(1024));
+  const spill = what === 'spill' ? new LogSpillFiles(1024) : undefined;
+  const run = new RunContext('ev1', 1024, 0, { stdout: 0, stderr: 0 }, false, spill);
+  const artifact = { name: 'plot.png', size: 3, sha256: 'ab'.repeat(32) };
   const deps: RunObserverDeps = {
     now: () => new Date(),
     runtimeName: 'test',
@@ -36,22 +41,33 @@ async function finishWithSpill(stored: Evaluation | null): Promise<string[]> {
     overrideOutcome: (outcome) => outcome,
     ended: () => calls.push('ended'),
     onError: (error) => calls.push(`error ${String(error)}`),
-    storeSpill: async () => {
-      calls.push('storeSpill');
-      return SPILL;
-    },
-    dropSpill: async () => void calls.push('dropSpill'),
+    ...(spill
+      ? {
+          storeSpill: async () => {
+            calls.push('storeSpill');
+            return SPILL;
+          },
+        }
+      : {
+          artifacts: {
+            accept: async () => undefined,
+            summary: () => ({ artifacts: [artifact], dropped: [] }),
+          },
+        }),
+    dropObjects: async () => void calls.push('dropObjects'),
   };
   await createRunObserver(run, deps).finished(OUTCOME);
   return calls;
 }
 
-describe('run observer: spilled output of a run', () => {
-  it('is kept when the result naming it is stored', async () => {
-    expect(await finishWithSpill(queuedEvaluation())).toEqual(['storeSpill', 'apply finished', 'ended']);
+describe("run observer: a run's objects (spilled output, artifacts)", () => {
+  it('are kept when the result naming them is stored', async () => {
+    expect(await finishWith('spill', queuedEvaluation())).toEqual(['storeSpill', 'apply finished', 'ended']);
+    expect(await finishWith('artifact', queuedEvaluation())).toEqual(['apply finished', 'ended']);
   });
 
-  it('is deleted, before the run is let go, when the result is refused (a cancel was stored first)', async () => {
-    expect(await finishWithSpill(null)).toEqual(['storeSpill', 'apply finished', 'dropSpill', 'ended']);
+  it('are deleted, before the run is let go, when the result is refused (a cancel was stored first)', async () => {
+    expect(await finishWith('spill', null)).toEqual(['storeSpill', 'apply finished', 'dropObjects', 'ended']);
+    expect(await finishWith('artifact', null)).toEqual(['apply finished', 'dropObjects', 'ended']);
   });
 });
