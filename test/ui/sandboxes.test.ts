@@ -25,6 +25,7 @@ describeBrowser(`dashboard sandboxes in Chromium${MISSING ? ` (skipped: ${MISSIN
   let dataDir: string;
   let browser: Browser;
   let page: Page;
+  const log = new MemoryLogger();
   const adminToken = 'dashboard-sandbox-token-0123456789';
   const api = (method: string, path: string) =>
     fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${adminToken}` } });
@@ -37,7 +38,7 @@ describeBrowser(`dashboard sandboxes in Chromium${MISSING ? ` (skipped: ${MISSIN
       dataDir,
       auth: { mode: 'required', adminToken },
     });
-    server = await startServer(config, new MemoryLogger());
+    server = await startServer(config, log);
     browser = await launch();
     page = await browser.newPage({ viewport: { width: 1100, height: 800 }, colorScheme: 'dark' });
     await page.goto(`${server.url}/`);
@@ -72,7 +73,14 @@ describeBrowser(`dashboard sandboxes in Chromium${MISSING ? ` (skipped: ${MISSIN
     // The echoed command and its output: the output is a line of its own.
     await expect
       .poll(async () => (await rows.innerText()).split('\n').map((l) => l.trim()), { timeout: 15_000 })
-      .toContain('hi-from-term');
+      .toContain('hi-from-term')
+      .catch(async (error: unknown) => {
+        // Seen once in a full CI run (an empty terminal after 15 s, not reproduced since): say what the page
+        // and the server saw, so the next failure can be told apart.
+        const state = await page.locator('.terminal-state').innerText();
+        const server = log.lines.map((l) => `${l.level}: ${l.message}`).join('\n');
+        throw new Error(`${String(error)}\nterminal state: ${state}\nserver log:\n${server}`);
+      });
     await screenshot(page, 'sandbox-terminal');
 
     // A smaller window: fewer columns, and the shell is told (stty reads the pty's size).
