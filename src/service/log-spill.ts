@@ -15,11 +15,6 @@ import { putRetried, type ObjectRetryPolicy, type ObjectStore } from '../objects
 
 const STREAMS = ['stdout', 'stderr'] as const;
 
-/** Deletes a run's spilled output: one whose result was never stored (a cancel won) must leave nothing. */
-export async function deleteLogSpill(objects: ObjectStore, evaluationId: string): Promise<void> {
-  await Promise.all(STREAMS.map((stream) => objects.delete(logSpillKey(evaluationId, stream))));
-}
-
 /**
  * One run's output past the inline prefix, appended to a temp file per stream while it runs and uploaded to
  * the object store when it ends (docs/artifacts.md, "Long logs"). Memory stays bounded whatever the program
@@ -99,7 +94,7 @@ export class LogSpillFiles {
     // Cancelled while uploading: the cancel is stored first, so no result will name these objects (nor the
     // one stream a failed upload may have stored). The files go last: once they are gone, so are the objects.
     try {
-      await deleteLogSpill(objects, evaluationId);
+      await Promise.all(STREAMS.map((stream) => objects.delete(logSpillKey(evaluationId, stream))));
     } finally {
       this.#removeFiles();
     }

@@ -266,8 +266,8 @@ export class Worker {
       ...(artifacts
         ? {
             artifacts: artifacts.sinkFor(run.evaluationId, evaluation.limits.artifactsMb),
-            // Unless the result stored instead names objects too: a replica that re-adopted the same Job
-            // stores the same keys, and its result must keep them.
+            // Kept when the stored result names objects of its own: a replica that re-adopted the same Job
+            // stores under the same keys, and its result must keep them.
             dropObjects: async () => {
               const current = await this.#o.store.get(run.evaluationId);
               if (!current?.result?.logSpill && !current?.result?.artifacts?.length) {

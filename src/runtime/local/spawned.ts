@@ -91,7 +91,6 @@ export const spawnDirect: Launcher = async (plan) => {
   };
 };
 
-/** SIGKILLs a run's process group (before it joined its cgroups, its only handle). */
 /** True while `pid` names a process (EPERM: it exists, owned by someone else). */
 export function processAlive(pid: number): boolean {
   try {
@@ -102,6 +101,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** SIGKILLs a run's process group (before it joined its cgroups, its only handle). */
 export function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
