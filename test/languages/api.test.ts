@@ -7,6 +7,7 @@ import {
   type LanguageCatalogue,
   type TestRun,
 } from '../../src/core/index.js';
+import { runCli } from '../support/cli-main.js';
 import { FakeRuntime, type FakeRun } from '../support/fake-runtime.js';
 import { inProcess, type InProcess } from '../support/in-process.js';
 
@@ -84,6 +85,19 @@ test('GET /v1/languages lists every language with its version, and how to instal
   });
   expect(items.find((l) => l.id === 'java')).toMatchObject({ version: 'java 1.0', compiled: true });
   expect(items.find((l) => l.id === 'python')).toMatchObject({ installed: true, compiled: false });
+});
+
+test('crucible languages prints the table the server answers, and --json the same items', async () => {
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const table = await runCli(url, ['languages']);
+  expect(table.code).toBe(0);
+  const lines = table.stdout.trim().split('\n');
+  expect(lines[0]).toMatch(/^LANGUAGE\s+VERSION\s+KIND\s+EXTENSIONS$/);
+  expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(LANGUAGES.map((l) => l.id));
+  expect(lines.find((line) => line.startsWith('java '))).toMatch(/java 1\.0\s+compiled\s+\.java$/);
+  const json = await runCli(url, ['languages', '--json']);
+  const { items } = JSON.parse(json.stdout) as { items: { id: string }[] };
+  expect(items).toEqual((await app.inject({ method: 'GET', url: '/v1/languages' })).json().items);
 });
 
 test('a language that is not installed answers 400 language_not_installed naming the install command', async () => {
